@@ -1,0 +1,13 @@
+//! ferry keeps a PhotoShelter library and a Preservica archive consistent, field by field.
+//!
+//! The crate is shaped as `shared/DESIGN.md` describes: `config` loads `ferry.toml` once,
+//! `model` holds the canonical asset record, `mapping` is the only module that knows either
+//! system's field names, and `store` is the only module that writes SQL. The binary
+//! (`src/main.rs`) is a thin CLI over these.
+
+pub mod clock;
+pub mod config;
+pub mod exit;
+pub mod mapping;
+pub mod model;
+pub mod store;

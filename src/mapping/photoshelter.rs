@@ -1,0 +1,198 @@
+//! PhotoShelter media ⇄ canonical record.
+//!
+//! A media item's descriptive values live in three places: IPTC attributes, custom metadata
+//! (one preset tag per field) and the media's own attributes (release flags, licence expiry).
+//! Values arrive leniently typed (numbers as strings, `t`/`f`), so every value is read as text
+//! and then parsed as the field's kind.
+
+use super::{
+    FieldChange, FieldProblem, FieldSpec, Mapping, PhotoShelterPlace, ProblemKind, Translation,
+    check_limit, parse_for,
+};
+use crate::model::{CanonicalRecord, FieldKind, FieldValue, System};
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// What the PhotoShelter client reads for one media item, before mapping.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PhotoShelterRecord {
+    pub media_id: String,
+    /// The media's attributes (`/media/{id}`).
+    pub attributes: Map<String, Value>,
+    /// IPTC attributes (`/media/{id}/iptc`).
+    pub iptc: Map<String, Value>,
+    /// Custom metadata: field name to the tag set on this media.
+    pub custom: BTreeMap<String, String>,
+    pub modified_at: Option<DateTime<Utc>>,
+    pub file_name: Option<String>,
+    pub file_size: Option<u64>,
+    pub checksum: Option<String>,
+}
+
+impl PhotoShelterRecord {
+    /// Applies a planned write as PhotoShelter would store it: what the emulator does, and
+    /// what round-trip tests use to prove reading back gives the written values.
+    pub fn apply(&mut self, write: &PhotoShelterWrite) {
+        for (k, v) in &write.iptc {
+            self.iptc.insert(k.clone(), v.clone());
+        }
+        for (k, v) in &write.attributes {
+            self.attributes.insert(k.clone(), v.clone());
+        }
+        for (k, v) in &write.custom {
+            match v {
+                Some(tag) => self.custom.insert(k.clone(), tag.clone()),
+                None => self.custom.remove(k),
+            };
+        }
+    }
+}
+
+/// Everything to send to PhotoShelter for one media item.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PhotoShelterWrite {
+    /// IPTC attribute to new text (empty clears): the body of the IPTC update.
+    pub iptc: Map<String, Value>,
+    /// Custom metadata field to tag (`None` clears).
+    pub custom: BTreeMap<String, Option<String>>,
+    /// Media attribute to value (`null` clears).
+    pub attributes: Map<String, Value>,
+    /// Changes that were left out, and why.
+    pub problems: Vec<FieldProblem>,
+}
+
+impl PhotoShelterWrite {
+    pub fn is_empty(&self) -> bool {
+        self.iptc.is_empty() && self.custom.is_empty() && self.attributes.is_empty()
+    }
+}
+
+/// Reads the mapped fields of a PhotoShelter media item into a canonical record.
+pub fn read_record(mapping: &Mapping, record: &PhotoShelterRecord) -> Translation {
+    let mut out = Translation {
+        record: CanonicalRecord {
+            modified_at: record.modified_at,
+            file_name: record.file_name.clone(),
+            file_size: record.file_size,
+            checksum: record.checksum.clone(),
+            ..CanonicalRecord::default()
+        },
+        problems: Vec::new(),
+    };
+    for spec in &mapping.fields {
+        let Some(loc) = &spec.photoshelter else {
+            continue;
+        };
+        let raw = match &loc.place {
+            PhotoShelterPlace::Iptc(n) => json_strings(record.iptc.get(n)),
+            PhotoShelterPlace::Attribute(n) => json_strings(record.attributes.get(n)),
+            PhotoShelterPlace::Custom(n) => Ok(record.custom.get(n).cloned().into_iter().collect()),
+        };
+        let value = raw.and_then(|values| match spec.kind {
+            // IPTC keeps a keyword list as one comma-separated string.
+            FieldKind::Set => Ok(FieldValue::set(values.iter().flat_map(|v| v.split(',')))),
+            _ => match values.as_slice() {
+                [] => Ok(None),
+                [one] => parse_for(spec, one),
+                many => Err(format!("{} values for a single-valued field", many.len())),
+            },
+        });
+        match value {
+            Ok(v) => out.record.set(&spec.name, v),
+            Err(detail) => out.problems.push(FieldProblem {
+                field: spec.name.clone(),
+                system: System::PhotoShelter,
+                kind: ProblemKind::Unreadable,
+                detail,
+            }),
+        }
+    }
+    out
+}
+
+/// A JSON value as the strings it holds; PhotoShelter sends numbers and booleans in several
+/// spellings, all of which are read as text and parsed by kind afterwards.
+fn json_strings(v: Option<&Value>) -> Result<Vec<String>, String> {
+    match v {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(s)) => Ok(vec![s.clone()]),
+        Some(Value::Number(n)) => Ok(vec![n.to_string()]),
+        Some(Value::Bool(b)) => Ok(vec![b.to_string()]),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| match i {
+                Value::String(s) => Ok(s.clone()),
+                Value::Number(n) => Ok(n.to_string()),
+                other => Err(format!("a list holding {other}, not text")),
+            })
+            .collect(),
+        Some(Value::Object(_)) => Err("an object where a value was expected".into()),
+    }
+}
+
+fn problem(spec: &FieldSpec, kind: ProblemKind, detail: impl Into<String>) -> FieldProblem {
+    FieldProblem {
+        field: spec.name.clone(),
+        system: System::PhotoShelter,
+        kind,
+        detail: detail.into(),
+    }
+}
+
+/// Plans the PhotoShelter side of `changes`. Changes that PhotoShelter would cut or could not
+/// hold are left out and listed in `problems`; nothing is ever cut silently.
+pub fn plan_write(mapping: &Mapping, changes: &[FieldChange]) -> PhotoShelterWrite {
+    let mut out = PhotoShelterWrite::default();
+    for change in changes {
+        let Some(spec) = mapping.field(&change.field) else {
+            continue;
+        };
+        let Some(loc) = &spec.photoshelter else {
+            continue;
+        };
+        if let Some(v) = &change.value
+            && let Err(p) = check_limit(spec, System::PhotoShelter, v)
+        {
+            out.problems.push(p);
+            continue;
+        }
+        match &loc.place {
+            PhotoShelterPlace::Iptc(name) => {
+                let text = match &change.value {
+                    None => String::new(),
+                    Some(FieldValue::Set(items)) => {
+                        if let Some(bad) = items.iter().find(|i| i.contains(',')) {
+                            out.problems.push(problem(
+                                spec,
+                                ProblemKind::Unwritable,
+                                format!(
+                                    "\"{bad}\" contains a comma, which PhotoShelter's comma-separated list would split"
+                                ),
+                            ));
+                            continue;
+                        }
+                        items.iter().cloned().collect::<Vec<_>>().join(", ")
+                    }
+                    Some(v) => v.to_canonical_string(),
+                };
+                out.iptc.insert(name.clone(), Value::String(text));
+            }
+            PhotoShelterPlace::Custom(name) => {
+                out.custom.insert(
+                    name.clone(),
+                    change.value.as_ref().map(FieldValue::to_canonical_string),
+                );
+            }
+            PhotoShelterPlace::Attribute(name) => {
+                let value = match &change.value {
+                    None => Value::Null,
+                    Some(FieldValue::Bool(b)) => Value::Bool(*b),
+                    Some(v) => Value::String(v.to_canonical_string()),
+                };
+                out.attributes.insert(name.clone(), value);
+            }
+        }
+    }
+    out
+}

@@ -168,28 +168,43 @@ impl fmt::Debug for Secret {
 
 impl PhotoShelterConfig {
     pub fn require_password(&self) -> Result<&Secret, ConfigError> {
-        require(&self.password, "PhotoShelter password", 2, &self.file)
+        require(
+            &self.password,
+            "PhotoShelter password",
+            "photoshelter.password",
+            &self.file,
+        )
     }
 
     pub fn require_api_key(&self) -> Result<&Secret, ConfigError> {
-        require(&self.api_key, "PhotoShelter API key", 0, &self.file)
+        require(
+            &self.api_key,
+            "PhotoShelter API key",
+            "photoshelter.api_key",
+            &self.file,
+        )
     }
 }
 
 impl PreservicaConfig {
     pub fn require_password(&self) -> Result<&Secret, ConfigError> {
-        require(&self.password, "Preservica password", 4, &self.file)
+        require(
+            &self.password,
+            "Preservica password",
+            "preservica.password",
+            &self.file,
+        )
     }
 }
 
 fn require<'a>(
     secret: &'a Option<Secret>,
     what: &'static str,
-    index: usize,
+    key: &str,
     file: &Path,
 ) -> Result<&'a Secret, ConfigError> {
     secret.as_ref().ok_or_else(|| {
-        let spec = &ENV_SECRETS[index];
+        let spec = secret_spec(key);
         ConfigError::MissingSecret {
             what,
             var: spec.var,
@@ -427,7 +442,7 @@ pub static ENV_OVERRIDES: &[EnvOverride] = &[
     },
 ];
 
-/// Every secret variable. `require` indexes into this table, so keep the order.
+/// Every secret variable.
 pub static ENV_SECRETS: &[EnvSecret] = &[
     EnvSecret {
         var: "FERRY_PHOTOSHELTER_API_KEY",
@@ -947,8 +962,8 @@ impl Ctx<'_> {
     /// An empty value means "none", so that an override can clear a value set in the file.
     fn optional(value: Option<Spanned<String>>) -> Option<String> {
         value
-            .map(Spanned::into_inner)
-            .filter(|v| !v.trim().is_empty())
+            .map(|v| v.get_ref().trim().to_owned())
+            .filter(|v| !v.is_empty())
     }
 
     fn in_range<T>(
@@ -1080,7 +1095,9 @@ impl Ctx<'_> {
             base_url,
             email: self
                 .required("photoshelter", "email", raw.email)?
-                .into_inner(),
+                .get_ref()
+                .trim()
+                .to_owned(),
             org_id: Self::optional(raw.org_id),
             concurrency: self.in_range(
                 "photoshelter.concurrency",
@@ -1140,7 +1157,9 @@ impl Ctx<'_> {
             tenant: Self::optional(raw.tenant),
             username: self
                 .required("preservica", "username", raw.username)?
-                .into_inner(),
+                .get_ref()
+                .trim()
+                .to_owned(),
             concurrency: self.in_range(
                 "preservica.concurrency",
                 raw.concurrency,

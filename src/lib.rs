@@ -7,7 +7,9 @@
 
 pub mod clock;
 pub mod config;
+pub mod emulate;
 pub mod exit;
+pub mod http;
 pub mod mapping;
 pub mod model;
 pub mod store;

@@ -1,1 +1,185 @@
-//! placeholder
+//! The `ferry` binary as a newcomer runs it: init, mappings check, status, help and exit codes.
+
+use crate::helpers::{ferry, repo_file};
+use std::fs;
+
+#[test]
+fn init_then_check_then_status_works_in_a_fresh_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ferry(dir.path(), &["init", "site"], &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("wrote site/ferry.toml"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("wrote site/mapping.toml"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("site/mapping.toml")).unwrap(),
+        fs::read_to_string(repo_file("mappings/default.toml")).unwrap()
+    );
+
+    let out = ferry(
+        dir.path(),
+        &["--config", "site/ferry.toml", "mappings", "check"],
+        &[],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let table: Vec<Vec<&str>> = out
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        table[0],
+        [
+            "field",
+            "kind",
+            "rule",
+            "photoshelter",
+            "preservica",
+            "max",
+            "bytes"
+        ]
+    );
+    assert!(table.contains(&vec![
+        "keywords",
+        "set",
+        "union",
+        "iptc.keywords",
+        "oai_dc:dc:subject",
+        "ps",
+        "64"
+    ]));
+    assert!(
+        out.stdout
+            .contains("20 fields (18 reconciled in both systems)")
+    );
+
+    let out = ferry(dir.path(), &["--config", "site/ferry.toml", "status"], &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("schema version  1"), "{}", out.stdout);
+    assert!(out.stdout.contains("runs            0"), "{}", out.stdout);
+    assert!(dir.path().join("site/ferry.db").exists());
+}
+
+#[test]
+fn init_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("site")).unwrap();
+    fs::write(dir.path().join("site/mapping.toml"), "mine").unwrap();
+    let out = ferry(dir.path(), &["init", "site"], &[]);
+    assert_eq!(out.code, 3);
+    assert!(
+        out.stderr
+            .contains("site/mapping.toml already exists; ferry init never overwrites files"),
+        "{}",
+        out.stderr
+    );
+    assert!(!dir.path().join("site/ferry.toml").exists());
+    assert_eq!(
+        fs::read_to_string(dir.path().join("site/mapping.toml")).unwrap(),
+        "mine"
+    );
+}
+
+#[test]
+fn an_invalid_mapping_exits_2_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = fs::read_to_string(repo_file("mappings/default.toml"))
+        .unwrap()
+        .replacen("rule = \"union\"", "rule = \"merge\"", 1);
+    fs::write(dir.path().join("bad.toml"), &text).unwrap();
+    let line = text.lines().position(|l| l == "rule = \"merge\"").unwrap() + 1;
+    let out = ferry(dir.path(), &["mappings", "check", "bad.toml"], &[]);
+    assert_eq!(out.code, 2);
+    assert_eq!(
+        out.stderr.trim(),
+        format!(
+            "error: bad.toml:{line}: field 'keywords': unknown rule 'merge' (expected one of: \
+             photoshelter, preservica, newest, union, most_restrictive, manual)"
+        )
+    );
+}
+
+#[test]
+fn a_store_from_a_newer_ferry_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(ferry(dir.path(), &["init", "."], &[]).code, 0);
+    let db = dir.path().join("ferry.db");
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+    }
+    let out = ferry(dir.path(), &["status"], &[]);
+    assert_eq!(out.code, 3);
+    assert!(
+        out.stderr
+            .contains("was written by a newer ferry (schema version 99; this ferry knows up to 1)"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn secrets_never_reach_the_output() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(ferry(dir.path(), &["init", "."], &[]).code, 0);
+    let secret = "pw-Zq8!never-print-me";
+    let env = [
+        ("FERRY_PRESERVICA_PASSWORD", secret),
+        ("FERRY_PHOTOSHELTER_PASSWORD", secret),
+        ("FERRY_PHOTOSHELTER_API_KEY", secret),
+    ];
+    for args in [
+        &["-vv", "status"][..],
+        &["-vv", "mappings", "check"][..],
+        &["--log-format", "json", "-vv", "status"][..],
+    ] {
+        let out = ferry(dir.path(), args, &env);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(!out.stdout.contains(secret) && !out.stderr.contains(secret));
+    }
+    // And not in an error either: a bad override next to the secrets.
+    let mut bad = env.to_vec();
+    bad.push(("FERRY_GUARD_MIN_ASSETS", "many"));
+    let out = ferry(dir.path(), &["status"], &bad);
+    assert_eq!(out.code, 3);
+    assert!(
+        out.stderr.contains("FERRY_GUARD_MIN_ASSETS"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains(secret));
+}
+
+#[test]
+fn help_lists_only_commands_that_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ferry(dir.path(), &["--help"], &[]);
+    assert_eq!(out.code, 0);
+    let commands: Vec<&str> = out
+        .stdout
+        .split("Commands:")
+        .nth(1)
+        .unwrap()
+        .split("Options:")
+        .next()
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(commands, ["init", "mappings", "status", "help"]);
+}
+
+#[test]
+fn a_missing_config_says_how_to_make_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ferry(dir.path(), &["status"], &[]);
+    assert_eq!(out.code, 3);
+    assert!(out.stderr.contains("run 'ferry init"), "{}", out.stderr);
+}

@@ -743,16 +743,15 @@ fn relative_paths_resolve_against_the_config_directory() {
 fn init_writes_both_files_and_they_load() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("new/site");
-    let written = write_init(&dir, "# the default mapping\n").unwrap();
+    let default_mapping =
+        fs::read_to_string(crate::helpers::repo_file("mappings/default.toml")).unwrap();
+    let written = write_init(&dir, &default_mapping).unwrap();
     assert_eq!(
         written,
         vec![dir.join("ferry.toml"), dir.join("mapping.toml")]
     );
     assert_eq!(fs::read_to_string(&written[0]).unwrap(), INIT_TEMPLATE);
-    assert_eq!(
-        fs::read_to_string(&written[1]).unwrap(),
-        "# the default mapping\n"
-    );
+    assert_eq!(fs::read_to_string(&written[1]).unwrap(), default_mapping);
     let cfg = Config::load(&written[0], &Env::empty()).unwrap();
     assert_eq!(cfg.photoshelter.base_url, "https://www.photoshelter.com");
     assert_eq!(cfg.photoshelter.email, "archivist@example.org");

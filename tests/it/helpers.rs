@@ -8,3 +8,27 @@ use std::path::{Path, PathBuf};
 pub fn repo_file(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
+
+/// What a run of the `ferry` binary printed and how it exited.
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the built `ferry` binary in `dir` with only the given environment (no inherited
+/// `FERRY_*` variables, so a developer's own settings cannot leak into a test).
+pub fn ferry(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .expect("the ferry binary runs");
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}

@@ -56,7 +56,10 @@ fn default_mapping_covers_every_seed_field_with_the_intended_rules() {
         "license_reference",
         "distribution_history",
     ] {
-        let loc = m.field(name).unwrap().describe_location(System::Preservica, &m);
+        let loc = m
+            .field(name)
+            .unwrap()
+            .describe_location(System::Preservica, &m);
         assert!(loc.starts_with("ferry:"), "{name} is in {loc}");
     }
     assert_eq!(m.fragment("ferry").unwrap().schema, FERRY);
@@ -66,7 +69,11 @@ fn default_mapping_covers_every_seed_field_with_the_intended_rules() {
     let lines: Vec<&str> = text.lines().collect();
     for (i, l) in lines.iter().enumerate() {
         if *l == "[[field]]" {
-            assert!(lines[i - 1].starts_with('#'), "line {} has no comment", i + 1);
+            assert!(
+                lines[i - 1].starts_with('#'),
+                "line {} has no comment",
+                i + 1
+            );
         }
     }
 }
@@ -167,7 +174,10 @@ photoshelter = { iptc = "headline" }
 preservica = { entity = "description" }
 "#,
     );
-    assert_eq!(e, "m.toml:16: duplicate field 'title' (first defined on line 9)");
+    assert_eq!(
+        e,
+        "m.toml:16: duplicate field 'title' (first defined on line 9)"
+    );
 }
 
 #[test]
@@ -268,11 +278,17 @@ fn a_mapping_file_that_is_not_utf8_or_missing_is_named() {
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, b"version = 1\n# caf\xe9\n").unwrap();
     let e = Mapping::load(&bad).unwrap_err().to_string();
-    assert_eq!(e, format!("{}:2: the file is not valid UTF-8", bad.display()));
+    assert_eq!(
+        e,
+        format!("{}:2: the file is not valid UTF-8", bad.display())
+    );
     let missing = dir.path().join("none.toml");
     let e = Mapping::load(&missing).unwrap_err().to_string();
     assert!(
-        e.starts_with(&format!("{}: cannot read the mapping file:", missing.display())),
+        e.starts_with(&format!(
+            "{}: cannot read the mapping file:",
+            missing.display()
+        )),
         "{e}"
     );
 }
@@ -286,10 +302,11 @@ fn photoshelter_json_is_read_leniently_into_canonical_fields() {
     let m = default_mapping();
     let rec = PhotoShelterRecord {
         media_id: "I0000AbCdEfGhIjK".into(),
-        attributes: json!({"license_expiration_date": "2027-01-31 00:00:00 GMT", "file_size": "1800"})
-            .as_object()
-            .unwrap()
-            .clone(),
+        attributes:
+            json!({"license_expiration_date": "2027-01-31 00:00:00 GMT", "file_size": "1800"})
+                .as_object()
+                .unwrap()
+                .clone(),
         iptc: json!({
             "title": "  Regatta\r\n",
             "caption": "<b>Boats</b> & \"crews\"",
@@ -309,14 +326,20 @@ fn photoshelter_json_is_read_leniently_into_canonical_fields() {
     let f = &t.record.fields;
     assert_eq!(f["title"], text("Regatta").unwrap());
     assert_eq!(f["caption"], text("<b>Boats</b> & \"crews\"").unwrap());
-    assert_eq!(f["keywords"], FieldValue::set(["1962", "harbour", "regatta"]).unwrap());
+    assert_eq!(
+        f["keywords"],
+        FieldValue::set(["1962", "harbour", "regatta"]).unwrap()
+    );
     assert_eq!(f["creator"], text("1962").unwrap());
     assert_eq!(
         f["license_expiry"].to_canonical_string(),
         "2027-01-31T00:00:00Z"
     );
     assert_eq!(f["model_release"], FieldValue::Enum("MR-UMR".into()));
-    assert!(!f.contains_key("preservation_reference"), "empty is no value");
+    assert!(
+        !f.contains_key("preservation_reference"),
+        "empty is no value"
+    );
 }
 
 #[test]
@@ -410,7 +433,10 @@ fn preservica_asset_is_read_into_canonical_fields() {
     assert_eq!(f["title"], text("Regatta").unwrap());
     assert_eq!(f["caption"], text("Boats").unwrap());
     assert_eq!(f["creator"], text("Harbour Board").unwrap());
-    assert_eq!(f["keywords"], FieldValue::set(["harbour", "regatta"]).unwrap());
+    assert_eq!(
+        f["keywords"],
+        FieldValue::set(["harbour", "regatta"]).unwrap()
+    );
     assert_eq!(
         f["preservation_reference"],
         text("2e0d5f55-8a1c-4c0e-9d0e-6f4d7c1b2a11").unwrap()
@@ -510,8 +536,14 @@ fn a_missing_fragment_is_created_and_an_absent_element_appended() {
     );
     rec.apply(&w);
     let t = pv::read_record(&m, &rec);
-    assert_eq!(t.record.fields["license_expiry"].to_canonical_string(), "2027-01-31");
-    assert_eq!(t.record.fields["date_created"].to_canonical_string(), "1962-07-14");
+    assert_eq!(
+        t.record.fields["license_expiry"].to_canonical_string(),
+        "2027-01-31"
+    );
+    assert_eq!(
+        t.record.fields["date_created"].to_canonical_string(),
+        "1962-07-14"
+    );
 }
 
 #[test]
@@ -531,7 +563,10 @@ fn hostile_fragments_are_refused_with_a_reason() {
         (bomb.to_string(), "DOCTYPE is not allowed in metadata"),
         (undeclared.to_string(), "undeclared entity &xxe;"),
         (deep, "elements nested deeper than 64"),
-        (twice.to_string(), "2 values for a single-valued field; merge them in Preservica"),
+        (
+            twice.to_string(),
+            "2 values for a single-valued field; merge them in Preservica",
+        ),
     ];
     for (xml, expected) in cases {
         let mut rec = asset_with_dc();

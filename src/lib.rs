@@ -12,4 +12,6 @@ pub mod exit;
 pub mod http;
 pub mod mapping;
 pub mod model;
+pub mod photoshelter;
+pub mod preservica;
 pub mod store;

@@ -7,4 +7,6 @@ mod cli;
 mod config;
 mod mapping;
 mod model;
+mod opex;
+mod preservica;
 mod store;

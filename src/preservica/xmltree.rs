@@ -1,0 +1,362 @@
+//! A small, defensive XML tree for Preservica's API documents.
+//!
+//! Responses are read by local name, like the most robust existing clients do, so a server
+//! that moves to a new namespace version is still understood; each element remembers its
+//! namespace for callers that must check it. Every element also keeps its byte span in the
+//! source, so an embedded document (a metadata fragment inside `xip:Content`) can be cut out
+//! exactly as sent, with the namespace declarations it relies on carried along.
+//!
+//! Input is hostile: a DOCTYPE is refused (that is where entity-expansion bombs live), only
+//! the predefined entities and character references are resolved, and depth and element count
+//! are bounded.
+
+use quick_xml::events::Event;
+use quick_xml::name::{Namespace, ResolveResult};
+use quick_xml::reader::NsReader;
+
+const MAX_DEPTH: usize = 64;
+const MAX_ELEMENTS: usize = 2_000_000;
+
+/// Why a document could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message} (at byte {position})")]
+pub struct XmlError {
+    pub message: String,
+    pub position: u64,
+}
+
+/// One element: name, attributes, text, children, and where it stands in the source.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Element {
+    pub namespace: Option<String>,
+    pub local: String,
+    /// The qualified name as written (`xip:Ref`), for prefix bookkeeping.
+    pub qname: String,
+    /// Attributes by qualified name as written, values unescaped.
+    pub attrs: Vec<(String, String)>,
+    /// The element's own text (all text and CDATA directly inside it, concatenated).
+    pub text: String,
+    pub children: Vec<Element>,
+    /// Byte span of the whole element in the source.
+    pub span: (usize, usize),
+}
+
+impl Element {
+    /// The first child with this local name.
+    pub fn child(&self, local: &str) -> Option<&Element> {
+        self.children.iter().find(|c| c.local == local)
+    }
+
+    pub fn children_named<'a>(&'a self, local: &'a str) -> impl Iterator<Item = &'a Element> {
+        self.children.iter().filter(move |c| c.local == local)
+    }
+
+    /// Follows a path of local names from this element.
+    pub fn path(&self, path: &[&str]) -> Option<&Element> {
+        path.iter().try_fold(self, |e, name| e.child(name))
+    }
+
+    /// The trimmed text of the child with this local name.
+    pub fn child_text(&self, local: &str) -> Option<String> {
+        self.child(local).map(|c| c.text.trim().to_string())
+    }
+
+    /// An attribute by local name (prefix ignored).
+    pub fn attr(&self, local: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == local || k.rsplit(':').next() == Some(local))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every element below this one, depth first.
+    pub fn descendants(&self) -> Vec<&Element> {
+        let mut out = Vec::new();
+        let mut stack: Vec<&Element> = self.children.iter().rev().collect();
+        while let Some(e) = stack.pop() {
+            out.push(e);
+            stack.extend(e.children.iter().rev());
+        }
+        out
+    }
+
+    /// The first element child: for containers that hold exactly one document.
+    pub fn first_child(&self) -> Option<&Element> {
+        self.children.first()
+    }
+}
+
+/// A parsed document: the root, plus the namespace declarations in scope at every element
+/// (needed to cut embedded documents out).
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub root: Element,
+    source: String,
+    /// (element span start, declarations in scope there as (prefix or "" for default, uri)).
+    scopes: Vec<(usize, Vec<(String, String)>)>,
+}
+
+impl Document {
+    /// The source text of `element` as a standalone document: the exact bytes the sender wrote,
+    /// plus declarations of any prefix it uses that an ancestor declared.
+    pub fn extract(&self, element: &Element) -> String {
+        let (start, end) = element.span;
+        let text = &self.source[start..end];
+        let scope = self
+            .scopes
+            .iter()
+            .find(|(s, _)| *s == start)
+            .map(|(_, d)| d.as_slice())
+            .unwrap_or(&[]);
+        let own: Vec<&str> = element
+            .attrs
+            .iter()
+            .filter_map(|(k, _)| {
+                if k == "xmlns" {
+                    Some("")
+                } else {
+                    k.strip_prefix("xmlns:")
+                }
+            })
+            .collect();
+        let mut used: Vec<String> = std::iter::once(element)
+            .chain(element.descendants())
+            .flat_map(|e| {
+                let mut prefixes = vec![prefix_of(&e.qname).to_string()];
+                prefixes.extend(
+                    e.attrs
+                        .iter()
+                        .filter(|(k, _)| k.contains(':') && !k.starts_with("xmlns:"))
+                        .map(|(k, _)| prefix_of(k).to_string()),
+                );
+                prefixes
+            })
+            .filter(|p| p != "xml")
+            .collect();
+        used.sort();
+        used.dedup();
+        let missing: Vec<String> = used
+            .iter()
+            .filter(|p| !own.contains(&p.as_str()))
+            .filter_map(|p| {
+                scope.iter().rev().find(|(sp, _)| sp == p).map(|(sp, uri)| {
+                    let uri = quick_xml::escape::escape(uri.as_str());
+                    if sp.is_empty() {
+                        format!(" xmlns=\"{uri}\"")
+                    } else {
+                        format!(" xmlns:{sp}=\"{uri}\"")
+                    }
+                })
+            })
+            .collect();
+        if missing.is_empty() {
+            return text.to_string();
+        }
+        let name_end = 1 + element.qname.len();
+        format!(
+            "{}{}{}",
+            &text[..name_end],
+            missing.join(""),
+            &text[name_end..]
+        )
+    }
+}
+
+fn prefix_of(qname: &str) -> &str {
+    match qname.split_once(':') {
+        Some((p, _)) => p,
+        None => "",
+    }
+}
+
+fn err(r: &NsReader<&[u8]>, message: impl Into<String>) -> XmlError {
+    XmlError {
+        message: message.into(),
+        position: r.buffer_position(),
+    }
+}
+
+fn resolve_reference(r: &NsReader<&[u8]>, name: &str) -> Result<char, XmlError> {
+    Ok(match name {
+        "lt" => '<',
+        "gt" => '>',
+        "amp" => '&',
+        "apos" => '\'',
+        "quot" => '"',
+        n if n.starts_with('#') => {
+            let num = &n[1..];
+            let code = match num.strip_prefix('x') {
+                Some(hex) => u32::from_str_radix(hex, 16),
+                None => num.parse::<u32>(),
+            };
+            code.ok()
+                .and_then(char::from_u32)
+                .filter(|c| *c != '\0')
+                .ok_or_else(|| err(r, format!("invalid character reference &{n};")))?
+        }
+        other => return Err(err(r, format!("undeclared entity &{other};"))),
+    })
+}
+
+/// Parses a document; see the module docs for what is refused.
+pub fn parse(source: &str) -> Result<Document, XmlError> {
+    let mut r = NsReader::from_reader(source.as_bytes());
+    r.config_mut().trim_text(false);
+    r.config_mut().check_end_names = true;
+    let mut stack: Vec<Element> = Vec::new();
+    let mut scope_stack: Vec<Vec<(String, String)>> = vec![Vec::new()];
+    let mut scopes = Vec::new();
+    let mut root: Option<Element> = None;
+    let mut count = 0usize;
+    loop {
+        let start = r.buffer_position() as usize;
+        let step = r
+            .read_resolved_event()
+            .map(|(res, ev)| (namespace_of(&res), ev));
+        let (ns, ev) = step.map_err(|e| err(&r, format!("malformed XML: {e}")))?;
+        match ev {
+            Event::DocType(_) => {
+                return Err(err(
+                    &r,
+                    "DOCTYPE is not allowed (entity declarations can expand without bound)",
+                ));
+            }
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                count += 1;
+                if count > MAX_ELEMENTS {
+                    return Err(err(&r, "too many elements"));
+                }
+                if root.is_some() {
+                    return Err(err(&r, "content after the root element"));
+                }
+                let mut attrs = Vec::new();
+                let mut decls = scope_stack.last().cloned().unwrap_or_default();
+                for a in e.attributes() {
+                    let a = a.map_err(|x| err(&r, format!("malformed attribute: {x}")))?;
+                    let key = a.key.as_ref().to_string();
+                    let value = a
+                        .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                        .map_err(|x| err(&r, format!("malformed attribute {key}: {x}")))?
+                        .into_owned();
+                    if key == "xmlns" {
+                        decls.push((String::new(), value.clone()));
+                    } else if let Some(p) = key.strip_prefix("xmlns:") {
+                        decls.push((p.to_string(), value.clone()));
+                    }
+                    attrs.push((key, value));
+                }
+                scopes.push((start, decls.clone()));
+                let el = Element {
+                    namespace: ns,
+                    local: e.local_name().as_ref().to_string(),
+                    qname: e.name().as_ref().to_string(),
+                    attrs,
+                    text: String::new(),
+                    children: Vec::new(),
+                    span: (start, r.buffer_position() as usize),
+                };
+                if matches!(ev, Event::Start(_)) {
+                    stack.push(el);
+                    scope_stack.push(decls);
+                    if stack.len() > MAX_DEPTH {
+                        return Err(err(&r, format!("elements nested deeper than {MAX_DEPTH}")));
+                    }
+                } else {
+                    attach(&mut stack, &mut root, el);
+                }
+            }
+            Event::End(_) => {
+                let mut el = stack.pop().ok_or_else(|| err(&r, "unexpected end tag"))?;
+                scope_stack.pop();
+                el.span.1 = r.buffer_position() as usize;
+                attach(&mut stack, &mut root, el);
+            }
+            Event::Text(t) => match stack.last_mut() {
+                Some(el) => el.text.push_str(&t.xml10_content()),
+                None if t.trim().is_empty() => {}
+                None => return Err(err(&r, "text outside the root element")),
+            },
+            Event::CData(t) => {
+                if let Some(el) = stack.last_mut() {
+                    el.text.push_str(&t.xml10_content());
+                }
+            }
+            Event::GeneralRef(g) => {
+                let c = resolve_reference(&r, &g)?;
+                if let Some(el) = stack.last_mut() {
+                    el.text.push(c);
+                }
+            }
+            Event::Eof => break,
+            Event::Comment(_) | Event::Decl(_) | Event::PI(_) => {}
+        }
+    }
+    if !stack.is_empty() {
+        return Err(err(&r, "the document ends inside an element"));
+    }
+    let root = root.ok_or_else(|| err(&r, "the document is empty"))?;
+    Ok(Document {
+        root,
+        source: source.to_string(),
+        scopes,
+    })
+}
+
+fn attach(stack: &mut [Element], root: &mut Option<Element>, el: Element) {
+    match stack.last_mut() {
+        Some(parent) => parent.children.push(el),
+        None => *root = Some(el),
+    }
+}
+
+fn namespace_of(res: &ResolveResult<'_>) -> Option<String> {
+    match res {
+        ResolveResult::Bound(Namespace(ns)) => Some(ns.to_string()),
+        _ => None,
+    }
+}
+
+/// Escapes text for element content and attribute values.
+pub fn esc(s: &str) -> std::borrow::Cow<'_, str> {
+    quick_xml::escape::escape(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_documents_are_cut_out_with_inherited_declarations() {
+        let src = r#"<xip:MetadataContainer xmlns:ns0="http://example.com/schema" schemaUri="http://example.com/schema" xmlns:xip="http://preservica.com/XIP/v7.7"><xip:Entity>e1</xip:Entity><xip:Content><ns0:doc a="1"><ns0:a>1 &amp; 2</ns0:a></ns0:doc></xip:Content></xip:MetadataContainer >"#;
+        let doc = parse(src).unwrap();
+        assert_eq!(doc.root.local, "MetadataContainer");
+        let content = doc.root.child("Content").unwrap().first_child().unwrap();
+        let extracted = doc.extract(content);
+        assert_eq!(
+            extracted,
+            r#"<ns0:doc xmlns:ns0="http://example.com/schema" a="1"><ns0:a>1 &amp; 2</ns0:a></ns0:doc>"#
+        );
+        let again = parse(&extracted).unwrap();
+        assert_eq!(
+            again.root.namespace.as_deref(),
+            Some("http://example.com/schema")
+        );
+        assert_eq!(again.root.child_text("a").unwrap(), "1 & 2");
+    }
+
+    #[test]
+    fn hostile_documents_are_refused() {
+        let bomb = r#"<!DOCTYPE x [<!ENTITY a "aaaa">]><x>&a;</x>"#;
+        assert!(parse(bomb).unwrap_err().message.starts_with("DOCTYPE"));
+        assert!(
+            parse("<x>&ext;</x>")
+                .unwrap_err()
+                .message
+                .contains("undeclared entity")
+        );
+        let deep = format!("{}{}", "<a>".repeat(100), "</a>".repeat(100));
+        assert!(parse(&deep).unwrap_err().message.contains("nested deeper"));
+        assert!(parse("<a><b></a>").is_err());
+        assert!(parse("").is_err());
+    }
+}

@@ -15,3 +15,4 @@ pub mod model;
 pub mod photoshelter;
 pub mod preservica;
 pub mod store;
+pub mod sync;

@@ -55,6 +55,78 @@ enum Command {
     },
     /// Show the store: its path, schema version and what it holds
     Status,
+    /// Run a local emulator of one of the systems, for trying ferry without accounts
+    Emulate {
+        #[command(subcommand)]
+        system: EmulateCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum EmulateCommand {
+    /// A local Preservica (Entity API, S3 upload with OPEX ingest, process monitor)
+    Preservica(PreservicaEmulateArgs),
+}
+
+#[derive(clap::Args)]
+struct PreservicaEmulateArgs {
+    /// How many assets to seed (in folders of 250)
+    #[arg(long, default_value_t = 0)]
+    seed: usize,
+    /// Seed of the generator: the same value gives the same library
+    #[arg(long, default_value_t = 1)]
+    rng_seed: u64,
+    /// The server version to emulate; namespaces follow it (e.g. 6.2, 7.7, 8.1)
+    #[arg(long, default_value = "7.7.0")]
+    server_version: String,
+    /// Where to listen; port 0 picks a free port
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: std::net::SocketAddr,
+    /// Seconds an access token stays valid (Preservica's own is 15 minutes); a short
+    /// lifetime exercises a client's re-login on 401
+    #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..))]
+    token_seconds: u64,
+    #[command(flatten)]
+    faults: FaultArgs,
+}
+
+/// Fault injection, off by default.
+#[derive(clap::Args)]
+struct FaultArgs {
+    /// Milliseconds added to every answer
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Share of requests answered 429 with Retry-After (0 to 1)
+    #[arg(long, default_value_t = 0.0)]
+    throttle: f64,
+    /// Share of requests answered 502 or 503 (0 to 1)
+    #[arg(long, default_value_t = 0.0)]
+    unavailable: f64,
+    /// Share of answers cut short (0 to 1)
+    #[arg(long, default_value_t = 0.0)]
+    truncate: f64,
+}
+
+impl FaultArgs {
+    fn options(&self) -> Result<ferry::emulate::FaultOptions> {
+        for (name, v) in [
+            ("--throttle", self.throttle),
+            ("--unavailable", self.unavailable),
+            ("--truncate", self.truncate),
+        ] {
+            anyhow::ensure!((0.0..=1.0).contains(&v), "{name} takes a share from 0 to 1, got {v}");
+        }
+        Ok(ferry::emulate::FaultOptions {
+            latency: std::time::Duration::from_millis(self.latency_ms),
+            throttle_share: self.throttle,
+            retry_after_secs: 1,
+            unavailable_share: self.unavailable,
+            truncate_share: self.truncate,
+            // Logins stay reliable so that faults hit the data calls under test.
+            exempt_prefixes: vec!["/api/accesstoken".into()],
+            ..Default::default()
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -125,6 +197,9 @@ fn run(cli: Cli) -> Result<Outcome> {
             mappings_check(&file)
         }
         Command::Status => status(&Config::load(&config_path, &env)?),
+        Command::Emulate {
+            system: EmulateCommand::Preservica(args),
+        } => emulate_preservica(args),
     }
 }
 
@@ -200,6 +275,44 @@ fn status(config: &Config) -> Result<Outcome> {
         println!("{label:<15} {n}");
     }
     Ok(Outcome::Done)
+}
+
+fn emulate_preservica(args: PreservicaEmulateArgs) -> Result<Outcome> {
+    use ferry::preservica::emulator::{self, EmulatorOptions};
+    let version = ferry::preservica::wire::Version::parse(&args.server_version).with_context(|| {
+        format!("--server-version '{}' is not a version like 7.7.0", args.server_version)
+    })?;
+    let options = EmulatorOptions {
+        version,
+        seed_assets: args.seed,
+        seed: args.rng_seed,
+        token_lifetime: std::time::Duration::from_secs(args.token_seconds),
+        faults: args.faults.options()?,
+        ..EmulatorOptions::default()
+    };
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let emu = emulator::start(options, args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let o = emu.options();
+        println!("Preservica emulator {} listening on {}", o.version, emu.url());
+        println!("  server    {}  (protocol http)", emu.server());
+        println!("  username  {}", o.username);
+        println!("  password  {}", o.password);
+        println!("  tenant    {}", o.tenant);
+        println!(
+            "  assets    {} in {} folders",
+            o.seed_assets,
+            o.seed_assets.div_ceil(o.seed_folder_size)
+        );
+        println!("Press Ctrl-C to stop.");
+        tokio::signal::ctrl_c()
+            .await
+            .context("cannot wait for Ctrl-C")?;
+        emu.stop().await;
+        Ok(Outcome::Done)
+    })
 }
 
 fn print_table<const N: usize>(header: &[String; N], rows: &[[String; N]]) {

@@ -108,8 +108,8 @@ impl Default for EmulatorOptions {
         EmulatorOptions {
             seed_media: 1000,
             seed: 1962,
-            api_key_v4: "DEMOv4key.01".chars().take(11).collect(),
-            api_key_v3: "DEMOv3key.01".chars().take(11).collect(),
+            api_key_v4: "DEMOv4key.1".into(),
+            api_key_v3: "DEMOv3key.1".into(),
             email: "demo@ferry.example".into(),
             password: "demo-password".into(),
             org_id: "O0000FerryDemo01".into(),

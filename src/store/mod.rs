@@ -12,6 +12,7 @@
 
 mod error;
 mod migrate;
+pub mod sync;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -58,7 +58,10 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 fn zip_names(zip: &[u8]) -> Vec<String> {
     let archive = ZipArchive::new(Cursor::new(zip)).expect("a readable zip");
-    archive.file_names().map(|n| n.unwrap().into_owned()).collect()
+    archive
+        .file_names()
+        .map(|n| n.unwrap().into_owned())
+        .collect()
 }
 
 /// Builds a zip by hand from (name, bytes) pairs, names taken literally.
@@ -194,7 +197,11 @@ fn a_built_package_reads_back_field_for_field() {
     let folder_path = format!("{container}/Harbour 1962_ Regatta");
     assert_eq!(summary.folders[0].packaged_path, folder_path);
     assert_eq!(summary.folders[0].requested_name, "Harbour 1962: Regatta");
-    let names: Vec<_> = summary.files.iter().map(|f| f.packaged_path.clone()).collect();
+    let names: Vec<_> = summary
+        .files
+        .iter()
+        .map(|f| f.packaged_path.clone())
+        .collect();
     assert_eq!(
         names,
         [
@@ -252,7 +259,10 @@ fn a_built_package_reads_back_field_for_field() {
     assert_eq!(
         f.identifiers,
         [
-            ("photoshelter-gallery".to_string(), "G0000abcDEF".to_string()),
+            (
+                "photoshelter-gallery".to_string(),
+                "G0000abcDEF".to_string()
+            ),
             ("code".to_string(), "harbour&1962 \"final\"".to_string()),
         ]
     );
@@ -270,10 +280,7 @@ fn a_built_package_reads_back_field_for_field() {
     assert_eq!(a.folder.as_deref(), Some("Harbour 1962_ Regatta"));
     assert_eq!(a.original_name.as_deref(), Some("DSC_0001.JPG"));
     assert_eq!(a.bytes, small);
-    assert_eq!(
-        a.fixities,
-        [("SHA-256".to_string(), sha256_hex(&small))]
-    );
+    assert_eq!(a.fixities, [("SHA-256".to_string(), sha256_hex(&small))]);
     assert_eq!(a.source_id.as_deref(), Some("I0000small"));
     assert_eq!(a.title, "Boats & <masts>");
     assert_eq!(a.description.as_deref(), Some("Start of the race"));
@@ -384,18 +391,29 @@ fn hostile_file_names_are_sanitised_unique_and_recorded() {
     let mut lower: Vec<String> = packaged.iter().map(|n| n.to_lowercase()).collect();
     lower.sort();
     lower.dedup();
-    assert_eq!(lower.len(), packaged.len(), "names are unique: {packaged:?}");
+    assert_eq!(
+        lower.len(),
+        packaged.len(),
+        "names are unique: {packaged:?}"
+    );
     for name in &packaged {
         assert_eq!(&sanitize_file_name(name), name, "{name:?} is already sane");
     }
-    let recorded: Vec<_> = summary.files.iter().map(|f| f.original_name.as_str()).collect();
+    let recorded: Vec<_> = summary
+        .files
+        .iter()
+        .map(|f| f.original_name.as_str())
+        .collect();
     assert_eq!(recorded, originals);
 
     for entry in zip_names(&zip) {
         assert!(!entry.starts_with('/'), "{entry}");
         assert!(!entry.contains('\\'), "{entry}");
         assert!(
-            entry.trim_end_matches('/').split('/').all(|p| p != ".." && p != "." && !p.is_empty()),
+            entry
+                .trim_end_matches('/')
+                .split('/')
+                .all(|p| p != ".." && p != "." && !p.is_empty()),
             "{entry}"
         );
         assert!(entry.starts_with("pkg/"), "{entry}");
@@ -485,10 +503,7 @@ fn entries_escaping_the_package_are_refused() {
         ("C:/evil.jpg", "drive"),
         ("c//evil.jpg", "empty path"),
     ] {
-        let zip = raw_zip(&[
-            ("c/c.opex", container_opex.as_bytes()),
-            (bad, b"payload"),
-        ]);
+        let zip = raw_zip(&[("c/c.opex", container_opex.as_bytes()), (bad, b"payload")]);
         let err = read_package(&zip).expect_err(bad);
         assert!(
             matches!(&err, OpexError::UnsafePath { entry, .. } if entry == bad),
@@ -616,7 +631,11 @@ fn packages_from_other_tools_are_read_leniently() {
     assert_eq!(year.parent.as_deref(), Some("letters"));
     assert_eq!(year.title, "1900");
 
-    let top = plan.assets.iter().find(|a| a.file_name == "top.txt").unwrap();
+    let top = plan
+        .assets
+        .iter()
+        .find(|a| a.file_name == "top.txt")
+        .unwrap();
     assert_eq!(top.folder, None);
     assert_eq!(top.title, "top.txt");
     assert_eq!(top.security, "open");
@@ -627,7 +646,10 @@ fn packages_from_other_tools_are_read_leniently() {
         .find(|a| a.file_name == "letter.txt")
         .unwrap();
     assert_eq!(letter_asset.folder.as_deref(), Some("letters/1900"));
-    assert_eq!(letter_asset.fixities, [("MD5".to_string(), md5.to_lowercase())]);
+    assert_eq!(
+        letter_asset.fixities,
+        [("MD5".to_string(), md5.to_lowercase())]
+    );
     assert_eq!(
         letter_asset.relationships,
         [("covers".to_string(), "I1".to_string())]
@@ -722,10 +744,4 @@ fn values_xml_cannot_hold_fail_the_build_naming_asset_and_field() {
     assert_eq!(plan.folders.len(), 0);
     let names: Vec<_> = plan.assets.iter().map(|a| a.file_name.as_str()).collect();
     assert_eq!(names, ["bell.jpg"]);
-}
-
-#[test]
-fn zz_tmp_dump() {
-    let built = build_gallery_package();
-    std::fs::write("/tmp/opex_sample.zip", &built.zip).unwrap();
 }

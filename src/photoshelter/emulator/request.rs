@@ -4,7 +4,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -30,7 +30,6 @@ pub(crate) struct Part {
 /// A request, read once with its parameters.
 #[derive(Debug)]
 pub(crate) struct Req {
-    pub method: Method,
     pub headers: HeaderMap,
     pub query: Vec<(String, String)>,
     /// Text fields of the body (form, multipart text parts, flat JSON scalars, JSON:API
@@ -60,7 +59,6 @@ impl<S: Send + Sync> FromRequest<S> for Req {
             })
             .unwrap_or_default();
         let mut r = Req {
-            method: parts.method,
             headers: parts.headers,
             query,
             form: Vec::new(),

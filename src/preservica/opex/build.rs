@@ -454,7 +454,11 @@ impl<W: Write + Seek> PackageBuilder<W> {
 
     /// A failed zip operation leaves the archive in an unknown state: nothing more may be
     /// written to it.
-    fn zip_result(&mut self, path: &str, result: zip::result::ZipResult<()>) -> Result<(), OpexError> {
+    fn zip_result(
+        &mut self,
+        path: &str,
+        result: zip::result::ZipResult<()>,
+    ) -> Result<(), OpexError> {
         result.map_err(|source| {
             self.poisoned = true;
             OpexError::Zip {
@@ -533,7 +537,11 @@ impl<W: Write + Seek> PackageBuilder<W> {
             self.zip_result(path, aborted)?;
             return Err(err);
         }
-        Ok((size, hex::encode(sha256.finalize()), hex::encode(md5.finalize())))
+        Ok((
+            size,
+            hex::encode(sha256.finalize()),
+            hex::encode(md5.finalize()),
+        ))
     }
 }
 
@@ -672,11 +680,12 @@ fn describe(
     if !fragments.is_empty() {
         out.push_str("  <opex:DescriptiveMetadata>\n");
         for (i, fragment) in fragments.iter().enumerate() {
-            let checked = check_fragment(fragment).map_err(|problem| OpexError::InvalidFragment {
-                entity: entity.to_string(),
-                index: i + 1,
-                problem,
-            })?;
+            let checked =
+                check_fragment(fragment).map_err(|problem| OpexError::InvalidFragment {
+                    entity: entity.to_string(),
+                    index: i + 1,
+                    problem,
+                })?;
             if checked.schema == OPEX_NAMESPACE {
                 return Err(OpexError::InvalidFragment {
                     entity: entity.to_string(),

@@ -28,8 +28,7 @@ mod read;
 mod xml;
 
 pub use build::{
-    AssetSpec, FolderId, FolderSpec, PackageBuilder, PackageSummary, PackagedFile,
-    PackagedFolder,
+    AssetSpec, FolderId, FolderSpec, PackageBuilder, PackageSummary, PackagedFile, PackagedFolder,
 };
 pub use read::{
     IngestPlan, PlannedAsset, PlannedFolder, ReadLimits, read_package, read_package_with_limits,

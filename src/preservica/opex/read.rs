@@ -92,10 +92,7 @@ pub fn read_package(zip: &[u8]) -> Result<IngestPlan, OpexError> {
 
 /// Reads a package: unpacks it in memory within `limits`, refuses unsafe entry names,
 /// parses every `.opex`, checks manifests and fixities, and says what to create.
-pub fn read_package_with_limits(
-    zip: &[u8],
-    limits: &ReadLimits,
-) -> Result<IngestPlan, OpexError> {
+pub fn read_package_with_limits(zip: &[u8], limits: &ReadLimits) -> Result<IngestPlan, OpexError> {
     let (files, dirs) = unpack(zip, limits)?;
     let container = find_container(&files, &dirs);
     let prefix = container.as_ref().map(|c| format!("{c}/"));
@@ -133,7 +130,10 @@ pub fn read_package_with_limits(
     };
 
     for f in &folders {
-        if f.rsplit('/').next().is_some_and(|n| n.to_lowercase().ends_with(".pax")) {
+        if f.rsplit('/')
+            .next()
+            .is_some_and(|n| n.to_lowercase().ends_with(".pax"))
+        {
             return Err(OpexError::Invalid {
                 file: shown(f),
                 problem: "PAX assets are not supported".to_string(),
@@ -395,21 +395,14 @@ fn unpack(zip: &[u8], limits: &ReadLimits) -> Result<Unpacked, OpexError> {
                 source,
             })?;
         if bytes.len() as u64 != declared {
+            let held = if bytes.len() as u64 > declared {
+                format!("more than {declared}")
+            } else {
+                bytes.len().to_string()
+            };
             return Err(OpexError::Invalid {
                 file: name,
-                problem: format!(
-                    "zip entry declares {declared} bytes but holds {}{}",
-                    if bytes.len() as u64 > declared {
-                        "more"
-                    } else {
-                        "only "
-                    },
-                    if bytes.len() as u64 > declared {
-                        String::new()
-                    } else {
-                        bytes.len().to_string()
-                    }
-                ),
+                problem: format!("zip entry declares {declared} bytes but holds {held}"),
             });
         }
         if files.insert(name.clone(), bytes).is_some() {
@@ -512,7 +505,12 @@ fn security_of(doc: Option<&OpexDoc>) -> String {
         .unwrap_or_else(|| "open".to_string())
 }
 
-fn verify_fixity(file: &str, algorithm: &str, expected: &str, bytes: &[u8]) -> Result<(), OpexError> {
+fn verify_fixity(
+    file: &str,
+    algorithm: &str,
+    expected: &str,
+    bytes: &[u8],
+) -> Result<(), OpexError> {
     use sha2::Digest;
     let normalized: String = algorithm
         .chars()
@@ -658,15 +656,14 @@ fn parse_opex(text: &str) -> Result<OpexDoc, String> {
                     note_used_prefixes(e, &mut cap.used)?;
                     if empty {
                         let end = r.buffer_position() as usize;
-                        doc.fragments.push(finish_fragment(text, &cap, end, &scopes)?);
+                        doc.fragments
+                            .push(finish_fragment(text, &cap, end, &scopes)?);
                     } else {
                         fragment = Some(cap);
                     }
                     continue;
                 }
-                let is_opex = ns
-                    .as_deref()
-                    .is_none_or(|n| OPEX_NAMESPACES.contains(&n));
+                let is_opex = ns.as_deref().is_none_or(|n| OPEX_NAMESPACES.contains(&n));
                 scopes.push(declarations(e)?);
                 path.push(is_opex.then_some(local));
                 if path.len() > MAX_DEPTH {
@@ -744,8 +741,7 @@ fn on_start(
         // Older examples put Fixities inside Manifest; both are read.
         ["OPEXMetadata", "Transfer", "Fixities", "Fixity"]
         | ["OPEXMetadata", "Transfer", "Manifest", "Fixities", "Fixity"] => {
-            let (Some(algorithm), Some(value)) = (attr(attrs, "type"), attr(attrs, "value"))
-            else {
+            let (Some(algorithm), Some(value)) = (attr(attrs, "type"), attr(attrs, "value")) else {
                 return Err("Fixity without type and value attributes".to_string());
             };
             doc.fixities.push(Fixity {
@@ -789,9 +785,7 @@ fn on_end(
             doc.folders.push(trimmed())
         }
         ["OPEXMetadata", "Properties", "Title"] => doc.title = Some(value.to_string()),
-        ["OPEXMetadata", "Properties", "Description"] => {
-            doc.description = Some(value.to_string())
-        }
+        ["OPEXMetadata", "Properties", "Description"] => doc.description = Some(value.to_string()),
         ["OPEXMetadata", "Properties", "SecurityDescriptor"] => doc.security = Some(trimmed()),
         ["OPEXMetadata", "Properties", "Identifiers", "Identifier"] => {
             let kind = attr(attrs, "type")

@@ -185,9 +185,7 @@ pub(super) fn note_used_prefixes(
 
 fn is_ncname(s: &str) -> bool {
     let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_alphabetic() || c == '_')
+    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
         && chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
@@ -242,7 +240,10 @@ pub(super) fn check_fragment(xml: &str) -> Result<CheckedFragment<'_>, String> {
             Event::End(_) => {
                 scopes.pop();
                 if scopes.is_empty() {
-                    span = Some((root.as_ref().map_or(0, |r| r.0), r.buffer_position() as usize));
+                    span = Some((
+                        root.as_ref().map_or(0, |r| r.0),
+                        r.buffer_position() as usize,
+                    ));
                 }
             }
             Event::Text(t) => {
@@ -317,7 +318,10 @@ mod tests {
         let xml = "<?xml version=\"1.0\"?>\n<!-- c -->\n<a:x xmlns:a=\"urn:a\"><a:y b=\"1\"/>t&amp;</a:x>\n";
         let f = check_fragment(xml).unwrap();
         assert_eq!(f.schema, "urn:a");
-        assert_eq!(f.element, "<a:x xmlns:a=\"urn:a\"><a:y b=\"1\"/>t&amp;</a:x>");
+        assert_eq!(
+            f.element,
+            "<a:x xmlns:a=\"urn:a\"><a:y b=\"1\"/>t&amp;</a:x>"
+        );
         let empty = check_fragment("<x xmlns=\"urn:e\"/>").unwrap();
         assert_eq!(empty.element, "<x xmlns=\"urn:e\"/>");
     }

@@ -1,0 +1,714 @@
+//! What the sync cycle keeps in the store: runs, the run lock and lockout, assets and their
+//! pairing, snapshots, baselines, decisions and the review queue, the outbox, field history
+//! and cursors. Values are stored in their canonical string form (`FieldValue::to_canonical_string`);
+//! callers parse them back with the field's kind from the mapping.
+
+use super::{Store, StoreError};
+use crate::model::System;
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{OptionalExtension, params};
+use std::collections::{BTreeMap, HashMap};
+
+pub type AssetId = i64;
+pub type RunId = i64;
+
+/// The one timestamp shape the schema accepts.
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn parse_ts(s: Option<String>) -> Option<DateTime<Utc>> {
+    s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// A snapshot of one asset in one system, fields in canonical string form.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Snapshot {
+    pub fields: BTreeMap<String, String>,
+    pub modified_at: Option<DateTime<Utc>>,
+    pub file_name: Option<String>,
+    pub file_size: Option<u64>,
+    /// (algorithm, lowercase hex).
+    pub checksum: Option<(String, String)>,
+}
+
+/// An asset row: its ids in each system and how it was paired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssetRow {
+    pub id: AssetId,
+    pub photoshelter_id: Option<String>,
+    pub preservica_ref: Option<String>,
+    pub paired_by: Option<String>,
+}
+
+/// The holder of the run lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockHolder {
+    pub owner_pid: i64,
+    pub host: String,
+    pub acquired_at: String,
+    pub expires_at: String,
+}
+
+/// Why runs are refused until an operator recovers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lockout {
+    pub reason: String,
+    pub run_id: Option<RunId>,
+    pub since: String,
+}
+
+/// A decision as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionRow {
+    pub asset_id: AssetId,
+    pub field: String,
+    pub photoshelter_value: Option<String>,
+    pub preservica_value: Option<String>,
+    /// `None`: no baseline yet; `Some(None)`: agreed on no value.
+    pub baseline: Option<Option<String>>,
+    pub outcome: &'static str,
+    pub rule: String,
+    pub reason: String,
+    pub winning_value: Option<String>,
+}
+
+/// A planned write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub id: i64,
+    pub run_id: RunId,
+    pub asset_id: AssetId,
+    pub decision_id: Option<i64>,
+    pub system: System,
+    pub field: String,
+    /// What the snapshot said the target held: the write is stale if the target moved.
+    pub expected_value: Option<String>,
+    pub new_value: Option<String>,
+    pub state: String,
+    pub attempts: i64,
+}
+
+/// An open conflict waiting for a person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewItem {
+    pub id: i64,
+    pub asset_id: AssetId,
+    pub photoshelter_id: Option<String>,
+    pub preservica_ref: Option<String>,
+    pub field: String,
+    pub photoshelter_value: Option<String>,
+    pub preservica_value: Option<String>,
+    pub reason: String,
+    pub status: String,
+    pub resolution: Option<String>,
+    pub resolution_value: Option<String>,
+}
+
+fn system_of(s: &str) -> System {
+    if s == "preservica" {
+        System::Preservica
+    } else {
+        System::PhotoShelter
+    }
+}
+
+impl Store {
+    fn tx(&mut self) -> Result<rusqlite::Transaction<'_>, StoreError> {
+        let path = self.path.clone();
+        self.conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|source| StoreError::Sqlite {
+                path: path.unwrap_or_else(|| ":memory:".into()),
+                source,
+            })
+    }
+
+    // ---- runs ----
+
+    pub fn begin_run(&mut self, kind: &str, dry_run: bool, now: DateTime<Utc>) -> Result<RunId, StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO runs (kind, started_at, dry_run, status) VALUES (?1, ?2, ?3, 'running')",
+                params![kind, ts(now), dry_run as i64],
+            )
+            .map_err(|e| self.sql_error(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn finish_run(
+        &mut self,
+        run: RunId,
+        status: &str,
+        exit_code: u8,
+        summary_json: Option<&str>,
+        report_path: Option<&str>,
+        error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE runs SET status = ?2, exit_code = ?3, summary_json = ?4, report_path = ?5, error = ?6, finished_at = ?7 WHERE id = ?1",
+                params![run, status, exit_code as i64, summary_json, report_path, error, ts(now)],
+            )
+            .map_err(|e| self.sql_error(e))?;
+        Ok(())
+    }
+
+    /// (id, kind, status, started, finished, dry run, exit code, report path), newest first.
+    #[allow(clippy::type_complexity)]
+    pub fn runs(&self, limit: usize) -> Result<Vec<(RunId, String, String, String, Option<String>, bool, Option<i64>, Option<String>)>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT id, kind, status, started_at, finished_at, dry_run, exit_code, report_path FROM runs ORDER BY id DESC LIMIT ?1")
+            .map_err(|e| self.sql_error(e))?;
+        let rows = st
+            .query_map([limit as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get::<_, i64>(5)? == 1, r.get(6)?, r.get(7)?))
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.sql_error(e))?;
+        Ok(rows)
+    }
+
+    /// Marks runs left `running` by a process that died as interrupted.
+    pub fn close_interrupted_runs(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        self.conn
+            .execute(
+                "UPDATE runs SET status = 'interrupted', finished_at = ?1, error = 'the process stopped before the run finished' WHERE status = 'running'",
+                [ts(now)],
+            )
+            .map_err(|e| self.sql_error(e))
+    }
+
+    // ---- lock and lockout ----
+
+    /// Takes the run lock, or says who holds it. An expired lock is taken over: its holder
+    /// died or hung past its expiry.
+    pub fn acquire_lock(
+        &mut self,
+        pid: i64,
+        host: &str,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> Result<Result<(), LockHolder>, StoreError> {
+        let tx = self.tx()?;
+        let held: Option<LockHolder> = tx
+            .query_row(
+                "SELECT owner_pid, host, acquired_at, expires_at FROM run_lock WHERE id = 1",
+                [],
+                |r| Ok(LockHolder { owner_pid: r.get(0)?, host: r.get(1)?, acquired_at: r.get(2)?, expires_at: r.get(3)? }),
+            )
+            .optional()
+            .map_err(|source| StoreError::Sqlite { path: "run_lock".into(), source })?;
+        if let Some(h) = held
+            && parse_ts(Some(h.expires_at.clone())).is_some_and(|e| e > now)
+        {
+            return Ok(Err(h));
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO run_lock (id, owner_pid, host, acquired_at, expires_at) VALUES (1, ?1, ?2, ?3, ?4)",
+            params![pid, host, ts(now), ts(now + ttl)],
+        )
+        .and_then(|_| tx.commit())
+        .map_err(|source| StoreError::Sqlite { path: "run_lock".into(), source })?;
+        Ok(Ok(()))
+    }
+
+    pub fn release_lock(&mut self, pid: i64) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM run_lock WHERE owner_pid = ?1", [pid])
+            .map_err(|e| self.sql_error(e))?;
+        Ok(())
+    }
+
+    pub fn lockout(&self) -> Result<Option<Lockout>, StoreError> {
+        self.conn
+            .query_row("SELECT reason, run_id, since FROM lockout WHERE id = 1", [], |r| {
+                Ok(Lockout { reason: r.get(0)?, run_id: r.get(1)?, since: r.get(2)? })
+            })
+            .optional()
+            .map_err(|e| self.sql_error(e))
+    }
+
+    pub fn set_lockout(&mut self, reason: &str, run: Option<RunId>, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO lockout (id, reason, run_id, since) VALUES (1, ?1, ?2, ?3)",
+                params![reason, run, ts(now)],
+            )
+            .map_err(|e| self.sql_error(e))?;
+        Ok(())
+    }
+
+    pub fn clear_lockout(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM lockout", [])
+            .map_err(|e| self.sql_error(e))?;
+        Ok(())
+    }
+
+    // ---- assets and pairing ----
+
+    pub fn assets(&self) -> Result<Vec<AssetRow>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT id, photoshelter_id, preservica_ref, paired_by FROM assets ORDER BY id")
+            .map_err(|e| self.sql_error(e))?;
+        st.query_map([], |r| {
+            Ok(AssetRow { id: r.get(0)?, photoshelter_id: r.get(1)?, preservica_ref: r.get(2)?, paired_by: r.get(3)? })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| self.sql_error(e))
+    }
+
+    /// The asset for a system id, created (unpaired) when ferry has not seen it before.
+    pub fn ensure_assets(&mut self, system: System, ids: &[String], now: DateTime<Utc>) -> Result<HashMap<String, AssetId>, StoreError> {
+        let column = match system {
+            System::PhotoShelter => "photoshelter_id",
+            System::Preservica => "preservica_ref",
+        };
+        let tx = self.tx()?;
+        let mut out = HashMap::with_capacity(ids.len());
+        {
+            let mut find = tx
+                .prepare(&format!("SELECT id FROM assets WHERE {column} = ?1"))
+                .map_err(|source| StoreError::Sqlite { path: "assets".into(), source })?;
+            let mut insert = tx
+                .prepare(&format!("INSERT INTO assets ({column}, created_at) VALUES (?1, ?2)"))
+                .map_err(|source| StoreError::Sqlite { path: "assets".into(), source })?;
+            for id in ids {
+                let found: Option<i64> = find
+                    .query_row([id], |r| r.get(0))
+                    .optional()
+                    .map_err(|source| StoreError::Sqlite { path: "assets".into(), source })?;
+                let asset = match found {
+                    Some(a) => a,
+                    None => {
+                        insert
+                            .execute(params![id, ts(now)])
+                            .map_err(|source| StoreError::Sqlite { path: "assets".into(), source })?;
+                        tx.last_insert_rowid()
+                    }
+                };
+                out.insert(id.clone(), asset);
+            }
+        }
+        tx.commit().map_err(|source| StoreError::Sqlite { path: "assets".into(), source })?;
+        Ok(out)
+    }
+
+    /// Joins the PhotoShelter-only asset `ps` and the Preservica-only asset `pv` into one pair,
+    /// keeping `ps`'s row and moving `pv`'s snapshots to it.
+    pub fn pair(&mut self, ps: AssetId, pv: AssetId, by: &str, now: DateTime<Utc>) -> Result<AssetId, StoreError> {
+        let tx = self.tx()?;
+        let e = |source| StoreError::Sqlite { path: "assets".into(), source };
+        let pv_ref: String = tx
+            .query_row("SELECT preservica_ref FROM assets WHERE id = ?1 AND photoshelter_id IS NULL", [pv], |r| r.get(0))
+            .map_err(e)?;
+        tx.execute("UPDATE snapshots SET asset_id = ?1 WHERE asset_id = ?2", [ps, pv]).map_err(e)?;
+        tx.execute("UPDATE snapshot_history SET asset_id = ?1 WHERE asset_id = ?2", [ps, pv]).map_err(e)?;
+        tx.execute("UPDATE decisions SET asset_id = ?1 WHERE asset_id = ?2", [ps, pv]).map_err(e)?;
+        tx.execute("UPDATE field_history SET asset_id = ?1 WHERE asset_id = ?2", [ps, pv]).map_err(e)?;
+        tx.execute("DELETE FROM assets WHERE id = ?1", [pv]).map_err(e)?;
+        tx.execute(
+            "UPDATE assets SET preservica_ref = ?2, paired_by = ?3, paired_at = ?4 WHERE id = ?1",
+            params![ps, pv_ref, by, ts(now)],
+        )
+        .map_err(e)?;
+        tx.commit().map_err(e)?;
+        Ok(ps)
+    }
+
+    /// Records a pair suggestion (file name and date match) for a person to confirm.
+    pub fn suggest_pair(&mut self, ps_id: &str, pv_ref: &str, reason: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO pair_suggestions (photoshelter_id, preservica_ref, reason, status, created_at) VALUES (?1, ?2, ?3, 'open', ?4)",
+                params![ps_id, pv_ref, reason, ts(now)],
+            )
+            .map_err(|e| self.sql_error(e))?;
+        Ok(())
+    }
+
+    // ---- snapshots ----
+
+    /// Stores the current snapshots of `system` in one transaction; a changed snapshot's
+    /// previous version moves to history.
+    pub fn put_snapshots(&mut self, run: RunId, system: System, items: &[(AssetId, Snapshot)], now: DateTime<Utc>) -> Result<(), StoreError> {
+        let tx = self.tx()?;
+        let e = |source| StoreError::Sqlite { path: "snapshots".into(), source };
+        {
+            let mut old = tx
+                .prepare("SELECT fields_json, system_modified_at, captured_at, run_id FROM snapshots WHERE asset_id = ?1 AND system = ?2")
+                .map_err(e)?;
+            let mut hist = tx
+                .prepare("INSERT INTO snapshot_history (asset_id, system, run_id, fields_json, system_modified_at, captured_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+                .map_err(e)?;
+            let mut put = tx
+                .prepare(
+                    "INSERT OR REPLACE INTO snapshots (asset_id, system, fields_json, system_modified_at, file_name, file_size, checksum_algorithm, checksum_value, run_id, captured_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )
+                .map_err(e)?;
+            for (asset, s) in items {
+                let fields = serde_json::to_string(&s.fields).expect("a map of strings serialises");
+                let previous: Option<(String, Option<String>, String, i64)> = old
+                    .query_row(params![asset, system.name()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                    .optional()
+                    .map_err(e)?;
+                if let Some((pf, pm, pc, pr)) = previous
+                    && pf != fields
+                {
+                    hist.execute(params![asset, system.name(), pr, pf, pm, pc]).map_err(e)?;
+                }
+                put.execute(params![
+                    asset,
+                    system.name(),
+                    fields,
+                    s.modified_at.map(ts),
+                    s.file_name,
+                    s.file_size.map(|v| v as i64),
+                    s.checksum.as_ref().map(|c| c.0.to_lowercase()),
+                    s.checksum.as_ref().map(|c| c.1.to_lowercase()),
+                    run,
+                    ts(now)
+                ])
+                .map_err(e)?;
+            }
+        }
+        tx.commit().map_err(e)?;
+        Ok(())
+    }
+
+    /// Every current snapshot of `system`, by asset.
+    pub fn snapshots(&self, system: System) -> Result<HashMap<AssetId, Snapshot>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT asset_id, fields_json, system_modified_at, file_name, file_size, checksum_algorithm, checksum_value FROM snapshots WHERE system = ?1")
+            .map_err(|e| self.sql_error(e))?;
+        let rows = st
+            .query_map([system.name()], |r| {
+                let fields: String = r.get(1)?;
+                let alg: Option<String> = r.get(5)?;
+                let val: Option<String> = r.get(6)?;
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    Snapshot {
+                        fields: serde_json::from_str(&fields).unwrap_or_default(),
+                        modified_at: parse_ts(r.get(2)?),
+                        file_name: r.get(3)?,
+                        file_size: r.get::<_, Option<i64>>(4)?.map(|v| v as u64),
+                        checksum: alg.zip(val),
+                    },
+                ))
+            })
+            .and_then(|rows| rows.collect::<Result<HashMap<_, _>, _>>())
+            .map_err(|e| self.sql_error(e))?;
+        Ok(rows)
+    }
+
+    /// Updates one field of a stored snapshot after ferry wrote it, so the next run compares
+    /// against what the system now holds.
+    pub fn set_snapshot_field(&mut self, asset: AssetId, system: System, field: &str, value: Option<&str>) -> Result<(), StoreError> {
+        let current: Option<String> = self
+            .conn
+            .query_row("SELECT fields_json FROM snapshots WHERE asset_id = ?1 AND system = ?2", params![asset, system.name()], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.sql_error(e))?;
+        let Some(current) = current else { return Ok(()) };
+        let mut fields: BTreeMap<String, String> = serde_json::from_str(&current).unwrap_or_default();
+        match value {
+            Some(v) => fields.insert(field.to_string(), v.to_string()),
+            None => fields.remove(field),
+        };
+        self.conn
+            .execute(
+                "UPDATE snapshots SET fields_json = ?3 WHERE asset_id = ?1 AND system = ?2",
+                params![asset, system.name(), serde_json::to_string(&fields).expect("serialises")],
+            )
+            .map_err(|e| self.sql_error(e))?;
+        Ok(())
+    }
+
+    // ---- baselines ----
+
+    /// Every baseline: (asset, field) → agreed value (`None`: agreed on no value).
+    pub fn baselines(&self) -> Result<HashMap<(AssetId, String), Option<String>>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT asset_id, field, value FROM baselines")
+            .map_err(|e| self.sql_error(e))?;
+        st.query_map([], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.sql_error(e))
+    }
+
+    /// Sets baselines for fields found equal in both systems (invariant 3: only agreed or
+    /// verified values become a baseline).
+    pub fn set_baselines(&mut self, run: RunId, items: &[(AssetId, String, Option<String>)], now: DateTime<Utc>) -> Result<(), StoreError> {
+        let tx = self.tx()?;
+        let e = |source| StoreError::Sqlite { path: "baselines".into(), source };
+        {
+            let mut put = tx
+                .prepare("INSERT OR REPLACE INTO baselines (asset_id, field, value, run_id, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)")
+                .map_err(e)?;
+            for (asset, field, value) in items {
+                put.execute(params![asset, field, value, run, ts(now)]).map_err(e)?;
+            }
+        }
+        tx.commit().map_err(e)
+    }
+
+    // ---- decisions and review ----
+
+    /// Records decisions; those for review open a queue item (unless one is open already).
+    /// Returns the decision ids in order.
+    pub fn record_decisions(&mut self, run: RunId, rows: &[DecisionRow], now: DateTime<Utc>) -> Result<Vec<i64>, StoreError> {
+        let tx = self.tx()?;
+        let e = |source| StoreError::Sqlite { path: "decisions".into(), source };
+        let mut ids = Vec::with_capacity(rows.len());
+        {
+            let mut put = tx
+                .prepare(
+                    "INSERT INTO decisions (run_id, asset_id, field, photoshelter_value, preservica_value, has_baseline, baseline_value, outcome, rule, reason, winning_value, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                )
+                .map_err(e)?;
+            let mut review = tx
+                .prepare("INSERT OR IGNORE INTO review_queue (decision_id, asset_id, field, status, created_at) VALUES (?1, ?2, ?3, 'open', ?4)")
+                .map_err(e)?;
+            for d in rows {
+                let reason = d.reason.replace(['\n', '\r'], " ");
+                put.execute(params![
+                    run,
+                    d.asset_id,
+                    d.field,
+                    d.photoshelter_value,
+                    d.preservica_value,
+                    d.baseline.is_some() as i64,
+                    d.baseline.clone().flatten(),
+                    d.outcome,
+                    d.rule,
+                    reason,
+                    d.winning_value,
+                    ts(now)
+                ])
+                .map_err(e)?;
+                let id = tx.last_insert_rowid();
+                if d.outcome == "queued_for_review" {
+                    review.execute(params![id, d.asset_id, d.field, ts(now)]).map_err(e)?;
+                }
+                ids.push(id);
+            }
+        }
+        tx.commit().map_err(e)?;
+        Ok(ids)
+    }
+
+    /// Conflicts for people: open ones, or all.
+    pub fn review_items(&self, open_only: bool) -> Result<Vec<ReviewItem>, StoreError> {
+        let sql = format!(
+            "SELECT q.id, q.asset_id, a.photoshelter_id, a.preservica_ref, q.field, d.photoshelter_value, d.preservica_value, d.reason, q.status, q.resolution, q.resolution_value
+             FROM review_queue q JOIN decisions d ON d.id = q.decision_id JOIN assets a ON a.id = q.asset_id {} ORDER BY q.id",
+            if open_only { "WHERE q.status = 'open'" } else { "" }
+        );
+        let mut st = self.conn.prepare(&sql).map_err(|e| self.sql_error(e))?;
+        st.query_map([], |r| {
+            Ok(ReviewItem {
+                id: r.get(0)?,
+                asset_id: r.get(1)?,
+                photoshelter_id: r.get(2)?,
+                preservica_ref: r.get(3)?,
+                field: r.get(4)?,
+                photoshelter_value: r.get(5)?,
+                preservica_value: r.get(6)?,
+                reason: r.get(7)?,
+                status: r.get(8)?,
+                resolution: r.get(9)?,
+                resolution_value: r.get(10)?,
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| self.sql_error(e))
+    }
+
+    /// Records a person's decision on a conflict; the next sync carries it out.
+    pub fn resolve_review(&mut self, id: i64, resolution: &str, value: Option<&str>, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE review_queue SET status = 'resolved', resolution = ?2, resolution_value = ?3, resolved_at = ?4 WHERE id = ?1 AND status = 'open'",
+                params![id, resolution, value, ts(now)],
+            )
+            .map_err(|e| self.sql_error(e))?;
+        Ok(n == 1)
+    }
+
+    /// Resolved conflicts whose value has not been carried out yet: (asset, field) → value.
+    pub fn resolutions(&self) -> Result<HashMap<(AssetId, String), (i64, String, Option<String>)>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT id, asset_id, field, resolution, resolution_value FROM review_queue WHERE status = 'resolved' AND resolution IS NOT NULL AND resolved_by IS NULL")
+            .map_err(|e| self.sql_error(e))?;
+        st.query_map([], |r| Ok(((r.get(1)?, r.get(2)?), (r.get(0)?, r.get(3)?, r.get(4)?))))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.sql_error(e))
+    }
+
+    /// Marks a resolution as carried out by `run`.
+    pub fn resolution_applied(&mut self, id: i64, run: RunId) -> Result<(), StoreError> {
+        self.conn
+            .execute("UPDATE review_queue SET resolved_by = ?2 WHERE id = ?1", params![id, format!("run {run}")])
+            .map_err(|e| self.sql_error(e))?;
+        Ok(())
+    }
+
+    // ---- outbox ----
+
+    /// Plans writes. A write already pending for the same asset, system and field (from a run
+    /// that crashed) is kept and this one skipped: the pending one is completed first.
+    pub fn enqueue(&mut self, run: RunId, items: &[OutboxEntry], now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let tx = self.tx()?;
+        let e = |source| StoreError::Sqlite { path: "outbox".into(), source };
+        let mut n = 0;
+        {
+            let mut put = tx
+                .prepare(
+                    "INSERT OR IGNORE INTO outbox (run_id, asset_id, decision_id, system, field, expected_value, new_value, state, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'planned', ?8, ?8)",
+                )
+                .map_err(e)?;
+            for i in items {
+                n += put
+                    .execute(params![run, i.asset_id, i.decision_id, i.system.name(), i.field, i.expected_value, i.new_value, ts(now)])
+                    .map_err(e)?;
+            }
+        }
+        tx.commit().map_err(e)?;
+        Ok(n)
+    }
+
+    /// Writes not yet finished, from any run, oldest first.
+    pub fn pending_outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT id, run_id, asset_id, decision_id, system, field, expected_value, new_value, state, attempts FROM outbox WHERE state IN ('planned', 'written', 'verified') ORDER BY id")
+            .map_err(|e| self.sql_error(e))?;
+        st.query_map([], |r| {
+            Ok(OutboxEntry {
+                id: r.get(0)?,
+                run_id: r.get(1)?,
+                asset_id: r.get(2)?,
+                decision_id: r.get(3)?,
+                system: system_of(&r.get::<_, String>(4)?),
+                field: r.get(5)?,
+                expected_value: r.get(6)?,
+                new_value: r.get(7)?,
+                state: r.get(8)?,
+                attempts: r.get(9)?,
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| self.sql_error(e))
+    }
+
+    /// Moves a write to `state` (`written`, `stale`, `failed`), counting attempts.
+    pub fn set_outbox_state(&mut self, id: i64, state: &str, error: Option<&str>, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE outbox SET state = ?2, last_error = ?3, updated_at = ?4, attempts = attempts + (?2 IN ('written', 'failed')) WHERE id = ?1",
+                params![id, state, error, ts(now)],
+            )
+            .map_err(|e| self.sql_error(e))?;
+        Ok(())
+    }
+
+    /// Finishes a verified write in one transaction: the write is done, the overwritten value
+    /// goes to field history, the snapshot takes the new value, and — when no other write for
+    /// this field is pending — the baseline advances to it.
+    pub fn complete_write(&mut self, entry: &OutboxEntry, old_value: Option<&str>, reason: &str, run: RunId, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let tx = self.tx()?;
+        let e = |source| StoreError::Sqlite { path: "outbox".into(), source };
+        tx.execute("UPDATE outbox SET state = 'done', last_error = NULL, updated_at = ?2 WHERE id = ?1", params![entry.id, ts(now)])
+            .map_err(e)?;
+        tx.execute(
+            "INSERT INTO field_history (asset_id, field, system, old_value, new_value, run_id, reason, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![entry.asset_id, entry.field, entry.system.name(), old_value, entry.new_value, run, reason, ts(now)],
+        )
+        .map_err(e)?;
+        let current: Option<String> = tx
+            .query_row("SELECT fields_json FROM snapshots WHERE asset_id = ?1 AND system = ?2", params![entry.asset_id, entry.system.name()], |r| r.get(0))
+            .optional()
+            .map_err(e)?;
+        if let Some(current) = current {
+            let mut fields: BTreeMap<String, String> = serde_json::from_str(&current).unwrap_or_default();
+            match &entry.new_value {
+                Some(v) => fields.insert(entry.field.clone(), v.clone()),
+                None => fields.remove(&entry.field),
+            };
+            tx.execute(
+                "UPDATE snapshots SET fields_json = ?3 WHERE asset_id = ?1 AND system = ?2",
+                params![entry.asset_id, entry.system.name(), serde_json::to_string(&fields).expect("serialises")],
+            )
+            .map_err(e)?;
+        }
+        let others: i64 = tx
+            .query_row(
+                "SELECT count(*) FROM outbox WHERE asset_id = ?1 AND field = ?2 AND id <> ?3 AND state IN ('planned', 'written', 'verified')",
+                params![entry.asset_id, entry.field, entry.id],
+                |r| r.get(0),
+            )
+            .map_err(e)?;
+        if others == 0 {
+            tx.execute(
+                "INSERT OR REPLACE INTO baselines (asset_id, field, value, run_id, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![entry.asset_id, entry.field, entry.new_value, run, ts(now)],
+            )
+            .map_err(e)?;
+        }
+        tx.commit().map_err(e)
+    }
+
+    /// Field history of an asset: (field, system, old, new, reason, when), oldest first.
+    #[allow(clippy::type_complexity)]
+    pub fn field_history(&self, asset: AssetId) -> Result<Vec<(String, String, Option<String>, Option<String>, String, String)>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT field, system, old_value, new_value, reason, recorded_at FROM field_history WHERE asset_id = ?1 ORDER BY id")
+            .map_err(|e| self.sql_error(e))?;
+        st.query_map([asset], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.sql_error(e))
+    }
+
+    // ---- cursors ----
+
+    pub fn cursor(&self, system: System) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row("SELECT value FROM cursors WHERE system = ?1", [system.name()], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.sql_error(e))
+    }
+
+    pub fn set_cursor(&mut self, system: System, value: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO cursors (system, value, updated_at) VALUES (?1, ?2, ?3)",
+                params![system.name(), value, ts(now)],
+            )
+            .map_err(|e| self.sql_error(e))?;
+        Ok(())
+    }
+
+    /// Runs `PRAGMA integrity_check`; `Ok(())` when the database is sound.
+    pub fn integrity_check(&self) -> Result<Result<(), String>, StoreError> {
+        let r: String = self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .map_err(|e| self.sql_error(e))?;
+        Ok(if r == "ok" { Ok(()) } else { Err(r) })
+    }
+}

@@ -1,0 +1,5 @@
+//! The nightly sync cycle: pull both systems, reconcile each paired field three ways, plan the
+//! corrections, guard against mass change, push through the outbox, and report.
+
+pub mod reconcile;
+pub mod plan;

@@ -14,5 +14,6 @@ pub mod mapping;
 pub mod model;
 pub mod photoshelter;
 pub mod preservica;
+pub mod report;
 pub mod store;
 pub mod sync;

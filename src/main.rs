@@ -114,7 +114,10 @@ impl FaultArgs {
             ("--unavailable", self.unavailable),
             ("--truncate", self.truncate),
         ] {
-            anyhow::ensure!((0.0..=1.0).contains(&v), "{name} takes a share from 0 to 1, got {v}");
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&v),
+                "{name} takes a share from 0 to 1, got {v}"
+            );
         }
         Ok(ferry::emulate::FaultOptions {
             latency: std::time::Duration::from_millis(self.latency_ms),
@@ -279,9 +282,13 @@ fn status(config: &Config) -> Result<Outcome> {
 
 fn emulate_preservica(args: PreservicaEmulateArgs) -> Result<Outcome> {
     use ferry::preservica::emulator::{self, EmulatorOptions};
-    let version = ferry::preservica::wire::Version::parse(&args.server_version).with_context(|| {
-        format!("--server-version '{}' is not a version like 7.7.0", args.server_version)
-    })?;
+    let version =
+        ferry::preservica::wire::Version::parse(&args.server_version).with_context(|| {
+            format!(
+                "--server-version '{}' is not a version like 7.7.0",
+                args.server_version
+            )
+        })?;
     let options = EmulatorOptions {
         version,
         seed_assets: args.seed,
@@ -296,7 +303,11 @@ fn emulate_preservica(args: PreservicaEmulateArgs) -> Result<Outcome> {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let o = emu.options();
-        println!("Preservica emulator {} listening on {}", o.version, emu.url());
+        println!(
+            "Preservica emulator {} listening on {}",
+            o.version,
+            emu.url()
+        );
         println!("  server    {}  (protocol http)", emu.server());
         println!("  username  {}", o.username);
         println!("  password  {}", o.password);

@@ -204,7 +204,6 @@ impl CapturedRequest {
         }
         out.push('\n');
         out.push_str(&self.render_body());
-        let mut out = out;
         for s in secrets.iter().filter(|s| !s.is_empty()) {
             out = out.replace(s, "[redacted]");
         }
@@ -276,14 +275,21 @@ pub fn render_requests(requests: &[CapturedRequest], secrets: &[&str]) -> String
 
 fn describe_bytes(b: &[u8]) -> String {
     use sha1::Digest;
-    format!("<{} bytes, sha1 {}>", b.len(), hex::encode(sha1::Sha1::digest(b)))
+    format!(
+        "<{} bytes, sha1 {}>",
+        b.len(),
+        hex::encode(sha1::Sha1::digest(b))
+    )
 }
 
 fn redact_form(q: &str) -> String {
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(q.as_bytes())
         .into_owned()
         .collect();
-    if !pairs.iter().any(|(k, _)| SECRET_NAMES.contains(&k.as_str())) {
+    if !pairs
+        .iter()
+        .any(|(k, _)| SECRET_NAMES.contains(&k.as_str()))
+    {
         return q.to_string();
     }
     let mut s = url::form_urlencoded::Serializer::new(String::new());
@@ -480,10 +486,7 @@ impl Emu {
         put("photographer_id", json!(m.owner));
         put("file_name", json!(m.file_name));
         put("file_size", json!(m.bytes.len()));
-        if matches!(
-            m.kind,
-            wire::MediaKind::Image | wire::MediaKind::Video
-        ) {
+        if matches!(m.kind, wire::MediaKind::Image | wire::MediaKind::Video) {
             put("width", json!(m.width));
             put("height", json!(m.height));
         }
@@ -551,7 +554,10 @@ pub struct PhotoShelterEmulator {
 }
 
 /// Builds the account and serves it on `addr` (port 0 picks a free port).
-pub async fn start(options: EmulatorOptions, addr: SocketAddr) -> std::io::Result<PhotoShelterEmulator> {
+pub async fn start(
+    options: EmulatorOptions,
+    addr: SocketAddr,
+) -> std::io::Result<PhotoShelterEmulator> {
     let faults = Faults::new(options.faults.clone());
     let emu = Arc::new(Emu {
         store: Mutex::new(Store::new(&options)),
@@ -614,7 +620,8 @@ async fn capture_layer(State(emu): State<Arc<Emu>>, req: Request, next: Next) ->
         }
         c.push_back(captured);
     }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 async fn override_layer(State(emu): State<Arc<Emu>>, req: Request, next: Next) -> Response {
@@ -625,7 +632,9 @@ async fn override_layer(State(emu): State<Arc<Emu>>, req: Request, next: Next) -
         let found = ov.iter().position(|o| {
             o.times > 0
                 && o.path == path
-                && o.method.as_ref().is_none_or(|m| m.eq_ignore_ascii_case(&method))
+                && o.method
+                    .as_ref()
+                    .is_none_or(|m| m.eq_ignore_ascii_case(&method))
         });
         found.map(|i| {
             ov[i].times -= 1;
@@ -812,6 +821,11 @@ impl PhotoShelterEmulator {
         } else {
             *lock(&self.emu.expire_countdown) = Some(requests);
         }
+    }
+
+    /// Every session token issued so far (for tests that check none leaks).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        lock(&self.emu.store).issued.clone()
     }
 
     /// Live sessions (password and OAuth).

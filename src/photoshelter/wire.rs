@@ -375,7 +375,10 @@ impl IdKind {
 /// from `[A-Za-z0-9._]` (Confirmed). The error says what is wrong.
 pub fn check_id(kind: IdKind, id: &str) -> Result<(), String> {
     if id.len() != 16 || !id.is_ascii() {
-        return Err(format!("expected 16 ASCII characters, got {}", id.chars().count()));
+        return Err(format!(
+            "expected 16 ASCII characters, got {}",
+            id.chars().count()
+        ));
     }
     let (head, tail) = id.split_at(5);
     let letters = head.trim_end_matches('0');
@@ -556,7 +559,11 @@ pub fn parse_timestamp(raw: &str) -> Result<DateTime<Utc>, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(v) {
         return Ok(t.with_timezone(&Utc));
     }
-    for f in ["%Y-%m-%d %H:%M:%S%.f %z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%.f%z"] {
+    for f in [
+        "%Y-%m-%d %H:%M:%S%.f %z",
+        "%Y-%m-%d %H:%M:%S%.f%z",
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+    ] {
         if let Ok(t) = DateTime::parse_from_str(v, f) {
             return Ok(t.with_timezone(&Utc));
         }
@@ -567,7 +574,11 @@ pub fn parse_timestamp(raw: &str) -> Result<DateTime<Utc>, String> {
         .or_else(|| v.strip_suffix('Z'))
         .unwrap_or(v)
         .trim_end();
-    for f in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M"] {
+    for f in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(bare, f) {
             return Ok(t.and_utc());
         }
@@ -778,7 +789,9 @@ mod tests {
             "2019-10-02 14:39:23 +0000",
         ] {
             assert_eq!(
-                parse_timestamp(raw).unwrap().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                parse_timestamp(raw)
+                    .unwrap()
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 want,
                 "{raw}"
             );
@@ -795,8 +808,10 @@ mod tests {
             &json!([{"id": "O0000AbCdEfGhIjK", "name": "A", "member": "t"}]),
         ))
         .unwrap();
-        let o = parse_orgs(Some(&json!({"id": "O0000AbCdEfGhIjK", "name": "A", "member": "t"})))
-            .unwrap();
+        let o = parse_orgs(Some(
+            &json!({"id": "O0000AbCdEfGhIjK", "name": "A", "member": "t"}),
+        ))
+        .unwrap();
         assert_eq!(a, o);
         assert_eq!(a[0].member, Some(true));
         assert!(parse_orgs(Some(&json!([{"id": "nope"}]))).is_err());

@@ -90,6 +90,30 @@ pub struct OutboxEntry {
     pub attempts: i64,
 }
 
+/// One superseded value of a field: no value is lost, only superseded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    pub field: String,
+    pub system: String,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+    pub reason: String,
+    pub recorded_at: String,
+}
+
+/// A run as `ferry report` and the web app list them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRow {
+    pub id: RunId,
+    pub kind: String,
+    pub status: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub dry_run: bool,
+    pub exit_code: Option<i64>,
+    pub report_path: Option<String>,
+}
+
 /// An open conflict waiting for a person.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReviewItem {
@@ -127,7 +151,12 @@ impl Store {
 
     // ---- runs ----
 
-    pub fn begin_run(&mut self, kind: &str, dry_run: bool, now: DateTime<Utc>) -> Result<RunId, StoreError> {
+    pub fn begin_run(
+        &mut self,
+        kind: &str,
+        dry_run: bool,
+        now: DateTime<Utc>,
+    ) -> Result<RunId, StoreError> {
         self.conn
             .execute(
                 "INSERT INTO runs (kind, started_at, dry_run, status) VALUES (?1, ?2, ?3, 'running')",
@@ -157,16 +186,24 @@ impl Store {
         Ok(())
     }
 
-    /// (id, kind, status, started, finished, dry run, exit code, report path), newest first.
-    #[allow(clippy::type_complexity)]
-    pub fn runs(&self, limit: usize) -> Result<Vec<(RunId, String, String, String, Option<String>, bool, Option<i64>, Option<String>)>, StoreError> {
+    /// The latest runs, newest first.
+    pub fn runs(&self, limit: usize) -> Result<Vec<RunRow>, StoreError> {
         let mut st = self
             .conn
             .prepare("SELECT id, kind, status, started_at, finished_at, dry_run, exit_code, report_path FROM runs ORDER BY id DESC LIMIT ?1")
             .map_err(|e| self.sql_error(e))?;
         let rows = st
             .query_map([limit as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get::<_, i64>(5)? == 1, r.get(6)?, r.get(7)?))
+                Ok(RunRow {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    status: r.get(2)?,
+                    started_at: r.get(3)?,
+                    finished_at: r.get(4)?,
+                    dry_run: r.get::<_, i64>(5)? == 1,
+                    exit_code: r.get(6)?,
+                    report_path: r.get(7)?,
+                })
             })
             .and_then(|rows| rows.collect())
             .map_err(|e| self.sql_error(e))?;
@@ -199,10 +236,20 @@ impl Store {
             .query_row(
                 "SELECT owner_pid, host, acquired_at, expires_at FROM run_lock WHERE id = 1",
                 [],
-                |r| Ok(LockHolder { owner_pid: r.get(0)?, host: r.get(1)?, acquired_at: r.get(2)?, expires_at: r.get(3)? }),
+                |r| {
+                    Ok(LockHolder {
+                        owner_pid: r.get(0)?,
+                        host: r.get(1)?,
+                        acquired_at: r.get(2)?,
+                        expires_at: r.get(3)?,
+                    })
+                },
             )
             .optional()
-            .map_err(|source| StoreError::Sqlite { path: "run_lock".into(), source })?;
+            .map_err(|source| StoreError::Sqlite {
+                path: "run_lock".into(),
+                source,
+            })?;
         if let Some(h) = held
             && parse_ts(Some(h.expires_at.clone())).is_some_and(|e| e > now)
         {
@@ -226,14 +273,27 @@ impl Store {
 
     pub fn lockout(&self) -> Result<Option<Lockout>, StoreError> {
         self.conn
-            .query_row("SELECT reason, run_id, since FROM lockout WHERE id = 1", [], |r| {
-                Ok(Lockout { reason: r.get(0)?, run_id: r.get(1)?, since: r.get(2)? })
-            })
+            .query_row(
+                "SELECT reason, run_id, since FROM lockout WHERE id = 1",
+                [],
+                |r| {
+                    Ok(Lockout {
+                        reason: r.get(0)?,
+                        run_id: r.get(1)?,
+                        since: r.get(2)?,
+                    })
+                },
+            )
             .optional()
             .map_err(|e| self.sql_error(e))
     }
 
-    pub fn set_lockout(&mut self, reason: &str, run: Option<RunId>, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub fn set_lockout(
+        &mut self,
+        reason: &str,
+        run: Option<RunId>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.conn
             .execute(
                 "INSERT OR REPLACE INTO lockout (id, reason, run_id, since) VALUES (1, ?1, ?2, ?3)",
@@ -255,17 +315,29 @@ impl Store {
     pub fn assets(&self) -> Result<Vec<AssetRow>, StoreError> {
         let mut st = self
             .conn
-            .prepare("SELECT id, photoshelter_id, preservica_ref, paired_by FROM assets ORDER BY id")
+            .prepare(
+                "SELECT id, photoshelter_id, preservica_ref, paired_by FROM assets ORDER BY id",
+            )
             .map_err(|e| self.sql_error(e))?;
         st.query_map([], |r| {
-            Ok(AssetRow { id: r.get(0)?, photoshelter_id: r.get(1)?, preservica_ref: r.get(2)?, paired_by: r.get(3)? })
+            Ok(AssetRow {
+                id: r.get(0)?,
+                photoshelter_id: r.get(1)?,
+                preservica_ref: r.get(2)?,
+                paired_by: r.get(3)?,
+            })
         })
         .and_then(|rows| rows.collect())
         .map_err(|e| self.sql_error(e))
     }
 
     /// The asset for a system id, created (unpaired) when ferry has not seen it before.
-    pub fn ensure_assets(&mut self, system: System, ids: &[String], now: DateTime<Utc>) -> Result<HashMap<String, AssetId>, StoreError> {
+    pub fn ensure_assets(
+        &mut self,
+        system: System,
+        ids: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<HashMap<String, AssetId>, StoreError> {
         let column = match system {
             System::PhotoShelter => "photoshelter_id",
             System::Preservica => "preservica_ref",
@@ -275,44 +347,91 @@ impl Store {
         {
             let mut find = tx
                 .prepare(&format!("SELECT id FROM assets WHERE {column} = ?1"))
-                .map_err(|source| StoreError::Sqlite { path: "assets".into(), source })?;
+                .map_err(|source| StoreError::Sqlite {
+                    path: "assets".into(),
+                    source,
+                })?;
             let mut insert = tx
-                .prepare(&format!("INSERT INTO assets ({column}, created_at) VALUES (?1, ?2)"))
-                .map_err(|source| StoreError::Sqlite { path: "assets".into(), source })?;
+                .prepare(&format!(
+                    "INSERT INTO assets ({column}, created_at) VALUES (?1, ?2)"
+                ))
+                .map_err(|source| StoreError::Sqlite {
+                    path: "assets".into(),
+                    source,
+                })?;
             for id in ids {
-                let found: Option<i64> = find
-                    .query_row([id], |r| r.get(0))
-                    .optional()
-                    .map_err(|source| StoreError::Sqlite { path: "assets".into(), source })?;
+                let found: Option<i64> =
+                    find.query_row([id], |r| r.get(0))
+                        .optional()
+                        .map_err(|source| StoreError::Sqlite {
+                            path: "assets".into(),
+                            source,
+                        })?;
                 let asset = match found {
                     Some(a) => a,
                     None => {
-                        insert
-                            .execute(params![id, ts(now)])
-                            .map_err(|source| StoreError::Sqlite { path: "assets".into(), source })?;
+                        insert.execute(params![id, ts(now)]).map_err(|source| {
+                            StoreError::Sqlite {
+                                path: "assets".into(),
+                                source,
+                            }
+                        })?;
                         tx.last_insert_rowid()
                     }
                 };
                 out.insert(id.clone(), asset);
             }
         }
-        tx.commit().map_err(|source| StoreError::Sqlite { path: "assets".into(), source })?;
+        tx.commit().map_err(|source| StoreError::Sqlite {
+            path: "assets".into(),
+            source,
+        })?;
         Ok(out)
     }
 
     /// Joins the PhotoShelter-only asset `ps` and the Preservica-only asset `pv` into one pair,
     /// keeping `ps`'s row and moving `pv`'s snapshots to it.
-    pub fn pair(&mut self, ps: AssetId, pv: AssetId, by: &str, now: DateTime<Utc>) -> Result<AssetId, StoreError> {
+    pub fn pair(
+        &mut self,
+        ps: AssetId,
+        pv: AssetId,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<AssetId, StoreError> {
         let tx = self.tx()?;
-        let e = |source| StoreError::Sqlite { path: "assets".into(), source };
+        let e = |source| StoreError::Sqlite {
+            path: "assets".into(),
+            source,
+        };
         let pv_ref: String = tx
-            .query_row("SELECT preservica_ref FROM assets WHERE id = ?1 AND photoshelter_id IS NULL", [pv], |r| r.get(0))
+            .query_row(
+                "SELECT preservica_ref FROM assets WHERE id = ?1 AND photoshelter_id IS NULL",
+                [pv],
+                |r| r.get(0),
+            )
             .map_err(e)?;
-        tx.execute("UPDATE snapshots SET asset_id = ?1 WHERE asset_id = ?2", [ps, pv]).map_err(e)?;
-        tx.execute("UPDATE snapshot_history SET asset_id = ?1 WHERE asset_id = ?2", [ps, pv]).map_err(e)?;
-        tx.execute("UPDATE decisions SET asset_id = ?1 WHERE asset_id = ?2", [ps, pv]).map_err(e)?;
-        tx.execute("UPDATE field_history SET asset_id = ?1 WHERE asset_id = ?2", [ps, pv]).map_err(e)?;
-        tx.execute("DELETE FROM assets WHERE id = ?1", [pv]).map_err(e)?;
+        tx.execute(
+            "UPDATE snapshots SET asset_id = ?1 WHERE asset_id = ?2",
+            [ps, pv],
+        )
+        .map_err(e)?;
+        tx.execute(
+            "UPDATE snapshot_history SET asset_id = ?1 WHERE asset_id = ?2",
+            [ps, pv],
+        )
+        .map_err(e)?;
+        tx.execute(
+            "UPDATE decisions SET asset_id = ?1 WHERE asset_id = ?2",
+            [ps, pv],
+        )
+        .map_err(e)?;
+        tx.execute(
+            "UPDATE field_history SET asset_id = ?1 WHERE asset_id = ?2",
+            [ps, pv],
+        )
+        .map_err(e)?;
+        tx.execute("DELETE FROM assets WHERE id = ?1", [pv])
+            .map_err(e)?;
         tx.execute(
             "UPDATE assets SET preservica_ref = ?2, paired_by = ?3, paired_at = ?4 WHERE id = ?1",
             params![ps, pv_ref, by, ts(now)],
@@ -323,7 +442,13 @@ impl Store {
     }
 
     /// Records a pair suggestion (file name and date match) for a person to confirm.
-    pub fn suggest_pair(&mut self, ps_id: &str, pv_ref: &str, reason: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub fn suggest_pair(
+        &mut self,
+        ps_id: &str,
+        pv_ref: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.conn
             .execute(
                 "INSERT OR IGNORE INTO pair_suggestions (photoshelter_id, preservica_ref, reason, status, created_at) VALUES (?1, ?2, ?3, 'open', ?4)",
@@ -337,9 +462,18 @@ impl Store {
 
     /// Stores the current snapshots of `system` in one transaction; a changed snapshot's
     /// previous version moves to history.
-    pub fn put_snapshots(&mut self, run: RunId, system: System, items: &[(AssetId, Snapshot)], now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub fn put_snapshots(
+        &mut self,
+        run: RunId,
+        system: System,
+        items: &[(AssetId, Snapshot)],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let tx = self.tx()?;
-        let e = |source| StoreError::Sqlite { path: "snapshots".into(), source };
+        let e = |source| StoreError::Sqlite {
+            path: "snapshots".into(),
+            source,
+        };
         {
             let mut old = tx
                 .prepare("SELECT fields_json, system_modified_at, captured_at, run_id FROM snapshots WHERE asset_id = ?1 AND system = ?2")
@@ -356,13 +490,16 @@ impl Store {
             for (asset, s) in items {
                 let fields = serde_json::to_string(&s.fields).expect("a map of strings serialises");
                 let previous: Option<(String, Option<String>, String, i64)> = old
-                    .query_row(params![asset, system.name()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                    .query_row(params![asset, system.name()], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })
                     .optional()
                     .map_err(e)?;
                 if let Some((pf, pm, pc, pr)) = previous
                     && pf != fields
                 {
-                    hist.execute(params![asset, system.name(), pr, pf, pm, pc]).map_err(e)?;
+                    hist.execute(params![asset, system.name(), pr, pf, pm, pc])
+                        .map_err(e)?;
                 }
                 put.execute(params![
                     asset,
@@ -412,14 +549,27 @@ impl Store {
 
     /// Updates one field of a stored snapshot after ferry wrote it, so the next run compares
     /// against what the system now holds.
-    pub fn set_snapshot_field(&mut self, asset: AssetId, system: System, field: &str, value: Option<&str>) -> Result<(), StoreError> {
+    pub fn set_snapshot_field(
+        &mut self,
+        asset: AssetId,
+        system: System,
+        field: &str,
+        value: Option<&str>,
+    ) -> Result<(), StoreError> {
         let current: Option<String> = self
             .conn
-            .query_row("SELECT fields_json FROM snapshots WHERE asset_id = ?1 AND system = ?2", params![asset, system.name()], |r| r.get(0))
+            .query_row(
+                "SELECT fields_json FROM snapshots WHERE asset_id = ?1 AND system = ?2",
+                params![asset, system.name()],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(|e| self.sql_error(e))?;
-        let Some(current) = current else { return Ok(()) };
-        let mut fields: BTreeMap<String, String> = serde_json::from_str(&current).unwrap_or_default();
+        let Some(current) = current else {
+            return Ok(());
+        };
+        let mut fields: BTreeMap<String, String> =
+            serde_json::from_str(&current).unwrap_or_default();
         match value {
             Some(v) => fields.insert(field.to_string(), v.to_string()),
             None => fields.remove(field),
@@ -427,7 +577,11 @@ impl Store {
         self.conn
             .execute(
                 "UPDATE snapshots SET fields_json = ?3 WHERE asset_id = ?1 AND system = ?2",
-                params![asset, system.name(), serde_json::to_string(&fields).expect("serialises")],
+                params![
+                    asset,
+                    system.name(),
+                    serde_json::to_string(&fields).expect("serialises")
+                ],
             )
             .map_err(|e| self.sql_error(e))?;
         Ok(())
@@ -448,15 +602,24 @@ impl Store {
 
     /// Sets baselines for fields found equal in both systems (invariant 3: only agreed or
     /// verified values become a baseline).
-    pub fn set_baselines(&mut self, run: RunId, items: &[(AssetId, String, Option<String>)], now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub fn set_baselines(
+        &mut self,
+        run: RunId,
+        items: &[(AssetId, String, Option<String>)],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let tx = self.tx()?;
-        let e = |source| StoreError::Sqlite { path: "baselines".into(), source };
+        let e = |source| StoreError::Sqlite {
+            path: "baselines".into(),
+            source,
+        };
         {
             let mut put = tx
                 .prepare("INSERT OR REPLACE INTO baselines (asset_id, field, value, run_id, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)")
                 .map_err(e)?;
             for (asset, field, value) in items {
-                put.execute(params![asset, field, value, run, ts(now)]).map_err(e)?;
+                put.execute(params![asset, field, value, run, ts(now)])
+                    .map_err(e)?;
             }
         }
         tx.commit().map_err(e)
@@ -466,9 +629,17 @@ impl Store {
 
     /// Records decisions; those for review open a queue item (unless one is open already).
     /// Returns the decision ids in order.
-    pub fn record_decisions(&mut self, run: RunId, rows: &[DecisionRow], now: DateTime<Utc>) -> Result<Vec<i64>, StoreError> {
+    pub fn record_decisions(
+        &mut self,
+        run: RunId,
+        rows: &[DecisionRow],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<i64>, StoreError> {
         let tx = self.tx()?;
-        let e = |source| StoreError::Sqlite { path: "decisions".into(), source };
+        let e = |source| StoreError::Sqlite {
+            path: "decisions".into(),
+            source,
+        };
         let mut ids = Vec::with_capacity(rows.len());
         {
             let mut put = tx
@@ -499,7 +670,9 @@ impl Store {
                 .map_err(e)?;
                 let id = tx.last_insert_rowid();
                 if d.outcome == "queued_for_review" {
-                    review.execute(params![id, d.asset_id, d.field, ts(now)]).map_err(e)?;
+                    review
+                        .execute(params![id, d.asset_id, d.field, ts(now)])
+                        .map_err(e)?;
                 }
                 ids.push(id);
             }
@@ -536,7 +709,13 @@ impl Store {
     }
 
     /// Records a person's decision on a conflict; the next sync carries it out.
-    pub fn resolve_review(&mut self, id: i64, resolution: &str, value: Option<&str>, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    pub fn resolve_review(
+        &mut self,
+        id: i64,
+        resolution: &str,
+        value: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let n = self
             .conn
             .execute(
@@ -548,20 +727,27 @@ impl Store {
     }
 
     /// Resolved conflicts whose value has not been carried out yet: (asset, field) → value.
-    pub fn resolutions(&self) -> Result<HashMap<(AssetId, String), (i64, String, Option<String>)>, StoreError> {
+    pub fn resolutions(
+        &self,
+    ) -> Result<HashMap<(AssetId, String), (i64, String, Option<String>)>, StoreError> {
         let mut st = self
             .conn
             .prepare("SELECT id, asset_id, field, resolution, resolution_value FROM review_queue WHERE status = 'resolved' AND resolution IS NOT NULL AND resolved_by IS NULL")
             .map_err(|e| self.sql_error(e))?;
-        st.query_map([], |r| Ok(((r.get(1)?, r.get(2)?), (r.get(0)?, r.get(3)?, r.get(4)?))))
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.sql_error(e))
+        st.query_map([], |r| {
+            Ok(((r.get(1)?, r.get(2)?), (r.get(0)?, r.get(3)?, r.get(4)?)))
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| self.sql_error(e))
     }
 
     /// Marks a resolution as carried out by `run`.
     pub fn resolution_applied(&mut self, id: i64, run: RunId) -> Result<(), StoreError> {
         self.conn
-            .execute("UPDATE review_queue SET resolved_by = ?2 WHERE id = ?1", params![id, format!("run {run}")])
+            .execute(
+                "UPDATE review_queue SET resolved_by = ?2 WHERE id = ?1",
+                params![id, format!("run {run}")],
+            )
             .map_err(|e| self.sql_error(e))?;
         Ok(())
     }
@@ -570,9 +756,17 @@ impl Store {
 
     /// Plans writes. A write already pending for the same asset, system and field (from a run
     /// that crashed) is kept and this one skipped: the pending one is completed first.
-    pub fn enqueue(&mut self, run: RunId, items: &[OutboxEntry], now: DateTime<Utc>) -> Result<usize, StoreError> {
+    pub fn enqueue(
+        &mut self,
+        run: RunId,
+        items: &[OutboxEntry],
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
         let tx = self.tx()?;
-        let e = |source| StoreError::Sqlite { path: "outbox".into(), source };
+        let e = |source| StoreError::Sqlite {
+            path: "outbox".into(),
+            source,
+        };
         let mut n = 0;
         {
             let mut put = tx
@@ -583,7 +777,16 @@ impl Store {
                 .map_err(e)?;
             for i in items {
                 n += put
-                    .execute(params![run, i.asset_id, i.decision_id, i.system.name(), i.field, i.expected_value, i.new_value, ts(now)])
+                    .execute(params![
+                        run,
+                        i.asset_id,
+                        i.decision_id,
+                        i.system.name(),
+                        i.field,
+                        i.expected_value,
+                        i.new_value,
+                        ts(now)
+                    ])
                     .map_err(e)?;
             }
         }
@@ -616,7 +819,13 @@ impl Store {
     }
 
     /// Moves a write to `state` (`written`, `stale`, `failed`), counting attempts.
-    pub fn set_outbox_state(&mut self, id: i64, state: &str, error: Option<&str>, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub fn set_outbox_state(
+        &mut self,
+        id: i64,
+        state: &str,
+        error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.conn
             .execute(
                 "UPDATE outbox SET state = ?2, last_error = ?3, updated_at = ?4, attempts = attempts + (?2 IN ('written', 'failed')) WHERE id = ?1",
@@ -629,29 +838,51 @@ impl Store {
     /// Finishes a verified write in one transaction: the write is done, the overwritten value
     /// goes to field history, the snapshot takes the new value, and — when no other write for
     /// this field is pending — the baseline advances to it.
-    pub fn complete_write(&mut self, entry: &OutboxEntry, old_value: Option<&str>, reason: &str, run: RunId, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub fn complete_write(
+        &mut self,
+        entry: &OutboxEntry,
+        old_value: Option<&str>,
+        reason: &str,
+        run: RunId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let tx = self.tx()?;
-        let e = |source| StoreError::Sqlite { path: "outbox".into(), source };
-        tx.execute("UPDATE outbox SET state = 'done', last_error = NULL, updated_at = ?2 WHERE id = ?1", params![entry.id, ts(now)])
-            .map_err(e)?;
+        let e = |source| StoreError::Sqlite {
+            path: "outbox".into(),
+            source,
+        };
+        tx.execute(
+            "UPDATE outbox SET state = 'done', last_error = NULL, updated_at = ?2 WHERE id = ?1",
+            params![entry.id, ts(now)],
+        )
+        .map_err(e)?;
         tx.execute(
             "INSERT INTO field_history (asset_id, field, system, old_value, new_value, run_id, reason, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![entry.asset_id, entry.field, entry.system.name(), old_value, entry.new_value, run, reason, ts(now)],
         )
         .map_err(e)?;
         let current: Option<String> = tx
-            .query_row("SELECT fields_json FROM snapshots WHERE asset_id = ?1 AND system = ?2", params![entry.asset_id, entry.system.name()], |r| r.get(0))
+            .query_row(
+                "SELECT fields_json FROM snapshots WHERE asset_id = ?1 AND system = ?2",
+                params![entry.asset_id, entry.system.name()],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(e)?;
         if let Some(current) = current {
-            let mut fields: BTreeMap<String, String> = serde_json::from_str(&current).unwrap_or_default();
+            let mut fields: BTreeMap<String, String> =
+                serde_json::from_str(&current).unwrap_or_default();
             match &entry.new_value {
                 Some(v) => fields.insert(entry.field.clone(), v.clone()),
                 None => fields.remove(&entry.field),
             };
             tx.execute(
                 "UPDATE snapshots SET fields_json = ?3 WHERE asset_id = ?1 AND system = ?2",
-                params![entry.asset_id, entry.system.name(), serde_json::to_string(&fields).expect("serialises")],
+                params![
+                    entry.asset_id,
+                    entry.system.name(),
+                    serde_json::to_string(&fields).expect("serialises")
+                ],
             )
             .map_err(e)?;
         }
@@ -672,28 +903,45 @@ impl Store {
         tx.commit().map_err(e)
     }
 
-    /// Field history of an asset: (field, system, old, new, reason, when), oldest first.
-    #[allow(clippy::type_complexity)]
-    pub fn field_history(&self, asset: AssetId) -> Result<Vec<(String, String, Option<String>, Option<String>, String, String)>, StoreError> {
+    /// Field history of an asset, oldest first.
+    pub fn field_history(&self, asset: AssetId) -> Result<Vec<HistoryEntry>, StoreError> {
         let mut st = self
             .conn
             .prepare("SELECT field, system, old_value, new_value, reason, recorded_at FROM field_history WHERE asset_id = ?1 ORDER BY id")
             .map_err(|e| self.sql_error(e))?;
-        st.query_map([asset], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.sql_error(e))
+        st.query_map([asset], |r| {
+            Ok(HistoryEntry {
+                field: r.get(0)?,
+                system: r.get(1)?,
+                old_value: r.get(2)?,
+                new_value: r.get(3)?,
+                reason: r.get(4)?,
+                recorded_at: r.get(5)?,
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| self.sql_error(e))
     }
 
     // ---- cursors ----
 
     pub fn cursor(&self, system: System) -> Result<Option<String>, StoreError> {
         self.conn
-            .query_row("SELECT value FROM cursors WHERE system = ?1", [system.name()], |r| r.get(0))
+            .query_row(
+                "SELECT value FROM cursors WHERE system = ?1",
+                [system.name()],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(|e| self.sql_error(e))
     }
 
-    pub fn set_cursor(&mut self, system: System, value: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub fn set_cursor(
+        &mut self,
+        system: System,
+        value: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.conn
             .execute(
                 "INSERT OR REPLACE INTO cursors (system, value, updated_at) VALUES (?1, ?2, ?3)",
@@ -701,6 +949,23 @@ impl Store {
             )
             .map_err(|e| self.sql_error(e))?;
         Ok(())
+    }
+
+    /// A private in-memory copy of the whole database: a dry run works on it, so it runs the
+    /// very code of a real run and still leaves no trace in the real store.
+    pub fn copy_in_memory(&self) -> Result<Store, StoreError> {
+        let mut copy = Store::open_in_memory()?;
+        {
+            let backup = rusqlite::backup::Backup::new(&self.conn, &mut copy.conn)
+                .map_err(|e| self.sql_error(e))?;
+            backup
+                .run_to_completion(1024, std::time::Duration::ZERO, None)
+                .map_err(|e| self.sql_error(e))?;
+        }
+        copy.conn
+            .pragma_update(None, "foreign_keys", true)
+            .map_err(|e| self.sql_error(e))?;
+        Ok(copy)
     }
 
     /// Runs `PRAGMA integrity_check`; `Ok(())` when the database is sound.

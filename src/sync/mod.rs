@@ -1,5 +1,6 @@
 //! The nightly sync cycle: pull both systems, reconcile each paired field three ways, plan the
 //! corrections, guard against mass change, push through the outbox, and report.
 
-pub mod reconcile;
+pub mod pair;
 pub mod plan;
+pub mod reconcile;

@@ -257,7 +257,11 @@ mod tests {
         let v = check_mass_change(&plan_with_writes(101, "title"), 1000, 0.10, 50);
         assert!(v.tripped);
         assert_eq!(v.fields_over, vec![("title".to_string(), 101)]);
-        assert!(v.reason.unwrap().contains("would change 101 of 1000 paired assets (the limit is 100"));
+        assert!(
+            v.reason
+                .unwrap()
+                .contains("would change 101 of 1000 paired assets (the limit is 100")
+        );
         // A small library may always change up to min_assets.
         let v = check_mass_change(&plan_with_writes(50, "title"), 60, 0.10, 50);
         assert!(!v.tripped);

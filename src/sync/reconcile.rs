@@ -178,17 +178,16 @@ fn apply_rule(spec: &FieldSpec, s: &FieldState<'_>, case: Case) -> Decision {
         Rule::Preservica => write(b, "Preservica owns this field".into()),
         Rule::Manual => review("this field's rule is manual; a person decides".into()),
         Rule::Newest => match (s.photoshelter_modified, s.preservica_modified) {
-            (Some(ta), Some(tb)) if ta > tb => write(a, "PhotoShelter's record changed last".into()),
+            (Some(ta), Some(tb)) if ta > tb => {
+                write(a, "PhotoShelter's record changed last".into())
+            }
             (Some(ta), Some(tb)) if tb > ta => write(b, "Preservica's record changed last".into()),
-            _ => review("the rule is newest but the records' times cannot tell which changed last".into()),
+            _ => review(
+                "the rule is newest but the records' times cannot tell which changed last".into(),
+            ),
         },
         Rule::Union => {
-            let merged = FieldValue::set(
-                [a, b]
-                    .into_iter()
-                    .flatten()
-                    .flat_map(|v| v.members()),
-            );
+            let merged = FieldValue::set([a, b].into_iter().flatten().flat_map(|v| v.members()));
             write(merged.as_ref(), "union of both systems' values".into())
         }
         Rule::MostRestrictive => match most_restrictive(spec, a, b) {
@@ -206,7 +205,9 @@ fn most_restrictive<'a>(
     b: Option<&'a FieldValue>,
 ) -> Option<(Option<&'a FieldValue>, String)> {
     let pick = |ord: Ordering, what: &str| match ord {
-        Ordering::Less | Ordering::Equal => Some((a, format!("PhotoShelter's {what} is the more restrictive"))),
+        Ordering::Less | Ordering::Equal => {
+            Some((a, format!("PhotoShelter's {what} is the more restrictive")))
+        }
         Ordering::Greater => Some((b, format!("Preservica's {what} is the more restrictive"))),
     };
     match (a, b) {
@@ -241,14 +242,23 @@ mod tests {
     use chrono::TimeZone;
 
     fn mapping() -> Mapping {
-        Mapping::parse(Mapping::default_text(), std::path::Path::new("default.toml")).unwrap()
+        Mapping::parse(
+            Mapping::default_text(),
+            std::path::Path::new("default.toml"),
+        )
+        .unwrap()
     }
 
     fn text(s: &str) -> FieldValue {
         FieldValue::text(s).unwrap()
     }
 
-    fn decide(field: &str, a: Option<FieldValue>, b: Option<FieldValue>, base: Baseline) -> Decision {
+    fn decide(
+        field: &str,
+        a: Option<FieldValue>,
+        b: Option<FieldValue>,
+        base: Baseline,
+    ) -> Decision {
         decide_at(field, a, b, base, None, None)
     }
 
@@ -276,7 +286,12 @@ mod tests {
 
     #[test]
     fn equal_values_are_in_sync_even_when_both_changed_alike() {
-        let d = decide("title", Some(text("A")), Some(text("A")), Baseline::Agreed(Some(text("old"))));
+        let d = decide(
+            "title",
+            Some(text("A")),
+            Some(text("A")),
+            Baseline::Agreed(Some(text("old"))),
+        );
         assert_eq!((d.case, d.outcome), (Case::Equal, Outcome::InSync));
         assert_eq!(d.reason, "changed to the same value in both systems");
         assert_eq!(d.value, Some(text("A")));
@@ -285,13 +300,34 @@ mod tests {
     #[test]
     fn a_change_on_one_side_goes_to_the_other_whatever_the_rule() {
         // title's rule is newest and caption's is photoshelter: one-sided changes ignore both.
-        let d = decide("title", Some(text("new")), Some(text("old")), Baseline::Agreed(Some(text("old"))));
-        assert_eq!((d.case, d.outcome, d.value.clone()), (Case::PhotoShelterChanged, Outcome::Write, Some(text("new"))));
-        let d = decide("caption", Some(text("old")), Some(text("new")), Baseline::Agreed(Some(text("old"))));
-        assert_eq!((d.case, d.value.clone()), (Case::PreservicaChanged, Some(text("new"))));
+        let d = decide(
+            "title",
+            Some(text("new")),
+            Some(text("old")),
+            Baseline::Agreed(Some(text("old"))),
+        );
+        assert_eq!(
+            (d.case, d.outcome, d.value.clone()),
+            (Case::PhotoShelterChanged, Outcome::Write, Some(text("new")))
+        );
+        let d = decide(
+            "caption",
+            Some(text("old")),
+            Some(text("new")),
+            Baseline::Agreed(Some(text("old"))),
+        );
+        assert_eq!(
+            (d.case, d.value.clone()),
+            (Case::PreservicaChanged, Some(text("new")))
+        );
         assert_eq!(d.reason, "changed in Preservica (from \"old\")");
         // Clearing a value is a change too.
-        let d = decide("caption", None, Some(text("old")), Baseline::Agreed(Some(text("old"))));
+        let d = decide(
+            "caption",
+            None,
+            Some(text("old")),
+            Baseline::Agreed(Some(text("old"))),
+        );
         assert_eq!((d.case, d.value.clone()), (Case::PhotoShelterChanged, None));
     }
 
@@ -299,9 +335,28 @@ mod tests {
     fn owner_rules_decide_true_conflicts() {
         let base = Baseline::Agreed(Some(text("base")));
         let d = decide("caption", Some(text("ps")), Some(text("pv")), base.clone());
-        assert_eq!((d.case, d.value.clone()), (Case::BothChanged, Some(text("ps"))));
-        assert_eq!(d.reason, "changed in both systems: PhotoShelter owns this field");
-        let d = decide("date_created", Some(FieldValue::parse(FieldKind::Date, "1962-07-14").unwrap().unwrap()), Some(FieldValue::parse(FieldKind::Date, "1962-07-15").unwrap().unwrap()), Baseline::Agreed(None));
+        assert_eq!(
+            (d.case, d.value.clone()),
+            (Case::BothChanged, Some(text("ps")))
+        );
+        assert_eq!(
+            d.reason,
+            "changed in both systems: PhotoShelter owns this field"
+        );
+        let d = decide(
+            "date_created",
+            Some(
+                FieldValue::parse(FieldKind::Date, "1962-07-14")
+                    .unwrap()
+                    .unwrap(),
+            ),
+            Some(
+                FieldValue::parse(FieldKind::Date, "1962-07-15")
+                    .unwrap()
+                    .unwrap(),
+            ),
+            Baseline::Agreed(None),
+        );
         assert_eq!(d.value.unwrap().to_canonical_string(), "1962-07-15");
     }
 
@@ -309,53 +364,123 @@ mod tests {
     fn newest_takes_the_later_record_and_asks_when_it_cannot_tell() {
         let t = |h| Some(Utc.with_ymd_and_hms(2026, 1, 1, h, 0, 0).unwrap());
         let base = Baseline::Agreed(Some(text("base")));
-        let d = decide_at("title", Some(text("ps")), Some(text("pv")), base.clone(), t(10), t(9));
+        let d = decide_at(
+            "title",
+            Some(text("ps")),
+            Some(text("pv")),
+            base.clone(),
+            t(10),
+            t(9),
+        );
         assert_eq!(d.value, Some(text("ps")));
-        let d = decide_at("title", Some(text("ps")), Some(text("pv")), base.clone(), t(8), t(9));
+        let d = decide_at(
+            "title",
+            Some(text("ps")),
+            Some(text("pv")),
+            base.clone(),
+            t(8),
+            t(9),
+        );
         assert_eq!(d.value, Some(text("pv")));
-        assert_eq!(d.reason, "changed in both systems: Preservica's record changed last");
-        let d = decide_at("title", Some(text("ps")), Some(text("pv")), base, t(9), t(9));
+        assert_eq!(
+            d.reason,
+            "changed in both systems: Preservica's record changed last"
+        );
+        let d = decide_at(
+            "title",
+            Some(text("ps")),
+            Some(text("pv")),
+            base,
+            t(9),
+            t(9),
+        );
         assert_eq!(d.outcome, Outcome::Review);
     }
 
     #[test]
     fn union_merges_sets() {
         let set = |s: &[&str]| FieldValue::set(s);
-        let d = decide("keywords", set(&["boats", "harbour"]), set(&["harbour", "regatta"]), Baseline::Agreed(set(&["harbour"])));
+        let d = decide(
+            "keywords",
+            set(&["boats", "harbour"]),
+            set(&["harbour", "regatta"]),
+            Baseline::Agreed(set(&["harbour"])),
+        );
         assert_eq!(d.value, set(&["boats", "harbour", "regatta"]));
-        assert_eq!(d.reason, "changed in both systems: union of both systems' values");
+        assert_eq!(
+            d.reason,
+            "changed in both systems: union of both systems' values"
+        );
     }
 
     #[test]
     fn most_restrictive_takes_the_earlier_expiry_and_the_stricter_release() {
         let date = |s| FieldValue::parse(FieldKind::Date, s).unwrap();
-        let d = decide("license_expiry", date("2027-01-31"), date("2026-12-31"), Baseline::None);
+        let d = decide(
+            "license_expiry",
+            date("2027-01-31"),
+            date("2026-12-31"),
+            Baseline::None,
+        );
         assert_eq!(d.value.unwrap().to_canonical_string(), "2026-12-31");
         // An expiry is stricter than none.
-        let d = decide("license_expiry", None, date("2030-01-01"), Baseline::Agreed(date("2029-01-01")));
+        let d = decide(
+            "license_expiry",
+            None,
+            date("2030-01-01"),
+            Baseline::Agreed(date("2029-01-01")),
+        );
         assert_eq!(d.case, Case::BothChanged);
         assert_eq!(d.value.unwrap().to_canonical_string(), "2030-01-01");
         let e = |s: &str| Some(FieldValue::Enum(s.into()));
         let d = decide("model_release", e("MR-UMR"), e("MR-NON"), Baseline::None);
         assert_eq!(d.value, e("MR-NON"));
-        assert_eq!(d.reason, "first meeting, values differ: Preservica's value is the more restrictive");
+        assert_eq!(
+            d.reason,
+            "first meeting, values differ: Preservica's value is the more restrictive"
+        );
     }
 
     #[test]
     fn manual_fields_go_to_review_and_write_nothing() {
-        let d = decide("copyright_notice", Some(text("© A")), Some(text("© B")), Baseline::Agreed(Some(text("© C"))));
+        let d = decide(
+            "copyright_notice",
+            Some(text("© A")),
+            Some(text("© B")),
+            Baseline::Agreed(Some(text("© C"))),
+        );
         assert_eq!(d.outcome, Outcome::Review);
         assert_eq!(d.value, None);
-        let state = FieldState { photoshelter: None, preservica: None, baseline: &Baseline::None, photoshelter_modified: None, preservica_modified: None };
+        let state = FieldState {
+            photoshelter: None,
+            preservica: None,
+            baseline: &Baseline::None,
+            photoshelter_modified: None,
+            preservica_modified: None,
+        };
         assert!(!d.writes_to(System::PhotoShelter, &state));
     }
 
     #[test]
     fn first_meeting_fills_gaps_and_applies_the_rule_to_differences() {
         let d = decide("copyright_notice", Some(text("© A")), None, Baseline::None);
-        assert_eq!((d.case, d.outcome, d.value.clone()), (Case::FirstMeeting, Outcome::Write, Some(text("© A"))));
-        let d = decide("caption", Some(text("ps")), Some(text("pv")), Baseline::None);
-        assert_eq!((d.case, d.value.clone()), (Case::FirstMeeting, Some(text("ps"))));
-        assert_eq!(d.reason, "first meeting, values differ: PhotoShelter owns this field");
+        assert_eq!(
+            (d.case, d.outcome, d.value.clone()),
+            (Case::FirstMeeting, Outcome::Write, Some(text("© A")))
+        );
+        let d = decide(
+            "caption",
+            Some(text("ps")),
+            Some(text("pv")),
+            Baseline::None,
+        );
+        assert_eq!(
+            (d.case, d.value.clone()),
+            (Case::FirstMeeting, Some(text("ps")))
+        );
+        assert_eq!(
+            d.reason,
+            "first meeting, values differ: PhotoShelter owns this field"
+        );
     }
 }

@@ -52,7 +52,8 @@ for _var in ("NO_PROXY", "no_proxy"):
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 os.environ["AWS_CONFIG_FILE"] = os.devnull
 os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
-for _var in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "PRESERVICA_2FA_TOKEN"):
+for _var in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "PRESERVICA_USERNAME",
+             "PRESERVICA_PASSWORD", "PRESERVICA_TENANT", "PRESERVICA_SERVER", "PRESERVICA_2FA_TOKEN"):
     os.environ.pop(_var, None)
 
 
@@ -79,6 +80,7 @@ def expect_eq(actual, wanted, what: str) -> None:
 
 _children: list[subprocess.Popen] = []
 _children_lock = threading.Lock()
+_workdirs: list[str] = []
 
 
 @dataclass
@@ -186,7 +188,6 @@ def start_emulator(ferry: str, version: str, workdir: str, extra: list[str] | No
 class Results:
     passed: int = 0
     failed: int = 0
-    lines: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, ok: bool, line: str) -> None:
@@ -199,6 +200,24 @@ class Results:
 
 
 RESULTS = Results()
+
+
+class S3Operations(logging.Handler):
+    """Observes which S3 operations pyPreservica's boto3 client makes, from botocore's own
+    debug log (`Making request for OperationModel(name=...)`)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.names: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.args and isinstance(record.args, tuple):
+            name = getattr(record.args[0], "name", None)
+            if isinstance(name, str) and str(record.msg).startswith("Making request for"):
+                self.names.append(name)
+
+
+S3_OPS = S3Operations()
 
 
 def _alarm(signum, frame):
@@ -279,6 +298,8 @@ class Suite:
             self.run("01", "EntityAPI(...) logs in, reads version and user details", self.c_login)
             if self.client is None:
                 return
+            self.run("01b", "EntityAPI(tenant=None) learns the tenant (includeUserDetails)",
+                     self.c_login_no_tenant)
             self.run("03", "descendants() of the root", self.c_root, needs=())
             self.run("02", "folder()/asset()/content_object() reads and 404", self.c_entities,
                      needs=("root", "series"))
@@ -286,12 +307,16 @@ class Suite:
                      needs=("series",))
             self.run("05", "metadata_for_entity(asset, oai_dc)", self.c_metadata, needs=("a0",))
             self.run("06", "add_metadata(asset, schema, xml)", self.c_add_metadata, needs=("a0",))
+            self.run("06b", "add_metadata_as_fragment(asset, schema, raw xml)", self.c_add_fragment,
+                     needs=("a0",))
             self.run("07", "update_metadata(asset, oai_dc, xml)", self.c_update_metadata,
                      needs=("a0", "added_schema"))
             self.run("08", "delete_metadata(asset, schema)", self.c_delete_metadata,
                      needs=("a0", "added_schema"))
             self.run("09", "identifiers_for_entity(asset)", self.c_identifiers, needs=("a0",))
             self.run("10", "add_identifier(asset, type, value)", self.c_add_identifier, needs=("a0",))
+            self.run("10b", "update_identifiers(asset, type, value)", self.c_update_identifier,
+                     needs=("a0", "added_id"))
             self.run("11", "identifier(type, value) lookup", self.c_lookup, needs=("a0", "added_id"))
             self.run("12", "delete_identifiers(asset, type, value)", self.c_delete_identifiers,
                      needs=("a0", "added_id"))
@@ -301,9 +326,17 @@ class Suite:
                      self.c_updated, needs=("saved",))
             self.run("14", "create_folder(title, description, tag, parent)", self.c_create_folder,
                      needs=("root",))
+            self.run("14b", "add_physical_asset(title, description, folder)", self.c_physical,
+                     needs=("new_folder",))
+            self.run("15b", "save(folder) with a changed description", self.c_save_folder,
+                     needs=("new_folder",))
             self.run("16", "security_tag_async(asset, 'closed') and progress", self.c_security,
                      needs=("assets",))
             self.run("17", "move_sync(asset, folder)", self.c_move, needs=("assets", "new_folder"))
+            self.run("16b", "security_tag_sync(folder, 'closed')", self.c_security_sync,
+                     needs=("new_folder",))
+            self.run("17b", "move_sync(folder, None) to the root and back", self.c_move_root,
+                     needs=("root", "new_folder"))
             self.run("18", "bitstreams_for_asset(asset): representation/generation chain",
                      self.c_bitstreams, needs=("a0",))
             self.run("19", "bitstream_content(bitstream, file): SHA1/SHA256 match the fixity",
@@ -314,7 +347,10 @@ class Suite:
             self.run("23", "user_security_tags()", self.c_tags)
             self.run("29", "UploadAPI().upload_zip_package(OPEX zip, folder) then SourceID lookup",
                      self.c_upload, needs=("new_folder",), timeout=max(self.check_timeout, 90))
+            self.run("29b", "upload_zip_package of a 33 MB package (S3 multipart)", self.c_upload_multipart,
+                     needs=("new_folder",), timeout=max(self.check_timeout, 120))
             self.run("32", "EntityAPI(password=bad) raises RuntimeError(401)", self.c_bad_login)
+            self.run("32b", "EntityAPI(tenant=wrong) raises RuntimeError(401)", self.c_bad_tenant)
         finally:
             if self.emu is not None:
                 self.emu.stop()
@@ -690,16 +726,33 @@ class Suite:
         return ",".join(sorted(tags))
 
     def c_upload(self):
+        source_id = f"ferry-conformance-{uuid.uuid4().hex[:12]}"
+        image = b"\xff\xd8\xff\xe0" + hashlib.sha256(source_id.encode()).digest() * 40 + b"\xff\xd9"
+        return self.upload_and_find(source_id, image)
+
+    def c_upload_multipart(self):
+        source_id = f"ferry-conformance-{uuid.uuid4().hex[:12]}"
+        # Incompressible and stored, so the zip is past pyPreservica's 32 MB multipart threshold.
+        image = b"\xff\xd8\xff\xe0" + os.urandom(33 * 1024 * 1024) + b"\xff\xd9"
+        return self.upload_and_find(source_id, image, compress=False)
+
+    def upload_and_find(self, source_id: str, image: bytes, compress: bool = True) -> str:
         from pyPreservica import UploadAPI
         c = self.client
         folder = self.s["new_folder"]
-        source_id = f"ferry-conformance-{uuid.uuid4().hex[:12]}"
         title = f"Uploaded through pyPreservica {source_id[-6:]}"
-        image = b"\xff\xd8\xff\xe0" + hashlib.sha256(source_id.encode()).digest() * 40 + b"\xff\xd9"
-        zip_path, image_name = build_opex_package(self.workdir, source_id, title, image)
+        zip_path, image_name = build_opex_package(self.workdir, source_id, title, image, compress)
         upload = UploadAPI(**self.common())
+        first_op = len(S3_OPS.names)
         token = upload.upload_zip_package(zip_path, folder=folder.reference)
         expect(isinstance(token, str) and token.strip() != "", f"no progress token: {token!r}")
+        ops = S3_OPS.names[first_op:]
+        parts = -(-os.path.getsize(zip_path) // (8 * 1024 * 1024))
+        if os.path.getsize(zip_path) < 32 * 1024 * 1024:
+            expect_eq(ops, ["PutObject"], "S3 operations")
+        else:
+            expect_eq(ops, ["CreateMultipartUpload"] + ["UploadPart"] * parts + ["CompleteMultipartUpload"],
+                      "S3 operations")
         deadline = time.monotonic() + 45
         found = set()
         while time.monotonic() < deadline:
@@ -723,7 +776,7 @@ class Suite:
         c.bitstream_content(bs, path)
         with open(path, "rb") as f:
             expect(f.read() == image, "ingested bytes differ from the uploaded ones")
-        return f"asset {ref}, progress token {token}"
+        return f"asset {ref}, S3 {'+'.join(sorted(set(ops)))}, progress token {token}"
 
     def c_bad_login(self):
         from pyPreservica import EntityAPI
@@ -733,6 +786,98 @@ class Suite:
             expect(len(e.args) >= 1 and e.args[0] == 401, f"RuntimeError args {e.args!r}")
             return f"RuntimeError{e.args!r}"
         raise CheckFailed("a bad password logged in")
+
+    def c_login_no_tenant(self):
+        from pyPreservica import EntityAPI
+        client = EntityAPI(**self.common(tenant=None))
+        expect_eq(client.tenant, self.emu.tenant, "tenant from the login answer")
+        expect_eq(client.version, self.version, "server version")
+        return f"tenant {client.tenant}"
+
+    def c_add_fragment(self):
+        a0 = self.s["a0"]
+        schema = CHECK_SCHEMA + ":raw"
+        # Unprefixed: the elements take the default namespace pyPreservica declares on the
+        # container, so the stored document must keep that namespace.
+        updated = self.client.add_metadata_as_fragment(a0, schema, "<raw><part>kept</part></raw>")
+        expect(schema in updated.metadata.values(), "the fragment is not on the entity")
+        back = ET.fromstring(self.client.metadata_for_entity(updated, schema))
+        expect_eq(back.tag, f"{{{schema}}}raw", "root of the raw fragment (namespace-aware)")
+        expect_eq(back.findtext(f"{{{schema}}}part"), "kept", "child of the raw fragment")
+        expect_eq(self.client.metadata_tag_for_entity(updated, schema, "part"), "kept",
+                  "metadata_tag_for_entity")
+        every = dict(self.client.all_metadata(updated))
+        expect(set(every) >= {DC_NS, schema, CHECK_SCHEMA}, f"all_metadata schemas {sorted(every)}")
+        self.s["a0"] = self.client.delete_metadata(updated, schema)
+        expect(schema not in self.s["a0"].metadata.values(), "raw fragment not deleted")
+        return None
+
+    def c_update_identifier(self):
+        a0 = self.s["a0"]
+        kind, value, api_id = self.s["added_id"]
+        new_value = value + "-v2"
+        got = self.client.update_identifiers(a0, kind, new_value)
+        expect_eq(got, api_id, "ApiId returned by update_identifiers")
+        expect_eq(self.client.identifiers_for_entity(a0), {("code", "FERRY-00000"), (kind, new_value)},
+                  "identifiers after update")
+        ext = self.client.entity_identifiers(a0, kind)
+        expect_eq([(e.type, e.value, e.identifier_id) for e in ext], [(kind, new_value, api_id)],
+                  "entity_identifiers(type)")
+        self.s["added_id"] = (kind, new_value, api_id)
+        return None
+
+    def c_physical(self):
+        folder = self.s["new_folder"]
+        title = f"Physical item {uuid.uuid4().hex[:6]}"
+        a = self.client.add_physical_asset(title, "A box on a shelf", folder)
+        expect(bool(a.reference), "no ref for the physical asset")
+        expect_eq((a.title, a.description, a.security_tag, a.parent),
+                  (title, "A box on a shelf", "open", folder.reference), "physical asset")
+        again = self.client.asset(a.reference)
+        expect_eq((again.title, again.parent), (title, folder.reference), "physical asset re-read")
+        return a.reference
+
+    def c_save_folder(self):
+        f = self.client.folder(self.s["new_folder"].reference)
+        f.description = "Folder description changed by save"
+        returned = self.client.save(f)
+        expect_eq((returned.title, returned.description, returned.parent),
+                  (f.title, f.description, f.parent), "folder returned by save")
+        again = self.client.folder(f.reference)
+        expect_eq(again.description, f.description, "folder description re-read")
+        self.s["new_folder"] = again
+        return None
+
+    def c_security_sync(self):
+        f = self.client.create_folder("Closed folder", "security_tag_sync target", "open",
+                                      parent=self.s["root"])
+        updated = self.client.security_tag_sync(f, "closed")
+        expect_eq(updated.security_tag, "closed", "security tag returned by security_tag_sync")
+        expect_eq(self.client.folder(f.reference).security_tag, "closed", "security tag re-read")
+        return None
+
+    def c_move_root(self):
+        c = self.client
+        f = c.create_folder("Travelling folder", "moved to the root and back", "open",
+                            parent=self.s["root"])
+        at_root = c.move_sync(f, None)
+        expect_eq(at_root.parent, None, "parent after a move to the root")
+        top = {x.reference for x in c.descendants()}
+        expect(f.reference in top, "the folder is not listed at the root")
+        back = c.move_sync(at_root, c.folder(self.s["root"]))
+        expect_eq(back.parent, self.s["root"], "parent after moving back")
+        top = [x.title for x in c.descendants()]
+        expect_eq(top, [ROOT_TITLE], "root folders after moving back")
+        return None
+
+    def c_bad_tenant(self):
+        from pyPreservica import EntityAPI
+        try:
+            EntityAPI(**self.common(tenant="NOT-A-TENANT"))
+        except RuntimeError as e:
+            expect(len(e.args) >= 1 and e.args[0] == 401, f"RuntimeError args {e.args!r}")
+            return None
+        raise CheckFailed("a wrong tenant logged in")
 
     def c_expired(self):
         import requests
@@ -774,7 +919,8 @@ class Suite:
             self.emu = None
 
 
-def build_opex_package(workdir: str, source_id: str, title: str, image: bytes) -> tuple[str, str]:
+def build_opex_package(workdir: str, source_id: str, title: str, image: bytes,
+                       compress: bool = True) -> tuple[str, str]:
     """An OPEX incremental package: container folder, its manifest, one image and its sidecar."""
     container = f"conformance-{source_id[-8:]}"
     image_name = "IMG_CONFORMANCE.jpg"
@@ -810,7 +956,7 @@ def build_opex_package(workdir: str, source_id: str, title: str, image: bytes) -
         f"</opex:OPEXMetadata>\n"
     ).encode("utf-8")
     path = os.path.join(workdir, f"{container}.zip")
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED) as z:
         z.writestr(f"{container}/", b"")
         z.writestr(f"{container}/{container}.opex", manifest)
         z.writestr(f"{container}/{image_name}", image)
@@ -827,8 +973,11 @@ def watchdog(seconds: float) -> threading.Timer:
         for p in procs:
             try:
                 p.kill()
-            except OSError:
+                p.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
                 pass
+        for d in _workdirs:
+            shutil.rmtree(d, ignore_errors=True)
         with RESULTS.lock:
             print(f"FAIL  global timeout of {seconds:.0f} s reached; emulators killed", flush=True)
             print(f"{RESULTS.passed} passed, {RESULTS.failed + 1} failed", flush=True)
@@ -854,6 +1003,10 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.CRITICAL,
                         format="%(levelname)s %(name)s: %(message)s")
     timer = watchdog(args.timeout)
+    s3_log = logging.getLogger("botocore.endpoint")
+    s3_log.setLevel(logging.DEBUG)
+    s3_log.addHandler(S3_OPS)
+    s3_log.propagate = args.verbose
 
     ferry = args.ferry
     if os.sep not in ferry:
@@ -879,6 +1032,7 @@ def main(argv: list[str]) -> int:
 
     try:
         with tempfile.TemporaryDirectory(prefix="ferry-pypreservica-") as workdir:
+            _workdirs.append(workdir)
             for version in versions:
                 Suite(version, ferry, workdir, args.verbose, args.check_timeout).execute()
     finally:

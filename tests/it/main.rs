@@ -8,5 +8,7 @@ mod config;
 mod mapping;
 mod model;
 mod opex;
+mod photoshelter;
 mod preservica;
+mod report;
 mod store;

@@ -283,7 +283,8 @@ pub(crate) fn parse_multipart(content_type: &str, body: &[u8]) -> Result<Vec<Par
         // skip the line break after the boundary
         pos = find(body, b"\r\n", pos).ok_or("boundary line not ended")? + 2;
         let head_end = find(body, b"\r\n\r\n", pos).ok_or("part headers not ended")?;
-        let head = std::str::from_utf8(&body[pos..head_end]).map_err(|_| "part headers are not UTF-8")?;
+        let head =
+            std::str::from_utf8(&body[pos..head_end]).map_err(|_| "part headers are not UTF-8")?;
         let data_start = head_end + 4;
         let mut closing = Vec::with_capacity(delim.len() + 2);
         closing.extend_from_slice(b"\r\n");

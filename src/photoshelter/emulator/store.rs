@@ -103,6 +103,8 @@ pub(crate) struct Store {
     pub media: BTreeMap<String, Media>,
     pub custom_fields: Vec<CustomField>,
     pub sessions: HashMap<String, Session>,
+    /// Every token ever issued, for tests that check none leaks.
+    pub issued: Vec<String>,
     ids: StdRng,
     tokens: StdRng,
     next_order: u64,
@@ -165,6 +167,7 @@ impl Store {
             media: BTreeMap::new(),
             custom_fields: Vec::new(),
             sessions: HashMap::new(),
+            issued: Vec::new(),
             ids: StdRng::seed_from_u64(options.seed),
             tokens: StdRng::seed_from_u64(options.seed ^ 0x5eed_7041_e700_0001),
             next_order: 0,
@@ -188,7 +191,10 @@ impl Store {
                 "Property Release Status",
                 vec!["PR-NON", "PR-LPR", "PR-NAP", "PR-UPR"],
             ),
-            ("Archive Status", vec!["not_archived", "archiving", "archived"]),
+            (
+                "Archive Status",
+                vec!["not_archived", "archiving", "archived"],
+            ),
         ];
         for (name, tags) in fields {
             let id = store.new_id("CMF");
@@ -227,9 +233,11 @@ impl Store {
     }
 
     pub fn new_token(&mut self) -> String {
-        (0..32)
+        let t: String = (0..32)
             .map(|_| format!("{:x}", self.tokens.random_range(0..16u8)))
-            .collect()
+            .collect();
+        self.issued.push(t.clone());
+        t
     }
 
     pub fn next_order(&mut self) -> u64 {
@@ -390,7 +398,8 @@ impl Store {
         if collection_ids.len() >= 2
             && let Some(g) = self.galleries.get_mut(&gallery_ids[0])
         {
-            g.parents.push(collection_ids[collection_ids.len() - 1].clone());
+            g.parents
+                .push(collection_ids[collection_ids.len() - 1].clone());
         }
 
         // Media.
@@ -505,8 +514,11 @@ fn seed_media(
 ) -> Media {
     let (bytes, ext, ctype) = seed_bytes(rng, kind);
     let created = seed_time(rng, 2015, 2023);
-    let modified = (created + ChronoDuration::seconds(rng.random_range(0..86_400 * 365)))
-        .min(Utc.with_ymd_and_hms(2024, 12, 31, 0, 0, 0).single().unwrap_or(created));
+    let modified = (created + ChronoDuration::seconds(rng.random_range(0..86_400 * 365))).min(
+        Utc.with_ymd_and_hms(2024, 12, 31, 0, 0, 0)
+            .single()
+            .unwrap_or(created),
+    );
     let subject = pick(rng, SUBJECTS);
     let (city, state, country) = PLACES[rng.random_range(0..PLACES.len())];
     let author = pick(rng, AUTHORS);
@@ -515,7 +527,10 @@ fn seed_media(
     let mut put = |k: &str, v: String| {
         iptc.insert(k.to_string(), v);
     };
-    put("title", format!("{} {year} #{}", title_case(subject), i + 1));
+    put(
+        "title",
+        format!("{} {year} #{}", title_case(subject), i + 1),
+    );
     if rng.random_bool(0.7) {
         put("headline", format!("{} in {city}", title_case(subject)));
     }
@@ -565,7 +580,12 @@ fn seed_media(
     custom.insert("Property Release Status".to_string(), pr.to_string());
     custom.insert(
         "Archive Status".to_string(),
-        if i % 10 == 0 { "archived" } else { "not_archived" }.to_string(),
+        if i.is_multiple_of(10) {
+            "archived"
+        } else {
+            "not_archived"
+        }
+        .to_string(),
     );
 
     let license_expiration_date = match rng.random_range(0..3) {

@@ -39,7 +39,10 @@ pub(super) fn router() -> Router<S> {
             "/mem/collection/{id}/visibility/update",
             get(collection_visibility_update).post(collection_visibility_update),
         )
-        .route("/mem/gallery/insert", get(gallery_insert).post(gallery_insert))
+        .route(
+            "/mem/gallery/insert",
+            get(gallery_insert).post(gallery_insert),
+        )
         .route("/mem/gallery/{id}", get(gallery))
         .route("/mem/gallery/{id}/images", get(gallery_images))
         .route("/mem/gallery/{id}/visibility", get(gallery_visibility))
@@ -83,7 +86,10 @@ async fn login(State(emu): State<S>, req: Req) -> R {
         None | Some("cookie") => false,
         Some("token") => true,
         Some(other) => {
-            return Err(ApiErr::bad_request(API, format!("mode \"{other}\" is not token or cookie")));
+            return Err(ApiErr::bad_request(
+                API,
+                format!("mode \"{other}\" is not token or cookie"),
+            ));
         }
     };
     let (token, _) = open_session(&emu, &req, API)?;
@@ -190,7 +196,11 @@ fn scope(emu: &Emu, req: &Req) -> Result<Option<String>, ApiErr> {
     emu.scope(&ctx, req, API)
 }
 
-fn find_collection<'a>(store: &'a Store, id: &str, scope: &Option<String>) -> Result<&'a Collection, ApiErr> {
+fn find_collection<'a>(
+    store: &'a Store,
+    id: &str,
+    scope: &Option<String>,
+) -> Result<&'a Collection, ApiErr> {
     store
         .collections
         .get(id)
@@ -198,7 +208,11 @@ fn find_collection<'a>(store: &'a Store, id: &str, scope: &Option<String>) -> Re
         .ok_or_else(|| ApiErr::not_found(API, &format!("Collection {id}")))
 }
 
-fn find_gallery<'a>(store: &'a Store, id: &str, scope: &Option<String>) -> Result<&'a Gallery, ApiErr> {
+fn find_gallery<'a>(
+    store: &'a Store,
+    id: &str,
+    scope: &Option<String>,
+) -> Result<&'a Gallery, ApiErr> {
     store
         .galleries
         .get(id)
@@ -209,7 +223,9 @@ fn find_gallery<'a>(store: &'a Store, id: &str, scope: &Option<String>) -> Resul
 async fn collection(State(emu): State<S>, Path(id): Path<String>, req: Req) -> R {
     let scope = scope(&emu, &req)?;
     let store = lock(&emu.store);
-    Ok(ok(json!({"Collection": collection_record(find_collection(&store, &id, &scope)?)})))
+    Ok(ok(
+        json!({"Collection": collection_record(find_collection(&store, &id, &scope)?)}),
+    ))
 }
 
 async fn collection_children(State(emu): State<S>, Path(id): Path<String>, req: Req) -> R {
@@ -230,13 +246,17 @@ async fn collection_children(State(emu): State<S>, Path(id): Path<String>, req: 
             gals.extend(store.galleries.get(&cid).map(gallery_record));
         }
     }
-    Ok(ok(json!({"Children": {"Collection": cols, "Gallery": gals}})))
+    Ok(ok(
+        json!({"Children": {"Collection": cols, "Gallery": gals}}),
+    ))
 }
 
 async fn gallery(State(emu): State<S>, Path(id): Path<String>, req: Req) -> R {
     let scope = scope(&emu, &req)?;
     let store = lock(&emu.store);
-    Ok(ok(json!({"Gallery": gallery_record(find_gallery(&store, &id, &scope)?)})))
+    Ok(ok(
+        json!({"Gallery": gallery_record(find_gallery(&store, &id, &scope)?)}),
+    ))
 }
 
 fn image_record(m: &Media) -> Value {
@@ -275,7 +295,8 @@ async fn gallery_images(State(emu): State<S>, Path(id): Path<String>, req: Req) 
         .filter_map(|(i, (mid, _))| store.media.get(mid).map(|m| (i, m)))
         .filter(|(_, m)| m.kind == MediaKind::Image)
         .map(|(i, m)| {
-            let mut r = json!({"image_id": m.id, "f_visible": "t", "display_order": (i + 1).to_string()});
+            let mut r =
+                json!({"image_id": m.id, "f_visible": "t", "display_order": (i + 1).to_string()});
             if with_image {
                 r["Image"] = image_record(m);
             }
@@ -296,7 +317,9 @@ async fn gallery_images(State(emu): State<S>, Path(id): Path<String>, req: Req) 
     if p.page > 1 {
         paging["prev"] = json!((p.page - 1).to_string());
     }
-    Ok(ok(json!({"GalleryImage": p.slice(&images), "Paging": paging})))
+    Ok(ok(
+        json!({"GalleryImage": p.slice(&images), "Paging": paging}),
+    ))
 }
 
 /// `name`, `parent`, `f_list`, `mode` from any encoding, by GET or POST (RMIG, PM).
@@ -316,7 +339,10 @@ async fn gallery_insert(State(emu): State<S>, req: Req) -> R {
     let mode = match req.param_nonblank(wire::VISIBILITY_MODE) {
         None => Visibility::Permission,
         Some(v) => Visibility::parse(v).ok_or_else(|| {
-            ApiErr::bad_request(API, format!("mode \"{v}\" is not everyone, permission or private"))
+            ApiErr::bad_request(
+                API,
+                format!("mode \"{v}\" is not everyone, permission or private"),
+            )
         })?,
     };
     let now = emu.now();
@@ -357,7 +383,9 @@ fn visibility_get(emu: &Emu, req: &Req, id: &str, collection: bool) -> R {
     } else {
         find_gallery(&store, id, &scope)?.mode
     };
-    Ok(ok(json!({"Visibility": {"mode": mode.name(), "effective_mode": mode.name()}})))
+    Ok(ok(
+        json!({"Visibility": {"mode": mode.name(), "effective_mode": mode.name()}}),
+    ))
 }
 
 fn visibility_update(emu: &Emu, req: &Req, id: &str, collection: bool) -> R {
@@ -367,7 +395,10 @@ fn visibility_update(emu: &Emu, req: &Req, id: &str, collection: bool) -> R {
         return Err(ApiErr::bad_request(API, "mode is required"));
     };
     let mode = Visibility::parse(v).ok_or_else(|| {
-        ApiErr::bad_request(API, format!("mode \"{v}\" is not everyone, permission or private"))
+        ApiErr::bad_request(
+            API,
+            format!("mode \"{v}\" is not everyone, permission or private"),
+        )
     })?;
     let now = emu.now();
     let mut store = lock(&emu.store);
@@ -414,7 +445,9 @@ fn find_image<'a>(store: &'a Store, id: &str, scope: &Option<String>) -> Result<
 async fn image(State(emu): State<S>, Path(id): Path<String>, req: Req) -> R {
     let scope = scope(&emu, &req)?;
     let store = lock(&emu.store);
-    Ok(ok(json!({"Image": image_record(find_image(&store, &id, &scope)?)})))
+    Ok(ok(
+        json!({"Image": image_record(find_image(&store, &id, &scope)?)}),
+    ))
 }
 
 async fn image_iptc(State(emu): State<S>, Path(id): Path<String>, req: Req) -> R {
@@ -424,7 +457,11 @@ async fn image_iptc(State(emu): State<S>, Path(id): Path<String>, req: Req) -> R
     let mut rec = serde_json::Map::new();
     for (k, v) in &m.iptc {
         // v3 calls the keyword list `keyword`.
-        let k = if k == "keywords" { "keyword" } else { k.as_str() };
+        let k = if k == "keywords" {
+            "keyword"
+        } else {
+            k.as_str()
+        };
         rec.insert(k.to_string(), json!(v));
     }
     Ok(ok(json!({"Iptc": rec})))
@@ -437,7 +474,10 @@ async fn image_download(State(emu): State<S>, Path(id): Path<String>, req: Req) 
 }
 
 fn kind_of(content_type: Option<&str>, file_name: &str) -> (MediaKind, String) {
-    let ext = file_name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    let ext = file_name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
     let ct = content_type.unwrap_or("").to_ascii_lowercase();
     let kind = if ct.starts_with("video/") || matches!(ext.as_str(), "mp4" | "mov") {
         MediaKind::Video

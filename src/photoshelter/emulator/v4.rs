@@ -24,7 +24,10 @@ pub(super) fn router() -> Router<S> {
     Router::new()
         .route("/authenticate", get(login).post(login))
         .route("/authenticate/logout", get(logout).post(logout))
-        .route("/organization/authenticate", get(org_select).post(org_select))
+        .route(
+            "/organization/authenticate",
+            get(org_select).post(org_select),
+        )
         .route("/organization/logout", get(org_logout).post(org_logout))
         .route("/user/session", get(user_session))
         .route("/library", get(library))
@@ -54,11 +57,17 @@ pub(super) fn router() -> Router<S> {
         )
         .route(
             "/media/{id}/custom-metadata",
-            get(custom).patch(custom_patch).put(custom_patch).post(custom_patch),
+            get(custom)
+                .patch(custom_patch)
+                .put(custom_patch)
+                .post(custom_patch),
         )
         .route(
             "/media/{id}/custom_metadata",
-            get(custom).patch(custom_patch).put(custom_patch).post(custom_patch),
+            get(custom)
+                .patch(custom_patch)
+                .put(custom_patch)
+                .post(custom_patch),
         )
         .route("/media/{id}/galleries", get(media_galleries))
         .route("/media/{id}/download", get(download))
@@ -99,9 +108,9 @@ pub(super) fn page_of(req: &Req, api: Api, max: usize) -> Result<Page, ApiErr> {
     let num = |name: &str, default: usize| -> Result<usize, ApiErr> {
         match req.param_nonblank(name) {
             None => Ok(default),
-            Some(v) => v
-                .parse::<usize>()
-                .map_err(|_| ApiErr::bad_request(api, format!("{name} must be a number, got \"{v}\""))),
+            Some(v) => v.parse::<usize>().map_err(|_| {
+                ApiErr::bad_request(api, format!("{name} must be a number, got \"{v}\""))
+            }),
         }
     };
     let page = num(wire::PAGE, 1)?.max(1);
@@ -111,7 +120,9 @@ pub(super) fn page_of(req: &Req, api: Api, max: usize) -> Result<Page, ApiErr> {
 
 impl Page {
     pub fn slice<'a, T>(&self, items: &'a [T]) -> &'a [T] {
-        let start = (self.page - 1).saturating_mul(self.per_page).min(items.len());
+        let start = (self.page - 1)
+            .saturating_mul(self.per_page)
+            .min(items.len());
         let end = (start + self.per_page).min(items.len());
         &items[start..end]
     }
@@ -154,7 +165,11 @@ fn orgs_json(store: &Store, as_object: bool) -> Value {
 }
 
 /// Checks credentials and opens a session (both versions).
-pub(super) fn open_session(emu: &Emu, req: &Req, api: Api) -> Result<(String, Option<String>), ApiErr> {
+pub(super) fn open_session(
+    emu: &Emu,
+    req: &Req,
+    api: Api,
+) -> Result<(String, Option<String>), ApiErr> {
     let email = req.param(wire::LOGIN_EMAIL).unwrap_or("").trim();
     let password = req.param(wire::LOGIN_PASSWORD).unwrap_or("");
     if !email.eq_ignore_ascii_case(&emu.options.email) || password != emu.options.password {
@@ -195,7 +210,10 @@ async fn login(State(emu): State<S>, req: Req) -> R {
     if let Some(mode) = req.param_nonblank(wire::LOGIN_MODE)
         && mode != wire::LOGIN_MODE_TOKEN
     {
-        return Err(ApiErr::bad_request(API, format!("mode \"{mode}\" is not supported; use mode=token")));
+        return Err(ApiErr::bad_request(
+            API,
+            format!("mode \"{mode}\" is not supported; use mode=token"),
+        ));
     }
     let (token, _) = open_session(&emu, &req, API)?;
     let orgs = orgs_json(&lock(&emu.store), emu.quirks().org_as_object);
@@ -311,7 +329,11 @@ fn container_json(store: &Store, is_collection: bool, id: &str) -> Option<Value>
     }
 }
 
-fn find_collection<'a>(store: &'a Store, id: &str, scope: &Option<String>) -> Result<&'a Collection, ApiErr> {
+fn find_collection<'a>(
+    store: &'a Store,
+    id: &str,
+    scope: &Option<String>,
+) -> Result<&'a Collection, ApiErr> {
     store
         .collections
         .get(id)
@@ -319,7 +341,11 @@ fn find_collection<'a>(store: &'a Store, id: &str, scope: &Option<String>) -> Re
         .ok_or_else(|| ApiErr::not_found(API, &format!("Collection {id}")))
 }
 
-fn find_gallery<'a>(store: &'a Store, id: &str, scope: &Option<String>) -> Result<&'a Gallery, ApiErr> {
+fn find_gallery<'a>(
+    store: &'a Store,
+    id: &str,
+    scope: &Option<String>,
+) -> Result<&'a Gallery, ApiErr> {
     store
         .galleries
         .get(id)
@@ -352,7 +378,11 @@ async fn collections(State(emu): State<S>, req: Req) -> R {
     let items: Vec<Value> = {
         let store = lock(&emu.store);
         let mut cols: Vec<&Collection> = match req.param(wire::GALLERY_PARENT) {
-            None => store.collections.values().filter(|c| c.org == scope).collect(),
+            None => store
+                .collections
+                .values()
+                .filter(|c| c.org == scope)
+                .collect(),
             Some(p) => {
                 let p = p.trim();
                 if !p.is_empty() {
@@ -376,7 +406,11 @@ async fn galleries(State(emu): State<S>, req: Req) -> R {
     let items: Vec<Value> = {
         let store = lock(&emu.store);
         let mut gals: Vec<&Gallery> = match req.param(wire::GALLERY_PARENT) {
-            None => store.galleries.values().filter(|g| g.org == scope).collect(),
+            None => store
+                .galleries
+                .values()
+                .filter(|g| g.org == scope)
+                .collect(),
             Some(p) => {
                 let p = p.trim();
                 if !p.is_empty() {
@@ -443,7 +477,10 @@ async fn collection_child_count(State(emu): State<S>, Path(id): Path<String>, re
     })))
 }
 
-fn media_in_gallery<'a>(store: &'a Store, g: &'a Gallery) -> Vec<(usize, &'a Media, DateTime<Utc>)> {
+fn media_in_gallery<'a>(
+    store: &'a Store,
+    g: &'a Gallery,
+) -> Vec<(usize, &'a Media, DateTime<Utc>)> {
     g.media
         .iter()
         .enumerate()
@@ -465,10 +502,16 @@ async fn gallery_children(State(emu): State<S>, Path(id): Path<String>, req: Req
             "added_at" => media.sort_by_key(|(_, m, a)| (*a, m.id.clone())),
             "file_name" => media.sort_by_key(|(_, m, _)| (m.file_name.clone(), m.id.clone())),
             "date_taken" => media.sort_by_key(|(_, m, _)| {
-                (m.iptc.get("date_created").cloned().unwrap_or_default(), m.id.clone())
+                (
+                    m.iptc.get("date_created").cloned().unwrap_or_default(),
+                    m.id.clone(),
+                )
             }),
             other => {
-                return Err(ApiErr::bad_request(API, format!("sort_by \"{other}\" is not supported")));
+                return Err(ApiErr::bad_request(
+                    API,
+                    format!("sort_by \"{other}\" is not supported"),
+                ));
             }
         }
         if descending(&req)? {
@@ -527,7 +570,10 @@ fn descending(req: &Req) -> Result<bool, ApiErr> {
     {
         None | Some("asc") | Some("ascending") => Ok(false),
         Some("desc") | Some("descending") => Ok(true),
-        Some(other) => Err(ApiErr::bad_request(API, format!("sort direction \"{other}\" is not supported"))),
+        Some(other) => Err(ApiErr::bad_request(
+            API,
+            format!("sort direction \"{other}\" is not supported"),
+        )),
     }
 }
 
@@ -574,15 +620,25 @@ async fn library_search(State(emu): State<S>, req: Req) -> R {
 
 async fn search(emu: S, req: Req, media_path: bool) -> R {
     let (ctx, scope, p) = authed(&emu, &req)?;
-    if media_path && !SEARCH_REQUIRED.iter().any(|k| req.param_nonblank(k).is_some()) {
+    if media_path
+        && !SEARCH_REQUIRED
+            .iter()
+            .any(|k| req.param_nonblank(k).is_some())
+    {
         return Err(ApiErr::bad_request(
             API,
-            format!("media search needs at least one of: {}", SEARCH_REQUIRED.join(", ")),
+            format!(
+                "media search needs at least one of: {}",
+                SEARCH_REQUIRED.join(", ")
+            ),
         ));
     }
     let quirks = emu.quirks();
     let (modify_start, modify_end) = match quirks.modify_filter {
-        ModifyFilter::Honoured => (time_param(&req, wire::MODIFY_START)?, time_param(&req, wire::MODIFY_END)?),
+        ModifyFilter::Honoured => (
+            time_param(&req, wire::MODIFY_START)?,
+            time_param(&req, wire::MODIFY_END)?,
+        ),
         ModifyFilter::Ignored => (None, None),
         ModifyFilter::Rejected => {
             for k in [wire::MODIFY_START, wire::MODIFY_END] {
@@ -607,16 +663,26 @@ async fn search(emu: S, req: Req, media_path: bool) -> R {
     let all_terms = req
         .param("match_all_terms")
         .is_some_and(|v| wire::parse_bool_text(v).ok().flatten() == Some(true));
-    let kinds: Option<Vec<MediaKind>> = csv(&req, "media_type")
-        .map(|v| v.iter().filter_map(|t| MediaKind::from_type(t)).collect());
+    let kinds: Option<Vec<MediaKind>> =
+        csv(&req, "media_type").map(|v| v.iter().filter_map(|t| MediaKind::from_type(t)).collect());
     let sort = req.param_nonblank(wire::SORT_BY).unwrap_or("relevance");
     let accepted: &[&str] = if media_path {
         &["relevance", "date", "file_name", "upload_time"]
     } else {
-        &["relevance", "date", "file_name", "upload_time", "creation_time", "modification_time"]
+        &[
+            "relevance",
+            "date",
+            "file_name",
+            "upload_time",
+            "creation_time",
+            "modification_time",
+        ]
     };
     if !accepted.contains(&sort) {
-        return Err(ApiErr::bad_request(API, format!("sort_by \"{sort}\" is not supported")));
+        return Err(ApiErr::bad_request(
+            API,
+            format!("sort_by \"{sort}\" is not supported"),
+        ));
     }
     let desc = descending(&req)?;
 
@@ -642,7 +708,11 @@ async fn search(emu: S, req: Req, media_path: bool) -> R {
             .values()
             .filter(|m| m.org == scope)
             .filter(|m| user.is_none_or(|u| u == ctx.user_id && m.owner == u))
-            .filter(|m| in_galleries.as_ref().is_none_or(|s| s.contains(m.id.as_str())))
+            .filter(|m| {
+                in_galleries
+                    .as_ref()
+                    .is_none_or(|s| s.contains(m.id.as_str()))
+            })
             .filter(|m| kinds.as_ref().is_none_or(|k| k.contains(&m.kind)))
             .filter(|m| modify_start.is_none_or(|t| m.modified_at >= t))
             .filter(|m| modify_end.is_none_or(|t| m.modified_at <= t))
@@ -655,7 +725,11 @@ async fn search(emu: S, req: Req, media_path: bool) -> R {
                 let hay = format!(
                     "{} {}",
                     m.file_name.to_lowercase(),
-                    m.iptc.values().map(|v| v.to_lowercase()).collect::<Vec<_>>().join(" ")
+                    m.iptc
+                        .values()
+                        .map(|v| v.to_lowercase())
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 );
                 let n = terms.iter().filter(|t| hay.contains(t.as_str())).count();
                 let ok = if all_terms { n == terms.len() } else { n > 0 };
@@ -664,7 +738,9 @@ async fn search(emu: S, req: Req, media_path: bool) -> R {
             .collect();
         match sort {
             "relevance" => hits.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id))),
-            "date" => hits.sort_by_key(|(_, m)| (m.iptc.get("date_created").cloned(), m.id.clone())),
+            "date" => {
+                hits.sort_by_key(|(_, m)| (m.iptc.get("date_created").cloned(), m.id.clone()))
+            }
             "file_name" => hits.sort_by_key(|(_, m)| (m.file_name.clone(), m.id.clone())),
             "modification_time" => hits.sort_by_key(|(_, m)| (m.modified_at, m.id.clone())),
             _ => hits.sort_by_key(|(_, m)| (m.created_at, m.id.clone())),
@@ -688,7 +764,11 @@ async fn search(emu: S, req: Req, media_path: bool) -> R {
             })
             .collect()
     };
-    let path = if media_path { wire::v4::MEDIA_SEARCH } else { wire::v4::SEARCH };
+    let path = if media_path {
+        wire::v4::MEDIA_SEARCH
+    } else {
+        wire::v4::SEARCH
+    };
     Ok(list(&emu, path, items, &p))
 }
 
@@ -703,7 +783,11 @@ fn find_media<'a>(store: &'a Store, id: &str, scope: &Option<String>) -> Result<
         .ok_or_else(|| ApiErr::not_found(API, &format!("Media {id}")))
 }
 
-fn find_media_mut<'a>(store: &'a mut Store, id: &str, scope: &Option<String>) -> Result<&'a mut Media, ApiErr> {
+fn find_media_mut<'a>(
+    store: &'a mut Store,
+    id: &str,
+    scope: &Option<String>,
+) -> Result<&'a mut Media, ApiErr> {
     store
         .media
         .get_mut(id)
@@ -758,7 +842,11 @@ pub(super) fn write_fields(req: &Req) -> Vec<(String, Option<String>)> {
             }
         }
     } else {
-        out = req.fields().into_iter().map(|(k, v)| (k, Some(v))).collect();
+        out = req
+            .fields()
+            .into_iter()
+            .map(|(k, v)| (k, Some(v)))
+            .collect();
     }
     out.into_iter()
         .map(|(k, v)| (k, v.filter(|s| !s.trim().is_empty())))
@@ -789,12 +877,13 @@ async fn media_patch(State(emu): State<S>, Path(id): Path<String>, req: Req) -> 
                 None => Ok(false),
                 Some(s) => wire::parse_bool_text(s)
                     .map(|b| b.unwrap_or(false))
-                    .map_err(|e| bad(e)),
+                    .map_err(&bad),
             }
         };
         match k.as_str() {
             wire::LICENSE_EXPIRATION_DATE => {
-                next.license_expiration_date = v.as_deref().map(parse_date).transpose().map_err(bad)?;
+                next.license_expiration_date =
+                    v.as_deref().map(parse_date).transpose().map_err(bad)?;
             }
             wire::MODEL_RELEASED => next.model_released = flag(&v)?,
             wire::PROPERTY_RELEASED => next.property_released = flag(&v)?,
@@ -811,7 +900,10 @@ async fn media_patch(State(emu): State<S>, Path(id): Path<String>, req: Req) -> 
                 }
             }
             other => {
-                return Err(ApiErr::bad_request(API, format!("unknown or read-only attribute \"{other}\"")));
+                return Err(ApiErr::bad_request(
+                    API,
+                    format!("unknown or read-only attribute \"{other}\""),
+                ));
             }
         }
     }
@@ -824,7 +916,12 @@ async fn media_patch(State(emu): State<S>, Path(id): Path<String>, req: Req) -> 
 fn iptc_doc(m: &Media) -> Value {
     let attrs: serde_json::Map<String, Value> = wire::IPTC_FIELDS
         .iter()
-        .map(|f| (f.to_string(), m.iptc.get(*f).map_or(Value::Null, |v| json!(v))))
+        .map(|f| {
+            (
+                f.to_string(),
+                m.iptc.get(*f).map_or(Value::Null, |v| json!(v)),
+            )
+        })
         .collect();
     json!({"data": {"id": m.id, "type": "iptc", "attributes": attrs}, "meta": {}})
 }
@@ -842,8 +939,14 @@ async fn iptc_patch(State(emu): State<S>, Path(id): Path<String>, req: Req) -> R
     if fields.is_empty() {
         return Err(ApiErr::bad_request(API, "no IPTC fields to change"));
     }
-    if let Some((bad, _)) = fields.iter().find(|(k, _)| !wire::IPTC_FIELDS.contains(&k.as_str())) {
-        return Err(ApiErr::bad_request(API, format!("unknown IPTC field \"{bad}\"")));
+    if let Some((bad, _)) = fields
+        .iter()
+        .find(|(k, _)| !wire::IPTC_FIELDS.contains(&k.as_str()))
+    {
+        return Err(ApiErr::bad_request(
+            API,
+            format!("unknown IPTC field \"{bad}\""),
+        ));
     }
     let now = emu.now();
     let mut store = lock(&emu.store);
@@ -865,7 +968,11 @@ fn custom_doc(store: &Store, m: &Media) -> Value {
         .iter()
         .filter_map(|f| {
             let tag = m.custom.get(&f.name)?;
-            let tag_id = f.tags.iter().find(|(_, t)| t == tag).map(|(id, _)| id.clone());
+            let tag_id = f
+                .tags
+                .iter()
+                .find(|(_, t)| t == tag)
+                .map(|(id, _)| id.clone());
             Some(json!({"field_id": f.id, "field_name": f.name, "value_id": tag_id, "value": tag}))
         })
         .collect();
@@ -883,13 +990,23 @@ async fn custom_patch(State(emu): State<S>, Path(id): Path<String>, req: Req) ->
     let (_, scope, _) = authed(&emu, &req)?;
     body_ok(&req)?;
     let mut changes: Vec<(String, Option<String>)> = Vec::new();
-    match req.json.as_ref().and_then(|j| j.get(wire::CUSTOM_METADATA_KEY)) {
+    match req
+        .json
+        .as_ref()
+        .and_then(|j| j.get(wire::CUSTOM_METADATA_KEY))
+    {
         Some(Value::Array(items)) => {
             for it in items {
-                let pick = |keys: &[&str]| keys.iter().find_map(|k| it.get(*k).and_then(wire::lenient_text));
+                let pick = |keys: &[&str]| {
+                    keys.iter()
+                        .find_map(|k| it.get(*k).and_then(wire::lenient_text))
+                };
                 let field = pick(wire::CUSTOM_FIELD_NAME_KEYS).or_else(|| pick(&["field_id"]));
                 let Some(field) = field else {
-                    return Err(ApiErr::bad_request(API, "a custom_metadata item without a field name"));
+                    return Err(ApiErr::bad_request(
+                        API,
+                        "a custom_metadata item without a field name",
+                    ));
                 };
                 let value = pick(wire::CUSTOM_VALUE_KEYS).or_else(|| pick(&["value_id"]));
                 changes.push((field, value.filter(|v| !v.trim().is_empty())));
@@ -907,7 +1024,10 @@ async fn custom_patch(State(emu): State<S>, Path(id): Path<String>, req: Req) ->
     let mut resolved = Vec::new();
     for (field, value) in changes {
         let Some(f) = store.custom_field(&field) else {
-            return Err(ApiErr::bad_request(API, format!("unknown custom metadata field \"{field}\"")));
+            return Err(ApiErr::bad_request(
+                API,
+                format!("unknown custom metadata field \"{field}\""),
+            ));
         };
         let tag = match value {
             None => None,
@@ -916,7 +1036,10 @@ async fn custom_patch(State(emu): State<S>, Path(id): Path<String>, req: Req) ->
                 None => {
                     return Err(ApiErr::bad_request(
                         API,
-                        format!("\"{v}\" is not a tag of custom metadata field \"{}\"", f.name),
+                        format!(
+                            "\"{v}\" is not a tag of custom metadata field \"{}\"",
+                            f.name
+                        ),
                     ));
                 }
             },
@@ -984,7 +1107,10 @@ async fn download(State(emu): State<S>, Path(id): Path<String>, req: Req) -> R {
         None | Some("original") => {}
         Some("jpeg") if m.kind == MediaKind::Image => {}
         Some(other) => {
-            return Err(ApiErr::bad_request(API, format!("download_filetype \"{other}\" is not available for this media")));
+            return Err(ApiErr::bad_request(
+                API,
+                format!("download_filetype \"{other}\" is not available for this media"),
+            ));
         }
     }
     Ok(file_response(m))

@@ -166,9 +166,14 @@ fn entity_response(data: &Data, ctx: &Ctx, reference: &str) -> Response {
     let own = ctx.url(e.kind, reference);
     let mut extra = String::new();
     if let Some(p) = &e.parent {
+        // A content object's parent is its asset, not a folder.
+        let parent_kind = data
+            .entities
+            .get(p)
+            .map_or(EntityKind::Folder, |parent| parent.kind);
         extra.push_str(&format!(
             "<Parent>{}</Parent>",
-            esc(&ctx.url(EntityKind::Folder, p))
+            esc(&ctx.url(parent_kind, p))
         ));
     }
     match e.kind {
@@ -190,6 +195,7 @@ fn entity_response(data: &Data, ctx: &Ctx, reference: &str) -> Response {
 }
 
 /// `start`/`max` of a paged request, bounded.
+#[allow(clippy::result_large_err)] // the error is the answer itself, returned once per request
 fn page_params(call: &Call, default_max: usize, limit: usize) -> Result<(usize, usize), Response> {
     let num = |name: &str, default: usize| match call.param(name) {
         None => Ok(default),
@@ -351,12 +357,13 @@ fn updated_since(data: &Data, ctx: &Ctx, call: &Call) -> Response {
 
 /// Parses a request body, refusing DOCTYPEs and entities, and finds the XIP element `name`
 /// (the root itself, or a child of an `XIP` wrapper).
+#[allow(clippy::result_large_err)] // the error is the answer itself, returned once per request
 fn xip_body(call: &Call) -> Result<xmltree::Document, Response> {
     let body = call.text()?;
     xmltree::parse(body).map_err(|e| bad_request(&format!("malformed XML body: {e}")))
 }
 
-fn find_entity_element<'a>(root: &'a Element, kind: EntityKind) -> Option<&'a Element> {
+fn find_entity_element(root: &Element, kind: EntityKind) -> Option<&Element> {
     if root.local == kind.element() {
         return Some(root);
     }
@@ -471,6 +478,7 @@ fn move_entity(data: &mut Data, call: &Call, kind: EntityKind, reference: &str) 
 }
 
 /// Reads a `MetadataContainer` body: schema, optional fragment ref, and the document.
+#[allow(clippy::result_large_err)] // the error is the answer itself, returned once per request
 fn container(call: &Call, reference: &str) -> Result<(String, Option<String>, String), Response> {
     let doc = xip_body(call)?;
     let root = &doc.root;

@@ -458,6 +458,7 @@ impl Call {
     }
 
     /// The body as UTF-8 text, or a 400 naming the problem.
+    #[allow(clippy::result_large_err)] // the error is the answer itself, returned once per request
     pub fn text(&self) -> Result<&str, Response> {
         std::str::from_utf8(&self.body).map_err(|_| bad_request("the body is not UTF-8"))
     }
@@ -635,6 +636,7 @@ fn token_of(call: &Call) -> Option<String> {
     Some(cred.split('/').next()?.trim().to_string())
 }
 
+#[allow(clippy::result_large_err)] // the error is the answer itself, returned once per request
 fn authorise(shared: &Shared, call: &Call) -> Result<(), Response> {
     let token = token_of(call).ok_or_else(|| unauthorized("no access token"))?;
     let mut data = lock(&shared.data);

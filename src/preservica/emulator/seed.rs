@@ -133,14 +133,14 @@ fn seed_asset(data: &mut Data, rng: &mut StdRng, folder: &str, i: usize) {
         schema: DC_SCHEMA.into(),
         xml: dc,
     }];
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         let expiry = 2020 + rng.random_range(0..12);
         fragments.push(StoredFragment {
             id: data.next_id("frag-"),
             schema: FERRY_SCHEMA.into(),
             xml: format!(
                 "<FerryRights xmlns=\"{FERRY_SCHEMA}\">\n  <LicenseExpiry>{expiry}-06-30</LicenseExpiry>\n  <ModelReleaseStatus>{}</ModelReleaseStatus>\n</FerryRights>",
-                if i % 2 == 0 { "MR-UMR" } else { "MR-NON" }
+                if i.is_multiple_of(2) { "MR-UMR" } else { "MR-NON" }
             ),
         });
     }

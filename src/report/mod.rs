@@ -1,0 +1,120 @@
+//! The drift report of a run, in three forms: a self-contained HTML page for people, JSON
+//! (a stable, documented schema) for tools, and CSV with one row per field decision. Every run
+//! writes one, dry or not.
+//!
+//! `RunReport` is the one data model; `render` turns it into each form. All values in it are
+//! hostile input (captions come from anyone with an editor's login), so the HTML escapes
+//! everything and carries no script.
+
+pub mod render;
+
+use crate::http::RequestCounts;
+use serde::Serialize;
+
+/// Version of the JSON schema below; bumped on any incompatible change.
+pub const REPORT_SCHEMA_VERSION: u32 = 1;
+
+/// Everything a run found and did.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct RunReport {
+    pub schema_version: u32,
+    pub run_id: i64,
+    /// ISO-8601 UTC.
+    pub started_at: String,
+    pub finished_at: String,
+    pub dry_run: bool,
+    /// `done`, `failed`, `stopped` (guard, listing check), `locked_out`.
+    pub status: String,
+    pub exit_code: u8,
+    /// Why the run stopped before writing, if it did (mass-change guard, bad listing, lock).
+    pub stopped: Option<String>,
+    pub summary: Summary,
+    /// One row per compared field of each paired asset, drifted ones and in-sync ones alike.
+    pub fields: Vec<FieldRow>,
+    pub rights: Vec<RightsProblem>,
+    pub failures: Vec<Failure>,
+    pub transfers: Vec<TransferRow>,
+}
+
+/// The run in numbers.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Summary {
+    pub assets_photoshelter: u64,
+    pub assets_preservica: u64,
+    pub pairs: u64,
+    pub fields_compared: u64,
+    pub in_sync: u64,
+    pub drifted: u64,
+    pub pushed_to_photoshelter: u64,
+    pub pushed_to_preservica: u64,
+    pub conflicts_queued: u64,
+    pub conflicts_resolved: u64,
+    /// Writes skipped because the target changed during the run, and fields not compared.
+    pub skipped: u64,
+    pub failures: u64,
+    pub api_calls_photoshelter: RequestCounts,
+    pub api_calls_preservica: RequestCounts,
+    pub seconds_pull_photoshelter: f64,
+    pub seconds_pull_preservica: f64,
+    pub seconds_push: f64,
+    pub seconds_total: f64,
+}
+
+/// One field decision.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct FieldRow {
+    pub asset_id: i64,
+    pub photoshelter_id: Option<String>,
+    pub preservica_ref: Option<String>,
+    /// A human label for the asset (its title where known).
+    pub label: String,
+    pub field: String,
+    /// `text`, `date`, `set`, `enum`, `bool`: text fields get a word diff in HTML.
+    pub kind: String,
+    pub photoshelter_value: Option<String>,
+    pub preservica_value: Option<String>,
+    pub has_baseline: bool,
+    pub baseline_value: Option<String>,
+    /// `in_sync`, `push_to_preservica`, `push_to_photoshelter`, `conflict_resolved`,
+    /// `queued_for_review`, `skipped`.
+    pub outcome: String,
+    pub rule: String,
+    pub reason: String,
+    /// The value both systems are to hold, where one was decided.
+    pub decided_value: Option<String>,
+    /// What happened to the writes: `planned` (dry run or guard), `done`, `stale`, `failed`,
+    /// or empty when nothing was to be written.
+    pub write_state: String,
+}
+
+/// A rights or expiry problem found on an asset.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct RightsProblem {
+    pub asset_id: i64,
+    pub photoshelter_id: Option<String>,
+    pub preservica_ref: Option<String>,
+    pub label: String,
+    /// `expired_licence_visible`, `expiry_differs`, `model_release_missing`,
+    /// `expiring_soon`.
+    pub kind: String,
+    pub detail: String,
+}
+
+/// Something that failed, with where.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Failure {
+    pub asset_id: Option<i64>,
+    pub system: String,
+    pub item: String,
+    pub error: String,
+}
+
+/// A transfer of the run (archive or republish).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct TransferRow {
+    pub kind: String,
+    pub source: String,
+    pub target: Option<String>,
+    pub state: String,
+    pub detail: String,
+}

@@ -1,0 +1,837 @@
+//! One sync cycle, start to finish: lock, finish what a crashed run left in the outbox, pull
+//! both systems, store snapshots, pair, reconcile, guard, push, report, unlock.
+//!
+//! A dry run executes the same code on an in-memory copy of the store and skips only the
+//! pushes, so what it reports is exactly what a real run would do, and the real store gains
+//! nothing but the run record (DESIGN invariant 5).
+
+use super::pair::{Candidate, PairAction, find_pairs};
+use super::plan::{
+    FieldDecision, PairState, Plan, UNREADABLE_PREFIX, check_mass_change, plan_pair,
+};
+use super::pull::{PullError, PullResult, pull_photoshelter, pull_preservica};
+use super::push::{WriteResult, push_photoshelter_media, push_preservica_asset};
+use super::reconcile::Outcome as DecisionOutcome;
+use crate::clock::Clock;
+use crate::exit::Outcome;
+use crate::mapping::Mapping;
+use crate::model::{CanonicalRecord, FieldValue, System};
+use crate::photoshelter::client::PhotoShelterClient;
+use crate::preservica::client::PreservicaClient;
+use crate::report::render::{ReportPaths, write_all};
+use crate::report::{Failure, FieldRow, REPORT_SCHEMA_VERSION, RunReport, Summary};
+use crate::store::sync::{
+    AssetId, AssetRow, DecisionRow, LockHolder, Lockout, OutboxEntry, RunId, Snapshot, ts,
+};
+use crate::store::{Store, StoreError};
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+
+/// A full listing this much smaller than what ferry knows of a system stops the run: a
+/// filter, a permission change or an outage looks exactly like mass deletion.
+const SHRINK_LIMIT: f64 = 0.5;
+
+/// How long a run lock lasts before another run may take it over.
+const LOCK_TTL_HOURS: i64 = 6;
+
+/// What a run needs besides the store.
+pub struct SyncContext<'a> {
+    pub mapping: &'a Mapping,
+    pub photoshelter: &'a PhotoShelterClient,
+    pub preservica: &'a PreservicaClient,
+    pub max_change_share: f64,
+    pub min_assets: u64,
+    pub concurrency_photoshelter: usize,
+    pub concurrency_preservica: usize,
+    pub reports_dir: PathBuf,
+    pub clock: Clock,
+}
+
+/// How a run was asked to behave.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncOptions {
+    pub dry_run: bool,
+    /// List everything rather than what changed since the cursors.
+    pub full: bool,
+    pub allow_mass_change: bool,
+    /// Clear a lockout left by a critical error, then run.
+    pub recover: bool,
+}
+
+/// Why a run could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("another ferry run holds the lock (pid {} on {}, since {}, until {}); wait for it to finish", .0.owner_pid, .0.host, .0.acquired_at, .0.expires_at)]
+    Locked(LockHolder),
+    #[error("ferry is locked out since {} after a critical error: {}; check the last report, then run `ferry sync --recover`", .0.since, .0.reason)]
+    LockedOut(Lockout),
+    #[error("cannot write the report: {0}")]
+    Report(std::io::Error),
+}
+
+/// What a run did.
+#[derive(Debug)]
+pub struct SyncOutcome {
+    pub run_id: RunId,
+    pub outcome: Outcome,
+    pub report: RunReport,
+    pub paths: ReportPaths,
+}
+
+fn host() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Runs one sync cycle.
+pub async fn run_sync(
+    store: &mut Store,
+    ctx: &SyncContext<'_>,
+    opts: &SyncOptions,
+) -> Result<SyncOutcome, SyncError> {
+    let pid = std::process::id() as i64;
+    let now = ctx.clock.now();
+    if let Err(holder) =
+        store.acquire_lock(pid, &host(), now, chrono::Duration::hours(LOCK_TTL_HOURS))?
+    {
+        return Err(SyncError::Locked(holder));
+    }
+    let result = run_locked(store, ctx, opts).await;
+    store.release_lock(pid)?;
+    result
+}
+
+async fn run_locked(
+    store: &mut Store,
+    ctx: &SyncContext<'_>,
+    opts: &SyncOptions,
+) -> Result<SyncOutcome, SyncError> {
+    let started = ctx.clock.now();
+    if let Some(lockout) = store.lockout()? {
+        if !opts.recover {
+            return Err(SyncError::LockedOut(lockout));
+        }
+        tracing::warn!(reason = %lockout.reason, "recovering from a lockout at the operator's request");
+        store.clear_lockout()?;
+    }
+    store.close_interrupted_runs(started)?;
+    let run = store.begin_run("sync", opts.dry_run, started)?;
+    let span = tracing::info_span!("sync", run, dry_run = opts.dry_run);
+    let _enter = span.enter();
+    let mut scratch = if opts.dry_run {
+        Some(store.copy_in_memory()?)
+    } else {
+        None
+    };
+    let work: &mut Store = scratch.as_mut().unwrap_or(store);
+    let clock = std::time::Instant::now();
+    let mut report = RunReport {
+        schema_version: REPORT_SCHEMA_VERSION,
+        run_id: run,
+        started_at: ts(started),
+        dry_run: opts.dry_run,
+        ..RunReport::default()
+    };
+    let result = cycle(work, ctx, opts, run, started, &mut report).await;
+    drop(scratch);
+    let (status, outcome, error) = match result {
+        Ok(outcome) => {
+            let status = if report.stopped.is_some() {
+                "stopped"
+            } else {
+                "done"
+            };
+            (status, outcome, None)
+        }
+        Err(CycleStop::Critical(reason)) => {
+            if !opts.dry_run {
+                store.set_lockout(&reason, Some(run), ctx.clock.now())?;
+            }
+            report.stopped = Some(reason.clone());
+            ("locked_out", Outcome::Fatal, Some(reason))
+        }
+        Err(CycleStop::Fatal(reason)) => {
+            report.stopped = Some(reason.clone());
+            ("failed", Outcome::Fatal, Some(reason))
+        }
+        Err(CycleStop::Store(e)) => {
+            let reason = e.to_string();
+            report.stopped = Some(reason.clone());
+            store.finish_run(
+                run,
+                "failed",
+                Outcome::Fatal.code(),
+                None,
+                None,
+                Some(&reason),
+                ctx.clock.now(),
+            )?;
+            return Err(SyncError::Store(e));
+        }
+    };
+    let finished = ctx.clock.now();
+    report.finished_at = ts(finished);
+    report.status = status.to_string();
+    report.exit_code = outcome.code();
+    report.summary.seconds_total = clock.elapsed().as_secs_f64();
+    report.summary.api_calls_photoshelter = ctx.photoshelter.request_counts();
+    report.summary.api_calls_preservica = ctx.preservica.request_counts();
+    let paths = write_all(&report, &ctx.reports_dir).map_err(SyncError::Report)?;
+    let summary = serde_json::to_string(&report.summary).ok();
+    let db_status = match status {
+        "stopped" => "done",
+        s => s,
+    };
+    store.finish_run(
+        run,
+        db_status,
+        outcome.code(),
+        summary.as_deref(),
+        Some(&paths.html.display().to_string()),
+        error.as_deref(),
+        finished,
+    )?;
+    tracing::info!(run, status, exit = outcome.code(), report = %paths.html.display(), "sync finished");
+    Ok(SyncOutcome {
+        run_id: run,
+        outcome,
+        report,
+        paths,
+    })
+}
+
+/// Why a cycle stopped early.
+enum CycleStop {
+    /// Critical: the next run refuses until an operator recovers.
+    Critical(String),
+    /// The run could not go on (e.g. a listing failed); the next run may try again.
+    Fatal(String),
+    Store(StoreError),
+}
+
+impl From<StoreError> for CycleStop {
+    fn from(e: StoreError) -> Self {
+        CycleStop::Store(e)
+    }
+}
+
+impl From<PullError> for CycleStop {
+    fn from(e: PullError) -> Self {
+        CycleStop::Fatal(e.to_string())
+    }
+}
+
+async fn cycle(
+    store: &mut Store,
+    ctx: &SyncContext<'_>,
+    opts: &SyncOptions,
+    run: RunId,
+    started: DateTime<Utc>,
+    report: &mut RunReport,
+) -> Result<Outcome, CycleStop> {
+    let mut assets = store.assets()?;
+    // 1. Writes a crashed run planned but did not finish go first, so the pull sees their effect.
+    if !opts.dry_run {
+        let pending = store.pending_outbox()?;
+        if !pending.is_empty() {
+            tracing::info!(
+                count = pending.len(),
+                "finishing writes left by an earlier run"
+            );
+            let by_id: HashMap<AssetId, &AssetRow> = assets.iter().map(|a| (a.id, a)).collect();
+            execute(store, ctx, run, pending, &by_id, report).await?;
+        }
+    }
+
+    // 2. Pull both systems at once.
+    let cursor = |s: System| -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(store
+            .cursor(s)?
+            .and_then(|c| DateTime::parse_from_rfc3339(&c).ok())
+            .map(|c| c.with_timezone(&Utc)))
+    };
+    let (ps_cursor, pv_cursor) = if opts.full {
+        (None, None)
+    } else {
+        (cursor(System::PhotoShelter)?, cursor(System::Preservica)?)
+    };
+    let paired_refs: HashSet<String> = assets
+        .iter()
+        .filter(|a| a.paired_by.is_some())
+        .filter_map(|a| a.preservica_ref.clone())
+        .collect();
+    let (ps, pv) = tokio::join!(
+        pull_photoshelter(
+            ctx.photoshelter,
+            ctx.mapping,
+            ps_cursor,
+            ctx.concurrency_photoshelter,
+            started
+        ),
+        pull_preservica(
+            ctx.preservica,
+            ctx.mapping,
+            pv_cursor,
+            &paired_refs,
+            ctx.concurrency_preservica,
+            started
+        ),
+    );
+    let (ps, pv) = (ps?, pv?);
+    report.summary.seconds_pull_photoshelter = ps.seconds;
+    report.summary.seconds_pull_preservica = pv.seconds;
+    for pull in [&ps, &pv] {
+        check_listing(pull, &assets)?;
+        for (id, error) in &pull.failures {
+            report.failures.push(Failure {
+                asset_id: None,
+                system: pull.system.name().into(),
+                item: id.clone(),
+                error: format!("could not be read: {error}"),
+            });
+        }
+    }
+
+    // 3. Snapshots, then cursors (a cursor never passes what is stored).
+    let now = ctx.clock.now();
+    let ps_ids = store_pull(store, run, &ps, now)?;
+    let pv_ids = store_pull(store, run, &pv, now)?;
+    store.set_cursor(System::PhotoShelter, &ts(ps.next_cursor), now)?;
+    store.set_cursor(System::Preservica, &ts(pv.next_cursor), now)?;
+
+    // 4. Pairing.
+    assets = store.assets()?;
+    pair_new(store, &assets, &ps, &pv, &ps_ids, &pv_ids, now)?;
+    assets = store.assets()?;
+    let ps_snaps = store.snapshots(System::PhotoShelter)?;
+    let pv_snaps = store.snapshots(System::Preservica)?;
+    report.summary.assets_photoshelter = ps_snaps.len() as u64;
+    report.summary.assets_preservica = pv_snaps.len() as u64;
+
+    // 5. Reconcile and plan. Assets whose read failed this run keep old snapshots; they are
+    // not reconciled on stale data.
+    let failed: HashSet<String> = ps
+        .failures
+        .iter()
+        .chain(&pv.failures)
+        .map(|(id, _)| id.clone())
+        .collect();
+    let baselines = store.baselines()?;
+    let resolutions = store.resolutions()?;
+    let mut plan = Plan::default();
+    let mut pairs = 0usize;
+    let by_id: HashMap<AssetId, &AssetRow> = assets.iter().map(|a| (a.id, a)).collect();
+    for a in assets.iter().filter(|a| a.paired_by.is_some()) {
+        let (Some(ps_snap), Some(pv_snap)) = (ps_snaps.get(&a.id), pv_snaps.get(&a.id)) else {
+            continue;
+        };
+        if a.photoshelter_id
+            .as_ref()
+            .is_some_and(|i| failed.contains(i))
+            || a.preservica_ref
+                .as_ref()
+                .is_some_and(|i| failed.contains(i))
+        {
+            continue;
+        }
+        pairs += 1;
+        let (ps_rec, mut unreadable) = canonical(ctx.mapping, ps_snap);
+        let (pv_rec, pv_unreadable) = canonical(ctx.mapping, pv_snap);
+        unreadable.extend(pv_unreadable);
+        let base: HashMap<String, Option<FieldValue>> = ctx
+            .mapping
+            .fields
+            .iter()
+            .filter_map(|f| {
+                baselines.get(&(a.id, f.name.clone())).map(|v| {
+                    (
+                        f.name.clone(),
+                        v.as_deref()
+                            .and_then(|v| FieldValue::parse(f.kind, v).ok().flatten()),
+                    )
+                })
+            })
+            .collect();
+        let res: HashMap<String, (i64, String, Option<FieldValue>)> = ctx
+            .mapping
+            .fields
+            .iter()
+            .filter_map(|f| {
+                resolutions
+                    .get(&(a.id, f.name.clone()))
+                    .map(|(id, how, v)| {
+                        (
+                            f.name.clone(),
+                            (
+                                *id,
+                                how.clone(),
+                                v.as_deref()
+                                    .and_then(|v| FieldValue::parse(f.kind, v).ok().flatten()),
+                            ),
+                        )
+                    })
+            })
+            .collect();
+        plan_pair(
+            ctx.mapping,
+            &PairState {
+                asset: a.id,
+                photoshelter: &ps_rec,
+                preservica: &pv_rec,
+                unreadable: &unreadable,
+                baselines: &base,
+                resolutions: &res,
+            },
+            &mut plan,
+        );
+    }
+    report.summary.pairs = pairs as u64;
+
+    // 6. Record decisions; agreed values become baselines; the guard looks at the writes.
+    let rows: Vec<DecisionRow> = plan.decisions.iter().map(|d| decision_row(d)).collect();
+    let decision_ids = store.record_decisions(run, &rows, now)?;
+    let agreed: Vec<(AssetId, String, Option<String>)> = plan
+        .decisions
+        .iter()
+        .filter(|d| d.decision.outcome == DecisionOutcome::InSync && d.skipped.is_none())
+        .filter(|d| d.baseline.as_ref() != Some(&d.decision.value))
+        .map(|d| {
+            (
+                d.asset,
+                d.decision.field.clone(),
+                d.decision
+                    .value
+                    .as_ref()
+                    .map(FieldValue::to_canonical_string),
+            )
+        })
+        .collect();
+    store.set_baselines(run, &agreed, now)?;
+    let guard = check_mass_change(&plan, pairs, ctx.max_change_share, ctx.min_assets);
+    let mut write_state: HashMap<(AssetId, String), String> = HashMap::new();
+    let mut outcome = Outcome::Done;
+    if guard.tripped && !opts.allow_mass_change {
+        report.stopped = guard.reason.clone();
+        outcome = Outcome::Failures;
+        for w in &plan.writes {
+            write_state.insert((w.asset, w.field.clone()), "planned".into());
+        }
+    } else if opts.dry_run {
+        for w in &plan.writes {
+            write_state.insert((w.asset, w.field.clone()), "planned".into());
+        }
+    } else {
+        // 7. Push through the outbox.
+        let entries: Vec<OutboxEntry> = plan
+            .writes
+            .iter()
+            .map(|w| OutboxEntry {
+                id: 0,
+                run_id: run,
+                asset_id: w.asset,
+                decision_id: decision_ids.get(w.decision).copied(),
+                system: w.system,
+                field: w.field.clone(),
+                expected_value: w.expected.as_ref().map(FieldValue::to_canonical_string),
+                new_value: w.value.as_ref().map(FieldValue::to_canonical_string),
+                state: "planned".into(),
+                attempts: 0,
+            })
+            .collect();
+        store.enqueue(run, &entries, now)?;
+        for d in plan.decisions.iter().filter(|d| d.resolution.is_some()) {
+            store.resolution_applied(d.resolution.expect("filtered"), run)?;
+        }
+        let pending: Vec<OutboxEntry> = store
+            .pending_outbox()?
+            .into_iter()
+            .filter(|e| e.run_id == run)
+            .collect();
+        let clock = std::time::Instant::now();
+        let states = execute(store, ctx, run, pending, &by_id, report).await?;
+        report.summary.seconds_push = clock.elapsed().as_secs_f64();
+        for ((asset, field, _system), state) in states {
+            let slot = write_state.entry((asset, field)).or_default();
+            // One field written to both systems shows its worst state.
+            if slot.is_empty() || state != "done" {
+                *slot = state;
+            }
+        }
+    }
+
+    // 8. The report's field rows and counts.
+    fill_report(report, ctx.mapping, &plan, &by_id, &ps_snaps, &write_state);
+    let s = &report.summary;
+    if outcome == Outcome::Done {
+        outcome = if s.failures > 0 {
+            Outcome::Failures
+        } else if s.skipped > 0 {
+            Outcome::SomeSkipped
+        } else {
+            Outcome::Done
+        };
+    }
+    Ok(outcome)
+}
+
+/// Refuses to act on a full listing that is empty or far smaller than what ferry knows.
+fn check_listing(pull: &PullResult, assets: &[AssetRow]) -> Result<(), CycleStop> {
+    if !pull.full {
+        return Ok(());
+    }
+    let known = assets
+        .iter()
+        .filter(|a| match pull.system {
+            System::PhotoShelter => a.photoshelter_id.is_some(),
+            System::Preservica => a.preservica_ref.is_some(),
+        })
+        .count();
+    if known == 0 {
+        return Ok(());
+    }
+    if pull.listed == 0 {
+        return Err(CycleStop::Critical(format!(
+            "{} listed no assets where ferry knows {known}; nothing was changed. If the library really is empty now, run `ferry sync --recover`",
+            pull.system
+        )));
+    }
+    if (pull.listed as f64) < known as f64 * SHRINK_LIMIT {
+        return Err(CycleStop::Critical(format!(
+            "{} listed {} assets where ferry knows {known} (less than {:.0}%); nothing was changed. Check the account's permissions and filters, then run `ferry sync --recover`",
+            pull.system,
+            pull.listed,
+            SHRINK_LIMIT * 100.0
+        )));
+    }
+    Ok(())
+}
+
+/// Stores a pull's snapshots; returns system id → asset id.
+fn store_pull(
+    store: &mut Store,
+    run: RunId,
+    pull: &PullResult,
+    now: DateTime<Utc>,
+) -> Result<HashMap<String, AssetId>, StoreError> {
+    let ids: Vec<String> = pull.records.iter().map(|p| p.id.clone()).collect();
+    let map = store.ensure_assets(pull.system, &ids, now)?;
+    let items: Vec<(AssetId, Snapshot)> = pull
+        .records
+        .iter()
+        .map(|p| {
+            let r = &p.translation.record;
+            let mut fields: BTreeMap<String, String> = r
+                .fields
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_canonical_string()))
+                .collect();
+            for problem in &p.translation.problems {
+                fields.insert(
+                    format!("{UNREADABLE_PREFIX}{}", problem.field),
+                    problem.detail.clone(),
+                );
+            }
+            let checksum = r.checksum.as_ref().and_then(|c| {
+                c.split_once(':')
+                    .map(|(a, v)| (a.to_lowercase(), v.to_lowercase()))
+            });
+            (
+                map[&p.id],
+                Snapshot {
+                    fields,
+                    modified_at: r.modified_at,
+                    file_name: r.file_name.clone(),
+                    file_size: r.file_size,
+                    checksum,
+                },
+            )
+        })
+        .collect();
+    store.put_snapshots(run, pull.system, &items, now)?;
+    Ok(map)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn pair_new(
+    store: &mut Store,
+    assets: &[AssetRow],
+    ps: &PullResult,
+    pv: &PullResult,
+    ps_ids: &HashMap<String, AssetId>,
+    pv_ids: &HashMap<String, AssetId>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let unpaired: HashSet<AssetId> = assets
+        .iter()
+        .filter(|a| a.paired_by.is_none())
+        .map(|a| a.id)
+        .collect();
+    let candidates = |pull: &PullResult, ids: &HashMap<String, AssetId>| -> Vec<Candidate> {
+        pull.records
+            .iter()
+            .filter(|p| unpaired.contains(&ids[&p.id]))
+            .map(|p| Candidate {
+                asset: ids[&p.id],
+                id: p.id.clone(),
+                link: p.link.clone(),
+                checksum: p.translation.record.checksum.as_ref().and_then(|c| {
+                    c.split_once(':')
+                        .map(|(a, v)| (a.to_lowercase(), v.to_lowercase()))
+                }),
+                file_name: p.translation.record.file_name.clone(),
+                date: p
+                    .translation
+                    .record
+                    .get("date_created")
+                    .and_then(|v| match v {
+                        FieldValue::Date(d) => Some(d.day()),
+                        _ => None,
+                    }),
+            })
+            .collect()
+    };
+    for action in find_pairs(&candidates(ps, ps_ids), &candidates(pv, pv_ids)) {
+        match action {
+            PairAction::Pair {
+                photoshelter,
+                preservica,
+                by,
+            } => {
+                store.pair(photoshelter, preservica, by, now)?;
+            }
+            PairAction::Suggest {
+                photoshelter_id,
+                preservica_ref,
+                reason,
+            } => {
+                store.suggest_pair(&photoshelter_id, &preservica_ref, &reason, now)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A stored snapshot as a canonical record, with its unreadable-field markers apart.
+fn canonical(mapping: &Mapping, snap: &Snapshot) -> (CanonicalRecord, BTreeMap<String, String>) {
+    let mut record = CanonicalRecord {
+        modified_at: snap.modified_at,
+        file_name: snap.file_name.clone(),
+        file_size: snap.file_size,
+        ..CanonicalRecord::default()
+    };
+    let mut unreadable = BTreeMap::new();
+    for (k, v) in &snap.fields {
+        if let Some(field) = k.strip_prefix(UNREADABLE_PREFIX) {
+            unreadable.insert(field.to_string(), v.clone());
+            continue;
+        }
+        if let Some(spec) = mapping.field(k) {
+            match FieldValue::parse(spec.kind, v) {
+                Ok(value) => record.set(k, value),
+                Err(e) => {
+                    unreadable.insert(k.clone(), e.to_string());
+                }
+            }
+        }
+    }
+    (record, unreadable)
+}
+
+fn decision_row(d: &FieldDecision) -> DecisionRow {
+    let s = |v: &Option<FieldValue>| v.as_ref().map(FieldValue::to_canonical_string);
+    DecisionRow {
+        asset_id: d.asset,
+        field: d.decision.field.clone(),
+        photoshelter_value: s(&d.photoshelter),
+        preservica_value: s(&d.preservica),
+        baseline: d.baseline.as_ref().map(s),
+        outcome: d.outcome_name(),
+        rule: d.decision.rule.to_string(),
+        reason: d.decision.reason.clone(),
+        winning_value: s(&d.decision.value),
+    }
+}
+
+/// Executes outbox entries, asset by asset, with bounded concurrency per system; records each
+/// result. Returns (asset, field, system) → final state.
+async fn execute(
+    store: &mut Store,
+    ctx: &SyncContext<'_>,
+    run: RunId,
+    entries: Vec<OutboxEntry>,
+    assets: &HashMap<AssetId, &AssetRow>,
+    report: &mut RunReport,
+) -> Result<Vec<((AssetId, String, System), String)>, CycleStop> {
+    let mut groups: BTreeMap<(System, AssetId), Vec<OutboxEntry>> = BTreeMap::new();
+    for e in entries {
+        groups.entry((e.system, e.asset_id)).or_default().push(e);
+    }
+    let jobs: Vec<(System, String, Vec<OutboxEntry>)> = groups
+        .into_iter()
+        .filter_map(|((system, asset), entries)| {
+            let row = assets.get(&asset)?;
+            let id = match system {
+                System::PhotoShelter => row.photoshelter_id.clone()?,
+                System::Preservica => row.preservica_ref.clone()?,
+            };
+            Some((system, id, entries))
+        })
+        .collect();
+    let concurrency = ctx
+        .concurrency_photoshelter
+        .min(ctx.concurrency_preservica)
+        .max(1);
+    let mut stream = futures_util::stream::iter(jobs)
+        .map(|(system, id, entries)| async move {
+            let results = match system {
+                System::Preservica => {
+                    push_preservica_asset(ctx.preservica, ctx.mapping, &id, &entries).await
+                }
+                System::PhotoShelter => {
+                    push_photoshelter_media(ctx.photoshelter, ctx.mapping, &id, &entries).await
+                }
+            };
+            (system, id, entries, results)
+        })
+        .buffer_unordered(concurrency);
+    let mut states = Vec::new();
+    while let Some((system, id, entries, results)) = stream.next().await {
+        let now = ctx.clock.now();
+        for (entry_id, result) in results {
+            let Some(entry) = entries.iter().find(|e| e.id == entry_id) else {
+                continue;
+            };
+            let key = (entry.asset_id, entry.field.clone(), system);
+            let state = match result {
+                WriteResult::Done { old } => {
+                    store.complete_write(
+                        entry,
+                        old.as_deref(),
+                        &format!("written by ferry run {run}"),
+                        run,
+                        now,
+                    )?;
+                    "done"
+                }
+                WriteResult::AlreadyApplied => {
+                    store.complete_write(
+                        entry,
+                        entry.expected_value.as_deref(),
+                        &format!("found already written by ferry run {}", entry.run_id),
+                        run,
+                        now,
+                    )?;
+                    "done"
+                }
+                WriteResult::Stale { found } => {
+                    store.set_outbox_state(
+                        entry.id,
+                        "stale",
+                        Some(&format!(
+                            "the target now holds {found:?}; left for the next run"
+                        )),
+                        now,
+                    )?;
+                    "stale"
+                }
+                WriteResult::Failed(error) => {
+                    store.set_outbox_state(entry.id, "failed", Some(&error), now)?;
+                    report.failures.push(Failure {
+                        asset_id: Some(entry.asset_id),
+                        system: system.name().into(),
+                        item: format!("{id} {}", entry.field),
+                        error,
+                    });
+                    "failed"
+                }
+            };
+            states.push((key, state.to_string()));
+        }
+    }
+    Ok(states)
+}
+
+fn fill_report(
+    report: &mut RunReport,
+    mapping: &Mapping,
+    plan: &Plan,
+    assets: &HashMap<AssetId, &AssetRow>,
+    ps_snaps: &HashMap<AssetId, Snapshot>,
+    write_state: &HashMap<(AssetId, String), String>,
+) {
+    let s = &mut report.summary;
+    for d in &plan.decisions {
+        let row = assets.get(&d.asset);
+        let state = write_state
+            .get(&(d.asset, d.decision.field.clone()))
+            .cloned()
+            .unwrap_or_default();
+        let outcome = d.outcome_name();
+        s.fields_compared += 1;
+        match outcome {
+            "in_sync" => s.in_sync += 1,
+            "skipped" => {
+                s.skipped += 1;
+            }
+            _ => s.drifted += 1,
+        }
+        if outcome == "queued_for_review" {
+            s.conflicts_queued += 1;
+        }
+        if d.resolution.is_some() || (outcome == "conflict_resolved") {
+            s.conflicts_resolved += 1;
+        }
+        if state == "stale" {
+            s.skipped += 1;
+        }
+        if state == "done" {
+            if d.photoshelter.as_ref() != d.decision.value.as_ref() {
+                s.pushed_to_photoshelter += 1;
+            }
+            if d.preservica.as_ref() != d.decision.value.as_ref() {
+                s.pushed_to_preservica += 1;
+            }
+        }
+        let v = |x: &Option<FieldValue>| x.as_ref().map(|v| v.to_string());
+        let label = ps_snaps
+            .get(&d.asset)
+            .and_then(|snap| snap.fields.get("title").cloned())
+            .or_else(|| row.and_then(|r| r.photoshelter_id.clone()))
+            .unwrap_or_else(|| format!("asset {}", d.asset));
+        report.fields.push(FieldRow {
+            asset_id: d.asset,
+            photoshelter_id: row.and_then(|r| r.photoshelter_id.clone()),
+            preservica_ref: row.and_then(|r| r.preservica_ref.clone()),
+            label,
+            field: d.decision.field.clone(),
+            kind: mapping
+                .field(&d.decision.field)
+                .map(|f| f.kind.to_string())
+                .unwrap_or_default(),
+            photoshelter_value: v(&d.photoshelter),
+            preservica_value: v(&d.preservica),
+            has_baseline: d.baseline.is_some(),
+            baseline_value: d.baseline.as_ref().and_then(v),
+            outcome: outcome.into(),
+            rule: d.decision.rule.to_string(),
+            reason: d.decision.reason.clone(),
+            decided_value: match d.decision.outcome {
+                DecisionOutcome::Review => None,
+                _ => v(&d.decision.value),
+            },
+            write_state: state,
+        });
+    }
+    s.failures = report.failures.len() as u64;
+}

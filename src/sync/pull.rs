@@ -1,0 +1,211 @@
+//! Pulling both systems: list what is there (in full, or what changed since the cursor),
+//! read each record and translate it to canonical form, with bounded concurrency per system.
+//!
+//! A listing that fails is an error, never an empty result: absence only means deletion
+//! after a listing that completed (DESIGN invariant 1). A record that cannot be read is
+//! reported and left out of this run; its old snapshot stays as it was.
+
+use crate::mapping::photoshelter as ps_map;
+use crate::mapping::preservica as pv_map;
+use crate::mapping::{Mapping, Translation};
+use crate::model::System;
+use crate::photoshelter::client::PhotoShelterClient;
+use crate::preservica::client::PreservicaClient;
+use crate::preservica::wire::{self, EntityKind};
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use std::collections::HashSet;
+use std::time::Duration;
+
+/// How far back an incremental listing reaches before the cursor, so a change made while the
+/// last listing ran is not missed.
+pub const CURSOR_OVERLAP: Duration = Duration::from_secs(15 * 60);
+
+/// One record as pulled.
+#[derive(Debug, Clone)]
+pub struct Pulled {
+    /// Its id in its own system (media id, or asset ref).
+    pub id: String,
+    pub translation: Translation,
+    /// The other system's id this record names (pairing), if it names one.
+    pub link: Option<String>,
+}
+
+/// What a pull of one system produced.
+#[derive(Debug, Clone)]
+pub struct PullResult {
+    pub system: System,
+    /// Whether every asset of the system was listed (a full pull), or only changes.
+    pub full: bool,
+    /// Ids the listing returned.
+    pub listed: usize,
+    pub records: Vec<Pulled>,
+    /// Records that could not be read: (id, error).
+    pub failures: Vec<(String, String)>,
+    /// Where the next incremental pull starts.
+    pub next_cursor: DateTime<Utc>,
+    pub seconds: f64,
+}
+
+/// Why a pull could not give a listing to act on.
+#[derive(Debug, thiserror::Error)]
+#[error("listing {system} failed, so this run cannot tell what is there: {reason}")]
+pub struct PullError {
+    pub system: System,
+    pub reason: String,
+}
+
+/// Pulls Preservica: every asset (`cursor` None) or those changed since `cursor`.
+pub async fn pull_preservica(
+    client: &PreservicaClient,
+    mapping: &Mapping,
+    cursor: Option<DateTime<Utc>>,
+    paired: &HashSet<String>,
+    concurrency: usize,
+    started: DateTime<Utc>,
+) -> Result<PullResult, PullError> {
+    let clock = std::time::Instant::now();
+    let fail = |e: crate::preservica::client::PreservicaError| PullError {
+        system: System::Preservica,
+        reason: e.to_string(),
+    };
+    let refs: Vec<String> = match cursor {
+        None => client.walk_assets(None).await.map_err(fail)?,
+        Some(c) => client
+            .updated_since(c, CURSOR_OVERLAP)
+            .await
+            .map_err(fail)?
+            .into_iter()
+            .filter(|e| e.kind == Some(EntityKind::Asset) && !e.deleted)
+            .collect(),
+    }
+    .into_iter()
+    .map(|e| e.reference)
+    .collect();
+    let listed = refs.len();
+    let results: Vec<(String, Result<Pulled, String>)> = futures_util::stream::iter(refs)
+        .map(|r| async move {
+            let read = async {
+                let record = client.read_asset(&r).await?;
+                // Identifiers are only needed to pair an asset ferry has not paired yet.
+                let link = if paired.contains(&r) {
+                    None
+                } else {
+                    client
+                        .identifiers(EntityKind::Asset, &r)
+                        .await?
+                        .into_iter()
+                        .find(|i| i.kind == wire::PHOTOSHELTER_ID_TYPE)
+                        .map(|i| i.value)
+                };
+                Ok::<_, crate::preservica::client::PreservicaError>(Pulled {
+                    id: r.clone(),
+                    translation: pv_map::read_record(mapping, &record),
+                    link,
+                })
+            };
+            let out = read.await.map_err(|e| e.to_string());
+            (r, out)
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    Ok(split(
+        System::Preservica,
+        cursor.is_none(),
+        listed,
+        results,
+        started,
+        clock,
+    ))
+}
+
+/// Pulls PhotoShelter: every media item (`cursor` None) or those modified since `cursor`.
+pub async fn pull_photoshelter(
+    client: &PhotoShelterClient,
+    mapping: &Mapping,
+    cursor: Option<DateTime<Utc>>,
+    concurrency: usize,
+    started: DateTime<Utc>,
+) -> Result<PullResult, PullError> {
+    let clock = std::time::Instant::now();
+    let fail = |e: crate::photoshelter::client::PhotoShelterError| PullError {
+        system: System::PhotoShelter,
+        reason: e.to_string(),
+    };
+    let ids: Vec<String> = match cursor {
+        None => client.list_all_media().await.map_err(fail)?,
+        Some(c) => {
+            let since = c - chrono::Duration::from_std(CURSOR_OVERLAP).unwrap_or_default();
+            client.list_modified_since(since).await.map_err(fail)?
+        }
+    };
+    let listed = ids.len();
+    let reference = mapping
+        .field("preservation_reference")
+        .map(|f| f.name.clone());
+    let results: Vec<(String, Result<Pulled, String>)> = futures_util::stream::iter(ids)
+        .map(|id| {
+            let reference = reference.clone();
+            async move {
+                let out = client
+                    .read_record(&id)
+                    .await
+                    .map(|record| {
+                        let translation = ps_map::read_record(mapping, &record);
+                        let link = reference
+                            .as_deref()
+                            .and_then(|f| translation.record.get(f))
+                            .map(|v| v.to_canonical_string());
+                        Pulled {
+                            id: id.clone(),
+                            translation,
+                            link,
+                        }
+                    })
+                    .map_err(|e| e.to_string());
+                (id, out)
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    Ok(split(
+        System::PhotoShelter,
+        cursor.is_none(),
+        listed,
+        results,
+        started,
+        clock,
+    ))
+}
+
+fn split(
+    system: System,
+    full: bool,
+    listed: usize,
+    results: Vec<(String, Result<Pulled, String>)>,
+    started: DateTime<Utc>,
+    clock: std::time::Instant,
+) -> PullResult {
+    let mut records = Vec::with_capacity(results.len());
+    let mut failures = Vec::new();
+    for (id, r) in results {
+        match r {
+            Ok(p) => records.push(p),
+            Err(e) => failures.push((id, e)),
+        }
+    }
+    // Stable order, so reports and stored rows do not depend on which answer came first.
+    records.sort_by(|a, b| a.id.cmp(&b.id));
+    failures.sort();
+    PullResult {
+        system,
+        full,
+        listed,
+        records,
+        failures,
+        next_cursor: started,
+        seconds: clock.elapsed().as_secs_f64(),
+    }
+}

@@ -1,0 +1,208 @@
+//! Executing the outbox: every planned write is re-checked against the target's current value
+//! before it is made, made, read back, and only then marked done (DESIGN invariants 2-4).
+//!
+//! The re-check is what makes a crash harmless at any step: a write that was sent but not
+//! yet marked finds its new value already in place and is completed without a second write; a
+//! target that someone changed since the plan is left alone (stale) and looked at next run.
+
+use crate::mapping::photoshelter as ps_map;
+use crate::mapping::preservica as pv_map;
+use crate::mapping::{FieldChange, FieldProblem, Mapping, Translation};
+use crate::model::{FieldValue, System};
+use crate::photoshelter::client::PhotoShelterClient;
+use crate::preservica::client::PreservicaClient;
+use crate::store::sync::OutboxEntry;
+
+/// What became of one planned write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteResult {
+    /// Written and read back; `old` is what it replaced.
+    Done {
+        old: Option<String>,
+    },
+    /// The target already held the new value (an earlier run wrote it before stopping).
+    AlreadyApplied,
+    /// The target changed since the plan; not written.
+    Stale {
+        found: Option<String>,
+    },
+    Failed(String),
+}
+
+fn current_value(t: &Translation, field: &str) -> Option<String> {
+    t.record.get(field).map(FieldValue::to_canonical_string)
+}
+
+/// Sorts entries into already applied, stale and to-write, by the target's current values.
+fn triage(
+    mapping: &Mapping,
+    current: &Translation,
+    entries: &[OutboxEntry],
+) -> (
+    Vec<(i64, WriteResult)>,
+    Vec<(OutboxEntry, Option<String>, FieldChange)>,
+) {
+    let mut settled = Vec::new();
+    let mut to_write = Vec::new();
+    for e in entries {
+        if current.problems.iter().any(|p| p.field == e.field) {
+            settled.push((
+                e.id,
+                WriteResult::Failed("the target's current value cannot be read".into()),
+            ));
+            continue;
+        }
+        let now = current_value(current, &e.field);
+        if now == e.new_value {
+            settled.push((e.id, WriteResult::AlreadyApplied));
+        } else if now == e.expected_value {
+            let Some(spec) = mapping.field(&e.field) else {
+                settled.push((
+                    e.id,
+                    WriteResult::Failed(format!("the mapping no longer has field {}", e.field)),
+                ));
+                continue;
+            };
+            let value = match e
+                .new_value
+                .as_deref()
+                .map(|v| FieldValue::parse(spec.kind, v))
+            {
+                None => None,
+                Some(Ok(v)) => v,
+                Some(Err(err)) => {
+                    settled.push((e.id, WriteResult::Failed(err.to_string())));
+                    continue;
+                }
+            };
+            to_write.push((
+                e.clone(),
+                now,
+                FieldChange {
+                    field: e.field.clone(),
+                    value,
+                },
+            ));
+        } else {
+            settled.push((e.id, WriteResult::Stale { found: now }));
+        }
+    }
+    (settled, to_write)
+}
+
+/// Results for the written entries, from the record read back after the write.
+fn verify_written(
+    after: &Translation,
+    written: Vec<(OutboxEntry, Option<String>, FieldChange)>,
+    problems: &[FieldProblem],
+) -> Vec<(i64, WriteResult)> {
+    written
+        .into_iter()
+        .map(|(e, old, _)| {
+            if let Some(p) = problems.iter().find(|p| p.field == e.field) {
+                return (e.id, WriteResult::Failed(p.to_string()));
+            }
+            let now = current_value(after, &e.field);
+            if now == e.new_value {
+                (e.id, WriteResult::Done { old })
+            } else {
+                (
+                    e.id,
+                    WriteResult::Failed(format!(
+                        "read back {:?} after writing {:?}",
+                        now, e.new_value
+                    )),
+                )
+            }
+        })
+        .collect()
+}
+
+/// Carries out the writes planned for one Preservica asset.
+pub async fn push_preservica_asset(
+    client: &PreservicaClient,
+    mapping: &Mapping,
+    reference: &str,
+    entries: &[OutboxEntry],
+) -> Vec<(i64, WriteResult)> {
+    let fail_all = |why: String| {
+        entries
+            .iter()
+            .map(|e| (e.id, WriteResult::Failed(why.clone())))
+            .collect::<Vec<_>>()
+    };
+    let record = match client.read_asset(reference).await {
+        Ok(r) => r,
+        Err(e) => return fail_all(e.to_string()),
+    };
+    let current = pv_map::read_record(mapping, &record);
+    let (mut results, to_write) = triage(mapping, &current, entries);
+    if to_write.is_empty() {
+        return results;
+    }
+    let changes: Vec<FieldChange> = to_write.iter().map(|(_, _, c)| c.clone()).collect();
+    let write = pv_map::plan_write(mapping, &record, &changes);
+    if write.is_empty() {
+        results.extend(verify_written(&current, to_write, &write.problems));
+        return results;
+    }
+    match client.apply_write(reference, &write).await {
+        Ok(after) => {
+            let after = pv_map::read_record(mapping, &after);
+            results.extend(verify_written(&after, to_write, &write.problems));
+        }
+        Err(e) => results.extend(
+            to_write
+                .into_iter()
+                .map(|(entry, _, _)| (entry.id, WriteResult::Failed(e.to_string()))),
+        ),
+    }
+    results
+}
+
+/// Carries out the writes planned for one PhotoShelter media item.
+pub async fn push_photoshelter_media(
+    client: &PhotoShelterClient,
+    mapping: &Mapping,
+    media_id: &str,
+    entries: &[OutboxEntry],
+) -> Vec<(i64, WriteResult)> {
+    let fail_all = |why: String| {
+        entries
+            .iter()
+            .map(|e| (e.id, WriteResult::Failed(why.clone())))
+            .collect::<Vec<_>>()
+    };
+    let record = match client.read_record(media_id).await {
+        Ok(r) => r,
+        Err(e) => return fail_all(e.to_string()),
+    };
+    let current = ps_map::read_record(mapping, &record);
+    let (mut results, to_write) = triage(mapping, &current, entries);
+    if to_write.is_empty() {
+        return results;
+    }
+    let changes: Vec<FieldChange> = to_write.iter().map(|(_, _, c)| c.clone()).collect();
+    let write = ps_map::plan_write(mapping, &changes);
+    if write.is_empty() {
+        results.extend(verify_written(&current, to_write, &write.problems));
+        return results;
+    }
+    match client.write_record(media_id, &write).await {
+        Ok(after) => {
+            let after = ps_map::read_record(mapping, &after);
+            results.extend(verify_written(&after, to_write, &write.problems));
+        }
+        Err(e) => results.extend(
+            to_write
+                .into_iter()
+                .map(|(entry, _, _)| (entry.id, WriteResult::Failed(e.to_string()))),
+        ),
+    }
+    results
+}
+
+/// The system an outbox entry writes to, as a label.
+pub fn target_label(system: System) -> &'static str {
+    system.name()
+}

@@ -7,6 +7,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod emulate;
 pub mod exit;
 pub mod http;

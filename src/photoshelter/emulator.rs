@@ -74,6 +74,14 @@ impl Default for Quirks {
     }
 }
 
+/// A fixed-window rate limit: more than `requests` in one `window` are answered 429 with
+/// `Retry-After` (the seconds left in the window) in the envelope of the version asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub requests: u32,
+    pub window: Duration,
+}
+
 /// How to build and run the emulator.
 #[derive(Debug, Clone)]
 pub struct EmulatorOptions {
@@ -101,6 +109,8 @@ pub struct EmulatorOptions {
     pub quirks: Quirks,
     /// Keep every request with headers and body (for snapshots); off for long demo runs.
     pub capture: bool,
+    /// PhotoShelter's own throttling (numbers unknown; off by default).
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl Default for EmulatorOptions {
@@ -121,6 +131,7 @@ impl Default for EmulatorOptions {
             clock: Clock::system(),
             quirks: Quirks::default(),
             capture: true,
+            rate_limit: None,
         }
     }
 }
@@ -343,6 +354,8 @@ pub(crate) struct Emu {
     captured: Mutex<VecDeque<CapturedRequest>>,
     overrides: Mutex<Vec<Override>>,
     expire_countdown: Mutex<Option<usize>>,
+    /// Start of the rate-limit window and requests in it.
+    window: Mutex<(Instant, u32)>,
 }
 
 /// Who is calling, once authenticated.
@@ -361,6 +374,21 @@ impl Emu {
 
     pub fn quirks(&self) -> Quirks {
         lock(&self.quirks).clone()
+    }
+
+    /// Counts a request against the rate limit; `Some(seconds to wait)` when over it.
+    fn throttled(&self, limit: RateLimit) -> Option<u64> {
+        let mut w = lock(&self.window);
+        let now = Instant::now();
+        if now.duration_since(w.0) >= limit.window {
+            *w = (now, 0);
+        }
+        w.1 += 1;
+        if w.1 <= limit.requests {
+            return None;
+        }
+        let left = limit.window.saturating_sub(now.duration_since(w.0));
+        Some(left.as_secs() + u64::from(left.subsec_nanos() > 0))
     }
 
     pub fn check_key(&self, req: &Req, api: Api) -> Result<(), ApiErr> {
@@ -566,6 +594,7 @@ pub async fn start(
         captured: Mutex::new(VecDeque::new()),
         overrides: Mutex::new(Vec::new()),
         expire_countdown: Mutex::new(None),
+        window: Mutex::new((Instant::now(), 0)),
     });
     let v4 = v4::router();
     let v3 = v3::router();
@@ -645,6 +674,30 @@ async fn override_layer(State(emu): State<Arc<Emu>>, req: Request, next: Next) -
             o
         })
     };
+    if let Some(limit) = emu.options.rate_limit
+        && let Some(wait) = emu.throttled(limit)
+    {
+        let api = if req.uri().path().starts_with(wire::V3) {
+            Api::V3
+        } else {
+            Api::V4
+        };
+        let id = if api == Api::V4 {
+            "TooManyRequestsException"
+        } else {
+            "TooManyRequestsErr"
+        };
+        let mut resp = ApiErr::new(
+            api,
+            StatusCode::TOO_MANY_REQUESTS,
+            id,
+            "Too many requests; retry later",
+        )
+        .into_response();
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        return resp;
+    }
     match hit {
         Some(o) => {
             let mut resp = Response::new(Body::from(o.body));

@@ -19,7 +19,7 @@ use crate::model::{CanonicalRecord, FieldValue, System};
 use crate::photoshelter::client::PhotoShelterClient;
 use crate::preservica::client::PreservicaClient;
 use crate::report::render::{ReportPaths, write_all};
-use crate::report::{Failure, FieldRow, REPORT_SCHEMA_VERSION, RunReport, Summary};
+use crate::report::{Failure, FieldRow, REPORT_SCHEMA_VERSION, RunReport};
 use crate::store::sync::{
     AssetId, AssetRow, DecisionRow, LockHolder, Lockout, OutboxEntry, RunId, Snapshot, ts,
 };

@@ -1,6 +1,11 @@
 //! The nightly sync cycle: pull both systems, reconcile each paired field three ways, plan the
 //! corrections, guard against mass change, push through the outbox, and report.
 
+pub mod cycle;
 pub mod pair;
 pub mod plan;
+pub mod pull;
+pub mod push;
 pub mod reconcile;
+
+pub use cycle::{SyncContext, SyncError, SyncOptions, SyncOutcome, run_sync};

@@ -133,11 +133,25 @@ pub async fn pull_photoshelter(
         system: System::PhotoShelter,
         reason: e.to_string(),
     };
-    let ids: Vec<String> = match cursor {
-        None => client.list_all_media().await.map_err(fail)?,
+    let scope = crate::photoshelter::client::Scope::Account;
+    let (ids, next_cursor): (Vec<String>, DateTime<Utc>) = match cursor {
+        None => (
+            client
+                .list_all(&scope)
+                .await
+                .map_err(fail)?
+                .media
+                .into_iter()
+                .map(|m| m.id)
+                .collect(),
+            started,
+        ),
         Some(c) => {
-            let since = c - chrono::Duration::from_std(CURSOR_OVERLAP).unwrap_or_default();
-            client.list_modified_since(since).await.map_err(fail)?
+            let changed = client.list_changed(c, &scope).await.map_err(fail)?;
+            (
+                changed.media.into_iter().map(|m| m.id).collect(),
+                changed.next_cursor,
+            )
         }
     };
     let listed = ids.len();
@@ -175,7 +189,7 @@ pub async fn pull_photoshelter(
         cursor.is_none(),
         listed,
         results,
-        started,
+        next_cursor,
         clock,
     ))
 }

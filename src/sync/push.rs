@@ -8,7 +8,7 @@
 use crate::mapping::photoshelter as ps_map;
 use crate::mapping::preservica as pv_map;
 use crate::mapping::{FieldChange, FieldProblem, Mapping, Translation};
-use crate::model::{FieldValue, System};
+use crate::model::FieldValue;
 use crate::photoshelter::client::PhotoShelterClient;
 use crate::preservica::client::PreservicaClient;
 use crate::store::sync::OutboxEntry;
@@ -188,7 +188,7 @@ pub async fn push_photoshelter_media(
         results.extend(verify_written(&current, to_write, &write.problems));
         return results;
     }
-    match client.write_record(media_id, &write).await {
+    match client.apply_write(media_id, &write).await {
         Ok(after) => {
             let after = ps_map::read_record(mapping, &after);
             results.extend(verify_written(&after, to_write, &write.problems));
@@ -200,9 +200,4 @@ pub async fn push_photoshelter_media(
         ),
     }
     results
-}
-
-/// The system an outbox entry writes to, as a label.
-pub fn target_label(system: System) -> &'static str {
-    system.name()
 }

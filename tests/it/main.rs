@@ -12,3 +12,4 @@ mod photoshelter;
 mod preservica;
 mod report;
 mod store;
+mod sync;

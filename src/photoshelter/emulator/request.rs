@@ -2,6 +2,7 @@
 //! multipart or JSON bodies, whichever the caller used), and the error envelopes of both
 //! versions.
 
+use crate::photoshelter::wire;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -157,7 +158,7 @@ impl Req {
     /// The API key, from the header (any case) or the `api_key` parameter.
     pub fn api_key(&self) -> Option<&str> {
         self.header("x-ps-api-key")
-            .or_else(|| self.param("api_key"))
+            .or_else(|| self.param(wire::PARAM_API_KEY))
     }
 
     /// The session token: `X-PS-Auth-Token`, `auth_token`, `Authorization: Bearer`, or the
@@ -167,7 +168,7 @@ impl Req {
         if let Some(t) = self.header("x-ps-auth-token") {
             out.push(t.trim().to_string());
         }
-        if let Some(t) = self.param("auth_token") {
+        if let Some(t) = self.param(wire::PARAM_AUTH_TOKEN) {
             out.push(t.trim().to_string());
         }
         if let Some(a) = self.header("authorization")
@@ -180,7 +181,7 @@ impl Req {
         if let Some(c) = self.header("cookie") {
             for kv in c.split(';') {
                 if let Some((k, v)) = kv.trim().split_once('=')
-                    && k == crate::photoshelter::wire::SESSION_COOKIE
+                    && k == wire::SESSION_COOKIE
                 {
                     out.push(v.to_string());
                 }

@@ -192,6 +192,11 @@ pub(super) fn open_session(
         }
         None => None,
     };
+    // Sessions idle past their lifetime are gone anyway; forget them.
+    let idle = emu.options.token_idle;
+    store
+        .sessions
+        .retain(|_, s| s.oauth || s.last_used.elapsed() <= idle);
     let token = store.new_token();
     store.sessions.insert(
         token.clone(),

@@ -425,6 +425,48 @@ impl PreservicaEmulator {
             .collect()
     }
 
+    /// Adds an asset with the given fields, fragments and identifiers under `folder`, as if
+    /// it had been ingested earlier; returns its ref.
+    pub fn add_asset(
+        &self,
+        folder: &str,
+        record: &crate::mapping::preservica::PreservicaRecord,
+        identifiers: &[(String, String)],
+    ) -> String {
+        let mut d = lock(&self.shared.data);
+        let reference = if record.reference.is_empty() {
+            uuid::Uuid::new_v4().to_string()
+        } else {
+            record.reference.clone()
+        };
+        let mut e = Entity::new(
+            EntityKind::Asset,
+            reference.clone(),
+            record.title.clone().unwrap_or_default(),
+            Some(folder.to_string()),
+        );
+        e.description = record.description.clone();
+        for f in &record.fragments {
+            let id = d.next_id("frag-");
+            e.fragments.push(StoredFragment {
+                id,
+                schema: f.schema.clone(),
+                xml: f.xml.clone(),
+            });
+        }
+        for (kind, value) in identifiers {
+            let api_id = d.next_id("");
+            e.identifiers.push(Identifier {
+                api_id,
+                kind: kind.clone(),
+                value: value.clone(),
+                entity: Some(reference.clone()),
+            });
+        }
+        d.insert(e);
+        reference
+    }
+
     /// How many packages were stored through the S3 endpoint.
     pub fn uploaded_packages(&self) -> usize {
         lock(&self.shared.data).objects.len()

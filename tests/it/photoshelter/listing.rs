@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use ferry::clock::Clock;
 use ferry::emulate::FaultOptions;
 use ferry::photoshelter::client::{ChangeMethod, Scope};
-use ferry::photoshelter::emulator::{ModifyFilter, Quirks};
+use ferry::photoshelter::emulator::{ModifyFilter, Quirks, RateLimit};
 use std::collections::BTreeSet;
 
 fn paged(page_size: usize) -> ClientOptions {
@@ -199,6 +199,35 @@ async fn injected_429_and_5xx_are_retried_and_the_results_are_complete() {
         let before = c.request_counts().retries;
         c.list_page(1).await.unwrap();
         assert_eq!(c.request_counts().retries, before);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn the_servers_own_rate_limit_is_waited_out() {
+    bounded(async {
+        let mut o = options(300);
+        o.rate_limit = Some(RateLimit {
+            requests: 12,
+            window: std::time::Duration::from_millis(800),
+        });
+        let emu = start(o).await;
+        let c = client_with(&emu, paged(50));
+        let listing = c.list_all(&Scope::Account).await.unwrap();
+        assert_eq!(listing.media.len(), 300);
+        let ids: Vec<String> = listing.media.iter().take(6).map(|m| m.id.clone()).collect();
+        for (id, r) in c.read_records(&ids).await {
+            assert_eq!(r.unwrap(), emu.record(&id).unwrap());
+        }
+        assert!(c.request_counts().throttled > 0, "{:?}", c.request_counts());
+        // The throttling answer is PhotoShelter's, not a proxy's.
+        let throttled = emu
+            .log()
+            .entries()
+            .into_iter()
+            .find(|e| e.status == 429)
+            .unwrap();
+        assert!(!throttled.injected);
     })
     .await
 }

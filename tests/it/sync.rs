@@ -1,0 +1,706 @@
+//! Sync scenarios, one per row of the three-way table and per safety promise, in the spirit of
+//! rclone bisync's scenario suite: both emulators, real HTTP, a store in a temp directory.
+
+use crate::helpers::repo_file;
+use ferry::clock::Clock;
+use ferry::demo::{World, WorldOptions, start_world};
+use ferry::emulate::FaultOptions;
+use ferry::exit::Outcome;
+use ferry::mapping::Mapping;
+use ferry::model::System;
+use ferry::photoshelter::client::PhotoShelterClient;
+use ferry::preservica::client::PreservicaClient;
+use ferry::store::Store;
+use ferry::store::sync::OutboxEntry;
+use ferry::sync::{SyncContext, SyncError, SyncOptions, SyncOutcome, run_sync};
+use std::time::Duration;
+
+const DC: &str = "http://www.openarchives.org/OAI/2.0/oai_dc/";
+
+struct Harness {
+    world: World,
+    mapping: Mapping,
+    ps: PhotoShelterClient,
+    pv: PreservicaClient,
+    store: Store,
+    dir: tempfile::TempDir,
+    min_assets: u64,
+}
+
+async fn harness(media: usize) -> Harness {
+    let mapping = Mapping::load(&repo_file("mappings/default.toml")).unwrap();
+    let world = start_world(
+        &WorldOptions {
+            media,
+            ..WorldOptions::default()
+        },
+        &mapping,
+    )
+    .await
+    .unwrap();
+    let ps = PhotoShelterClient::new(&world.photoshelter_config()).unwrap();
+    let pv = PreservicaClient::new(world.preservica_connection()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("ferry.db")).unwrap();
+    Harness {
+        world,
+        mapping,
+        ps,
+        pv,
+        store,
+        dir,
+        min_assets: 50,
+    }
+}
+
+impl Harness {
+    async fn run(&mut self, opts: SyncOptions) -> Result<SyncOutcome, SyncError> {
+        let ctx = SyncContext {
+            mapping: &self.mapping,
+            photoshelter: &self.ps,
+            preservica: &self.pv,
+            max_change_share: 0.10,
+            min_assets: self.min_assets,
+            concurrency_photoshelter: 4,
+            concurrency_preservica: 4,
+            reports_dir: self.dir.path().join("reports"),
+            clock: Clock::system(),
+        };
+        tokio::time::timeout(
+            Duration::from_secs(120),
+            run_sync(&mut self.store, &ctx, &opts),
+        )
+        .await
+        .expect("a sync run finishes within two minutes")
+    }
+
+    async fn sync(&mut self) -> SyncOutcome {
+        self.run(SyncOptions::default())
+            .await
+            .expect("the run completes")
+    }
+
+    fn pair(&self, i: usize) -> (String, String) {
+        self.world.pairs[i].clone()
+    }
+
+    fn ps_iptc(&self, media: &str, field: &str) -> Option<String> {
+        self.world
+            .photoshelter
+            .record(media)
+            .and_then(|r| {
+                r.iptc
+                    .get(field)
+                    .and_then(|v| v.as_str().map(str::to_string))
+            })
+            .filter(|s| !s.is_empty())
+    }
+
+    fn writes_logged(&self) -> usize {
+        let writes = |log: Vec<ferry::emulate::LoggedRequest>| {
+            log.iter()
+                .filter(|r| {
+                    matches!(r.method.as_str(), "PUT" | "PATCH" | "DELETE")
+                        || (r.method == "POST"
+                            && !r.path.contains("accesstoken")
+                            && !r.path.contains("authenticate"))
+                })
+                .count()
+        };
+        writes(self.world.photoshelter.log().entries())
+            + writes(self.world.preservica.log().entries())
+    }
+
+    fn row<'a>(
+        out: &'a SyncOutcome,
+        asset_media: &str,
+        field: &str,
+    ) -> &'a ferry::report::FieldRow {
+        out.report
+            .fields
+            .iter()
+            .find(|r| r.photoshelter_id.as_deref() == Some(asset_media) && r.field == field)
+            .unwrap_or_else(|| panic!("no report row for {asset_media} {field}"))
+    }
+}
+
+#[tokio::test]
+async fn a_first_run_of_mirrored_libraries_is_all_in_sync_and_writes_nothing() {
+    let mut h = harness(12).await;
+    let out = h.sync().await;
+    assert_eq!(out.outcome, Outcome::Done, "{:?}", out.report.failures);
+    let s = &out.report.summary;
+    assert_eq!(s.pairs, 12);
+    assert_eq!(
+        s.drifted,
+        0,
+        "{:#?}",
+        out.report
+            .fields
+            .iter()
+            .filter(|r| r.outcome != "in_sync")
+            .collect::<Vec<_>>()
+    );
+    assert!(s.in_sync > 0);
+    assert_eq!(h.writes_logged(), 0);
+    // Every field now has a baseline.
+    assert!(h.store.counts().unwrap().baselines > 0);
+    assert!(out.paths.html.exists() && out.paths.json.exists() && out.paths.csv.exists());
+}
+
+#[tokio::test]
+async fn a_change_in_one_system_is_pushed_to_the_other() {
+    let mut h = harness(6).await;
+    h.sync().await;
+    let (m0, r0) = h.pair(0);
+    let (m1, r1) = h.pair(1);
+    // PhotoShelter caption edited → Preservica Description follows.
+    h.world
+        .photoshelter
+        .set_iptc(&m0, "caption", Some("Boats leaving the harbour at dawn"));
+    // Preservica title edited → PhotoShelter title follows.
+    h.world.preservica.set_title(&r1, "Regatta, 1962");
+    let out = h
+        .run(SyncOptions {
+            full: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(out.outcome, Outcome::Done, "{:?}", out.report.failures);
+    let row = Harness::row(&out, &m0, "caption");
+    assert_eq!(
+        (row.outcome.as_str(), row.write_state.as_str()),
+        ("push_to_preservica", "done")
+    );
+    let row = Harness::row(&out, &m1, "title");
+    assert_eq!(
+        (row.outcome.as_str(), row.write_state.as_str()),
+        ("push_to_photoshelter", "done")
+    );
+    assert_eq!(out.report.summary.pushed_to_preservica, 1);
+    assert_eq!(out.report.summary.pushed_to_photoshelter, 1);
+    let asset = h.pv.read_asset(&r0).await.unwrap();
+    assert_eq!(
+        asset.description.as_deref(),
+        Some("Boats leaving the harbour at dawn")
+    );
+    assert_eq!(h.ps_iptc(&m1, "title").as_deref(), Some("Regatta, 1962"));
+    // The next run sees everything in sync and writes nothing more.
+    let before = h.writes_logged();
+    let out = h
+        .run(SyncOptions {
+            full: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(out.report.summary.drifted, 0);
+    assert_eq!(h.writes_logged(), before);
+}
+
+#[tokio::test]
+async fn true_conflicts_follow_each_rule_and_keep_the_losing_value() {
+    let mut h = harness(6).await;
+    h.sync().await;
+    let (m0, r0) = h.pair(0);
+    let (m1, r1) = h.pair(1);
+    let (m2, r2) = h.pair(2);
+    // caption: PhotoShelter owns it.
+    h.world
+        .photoshelter
+        .set_iptc(&m0, "caption", Some("PS caption"));
+    h.world
+        .preservica
+        .set_title(&r0, &h.world.preservica.title(&r0).unwrap());
+    let pv_record = h.pv.read_asset(&r0).await.unwrap();
+    let mut changed = pv_record.clone();
+    changed.description = Some("PV caption".into());
+    let write = ferry::mapping::preservica::PreservicaWrite {
+        description: Some(Some("PV caption".into())),
+        ..Default::default()
+    };
+    h.pv.apply_write(&r0, &write).await.unwrap();
+    // keywords: union.
+    h.world
+        .photoshelter
+        .set_iptc(&m1, "keywords", Some("alpha, beta"));
+    let dc = h.world.preservica.fragment(&r1, DC).unwrap();
+    let dc = regex_replace_subjects(&dc, &["beta", "gamma"]);
+    h.world.preservica.set_fragment(&r1, DC, &dc);
+    // copyright: manual → review queue, nothing written.
+    h.world
+        .photoshelter
+        .set_iptc(&m2, "copyright", Some("© PS"));
+    let dc = h.world.preservica.fragment(&r2, DC).unwrap();
+    let dc = replace_element(&dc, "dc:rights", "© PV");
+    h.world.preservica.set_fragment(&r2, DC, &dc);
+
+    let out = h
+        .run(SyncOptions {
+            full: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let caption = Harness::row(&out, &m0, "caption");
+    assert_eq!(caption.outcome, "push_to_preservica");
+    assert_eq!(
+        caption.reason,
+        "changed in both systems: PhotoShelter owns this field"
+    );
+    assert_eq!(
+        h.pv.read_asset(&r0).await.unwrap().description.as_deref(),
+        Some("PS caption")
+    );
+    let keywords = Harness::row(&out, &m1, "keywords");
+    assert_eq!(keywords.outcome, "conflict_resolved");
+    assert_eq!(
+        keywords.decided_value.as_deref(),
+        Some("alpha, beta, gamma")
+    );
+    assert_eq!(
+        h.ps_iptc(&m1, "keywords").as_deref(),
+        Some("alpha, beta, gamma")
+    );
+    let rights = Harness::row(&out, &m2, "copyright_notice");
+    assert_eq!(rights.outcome, "queued_for_review");
+    assert_eq!(out.report.summary.conflicts_queued, 1);
+    assert_eq!(h.ps_iptc(&m2, "copyright").as_deref(), Some("© PS"));
+    // The losing Preservica caption is kept in field history.
+    let asset = h
+        .store
+        .assets()
+        .unwrap()
+        .into_iter()
+        .find(|a| a.photoshelter_id.as_deref() == Some(&m0))
+        .unwrap();
+    let history = h.store.field_history(asset.id).unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|e| e.field == "caption" && e.old_value.as_deref() == Some("PV caption")),
+        "{history:?}"
+    );
+
+    // A person takes PhotoShelter's copyright; the next run carries it out.
+    let item = h
+        .store
+        .review_items(true)
+        .unwrap()
+        .into_iter()
+        .next()
+        .unwrap();
+    assert!(
+        h.store
+            .resolve_review(item.id, "photoshelter", None, chrono::Utc::now())
+            .unwrap()
+    );
+    let out = h
+        .run(SyncOptions {
+            full: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let rights = Harness::row(&out, &m2, "copyright_notice");
+    assert_eq!(rights.reason, "resolved by a person: take photoshelter");
+    assert_eq!(rights.write_state, "done");
+    assert!(
+        h.world
+            .preservica
+            .fragment(&r2, DC)
+            .unwrap()
+            .contains("<dc:rights>© PS</dc:rights>")
+    );
+    assert!(h.store.review_items(true).unwrap().is_empty());
+}
+
+fn replace_element(xml: &str, qname: &str, value: &str) -> String {
+    let start = xml.find(&format!("<{qname}>")).expect("element present");
+    let end = xml[start..].find(&format!("</{qname}>")).unwrap() + start + qname.len() + 3;
+    format!("{}<{qname}>{value}</{qname}>{}", &xml[..start], &xml[end..])
+}
+
+fn regex_replace_subjects(xml: &str, subjects: &[&str]) -> String {
+    let mut out: Vec<&str> = xml
+        .lines()
+        .filter(|l| !l.contains("<dc:subject>"))
+        .collect();
+    let close = out.iter().position(|l| l.contains("</oai_dc:dc>")).unwrap();
+    let new: Vec<String> = subjects
+        .iter()
+        .map(|s| format!("  <dc:subject>{s}</dc:subject>"))
+        .collect();
+    let mut lines: Vec<String> = out.drain(..close).map(str::to_string).collect();
+    lines.extend(new);
+    lines.extend(out.into_iter().map(str::to_string));
+    lines.join("\n")
+}
+
+#[tokio::test]
+async fn equal_changes_on_both_sides_are_not_a_conflict() {
+    let mut h = harness(4).await;
+    h.sync().await;
+    let (m0, r0) = h.pair(0);
+    h.world
+        .photoshelter
+        .set_iptc(&m0, "title", Some("Same new title"));
+    h.world.preservica.set_title(&r0, "Same new title");
+    let before = h.writes_logged();
+    let out = h
+        .run(SyncOptions {
+            full: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let row = Harness::row(&out, &m0, "title");
+    assert_eq!(row.outcome, "in_sync");
+    assert_eq!(row.reason, "changed to the same value in both systems");
+    assert_eq!(h.writes_logged(), before);
+}
+
+#[tokio::test]
+async fn a_dry_run_changes_nothing_anywhere() {
+    let mut h = harness(6).await;
+    h.sync().await;
+    let (m0, r0) = h.pair(0);
+    h.world.photoshelter.set_iptc(&m0, "caption", Some("dry"));
+    let counts_before = h.store.counts().unwrap();
+    let baselines_before = h.store.baselines().unwrap();
+    let writes_before = h.writes_logged();
+    let out = h
+        .run(SyncOptions {
+            dry_run: true,
+            full: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(out.report.dry_run);
+    let row = Harness::row(&out, &m0, "caption");
+    assert_eq!(
+        (row.outcome.as_str(), row.write_state.as_str()),
+        ("push_to_preservica", "planned")
+    );
+    assert_eq!(
+        h.writes_logged(),
+        writes_before,
+        "no write reached either system"
+    );
+    assert_ne!(
+        h.pv.read_asset(&r0).await.unwrap().description.as_deref(),
+        Some("dry")
+    );
+    let counts_after = h.store.counts().unwrap();
+    assert_eq!(
+        counts_after.runs,
+        counts_before.runs + 1,
+        "only the run record is new"
+    );
+    assert_eq!(
+        ferry::store::StoreCounts {
+            runs: counts_before.runs,
+            ..counts_after
+        },
+        counts_before
+    );
+    assert_eq!(h.store.baselines().unwrap(), baselines_before);
+}
+
+#[tokio::test]
+async fn mass_change_writes_nothing_until_allowed() {
+    let mut h = harness(30).await;
+    h.min_assets = 5;
+    h.sync().await;
+    for (m, _) in h.world.pairs.clone() {
+        h.world
+            .photoshelter
+            .set_iptc(&m, "credit", Some("Harbour Board Archive"));
+    }
+    let before = h.writes_logged();
+    let out = h
+        .run(SyncOptions {
+            full: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(out.outcome, Outcome::Failures);
+    let why = out.report.stopped.clone().unwrap();
+    assert!(why.contains("would change 30 of 30 paired assets"), "{why}");
+    assert!(why.contains("--allow-mass-change"));
+    assert_eq!(h.writes_logged(), before);
+    let out = h
+        .run(SyncOptions {
+            full: true,
+            allow_mass_change: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(out.outcome, Outcome::Done, "{:?}", out.report.failures);
+    assert_eq!(out.report.summary.pushed_to_preservica, 30);
+}
+
+#[tokio::test]
+async fn a_failed_listing_stops_the_run_and_writes_nothing() {
+    let mut h = harness(4).await;
+    h.sync().await;
+    let (m0, _) = h.pair(0);
+    h.world
+        .photoshelter
+        .set_iptc(&m0, "caption", Some("must not be pushed"));
+    h.world.preservica.faults().set(FaultOptions {
+        unavailable_share: 1.0,
+        exempt_prefixes: vec!["/api/accesstoken".into()],
+        ..FaultOptions::default()
+    });
+    let before = h.writes_logged();
+    let out = h
+        .run(SyncOptions {
+            full: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(out.outcome, Outcome::Fatal);
+    assert!(
+        out.report
+            .stopped
+            .as_deref()
+            .unwrap()
+            .contains("listing preservica failed")
+    );
+    assert_eq!(h.writes_logged(), before);
+    // A transient failure is not a lockout: the next run goes ahead.
+    h.world.preservica.faults().set(FaultOptions::default());
+    let out = h
+        .run(SyncOptions {
+            full: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(out.outcome, Outcome::Done, "{:?}", out.report.failures);
+}
+
+#[tokio::test]
+async fn an_empty_listing_locks_out_until_recover() {
+    let mut h = harness(4).await;
+    h.sync().await;
+    // Point the Preservica client at an empty archive: the listing completes with nothing.
+    let empty =
+        ferry::preservica::emulator::start(Default::default(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+    let mut conn = h.world.preservica_connection();
+    conn.base_url = empty.url();
+    h.pv = PreservicaClient::new(conn).unwrap();
+    let out = h
+        .run(SyncOptions {
+            full: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(out.outcome, Outcome::Fatal);
+    assert!(
+        out.report
+            .stopped
+            .as_deref()
+            .unwrap()
+            .contains("preservica listed no assets where ferry knows 4")
+    );
+    let e = h.run(SyncOptions::default()).await.unwrap_err();
+    assert!(matches!(e, SyncError::LockedOut(_)), "{e}");
+    assert!(e.to_string().contains("ferry sync --recover"));
+    // Recovering acknowledges the lockout; back on the real archive the run goes ahead.
+    h.pv = PreservicaClient::new(h.world.preservica_connection()).unwrap();
+    let out = h
+        .run(SyncOptions {
+            recover: true,
+            full: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(out.outcome, Outcome::Done);
+    assert!(h.store.lockout().unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_held_lock_refuses_a_second_run() {
+    let mut h = harness(2).await;
+    h.store
+        .acquire_lock(
+            999_999,
+            "elsewhere",
+            chrono::Utc::now(),
+            chrono::Duration::hours(1),
+        )
+        .unwrap()
+        .unwrap();
+    let e = h.run(SyncOptions::default()).await.unwrap_err();
+    assert!(matches!(e, SyncError::Locked(_)));
+    assert!(e.to_string().contains("pid 999999 on elsewhere"), "{e}");
+}
+
+fn pending_entry(
+    h: &Harness,
+    media: &str,
+    system: System,
+    field: &str,
+    expected: Option<&str>,
+    new: Option<&str>,
+) -> OutboxEntry {
+    let asset = h
+        .store
+        .assets()
+        .unwrap()
+        .into_iter()
+        .find(|a| a.photoshelter_id.as_deref() == Some(media))
+        .unwrap();
+    OutboxEntry {
+        id: 0,
+        run_id: 1,
+        asset_id: asset.id,
+        decision_id: None,
+        system,
+        field: field.into(),
+        expected_value: expected.map(str::to_string),
+        new_value: new.map(str::to_string),
+        state: "planned".into(),
+        attempts: 0,
+    }
+}
+
+#[tokio::test]
+async fn writes_left_by_a_crash_are_finished_once_and_stale_ones_left_alone() {
+    let mut h = harness(4).await;
+    h.sync().await;
+    let (m0, r0) = h.pair(0);
+    let (m1, r1) = h.pair(1);
+    let (m2, _r2) = h.pair(2);
+    let title = |h: &Harness, r: &str| h.world.preservica.title(r).unwrap();
+    // Each plan below is what a run made from an edit in the other system, then crashed.
+    // Crash after planning, before writing: the next run writes once.
+    let t0 = title(&h, &r0);
+    h.world
+        .photoshelter
+        .set_iptc(&m0, "title", Some("Planned before the crash"));
+    let e0 = pending_entry(
+        &h,
+        &m0,
+        System::Preservica,
+        "title",
+        Some(&t0),
+        Some("Planned before the crash"),
+    );
+    // Crash after writing, before marking done: the value is already there; no second write.
+    let t1 = title(&h, &r1);
+    h.world
+        .photoshelter
+        .set_iptc(&m1, "title", Some("Written before the crash"));
+    let e1 = pending_entry(
+        &h,
+        &m1,
+        System::Preservica,
+        "title",
+        Some(&t1),
+        Some("Written before the crash"),
+    );
+    h.world
+        .preservica
+        .set_title(&r1, "Written before the crash");
+    // Someone changed the target since the plan: stale, not overwritten.
+    let c2 = h.ps_iptc(&m2, "credit");
+    let e2 = pending_entry(
+        &h,
+        &m2,
+        System::PhotoShelter,
+        "credit",
+        c2.as_deref(),
+        Some("Planned credit"),
+    );
+    h.world
+        .photoshelter
+        .set_iptc(&m2, "credit", Some("Edited by a person"));
+    h.store
+        .enqueue(1, &[e0, e1, e2], chrono::Utc::now())
+        .unwrap();
+    h.world.preservica.log().clear();
+    h.world.photoshelter.log().clear();
+    h.run(SyncOptions {
+        full: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(title(&h, &r0), "Planned before the crash");
+    assert_eq!(title(&h, &r1), "Written before the crash");
+    let puts = |r: &str| {
+        h.world
+            .preservica
+            .log()
+            .count("PUT", &format!("information-objects/{r}"))
+    };
+    assert_eq!(puts(&r0), 1, "written exactly once");
+    assert_eq!(puts(&r1), 0, "not written a second time");
+    assert_eq!(
+        h.ps_iptc(&m2, "credit").as_deref(),
+        Some("Edited by a person")
+    );
+    assert!(h.store.pending_outbox().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_hostile_caption_is_escaped_in_the_html_report() {
+    let mut h = harness(3).await;
+    h.sync().await;
+    let (m0, _) = h.pair(0);
+    let hostile = "<script>alert('x')</script><img src=x onerror=alert(1)>";
+    h.world.photoshelter.set_iptc(&m0, "caption", Some(hostile));
+    let out = h
+        .run(SyncOptions {
+            full: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let html = std::fs::read_to_string(&out.paths.html).unwrap();
+    assert!(!html.contains("<script"));
+    assert!(!html.contains("<img src=x"));
+    assert!(html.contains("&lt;script&gt;"));
+}
+
+#[tokio::test]
+async fn incremental_runs_read_only_what_changed() {
+    let mut h = harness(20).await;
+    // The library was last edited yesterday, well before the first run's cursor.
+    let yesterday = chrono::Utc::now() - chrono::Duration::days(1);
+    for (m, r) in h.world.pairs.clone() {
+        h.world.photoshelter.set_modified_at(&m, yesterday);
+        h.world.preservica.set_modified(&r, yesterday);
+    }
+    h.sync().await;
+    let (m0, _) = h.pair(0);
+    h.world
+        .photoshelter
+        .set_iptc(&m0, "headline", Some("Only this changed"));
+    h.world.photoshelter.log().clear();
+    h.world.preservica.log().clear();
+    let out = h.run(SyncOptions::default()).await.unwrap();
+    assert_eq!(out.outcome, Outcome::Done, "{:?}", out.report.failures);
+    assert_eq!(Harness::row(&out, &m0, "headline").write_state, "done");
+    let pv_reads = h
+        .world
+        .preservica
+        .log()
+        .count("GET", "/information-objects/");
+    assert!(
+        pv_reads < 10,
+        "Preservica reads scale with change, not size: {pv_reads}"
+    );
+}

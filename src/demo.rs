@@ -30,6 +30,8 @@ pub struct WorldOptions {
     pub media: usize,
     pub seed: u64,
     pub faults: FaultOptions,
+    /// Whether media other than images (which carry a checksum) get an archive copy too.
+    pub mirror_documents: bool,
 }
 
 impl Default for WorldOptions {
@@ -38,6 +40,7 @@ impl Default for WorldOptions {
             media: 200,
             seed: 1962,
             faults: FaultOptions::default(),
+            mirror_documents: true,
         }
     }
 }
@@ -77,6 +80,13 @@ pub async fn start_world(options: &WorldOptions, mapping: &Mapping) -> std::io::
         .expect("the emulator seeds a root folder");
     let mut pairs = Vec::new();
     for id in photoshelter.media_ids() {
+        if !options.mirror_documents
+            && photoshelter
+                .record(&id)
+                .is_some_and(|r| r.checksum.is_some())
+        {
+            continue;
+        }
         let Some(reference) = mirror(&photoshelter, &preservica, &folder, mapping, &id) else {
             continue;
         };
@@ -180,4 +190,403 @@ impl World {
         self.photoshelter.stop().await;
         self.preservica.stop().await;
     }
+}
+
+/// What the demo ran, for the caller to print and for tests to check.
+#[derive(Debug)]
+pub struct DemoResult {
+    pub dir: std::path::PathBuf,
+    pub config: std::path::PathBuf,
+    pub first: crate::sync::SyncOutcome,
+    pub second: crate::sync::SyncOutcome,
+    pub pairs: usize,
+    pub media: usize,
+}
+
+/// Errors of the demo itself (not of the runs it shows).
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("cannot start the emulators: {0}")]
+    Emulators(std::io::Error),
+    #[error("cannot write the demo files in {path}: {source}")]
+    Files {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Sync(#[from] crate::sync::SyncError),
+    #[error("setting up the demo: {0}")]
+    Setup(String),
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    std::fs::write(path, text)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+/// Writes `ferry.toml`, `mapping.toml` and the emulators' demo secrets into `dir`.
+fn write_demo_config(dir: &std::path::Path, world: &World) -> std::io::Result<std::path::PathBuf> {
+    std::fs::create_dir_all(dir.join("secrets"))?;
+    let ps = world.photoshelter.options();
+    let pv = world.preservica.options();
+    write_private(&dir.join("secrets/photoshelter-api-key"), &ps.api_key_v4)?;
+    write_private(&dir.join("secrets/photoshelter-api-key-v3"), &ps.api_key_v3)?;
+    write_private(&dir.join("secrets/photoshelter-password"), &ps.password)?;
+    write_private(&dir.join("secrets/preservica-password"), &pv.password)?;
+    std::fs::write(dir.join("mapping.toml"), Mapping::default_text())?;
+    let config = format!(
+        "# Written by `ferry demo`: both systems are local emulators, which stop when the demo\n\
+         # ends. The store and reports stay for `ferry --config {dir}/ferry.toml status|report|conflicts`.\n\
+         mapping = \"mapping.toml\"\n\n\
+         [photoshelter]\nbase_url = \"{ps_url}\"\nemail = \"{email}\"\norg_id = \"{org}\"\n\
+         api_key_file = \"secrets/photoshelter-api-key\"\napi_key_v3_file = \"secrets/photoshelter-api-key-v3\"\n\
+         password_file = \"secrets/photoshelter-password\"\n\n\
+         [preservica]\nserver = \"{server}\"\nprotocol = \"http\"\ntenant = \"{tenant}\"\nusername = \"{user}\"\n\
+         password_file = \"secrets/preservica-password\"\n\n\
+         [paths]\nstore = \"ferry.db\"\nindex = \"index\"\nreports = \"reports\"\n",
+        dir = dir.display(),
+        ps_url = world.photoshelter.url(),
+        email = ps.email,
+        org = ps.org_id,
+        server = world.preservica.server(),
+        tenant = pv.tenant,
+        user = pv.username,
+    );
+    let path = dir.join("ferry.toml");
+    std::fs::write(&path, config)?;
+    Ok(path)
+}
+
+/// Applies `change` to one field of an archive asset, as a cataloguer would.
+async fn edit_preservica(
+    client: &crate::preservica::client::PreservicaClient,
+    mapping: &Mapping,
+    reference: &str,
+    field: &str,
+    value: Option<crate::model::FieldValue>,
+) -> Result<(), DemoError> {
+    let record = client
+        .read_asset(reference)
+        .await
+        .map_err(|e| DemoError::Setup(e.to_string()))?;
+    let write = pv_map::plan_write(
+        mapping,
+        &record,
+        &[FieldChange {
+            field: field.into(),
+            value,
+        }],
+    );
+    client
+        .apply_write(reference, &write)
+        .await
+        .map_err(|e| DemoError::Setup(e.to_string()))?;
+    Ok(())
+}
+
+/// Applies `change` to one field of a PhotoShelter media item, as an editor would.
+async fn edit_photoshelter(
+    client: &crate::photoshelter::client::PhotoShelterClient,
+    mapping: &Mapping,
+    media: &str,
+    field: &str,
+    value: Option<crate::model::FieldValue>,
+) -> Result<(), DemoError> {
+    let write = ps_map::plan_write(
+        mapping,
+        &[FieldChange {
+            field: field.into(),
+            value,
+        }],
+    );
+    client
+        .apply_write(media, &write)
+        .await
+        .map_err(|e| DemoError::Setup(e.to_string()))?;
+    Ok(())
+}
+
+/// Runs the demo in `dir`: a library in both emulators, yesterday's sync (the baselines), a
+/// day of edits covering every case of the three-way table, tonight's sync, and a second sync
+/// that finds everything in sync but what waits for a person. `say` receives progress lines.
+pub async fn run_demo(
+    dir: &std::path::Path,
+    media: usize,
+    say: &mut dyn FnMut(String),
+) -> Result<DemoResult, DemoError> {
+    use crate::model::{FieldKind, FieldValue};
+    let mapping = Mapping::parse(
+        Mapping::default_text(),
+        std::path::Path::new("mapping.toml"),
+    )
+    .map_err(|e| DemoError::Setup(e.to_string()))?;
+    let world = start_world(
+        &WorldOptions {
+            media,
+            mirror_documents: false,
+            ..WorldOptions::default()
+        },
+        &mapping,
+    )
+    .await
+    .map_err(DemoError::Emulators)?;
+    let files = |source| DemoError::Files {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let config_path = write_demo_config(dir, &world).map_err(files)?;
+    say(format!(
+        "Both systems run locally: PhotoShelter at {}, Preservica at {}.",
+        world.photoshelter.url(),
+        world.preservica.url()
+    ));
+    say(format!(
+        "The library: {} media in PhotoShelter; {} of them archived in Preservica and paired.",
+        world.photoshelter.media_ids().len(),
+        world.pairs.len()
+    ));
+    say(format!("Config, store and reports: {}", dir.display()));
+
+    let ps = crate::photoshelter::client::PhotoShelterClient::new(&world.photoshelter_config())
+        .map_err(|e| DemoError::Setup(e.to_string()))?;
+    let pv = crate::preservica::client::PreservicaClient::new(world.preservica_connection())
+        .map_err(|e| DemoError::Setup(e.to_string()))?;
+    let mut store = crate::store::Store::open(&dir.join("ferry.db"))?;
+    let ctx = crate::sync::SyncContext {
+        mapping: &mapping,
+        photoshelter: &ps,
+        preservica: &pv,
+        max_change_share: 0.10,
+        min_assets: 50,
+        concurrency_photoshelter: 8,
+        concurrency_preservica: 8,
+        reports_dir: dir.join("reports"),
+        clock: crate::clock::Clock::system(),
+    };
+    let opts = crate::sync::SyncOptions {
+        full: true,
+        ..Default::default()
+    };
+    let yesterday = crate::sync::run_sync(&mut store, &ctx, &opts).await?;
+    say(format!(
+        "\nYesterday's sync set the baselines: {} pairs, {} fields in sync.",
+        yesterday.report.summary.pairs, yesterday.report.summary.in_sync
+    ));
+
+    // A day of work in both systems, through separate editor sessions.
+    let ps_editor =
+        crate::photoshelter::client::PhotoShelterClient::new(&world.photoshelter_config())
+            .map_err(|e| DemoError::Setup(e.to_string()))?;
+    let pv_editor = crate::preservica::client::PreservicaClient::new(world.preservica_connection())
+        .map_err(|e| DemoError::Setup(e.to_string()))?;
+    let text = |s: &str| FieldValue::text(s);
+    let date = |s: &str| FieldValue::parse(FieldKind::Date, s).ok().flatten();
+    let pair = |i: usize| world.pairs[i % world.pairs.len()].clone();
+    let mut edits: Vec<String> = Vec::new();
+    for i in 0..3 {
+        let (m, _) = pair(i);
+        edit_photoshelter(
+            &ps_editor,
+            &mapping,
+            &m,
+            "caption",
+            text(&format!(
+                "Crews rigging the boats before the race, photographed from the quay ({i})"
+            )),
+        )
+        .await?;
+    }
+    edits.push("captions rewritten in PhotoShelter on 3 images (PhotoShelter changed)".into());
+    for i in 3..6 {
+        let (_, r) = pair(i);
+        edit_preservica(
+            &pv_editor,
+            &mapping,
+            &r,
+            "title",
+            text(&format!("Harbour regatta, 14 July 1962 ({i})")),
+        )
+        .await?;
+    }
+    edits.push("titles catalogued in Preservica on 3 assets (Preservica changed)".into());
+    let (m, r) = pair(6);
+    edit_photoshelter(
+        &ps_editor,
+        &mapping,
+        &m,
+        "caption",
+        text("The winning crew, as the photographer captioned it"),
+    )
+    .await?;
+    edit_preservica(
+        &pv_editor,
+        &mapping,
+        &r,
+        "caption",
+        text("Winning crew (catalogue description)"),
+    )
+    .await?;
+    edits.push("a caption changed in both systems (PhotoShelter owns captions)".into());
+    let (m, r) = pair(7);
+    edit_photoshelter(&ps_editor, &mapping, &m, "date_created", date("1962-07-15")).await?;
+    edit_preservica(&pv_editor, &mapping, &r, "date_created", date("1962-07-14")).await?;
+    edits.push("a date taken changed in both systems (Preservica owns dates)".into());
+    let (m, r) = pair(8);
+    edit_photoshelter(
+        &ps_editor,
+        &mapping,
+        &m,
+        "keywords",
+        FieldValue::set(["regatta", "sailing", "crowds"]),
+    )
+    .await?;
+    edit_preservica(
+        &pv_editor,
+        &mapping,
+        &r,
+        "keywords",
+        FieldValue::set(["regatta", "harbour board", "1962"]),
+    )
+    .await?;
+    edits.push("keywords added in both systems (merged)".into());
+    let (m, r) = pair(9);
+    edit_photoshelter(
+        &ps_editor,
+        &mapping,
+        &m,
+        "license_expiry",
+        date("2025-06-30"),
+    )
+    .await?;
+    edit_preservica(
+        &pv_editor,
+        &mapping,
+        &r,
+        "license_expiry",
+        date("2031-12-31"),
+    )
+    .await?;
+    edits.push(
+        "licence expiry set differently in both systems, one already past (the earlier wins)"
+            .into(),
+    );
+    let (m, r) = pair(10);
+    edit_photoshelter(&ps_editor, &mapping, &m, "headline", text("Regatta day")).await?;
+    edit_preservica(&pv_editor, &mapping, &r, "headline", text("Regatta day")).await?;
+    edits.push("the same headline typed in both systems (no conflict)".into());
+    let (m, r) = pair(11);
+    edit_photoshelter(
+        &ps_editor,
+        &mapping,
+        &m,
+        "copyright_notice",
+        text("© 1962 Harbour Board"),
+    )
+    .await?;
+    edit_preservica(
+        &pv_editor,
+        &mapping,
+        &r,
+        "copyright_notice",
+        text("© 1962 Mary Ellis"),
+    )
+    .await?;
+    edits
+        .push("the copyright notice changed differently in both systems (a person decides)".into());
+    let (_, r) = pair(12);
+    edit_preservica(
+        &pv_editor,
+        &mapping,
+        &r,
+        "creator",
+        text("Harbour Board Photographic Unit, Marine Division"),
+    )
+    .await?;
+    edits.push("a creator catalogued in Preservica longer than IPTC's 32 bytes (never cut)".into());
+    // A document someone ingested into the archive by hand: same bytes, no link.
+    let document = world
+        .photoshelter
+        .media_ids()
+        .into_iter()
+        .find(|id| world.pairs.iter().all(|(m, _)| m != id));
+    if let Some(doc) = &document {
+        let record = world.photoshelter.record(doc);
+        let bytes = world.photoshelter.media_bytes(doc);
+        if let (Some(record), Some(bytes)) = (record, bytes) {
+            let asset = PreservicaRecord {
+                title: record.file_name.clone(),
+                ..PreservicaRecord::default()
+            };
+            let reference = world.preservica.add_asset(&world.folder, &asset, &[]);
+            world.preservica.add_content(
+                &reference,
+                record.file_name.as_deref().unwrap_or("document.pdf"),
+                &bytes,
+            );
+            edits.push(format!(
+                "{} ingested into the archive by hand, without a link (paired by checksum)",
+                record.file_name.unwrap_or_default()
+            ));
+        }
+    }
+    say("\nToday, people edited both systems:".into());
+    for e in &edits {
+        say(format!("  - {e}"));
+    }
+
+    let first = crate::sync::run_sync(&mut store, &ctx, &opts).await?;
+    say("\nTonight's sync:".into());
+    describe(&first, say);
+    let second = crate::sync::run_sync(&mut store, &ctx, &opts).await?;
+    say("\nA second sync, straight after:".into());
+    describe(&second, say);
+    let pairs = world.pairs.len();
+    let media = world.photoshelter.media_ids().len();
+    world.stop().await;
+    Ok(DemoResult {
+        dir: dir.to_path_buf(),
+        config: config_path,
+        first,
+        second,
+        pairs,
+        media,
+    })
+}
+
+/// A run's summary in a few lines.
+pub fn describe(out: &crate::sync::SyncOutcome, say: &mut dyn FnMut(String)) {
+    let s = &out.report.summary;
+    say(format!(
+        "  assets: {} in PhotoShelter, {} in Preservica, {} pairs",
+        s.assets_photoshelter, s.assets_preservica, s.pairs
+    ));
+    say(format!(
+        "  fields: {} compared, {} in sync, {} drifted; pushed {} to PhotoShelter, {} to Preservica",
+        s.fields_compared, s.in_sync, s.drifted, s.pushed_to_photoshelter, s.pushed_to_preservica
+    ));
+    say(format!(
+        "  conflicts: {} waiting for a person, {} resolved by rule; {} skipped, {} failures",
+        s.conflicts_queued, s.conflicts_resolved, s.skipped, s.failures
+    ));
+    if !out.report.rights.is_empty() {
+        say(format!(
+            "  rights: {} licence problems listed",
+            out.report.rights.len()
+        ));
+    }
+    say(format!(
+        "  API calls: PhotoShelter {}, Preservica {}; {:.1} s",
+        s.api_calls_photoshelter.requests, s.api_calls_preservica.requests, s.seconds_total
+    ));
+    if let Some(why) = &out.report.stopped {
+        say(format!("  stopped: {why}"));
+    }
+    say(format!("  report: {}", out.paths.html.display()));
 }

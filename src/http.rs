@@ -92,6 +92,18 @@ pub struct RequestCounts {
     pub server_errors: u64,
 }
 
+impl RequestCounts {
+    /// What was sent after `earlier` was taken: the counts of one run on a shared client.
+    pub fn since(&self, earlier: &RequestCounts) -> RequestCounts {
+        RequestCounts {
+            requests: self.requests.saturating_sub(earlier.requests),
+            retries: self.retries.saturating_sub(earlier.retries),
+            throttled: self.throttled.saturating_sub(earlier.throttled),
+            server_errors: self.server_errors.saturating_sub(earlier.server_errors),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Counters {
     requests: AtomicU64,

@@ -55,10 +55,83 @@ enum Command {
     },
     /// Show the store: its path, schema version and what it holds
     Status,
+    /// Run one sync cycle now: pull both systems, reconcile, push corrections, report
+    Sync(SyncArgs),
+    /// Show a run's report: its summary and where its files are (latest run by default)
+    Report {
+        /// The run id
+        run: Option<i64>,
+        /// Open the HTML report in a browser
+        #[arg(long)]
+        open: bool,
+    },
+    /// Review the conflicts that wait for a person
+    Conflicts {
+        #[command(subcommand)]
+        command: ConflictsCommand,
+    },
+    /// Review pairs ferry suggests (same file name and date) but never makes by itself
+    Pairs {
+        #[command(subcommand)]
+        command: PairsCommand,
+    },
+    /// Try ferry with no accounts: both emulators, a seeded library, a day of edits, two syncs
+    Demo {
+        /// Where to keep the config, store and reports [default: a new temp directory]
+        dir: Option<PathBuf>,
+        /// How many media the PhotoShelter library holds
+        #[arg(long, default_value_t = 300)]
+        media: usize,
+    },
     /// Run a local emulator of one of the systems, for trying ferry without accounts
     Emulate {
         #[command(subcommand)]
         system: EmulateCommand,
+    },
+}
+
+#[derive(clap::Args)]
+struct SyncArgs {
+    /// Compute and report everything; write nothing to either system or to the store's state
+    #[arg(long)]
+    dry_run: bool,
+    /// List every asset, not only what changed since the last run
+    #[arg(long)]
+    full: bool,
+    /// Apply a run even when it changes more assets than the mass-change guard allows
+    #[arg(long)]
+    allow_mass_change: bool,
+    /// Clear a lockout left by a critical error (after checking its report), then run
+    #[arg(long)]
+    recover: bool,
+}
+
+#[derive(Subcommand)]
+enum ConflictsCommand {
+    /// List the open conflicts
+    List {
+        /// Also list resolved ones
+        #[arg(long)]
+        all: bool,
+    },
+    /// Decide a conflict; the next sync writes the chosen value to both systems
+    Resolve {
+        /// The conflict id (from `ferry conflicts list`)
+        id: i64,
+        /// `photoshelter`, `preservica`, or the value itself
+        #[arg(long, value_name = "photoshelter|preservica|VALUE")]
+        take: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum PairsCommand {
+    /// List suggested pairs
+    Suggest,
+    /// Confirm a suggested pair
+    Accept {
+        /// The suggestion id (from `ferry pairs suggest`)
+        id: i64,
     },
 }
 
@@ -159,8 +232,11 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(cli: &Cli) {
+    // The demo tells its own story on stdout; its logs stay out of the way unless asked for.
+    let quiet_default = matches!(cli.command, Command::Demo { .. });
     let level = match (cli.quiet, cli.verbose) {
         (true, _) => "error",
+        (false, 0) if quiet_default => "warn",
         (false, 0) => "info",
         (false, 1) => "debug",
         (false, _) => "trace",
@@ -200,6 +276,11 @@ fn run(cli: Cli) -> Result<Outcome> {
             mappings_check(&file)
         }
         Command::Status => status(&Config::load(&config_path, &env)?),
+        Command::Sync(args) => sync(&Config::load(&config_path, &env)?, &args),
+        Command::Report { run, open } => report(&Config::load(&config_path, &env)?, run, open),
+        Command::Conflicts { command } => conflicts(&Config::load(&config_path, &env)?, command),
+        Command::Pairs { command } => pairs(&Config::load(&config_path, &env)?, command),
+        Command::Demo { dir, media } => demo(dir, media),
         Command::Emulate {
             system: EmulateCommand::Preservica(args),
         } => emulate_preservica(args),
@@ -280,6 +361,228 @@ fn status(config: &Config) -> Result<Outcome> {
     Ok(Outcome::Done)
 }
 
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new().context("cannot start the async runtime")
+}
+
+fn sync(config: &Config, args: &SyncArgs) -> Result<Outcome> {
+    use ferry::sync::{SyncContext, SyncOptions, run_sync};
+    let mapping = Mapping::load(&config.mapping)?;
+    let mut store = Store::open(&config.paths.store)?;
+    let photoshelter = ferry::photoshelter::client::PhotoShelterClient::new(&config.photoshelter)?;
+    let preservica = ferry::preservica::client::PreservicaClient::from_config(&config.preservica)?;
+    let ctx = SyncContext {
+        mapping: &mapping,
+        photoshelter: &photoshelter,
+        preservica: &preservica,
+        max_change_share: config.guard.max_change_share,
+        min_assets: config.guard.min_assets,
+        concurrency_photoshelter: config.photoshelter.concurrency,
+        concurrency_preservica: config.preservica.concurrency,
+        reports_dir: config.paths.reports.clone(),
+        clock: ferry::clock::Clock::system(),
+    };
+    let opts = SyncOptions {
+        dry_run: args.dry_run,
+        full: args.full,
+        allow_mass_change: args.allow_mass_change,
+        recover: args.recover,
+    };
+    let out = runtime()?.block_on(run_sync(&mut store, &ctx, &opts))?;
+    println!(
+        "run {}{}: {}",
+        out.run_id,
+        if args.dry_run {
+            " (dry run: nothing written)"
+        } else {
+            ""
+        },
+        out.report.status
+    );
+    ferry::demo::describe(&out, &mut |line| println!("{line}"));
+    Ok(out.outcome)
+}
+
+fn report(config: &Config, run: Option<i64>, open: bool) -> Result<Outcome> {
+    let store = Store::open(&config.paths.store)?;
+    let runs = store.runs(1000)?;
+    let row = match run {
+        Some(id) => runs.into_iter().find(|r| r.id == id).with_context(|| {
+            format!("there is no run {id}; `ferry report` without an id shows the latest")
+        })?,
+        None => runs
+            .into_iter()
+            .next()
+            .context("no run yet; `ferry sync` (or `ferry demo`) makes one")?,
+    };
+    println!(
+        "run {} ({}{}): {}, started {}, finished {}",
+        row.id,
+        row.kind,
+        if row.dry_run { ", dry run" } else { "" },
+        row.status,
+        row.started_at,
+        row.finished_at.as_deref().unwrap_or("-")
+    );
+    let Some(html) = row.report_path else {
+        println!("this run wrote no report");
+        return Ok(Outcome::Done);
+    };
+    let json = std::path::Path::new(&html).with_extension("json");
+    if let Ok(text) = std::fs::read_to_string(&json)
+        && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+    {
+        let s = &v["summary"];
+        println!(
+            "pairs {}, fields compared {}, in sync {}, drifted {}, pushed to PhotoShelter {}, to Preservica {}, conflicts waiting {}, failures {}",
+            s["pairs"],
+            s["fields_compared"],
+            s["in_sync"],
+            s["drifted"],
+            s["pushed_to_photoshelter"],
+            s["pushed_to_preservica"],
+            s["conflicts_queued"],
+            s["failures"]
+        );
+        if let Some(why) = v["stopped"].as_str() {
+            println!("stopped: {why}");
+        }
+    }
+    println!("report: {html}");
+    println!(
+        "        {} (JSON), {} (CSV)",
+        json.display(),
+        std::path::Path::new(&html).with_extension("csv").display()
+    );
+    if open {
+        let opener = if cfg!(target_os = "macos") {
+            "open"
+        } else {
+            "xdg-open"
+        };
+        std::process::Command::new(opener)
+            .arg(&html)
+            .status()
+            .with_context(|| format!("cannot run {opener} to open {html}; open it by hand"))?;
+    }
+    Ok(Outcome::Done)
+}
+
+fn conflicts(config: &Config, command: ConflictsCommand) -> Result<Outcome> {
+    let mut store = Store::open(&config.paths.store)?;
+    match command {
+        ConflictsCommand::List { all } => {
+            let items = store.review_items(!all)?;
+            if items.is_empty() {
+                println!("no conflicts wait for a person");
+                return Ok(Outcome::Done);
+            }
+            for i in items {
+                println!(
+                    "#{}  {}  {} / {}  [{}]\n    PhotoShelter: {}\n    Preservica:   {}\n    why: {}",
+                    i.id,
+                    i.field,
+                    i.photoshelter_id.as_deref().unwrap_or("-"),
+                    i.preservica_ref.as_deref().unwrap_or("-"),
+                    match &i.resolution {
+                        Some(r) => format!("resolved: take {r}"),
+                        None => i.status.clone(),
+                    },
+                    i.photoshelter_value.as_deref().unwrap_or("(no value)"),
+                    i.preservica_value.as_deref().unwrap_or("(no value)"),
+                    i.reason
+                );
+            }
+            println!(
+                "\nDecide one with: ferry conflicts resolve ID --take photoshelter|preservica|VALUE"
+            );
+            Ok(Outcome::Done)
+        }
+        ConflictsCommand::Resolve { id, take } => {
+            let item = store
+                .review_items(true)?
+                .into_iter()
+                .find(|i| i.id == id)
+                .with_context(|| {
+                    format!(
+                        "conflict #{id} is not open; `ferry conflicts list` shows the open ones"
+                    )
+                })?;
+            let (how, value) = match take.as_str() {
+                "photoshelter" | "preservica" => (take.clone(), None),
+                _ => {
+                    let mapping = Mapping::load(&config.mapping)?;
+                    let spec = mapping.field(&item.field).with_context(|| {
+                        format!("the mapping no longer has field {}", item.field)
+                    })?;
+                    let value = ferry::model::FieldValue::parse(spec.kind, &take)
+                        .with_context(|| format!("--take for {}", item.field))?
+                        .map(|v| v.to_canonical_string());
+                    ("value".to_string(), value)
+                }
+            };
+            store.resolve_review(id, &how, value.as_deref(), chrono::Utc::now())?;
+            println!(
+                "conflict #{id} ({}) resolved: take {take}; the next sync writes it to both systems",
+                item.field
+            );
+            Ok(Outcome::Done)
+        }
+    }
+}
+
+fn pairs(config: &Config, command: PairsCommand) -> Result<Outcome> {
+    let mut store = Store::open(&config.paths.store)?;
+    match command {
+        PairsCommand::Suggest => {
+            let rows = store.pair_suggestions()?;
+            if rows.is_empty() {
+                println!("no pair suggestions");
+            }
+            for (id, ps, pv, reason, status) in rows {
+                println!("#{id}  {ps}  ⇄  {pv}  ({reason})  [{status}]");
+            }
+            Ok(Outcome::Done)
+        }
+        PairsCommand::Accept { id } => {
+            anyhow::ensure!(
+                store.accept_suggestion(id, chrono::Utc::now())?,
+                "suggestion #{id} is not open, or one of its assets is already paired"
+            );
+            println!("paired (suggestion #{id}); the next sync reconciles them");
+            Ok(Outcome::Done)
+        }
+    }
+}
+
+fn demo(dir: Option<PathBuf>, media: usize) -> Result<Outcome> {
+    let dir = match dir {
+        Some(d) => d,
+        None => std::env::temp_dir().join(format!(
+            "ferry-demo-{}",
+            chrono::Utc::now().format("%Y%m%d-%H%M%S")
+        )),
+    };
+    anyhow::ensure!(
+        !dir.join("ferry.db").exists(),
+        "{} already holds a ferry store; give the demo a new directory",
+        dir.display()
+    );
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    println!("ferry demo\n");
+    let result = runtime()?.block_on(ferry::demo::run_demo(&dir, media, &mut |line| {
+        println!("{line}")
+    }))?;
+    println!(
+        "\nThe store and reports stay in {}. Look around with:\n  ferry --config {} report\n  ferry --config {} conflicts list\n  ferry --config {} status",
+        result.dir.display(),
+        result.config.display(),
+        result.config.display(),
+        result.config.display()
+    );
+    Ok(Outcome::Done)
+}
+
 fn emulate_preservica(args: PreservicaEmulateArgs) -> Result<Outcome> {
     use ferry::preservica::emulator::{self, EmulatorOptions};
     let version =
@@ -297,8 +600,7 @@ fn emulate_preservica(args: PreservicaEmulateArgs) -> Result<Outcome> {
         faults: args.faults.options()?,
         ..EmulatorOptions::default()
     };
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(async {
+    runtime()?.block_on(async {
         let emu = emulator::start(options, args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -145,6 +145,12 @@ impl PhotoShelterError {
     }
 }
 
+/// A poisoned lock only means another task panicked while holding it; the list it guards
+/// (tokens, organisations) is still valid.
+fn plock<T>(m: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Why a Bearer token that is refused is not retried.
 const OAUTH_REFUSED: &str =
     "with the configured OAuth token (ferry cannot renew it; issue a new one)";
@@ -384,7 +390,7 @@ impl PhotoShelterClient {
             Auth::Password(p) | Auth::Bearer(p) => secrets.push(p.expose().to_string()),
         }
         secrets.extend(
-            crate::emulate::lock(&self.tokens_seen)
+            plock(&self.tokens_seen)
                 .iter()
                 .map(|t| t.expose().to_string()),
         );
@@ -522,7 +528,7 @@ impl PhotoShelterClient {
             }
         };
         if !orgs.is_empty() {
-            *crate::emulate::lock(&self.login_orgs) = orgs.clone();
+            *plock(&self.login_orgs) = orgs.clone();
         }
         if let Some(org) = &self.org_id {
             if !orgs.is_empty() && !orgs.iter().any(|o| &o.id == org) {
@@ -611,7 +617,7 @@ impl PhotoShelterClient {
             })?
             .to_string();
         let token = Secret::new(token);
-        crate::emulate::lock(&self.tokens_seen).push(token.clone());
+        plock(&self.tokens_seen).push(token.clone());
         let orgs = wire::parse_orgs(get(&data, "org")).map_err(|e| malformed(self.scrub(&e)))?;
         tracing::info!(
             api = api.name(),

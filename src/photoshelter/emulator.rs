@@ -34,8 +34,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use store::{Media, Store};
 
-/// Captured requests kept at most (the oldest are dropped), and body bytes kept per request.
+/// Captured requests kept at most, and their body bytes in all (the oldest are dropped
+/// first), and body bytes kept per request.
 const CAPTURE_LIMIT: usize = 20_000;
+const CAPTURE_BYTES: usize = 64 * 1024 * 1024;
 const CAPTURE_BODY_LIMIT: usize = 1024 * 1024;
 
 /// How the emulator treats `modify_start`/`modify_end` on media search (the filter exists
@@ -644,10 +646,13 @@ async fn capture_layer(State(emu): State<Arc<Emu>>, req: Request, next: Next) ->
     };
     {
         let mut c = lock(&emu.captured);
-        if c.len() >= CAPTURE_LIMIT {
-            c.pop_front();
-        }
         c.push_back(captured);
+        let mut bytes: usize = c.iter().map(|r| r.body.len()).sum();
+        while c.len() > CAPTURE_LIMIT || (bytes > CAPTURE_BYTES && c.len() > 1) {
+            if let Some(old) = c.pop_front() {
+                bytes -= old.body.len();
+            }
+        }
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await

@@ -237,6 +237,10 @@ pub const V3_ORG_SELECT_WITH_GET: bool = true;
 /// urlencoded and multipart bodies. Field names are the v4 IPTC names ([`IPTC_FIELDS`]);
 /// keywords travel as one comma-separated string; an empty value clears a field.
 pub const IPTC_WRITE_ENCODING: Encoding = Encoding::Query;
+/// Longest query string one write sends: a 2000-byte caption percent-encodes to up to 6000
+/// characters, and common servers refuse request lines over 8 KiB, so a write with long
+/// values is split into several requests (fields are independent).
+pub const MAX_WRITE_QUERY_BYTES: usize = 6000;
 pub const IPTC_WRITE_METHOD: &str = "PATCH";
 
 /// Media attribute write (licence expiry, release flags): `PATCH /psapi/v4.0/media/{id}`.

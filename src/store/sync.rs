@@ -458,6 +458,59 @@ impl Store {
         Ok(())
     }
 
+    /// Pair suggestions: (id, PhotoShelter id, Preservica ref, reason, status), open first.
+    #[allow(clippy::type_complexity)]
+    pub fn pair_suggestions(
+        &self,
+    ) -> Result<Vec<(i64, String, String, String, String)>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT id, photoshelter_id, preservica_ref, reason, status FROM pair_suggestions ORDER BY status <> 'open', id")
+            .map_err(|e| self.sql_error(e))?;
+        st.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| self.sql_error(e))
+    }
+
+    /// A person confirms a suggested pair: the two assets become one pair. `Ok(false)` when
+    /// the suggestion is not open or either side is already paired.
+    pub fn accept_suggestion(&mut self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let row: Option<(String, String)> = self
+            .conn
+            .query_row("SELECT photoshelter_id, preservica_ref FROM pair_suggestions WHERE id = ?1 AND status = 'open'", [id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(|e| self.sql_error(e))?;
+        let Some((ps_id, pv_ref)) = row else {
+            return Ok(false);
+        };
+        let find = |col: &str, v: &str| -> Result<Option<i64>, StoreError> {
+            self.conn
+                .query_row(
+                    &format!("SELECT id FROM assets WHERE {col} = ?1 AND paired_by IS NULL"),
+                    [v],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(|e| self.sql_error(e))
+        };
+        let (Some(ps), Some(pv)) = (
+            find("photoshelter_id", &ps_id)?,
+            find("preservica_ref", &pv_ref)?,
+        ) else {
+            return Ok(false);
+        };
+        self.pair(ps, pv, "manual", now)?;
+        self.conn
+            .execute(
+                "UPDATE pair_suggestions SET status = 'accepted', decided_at = ?2 WHERE id = ?1",
+                params![id, ts(now)],
+            )
+            .map_err(|e| self.sql_error(e))?;
+        Ok(true)
+    }
+
     // ---- snapshots ----
 
     /// Stores the current snapshots of `system` in one transaction; a changed snapshot's

@@ -118,6 +118,10 @@ async fn run_locked(
     opts: &SyncOptions,
 ) -> Result<SyncOutcome, SyncError> {
     let started = ctx.clock.now();
+    let calls_before = (
+        ctx.photoshelter.request_counts(),
+        ctx.preservica.request_counts(),
+    );
     if let Some(lockout) = store.lockout()? {
         if !opts.recover {
             return Err(SyncError::LockedOut(lockout));
@@ -185,8 +189,9 @@ async fn run_locked(
     report.status = status.to_string();
     report.exit_code = outcome.code();
     report.summary.seconds_total = clock.elapsed().as_secs_f64();
-    report.summary.api_calls_photoshelter = ctx.photoshelter.request_counts();
-    report.summary.api_calls_preservica = ctx.preservica.request_counts();
+    report.summary.api_calls_photoshelter =
+        ctx.photoshelter.request_counts().since(&calls_before.0);
+    report.summary.api_calls_preservica = ctx.preservica.request_counts().since(&calls_before.1);
     let paths = write_all(&report, &ctx.reports_dir).map_err(SyncError::Report)?;
     let summary = serde_json::to_string(&report.summary).ok();
     let db_status = match status {
@@ -834,4 +839,70 @@ fn fill_report(
         });
     }
     s.failures = report.failures.len() as u64;
+    rights_problems(report, plan, assets, ps_snaps);
+}
+
+/// Days ahead in which an expiring licence is listed.
+const EXPIRY_NOTICE_DAYS: i64 = 30;
+
+/// Licence expiry problems: dates that differ between the systems, licences that have
+/// expired (the asset may still be published) and licences expiring soon.
+fn rights_problems(
+    report: &mut RunReport,
+    plan: &Plan,
+    assets: &HashMap<AssetId, &AssetRow>,
+    ps_snaps: &HashMap<AssetId, Snapshot>,
+) {
+    let today = Utc::now().date_naive();
+    for d in plan
+        .decisions
+        .iter()
+        .filter(|d| d.decision.field == "license_expiry")
+    {
+        let row = assets.get(&d.asset);
+        let label = ps_snaps
+            .get(&d.asset)
+            .and_then(|snap| snap.fields.get("title").cloned())
+            .unwrap_or_else(|| format!("asset {}", d.asset));
+        let mut push = |kind: &str, detail: String| {
+            report.rights.push(crate::report::RightsProblem {
+                asset_id: d.asset,
+                photoshelter_id: row.and_then(|r| r.photoshelter_id.clone()),
+                preservica_ref: row.and_then(|r| r.preservica_ref.clone()),
+                label: label.clone(),
+                kind: kind.into(),
+                detail,
+            })
+        };
+        let show =
+            |v: &Option<FieldValue>| v.as_ref().map_or("none".to_string(), |v| v.to_string());
+        if d.photoshelter != d.preservica {
+            push(
+                "expiry_differs",
+                format!(
+                    "PhotoShelter says {}, Preservica says {}; {}",
+                    show(&d.photoshelter),
+                    show(&d.preservica),
+                    d.decision.reason
+                ),
+            );
+        }
+        let effective = match d.decision.outcome {
+            DecisionOutcome::Review => d.photoshelter.clone().or(d.preservica.clone()),
+            _ => d.decision.value.clone(),
+        };
+        if let Some(FieldValue::Date(date)) = effective {
+            let day = date.day();
+            if day < today {
+                push(
+                    "expired_licence",
+                    format!(
+                        "the licence expired on {day}; it is still published in PhotoShelter unless restricted"
+                    ),
+                );
+            } else if (day - today).num_days() <= EXPIRY_NOTICE_DAYS {
+                push("expiring_soon", format!("the licence expires on {day}"));
+            }
+        }
+    }
 }

@@ -137,6 +137,20 @@ pub fn plan_pair(mapping: &Mapping, pair: &PairState<'_>, plan: &mut Plan) {
             decision.reason = format!("resolved by a person: take {how}");
             resolution = Some(*id);
         }
+        // A value one system would cut is never written there; a person shortens it.
+        if decision.outcome == Outcome::Write
+            && let Some(value) = decision.value.as_ref()
+            && let Some(problem) = [System::PhotoShelter, System::Preservica]
+                .into_iter()
+                .filter(|s| decision.writes_to(*s, &state))
+                .find_map(|s| crate::mapping::check_limit(spec, s, value).err())
+        {
+            decision.outcome = Outcome::Review;
+            decision.reason = format!(
+                "{}, but it is too long for {}: {}; shorten it (ferry never cuts a value)",
+                decision.reason, problem.system, problem.detail
+            );
+        }
         let index = plan.decisions.len();
         for system in [System::PhotoShelter, System::Preservica] {
             if decision.writes_to(system, &state) {

@@ -98,9 +98,25 @@ pub async fn pull_preservica(
                         .find(|i| i.kind == wire::PHOTOSHELTER_ID_TYPE)
                         .map(|i| i.value)
                 };
+                let mut translation = pv_map::read_record(mapping, &record);
+                // Without a link, only the file's checksum can pair the asset: ask for the
+                // fixity Preservica keeps (a few calls, for unpaired assets only).
+                if link.is_none() && !paired.contains(&r) {
+                    translation.record.checksum = client
+                        .bitstreams(&r)
+                        .await?
+                        .into_iter()
+                        .find_map(|b| {
+                            b.doc
+                                .fixities
+                                .into_iter()
+                                .find(|(alg, _)| alg.replace('-', "").eq_ignore_ascii_case("sha1"))
+                        })
+                        .map(|(_, v)| format!("sha1:{}", v.to_lowercase()));
+                }
                 Ok::<_, crate::preservica::client::PreservicaError>(Pulled {
                     id: r.clone(),
-                    translation: pv_map::read_record(mapping, &record),
+                    translation,
                     link,
                 })
             };

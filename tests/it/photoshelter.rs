@@ -3,6 +3,7 @@
 //! Helpers for the submodules live here (not in `helpers.rs`, which other modules share).
 
 mod auth;
+mod emulator_raw;
 mod files;
 mod listing;
 mod parsing;

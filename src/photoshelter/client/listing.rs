@@ -18,7 +18,7 @@ impl PhotoShelterClient {
         let data = Value::Object(data);
         let user_id = self.id_from(&url, IdKind::User, get(&data, "id"))?;
         let attrs = wire::attributes(&data);
-        let mut orgs = crate::emulate::lock(&self.login_orgs).clone();
+        let mut orgs = plock(&self.login_orgs).clone();
         if let Some(list) = data.pointer("/includes/organizations/data") {
             let from_session =
                 wire::parse_orgs(Some(list)).map_err(|e| self.malformed(&call, &url, e))?;
@@ -57,7 +57,7 @@ impl PhotoShelterClient {
             api: Api::V3.name(),
             user_id: Some(user_id),
             email: get(session, "email").and_then(wire::lenient_text),
-            orgs: crate::emulate::lock(&self.login_orgs).clone(),
+            orgs: plock(&self.login_orgs).clone(),
             org_id: self.org_id.clone(),
         })
     }

@@ -116,13 +116,13 @@ impl PhotoShelterClient {
                 .iter()
                 .map(|(k, v)| (k.clone(), text_of(v)))
                 .collect();
-            let call = Call::new(
-                Api::V4,
-                Method::from_bytes(wire::IPTC_WRITE_METHOD.as_bytes()).unwrap_or(Method::PATCH),
-                wire::v4::media_iptc(media_id),
-            )
-            .fields(wire::IPTC_WRITE_ENCODING, fields);
-            self.call_json(&call).await?;
+            let method =
+                Method::from_bytes(wire::IPTC_WRITE_METHOD.as_bytes()).unwrap_or(Method::PATCH);
+            for part in split_for(wire::IPTC_WRITE_ENCODING, fields) {
+                let call = Call::new(Api::V4, method.clone(), wire::v4::media_iptc(media_id))
+                    .fields(wire::IPTC_WRITE_ENCODING, part);
+                self.call_json(&call).await?;
+            }
         }
         if !write.custom.is_empty() {
             let items: Vec<Value> = write
@@ -150,9 +150,11 @@ impl PhotoShelterClient {
                     (k.clone(), text)
                 })
                 .collect();
-            let call = Call::new(Api::V4, Method::PATCH, wire::v4::media(media_id))
-                .fields(wire::ATTRIBUTE_WRITE_ENCODING, fields);
-            self.call_json(&call).await?;
+            for part in split_for(wire::ATTRIBUTE_WRITE_ENCODING, fields) {
+                let call = Call::new(Api::V4, Method::PATCH, wire::v4::media(media_id))
+                    .fields(wire::ATTRIBUTE_WRITE_ENCODING, part);
+                self.call_json(&call).await?;
+            }
         }
         let record = self.read_record(media_id).await?;
         let mismatches = verify(write, &record);
@@ -381,6 +383,41 @@ fn text_of(v: &Value) -> String {
     }
 }
 
+/// Fields sent in a query string are split over several requests so that no query passes
+/// [`wire::MAX_WRITE_QUERY_BYTES`] (a field longer than that goes alone); other encodings
+/// carry everything at once.
+fn split_for(
+    encoding: wire::Encoding,
+    fields: Vec<(String, String)>,
+) -> Vec<Vec<(String, String)>> {
+    if encoding != wire::Encoding::Query {
+        return vec![fields];
+    }
+    let encoded = |k: &str, v: &str| {
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair(k, v)
+            .finish()
+            .len()
+            + 1
+    };
+    let mut out: Vec<Vec<(String, String)>> = Vec::new();
+    let mut size = 0;
+    for (k, v) in fields {
+        let n = encoded(&k, &v);
+        match out.last_mut() {
+            Some(last) if size + n <= wire::MAX_WRITE_QUERY_BYTES => {
+                last.push((k, v));
+                size += n;
+            }
+            _ => {
+                out.push(vec![(k, v)]);
+                size = n;
+            }
+        }
+    }
+    out
+}
+
 fn keyword_set(s: &str) -> Vec<String> {
     let mut v: Vec<String> = s
         .split(',')
@@ -440,6 +477,36 @@ fn verify(write: &PhotoShelterWrite, record: &PhotoShelterRecord) -> Vec<String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_query_writes_are_split() {
+        // 2000 bytes of "é" percent-encode to 12000 characters: alone in its request.
+        let huge = "é".repeat(1000);
+        assert_eq!(
+            split_for(
+                wire::Encoding::Query,
+                vec![
+                    ("caption".into(), huge.clone()),
+                    ("title".into(), "T".into())
+                ]
+            )
+            .len(),
+            2
+        );
+        let long = "x".repeat(4000);
+        let fields = vec![
+            ("caption".to_string(), long.clone()),
+            ("title".to_string(), "T".to_string()),
+            ("headline".to_string(), long),
+            ("city".to_string(), "C".to_string()),
+        ];
+        let parts = split_for(wire::Encoding::Query, fields.clone());
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts.concat(), fields);
+        assert_eq!(split_for(wire::Encoding::Json, fields).len(), 1);
+        let short = vec![("a".to_string(), "b".to_string()); 3];
+        assert_eq!(split_for(wire::Encoding::Query, short).len(), 1);
+    }
 
     #[test]
     fn writes_are_verified_field_by_field() {

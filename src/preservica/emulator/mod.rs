@@ -467,6 +467,44 @@ impl PreservicaEmulator {
         reference
     }
 
+    /// Gives an asset a preservation representation holding `bytes` as `file_name`, with
+    /// SHA1 and SHA256 fixities.
+    pub fn add_content(&self, asset: &str, file_name: &str, bytes: &[u8]) -> bool {
+        use sha2::Digest;
+        let mut d = lock(&self.shared.data);
+        if d.entities.get(asset).map(|e| e.kind) != Some(EntityKind::Asset) {
+            return false;
+        }
+        let co = uuid::Uuid::new_v4().to_string();
+        let mut c = Entity::new(
+            EntityKind::ContentObject,
+            co.clone(),
+            file_name.to_string(),
+            Some(asset.to_string()),
+        );
+        c.generations = vec![Generation {
+            original: true,
+            active: true,
+            bitstreams: vec![StoredBitstream {
+                filename: file_name.to_string(),
+                bytes: Bytes::copy_from_slice(bytes),
+                fixities: vec![
+                    ("SHA1".into(), hex::encode(sha1::Sha1::digest(bytes))),
+                    ("SHA256".into(), hex::encode(sha2::Sha256::digest(bytes))),
+                ],
+            }],
+        }];
+        d.insert(c);
+        if let Some(e) = d.entities.get_mut(asset) {
+            e.representations.push(Representation {
+                rtype: "Preservation".into(),
+                name: "Preservation".into(),
+                content_objects: vec![co],
+            });
+        }
+        true
+    }
+
     /// How many packages were stored through the S3 endpoint.
     pub fn uploaded_packages(&self) -> usize {
         lock(&self.shared.data).objects.len()

@@ -272,3 +272,31 @@ async fn ids_that_are_not_ids_are_refused_before_sending() {
     }
     assert!(emu.log().is_empty());
 }
+
+#[tokio::test]
+async fn long_values_are_written_in_several_requests_and_verified() {
+    bounded(async {
+        let emu = start(options(3)).await;
+        let c = client(&emu);
+        let id = emu.media_ids()[0].clone();
+        let caption = "Ø".repeat(1000); // 2000 bytes, IPTC's caption limit
+        let mut w = PhotoShelterWrite::default();
+        w.iptc.insert("caption".into(), json!(caption));
+        w.iptc.insert("headline".into(), json!("Short"));
+        w.iptc.insert("title".into(), json!("Also short"));
+        let back = c.apply_write(&id, &w).await.unwrap();
+        assert_eq!(back.iptc["caption"], json!(caption));
+        let patches: Vec<_> = emu
+            .captured()
+            .into_iter()
+            .filter(|r| r.method == "PATCH")
+            .collect();
+        assert_eq!(patches.len(), 2);
+        assert!(
+            patches
+                .iter()
+                .all(|r| r.query.as_ref().unwrap().len() <= 6000 + 20)
+        );
+    })
+    .await
+}

@@ -90,6 +90,10 @@ pub struct OutboxEntry {
     pub attempts: i64,
 }
 
+/// A person's decision on a conflict, by (asset, field): (queue id, `photoshelter` |
+/// `preservica` | `value`, the chosen value when it is `value`).
+pub type Resolution = (i64, String, Option<String>);
+
 /// One superseded value of a field: no value is lost, only superseded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryEntry {
@@ -779,10 +783,8 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Resolved conflicts whose value has not been carried out yet: (asset, field) → value.
-    pub fn resolutions(
-        &self,
-    ) -> Result<HashMap<(AssetId, String), (i64, String, Option<String>)>, StoreError> {
+    /// Resolved conflicts whose value has not been carried out yet.
+    pub fn resolutions(&self) -> Result<HashMap<(AssetId, String), Resolution>, StoreError> {
         let mut st = self
             .conn
             .prepare("SELECT id, asset_id, field, resolution, resolution_value FROM review_queue WHERE status = 'resolved' AND resolution IS NOT NULL AND resolved_by IS NULL")

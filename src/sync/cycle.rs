@@ -404,7 +404,7 @@ async fn cycle(
     report.summary.pairs = pairs as u64;
 
     // 6. Record decisions; agreed values become baselines; the guard looks at the writes.
-    let rows: Vec<DecisionRow> = plan.decisions.iter().map(|d| decision_row(d)).collect();
+    let rows: Vec<DecisionRow> = plan.decisions.iter().map(decision_row).collect();
     let decision_ids = store.record_decisions(run, &rows, now)?;
     let agreed: Vec<(AssetId, String, Option<String>)> = plan
         .decisions

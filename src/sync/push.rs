@@ -33,15 +33,15 @@ fn current_value(t: &Translation, field: &str) -> Option<String> {
     t.record.get(field).map(FieldValue::to_canonical_string)
 }
 
+/// An entry to write, with the value it replaces and the change to make.
+type ToWrite = (OutboxEntry, Option<String>, FieldChange);
+
 /// Sorts entries into already applied, stale and to-write, by the target's current values.
 fn triage(
     mapping: &Mapping,
     current: &Translation,
     entries: &[OutboxEntry],
-) -> (
-    Vec<(i64, WriteResult)>,
-    Vec<(OutboxEntry, Option<String>, FieldChange)>,
-) {
+) -> (Vec<(i64, WriteResult)>, Vec<ToWrite>) {
     let mut settled = Vec::new();
     let mut to_write = Vec::new();
     for e in entries {
@@ -93,7 +93,7 @@ fn triage(
 /// Results for the written entries, from the record read back after the write.
 fn verify_written(
     after: &Translation,
-    written: Vec<(OutboxEntry, Option<String>, FieldChange)>,
+    written: Vec<ToWrite>,
     problems: &[FieldProblem],
 ) -> Vec<(i64, WriteResult)> {
     written

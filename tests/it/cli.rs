@@ -173,7 +173,21 @@ fn help_lists_only_commands_that_work() {
         .lines()
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    assert_eq!(commands, ["init", "mappings", "status", "help"]);
+    assert_eq!(
+        commands,
+        [
+            "init",
+            "mappings",
+            "status",
+            "sync",
+            "report",
+            "conflicts",
+            "pairs",
+            "demo",
+            "emulate",
+            "help"
+        ]
+    );
 }
 
 #[test]
@@ -182,4 +196,68 @@ fn a_missing_config_says_how_to_make_one() {
     let out = ferry(dir.path(), &["status"], &[]);
     assert_eq!(out.code, 3);
     assert!(out.stderr.contains("run 'ferry init"), "{}", out.stderr);
+}
+
+#[test]
+fn the_demo_runs_two_cycles_and_leaves_a_store_to_look_at() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ferry(dir.path(), &["demo", "site", "--media", "80"], &[]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let second = out
+        .stdout
+        .split("A second sync, straight after:")
+        .nth(1)
+        .unwrap();
+    assert!(
+        second.contains("pushed 0 to PhotoShelter, 0 to Preservica"),
+        "{second}"
+    );
+    assert!(second.contains("0 failures"), "{second}");
+    let tonight = out
+        .stdout
+        .split("Tonight's sync:")
+        .nth(1)
+        .unwrap()
+        .split("A second sync")
+        .next()
+        .unwrap();
+    assert!(
+        !tonight.contains("pushed 0 to PhotoShelter, 0 to Preservica"),
+        "{tonight}"
+    );
+    assert!(tonight.contains("waiting for a person"));
+    // The store and reports stay for the other commands.
+    let config = dir.path().join("site/ferry.toml");
+    let config = config.to_str().unwrap();
+    let out = ferry(dir.path(), &["--config", config, "conflicts", "list"], &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("copyright_notice"), "{}", out.stdout);
+    let out = ferry(dir.path(), &["--config", config, "report"], &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("run 3 (sync)"), "{}", out.stdout);
+    assert!(out.stdout.contains("run-3.html"));
+    // Resolving a conflict is recorded for the next sync.
+    let id = ferry(dir.path(), &["--config", config, "conflicts", "list"], &[])
+        .stdout
+        .lines()
+        .find(|l| l.contains("copyright_notice"))
+        .and_then(|l| l.split_whitespace().next())
+        .map(|s| s.trim_start_matches('#').to_string())
+        .unwrap();
+    let out = ferry(
+        dir.path(),
+        &[
+            "--config",
+            config,
+            "conflicts",
+            "resolve",
+            &id,
+            "--take",
+            "photoshelter",
+        ],
+        &[],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = ferry(dir.path(), &["--config", config, "conflicts", "list"], &[]);
+    assert!(!out.stdout.contains("copyright_notice"));
 }

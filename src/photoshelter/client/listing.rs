@@ -265,7 +265,8 @@ impl PhotoShelterClient {
         })
     }
 
-    /// Media modified at or after `since`. Uses media search with `modify_start` (from the
+    /// Media modified at or after `since` (to the second: PhotoShelter's timestamps have no
+    /// fractions, so the cursor's own second is listed again). Uses media search with `modify_start` (from the
     /// day of `since - overlap`), filtering the hits exactly; if the tenant rejects or ignores
     /// the filter, walks the scope's galleries sorted by modification time, newest first,
     /// until the cursor. `next_cursor` is the newest modification seen, but never later than
@@ -277,6 +278,9 @@ impl PhotoShelterClient {
         scope: &Scope,
     ) -> Result<ChangedListing> {
         let started = self.options.clock.now();
+        // PhotoShelter's timestamps have whole seconds: a media modified in the cursor's
+        // second may carry a time just before it. List that second again.
+        let since = DateTime::from_timestamp(since.timestamp(), 0).unwrap_or(since);
         let (media, method) = match self.changed_by_filter(since, scope).await? {
             Some(media) => (media, ChangeMethod::ModifyFilter),
             None => (

@@ -414,3 +414,30 @@ async fn the_next_cursor_never_passes_the_listing_start_minus_the_skew() {
     })
     .await
 }
+
+#[tokio::test]
+async fn a_cursor_with_fractions_still_finds_a_change_in_its_own_second() {
+    bounded(async {
+        let mut o = options(20);
+        o.clock = Clock::fixed(at(2025, 6, 1, 12) + chrono::Duration::milliseconds(900));
+        let emu = start(o).await;
+        let id = emu.media_ids()[4].clone();
+        emu.set_iptc(
+            &id,
+            "headline",
+            Some("changed at 12:00:00.900, stamped 12:00:00"),
+        );
+        let c = incremental_client(&emu);
+        let cursor = at(2025, 6, 1, 12) + chrono::Duration::milliseconds(500);
+        for filter in [ModifyFilter::Honoured, ModifyFilter::Rejected] {
+            emu.set_quirks(Quirks {
+                modify_filter: filter,
+                ..Quirks::default()
+            });
+            let got = c.list_changed(cursor, &Scope::Account).await.unwrap();
+            let ids: Vec<String> = got.media.iter().map(|m| m.id.clone()).collect();
+            assert_eq!(ids, vec![id.clone()], "{filter:?}");
+        }
+    })
+    .await
+}

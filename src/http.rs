@@ -152,7 +152,28 @@ pub struct HttpClient {
 
 impl HttpClient {
     pub fn new(system: System, options: HttpOptions) -> Result<HttpClient, HttpError> {
+        // Credentials travel in custom headers (X-PS-Api-Key, Preservica-Access-Token) that
+        // reqwest would carry along to any host a redirect names; only same-host redirects
+        // are followed, so a key never leaves for another server.
+        let same_host = reqwest::redirect::Policy::custom(|attempt| {
+            let origin = attempt
+                .previous()
+                .first()
+                .map(|u| (u.host_str().map(str::to_string), u.port_or_known_default()));
+            let target = (
+                attempt.url().host_str().map(str::to_string),
+                attempt.url().port_or_known_default(),
+            );
+            if attempt.previous().len() > 5 {
+                attempt.error("too many redirects")
+            } else if origin.as_ref() == Some(&target) {
+                attempt.follow()
+            } else {
+                attempt.stop()
+            }
+        });
         let inner = reqwest::Client::builder()
+            .redirect(same_host)
             .timeout(options.timeout)
             .connect_timeout(options.connect_timeout)
             .user_agent(options.user_agent.clone())

@@ -325,13 +325,43 @@ async fn cycle(
     report.summary.assets_preservica = pv_snaps.len() as u64;
 
     // 5. Reconcile and plan. Assets whose read failed this run keep old snapshots; they are
-    // not reconciled on stale data.
-    let failed: HashSet<String> = ps
+    // not reconciled on stale data. Nor are assets a complete listing no longer shows: absence
+    // is reported, never acted on (ferry deletes nothing).
+    let mut failed: HashSet<String> = ps
         .failures
         .iter()
         .chain(&pv.failures)
         .map(|(id, _)| id.clone())
         .collect();
+    for pull in [&ps, &pv] {
+        if !pull.full {
+            continue;
+        }
+        let listed: HashSet<&str> = pull
+            .records
+            .iter()
+            .map(|p| p.id.as_str())
+            .chain(pull.failures.iter().map(|(id, _)| id.as_str()))
+            .collect();
+        for a in assets.iter().filter(|a| a.paired_by.is_some()) {
+            let id = match pull.system {
+                System::PhotoShelter => a.photoshelter_id.as_deref(),
+                System::Preservica => a.preservica_ref.as_deref(),
+            };
+            if let Some(id) = id.filter(|id| !listed.contains(id)) {
+                failed.insert(id.to_string());
+                report.failures.push(Failure {
+                    asset_id: Some(a.id),
+                    system: pull.system.name().into(),
+                    item: id.to_string(),
+                    error: format!(
+                        "missing from {}'s complete listing (deleted, or moved out of ferry's reach); ferry deleted nothing and left this pair alone",
+                        pull.system
+                    ),
+                });
+            }
+        }
+    }
     let baselines = store.baselines()?;
     let resolutions = store.resolutions()?;
     let mut plan = Plan::default();

@@ -704,3 +704,97 @@ async fn incremental_runs_read_only_what_changed() {
         "Preservica reads scale with change, not size: {pv_reads}"
     );
 }
+
+#[tokio::test]
+async fn an_asset_gone_from_one_system_is_reported_and_the_others_go_ahead() {
+    let mut h = harness(5).await;
+    h.sync().await;
+    let (m0, r0) = h.pair(0);
+    let (m1, r1) = h.pair(1);
+    h.world
+        .photoshelter
+        .set_iptc(&m0, "caption", Some("edited after the archive copy went"));
+    h.world
+        .photoshelter
+        .set_iptc(&m1, "caption", Some("edited, archive copy still there"));
+    assert!(h.world.preservica.remove_entity(&r0));
+    let out = h
+        .run(SyncOptions {
+            full: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(out.outcome, Outcome::Failures);
+    assert!(
+        out.report.failures.iter().any(|f| f.item == r0
+            && f.error
+                .contains("missing from preservica's complete listing")),
+        "{:?}",
+        out.report.failures
+    );
+    assert_eq!(Harness::row(&out, &m1, "caption").write_state, "done");
+    assert_eq!(
+        h.pv.read_asset(&r1).await.unwrap().description.as_deref(),
+        Some("edited, archive copy still there")
+    );
+    // Nothing was deleted on the PhotoShelter side.
+    assert!(h.world.photoshelter.record(&m0).is_some());
+    assert!(
+        !out.report
+            .fields
+            .iter()
+            .any(|r| r.photoshelter_id.as_deref() == Some(&m0))
+    );
+}
+
+#[tokio::test]
+async fn a_write_that_fails_for_one_asset_does_not_stop_the_others() {
+    let mut h = harness(5).await;
+    h.sync().await;
+    let (m0, r0) = h.pair(0);
+    let (m1, r1) = h.pair(1);
+    // Plans left by a crashed run: one for an asset deleted since, one for a live asset.
+    let t1 = h.world.preservica.title(&r1).unwrap();
+    h.world
+        .photoshelter
+        .set_iptc(&m1, "title", Some("Still here"));
+    let t0 = h.world.preservica.title(&r0).unwrap();
+    let gone = pending_entry(
+        &h,
+        &m0,
+        System::Preservica,
+        "title",
+        Some(&t0),
+        Some("Too late"),
+    );
+    let live = pending_entry(
+        &h,
+        &m1,
+        System::Preservica,
+        "title",
+        Some(&t1),
+        Some("Still here"),
+    );
+    h.store
+        .enqueue(1, &[gone, live], chrono::Utc::now())
+        .unwrap();
+    assert!(h.world.preservica.remove_entity(&r0));
+    let out = h
+        .run(SyncOptions {
+            full: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(out.outcome, Outcome::Failures);
+    assert!(
+        out.report
+            .failures
+            .iter()
+            .any(|f| f.item.starts_with(&r0) && f.error.contains("404")),
+        "{:?}",
+        out.report.failures
+    );
+    assert_eq!(h.world.preservica.title(&r1).as_deref(), Some("Still here"));
+}

@@ -505,6 +505,19 @@ impl PreservicaEmulator {
         true
     }
 
+    /// Removes an entity, as if someone deleted it in Preservica (for tests of what ferry
+    /// does when an asset disappears; ferry itself never deletes).
+    pub fn remove_entity(&self, reference: &str) -> bool {
+        let mut d = lock(&self.shared.data);
+        let Some(e) = d.entities.remove(reference) else {
+            return false;
+        };
+        if let Some(list) = d.children.get_mut(&e.parent.clone().unwrap_or_default()) {
+            list.retain(|r| r != reference);
+        }
+        true
+    }
+
     /// How many packages were stored through the S3 endpoint.
     pub fn uploaded_packages(&self) -> usize {
         lock(&self.shared.data).objects.len()

@@ -65,6 +65,8 @@ pub struct PhotoShelterConfig {
     pub api_key_v3: Option<Secret>,
     pub password: Option<Secret>,
     pub oauth_token: Option<Secret>,
+    /// A media item `ferry doctor` may write to (and restore) to prove write access.
+    pub probe_media_id: Option<String>,
     /// The config file, so that "secret missing" messages can say where to set it.
     pub file: PathBuf,
 }
@@ -81,6 +83,8 @@ pub struct PreservicaConfig {
     pub concurrency: usize,
     pub timeout_secs: u64,
     pub password: Option<Secret>,
+    /// An asset `ferry doctor` may write to (and restore) to prove write access.
+    pub probe_asset: Option<String>,
     /// The config file, so that "secret missing" messages can say where to set it.
     pub file: PathBuf,
 }
@@ -698,6 +702,7 @@ struct RawPhotoShelter {
     base_url: Option<Spanned<String>>,
     email: Option<Spanned<String>>,
     org_id: Option<Spanned<String>>,
+    probe_media_id: Option<Spanned<String>>,
     concurrency: Option<Spanned<usize>>,
     timeout_secs: Option<Spanned<u64>>,
     api_key_file: Option<Spanned<PathBuf>>,
@@ -716,6 +721,7 @@ struct RawPreservica {
     server: Option<Spanned<String>>,
     protocol: Option<Spanned<String>>,
     tenant: Option<Spanned<String>>,
+    probe_asset: Option<Spanned<String>>,
     username: Option<Spanned<String>>,
     concurrency: Option<Spanned<usize>>,
     timeout_secs: Option<Spanned<u64>>,
@@ -1099,6 +1105,7 @@ impl Ctx<'_> {
                 .trim()
                 .to_owned(),
             org_id: Self::optional(raw.org_id),
+            probe_media_id: Self::optional(raw.probe_media_id),
             concurrency: self.in_range(
                 "photoshelter.concurrency",
                 raw.concurrency,
@@ -1155,6 +1162,7 @@ impl Ctx<'_> {
             server: server.get_ref().trim().to_owned(),
             protocol,
             tenant: Self::optional(raw.tenant),
+            probe_asset: Self::optional(raw.probe_asset),
             username: self
                 .required("preservica", "username", raw.username)?
                 .get_ref()

@@ -156,6 +156,7 @@ impl World {
             api_key_v3: Some(Secret::new(o.api_key_v3.clone())),
             password: Some(Secret::new(o.password.clone())),
             oauth_token: None,
+            probe_media_id: None,
             file: "ferry.toml".into(),
         }
     }

@@ -8,6 +8,7 @@
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod doctor;
 pub mod emulate;
 pub mod exit;
 pub mod http;

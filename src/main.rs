@@ -75,6 +75,8 @@ enum Command {
         #[command(subcommand)]
         command: PairsCommand,
     },
+    /// Check both tenants: reachability, TLS, credentials, organisation, version, roles, access
+    Doctor,
     /// Try ferry with no accounts: both emulators, a seeded library, a day of edits, two syncs
     Demo {
         /// Where to keep the config, store and reports [default: a new temp directory]
@@ -139,6 +141,23 @@ enum PairsCommand {
 enum EmulateCommand {
     /// A local Preservica (Entity API, S3 upload with OPEX ingest, process monitor)
     Preservica(PreservicaEmulateArgs),
+    /// A local PhotoShelter (psapi v4.0 and v3: media, IPTC, galleries, upload, download)
+    Photoshelter(PhotoShelterEmulateArgs),
+}
+
+#[derive(clap::Args)]
+struct PhotoShelterEmulateArgs {
+    /// How many media to seed (in galleries of 250)
+    #[arg(long, default_value_t = 0)]
+    seed: usize,
+    /// Seed of the generator: the same value gives the same library
+    #[arg(long, default_value_t = 1962)]
+    rng_seed: u64,
+    /// Where to listen; port 0 picks a free port
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: std::net::SocketAddr,
+    #[command(flatten)]
+    faults: FaultArgs,
 }
 
 #[derive(clap::Args)]
@@ -284,6 +303,10 @@ fn run(cli: Cli) -> Result<Outcome> {
         Command::Emulate {
             system: EmulateCommand::Preservica(args),
         } => emulate_preservica(args),
+        Command::Emulate {
+            system: EmulateCommand::Photoshelter(args),
+        } => emulate_photoshelter(args),
+        Command::Doctor => doctor(&Config::load(&config_path, &env)?),
     }
 }
 
@@ -581,6 +604,83 @@ fn demo(dir: Option<PathBuf>, media: usize) -> Result<Outcome> {
         result.config.display()
     );
     Ok(Outcome::Done)
+}
+
+fn doctor(config: &Config) -> Result<Outcome> {
+    use ferry::doctor::{Status, check_photoshelter, check_preservica};
+    let (ps, pv) = runtime()?.block_on(async {
+        tokio::join!(
+            check_photoshelter(&config.photoshelter),
+            check_preservica(&config.preservica)
+        )
+    });
+    let checks: Vec<_> = ps.into_iter().chain(pv).collect();
+    let rows: Vec<[String; 4]> = checks
+        .iter()
+        .map(|c| {
+            [
+                c.system.to_string(),
+                c.name.to_string(),
+                c.status.label().to_string(),
+                c.detail.clone(),
+            ]
+        })
+        .collect();
+    print_table(
+        &["system", "check", "result", "detail"].map(String::from),
+        &rows,
+    );
+    let failed: Vec<String> = checks
+        .iter()
+        .filter(|c| c.status == Status::Fail)
+        .map(|c| format!("{} {}", c.system, c.name))
+        .collect();
+    if failed.is_empty() {
+        println!("\nboth tenants are ready for `ferry sync`");
+        Ok(Outcome::Done)
+    } else {
+        println!("\nnot ready: {}", failed.join(", "));
+        Ok(Outcome::Failures)
+    }
+}
+
+fn emulate_photoshelter(args: PhotoShelterEmulateArgs) -> Result<Outcome> {
+    use ferry::photoshelter::emulator::{self, EmulatorOptions};
+    let mut faults = args.faults.options()?;
+    faults.exempt_prefixes = vec![
+        "/psapi/v4.0/authenticate".into(),
+        "/psapi/v3/mem/authenticate".into(),
+    ];
+    let options = EmulatorOptions {
+        seed_media: args.seed,
+        seed: args.rng_seed,
+        faults,
+        capture: false,
+        ..EmulatorOptions::default()
+    };
+    runtime()?.block_on(async {
+        let emu = emulator::start(options, args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let o = emu.options();
+        println!("PhotoShelter emulator listening on {}", emu.url());
+        println!("  base_url    {}", emu.url());
+        println!("  api key     {}  (v3: {})", o.api_key_v4, o.api_key_v3);
+        println!("  email       {}", o.email);
+        println!("  password    {}", o.password);
+        println!("  org_id      {}", o.org_id);
+        println!(
+            "  media       {} in {} galleries",
+            emu.media_ids().len(),
+            emu.gallery_ids().len()
+        );
+        println!("Press Ctrl-C to stop.");
+        tokio::signal::ctrl_c()
+            .await
+            .context("cannot wait for Ctrl-C")?;
+        emu.stop().await;
+        Ok(Outcome::Done)
+    })
 }
 
 fn emulate_preservica(args: PreservicaEmulateArgs) -> Result<Outcome> {

@@ -183,6 +183,7 @@ fn help_lists_only_commands_that_work() {
             "report",
             "conflicts",
             "pairs",
+            "doctor",
             "demo",
             "emulate",
             "help"
@@ -260,4 +261,109 @@ fn the_demo_runs_two_cycles_and_leaves_a_store_to_look_at() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let out = ferry(dir.path(), &["--config", config, "conflicts", "list"], &[]);
     assert!(!out.stdout.contains("copyright_notice"));
+}
+
+/// Writes a ferry.toml for both emulators into `dir`; returns the environment with secrets.
+fn emulator_config(
+    dir: &std::path::Path,
+    ps: &ferry::photoshelter::emulator::PhotoShelterEmulator,
+    pv: &ferry::preservica::emulator::PreservicaEmulator,
+    probes: bool,
+) -> Vec<(String, String)> {
+    let o = ps.options();
+    let media = ps.media_ids()[0].clone();
+    let asset = pv.asset_refs()[0].clone();
+    let probe_ps = if probes {
+        format!("probe_media_id = \"{media}\"\n")
+    } else {
+        String::new()
+    };
+    let probe_pv = if probes {
+        format!("probe_asset = \"{asset}\"\n")
+    } else {
+        String::new()
+    };
+    fs::write(
+        dir.join("ferry.toml"),
+        format!(
+            "[photoshelter]\nbase_url = \"{}\"\nemail = \"{}\"\norg_id = \"{}\"\n{probe_ps}\n[preservica]\nserver = \"{}\"\nprotocol = \"http\"\ntenant = \"{}\"\nusername = \"{}\"\n{probe_pv}",
+            ps.url(),
+            o.email,
+            o.org_id,
+            pv.server(),
+            pv.options().tenant,
+            pv.options().username
+        ),
+    )
+    .unwrap();
+    fs::write(
+        dir.join("mapping.toml"),
+        ferry::mapping::Mapping::default_text(),
+    )
+    .unwrap();
+    vec![
+        ("FERRY_PHOTOSHELTER_API_KEY".into(), o.api_key_v4.clone()),
+        ("FERRY_PHOTOSHELTER_API_KEY_V3".into(), o.api_key_v3.clone()),
+        ("FERRY_PHOTOSHELTER_PASSWORD".into(), o.password.clone()),
+        (
+            "FERRY_PRESERVICA_PASSWORD".into(),
+            pv.options().password.clone(),
+        ),
+    ]
+}
+
+#[test]
+fn doctor_is_green_against_the_emulators_and_names_a_stopped_one() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let loopback: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let ps = rt
+        .block_on(ferry::photoshelter::emulator::start(
+            ferry::photoshelter::emulator::EmulatorOptions {
+                seed_media: 20,
+                ..Default::default()
+            },
+            loopback,
+        ))
+        .unwrap();
+    let pv = rt
+        .block_on(ferry::preservica::emulator::start(
+            ferry::preservica::emulator::EmulatorOptions {
+                seed_assets: 5,
+                ..Default::default()
+            },
+            loopback,
+        ))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let env = emulator_config(dir.path(), &ps, &pv, true);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let out = ferry(dir.path(), &["doctor"], &env);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(!out.stdout.contains("FAIL"), "{}", out.stdout);
+    for line in [
+        "API key       ok",
+        "organisation  ok",
+        "API version   ok",
+        "write probe   ok",
+    ] {
+        assert!(out.stdout.contains(line), "{line}\n{}", out.stdout);
+    }
+    assert!(out.stdout.contains("both tenants are ready"));
+    // The probe restored what it touched.
+    let asset = pv.asset_refs()[0].clone();
+    assert!(!pv.title(&asset).unwrap().contains("probe"));
+    for (_, secret) in &env {
+        assert!(!out.stdout.contains(secret) && !out.stderr.contains(secret));
+    }
+    // Stop PhotoShelter: doctor names it and exits non-zero.
+    rt.block_on(ps.stop());
+    let out = ferry(dir.path(), &["doctor"], &env);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("not ready: photoshelter reachable"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("cannot connect"), "{}", out.stdout);
+    rt.block_on(pv.stop());
 }

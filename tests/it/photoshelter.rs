@@ -51,6 +51,7 @@ pub fn config(emu: &PhotoShelterEmulator) -> PhotoShelterConfig {
         api_key_v3: Some(Secret::new(o.api_key_v3.clone())),
         password: Some(Secret::new(o.password.clone())),
         oauth_token: None,
+        probe_media_id: None,
         file: "ferry.toml".into(),
     }
 }

@@ -1,0 +1,343 @@
+//! `ferry doctor`: what an operator runs before the first real sync. For each tenant it
+//! checks, in order, that the server answers, that the credentials log in, the organisation
+//! or tenant, the API version and roles, that a page can be read, and — only when the config
+//! names a probe asset — that a write lands and is restored. A failed step skips the steps
+//! that depend on it, so the first red line is the one to fix.
+
+use crate::config::{PhotoShelterConfig, PreservicaConfig};
+use crate::mapping::preservica::PreservicaWrite;
+use crate::model::System;
+use crate::photoshelter::client::{PhotoShelterClient, PhotoShelterError};
+use crate::preservica::client::PreservicaClient;
+use crate::preservica::emulator::WRITE_ROLES;
+use std::time::Duration;
+
+/// How one check ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    /// Works, but something deserves a look.
+    Warn,
+    Fail,
+    /// Not run: an earlier check failed, or there is nothing to check.
+    Skipped,
+}
+
+impl Status {
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Warn => "warn",
+            Status::Fail => "FAIL",
+            Status::Skipped => "skipped",
+        }
+    }
+}
+
+/// One line of the doctor's table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub system: System,
+    pub name: &'static str,
+    pub status: Status,
+    pub detail: String,
+}
+
+struct Checks {
+    system: System,
+    list: Vec<Check>,
+}
+
+impl Checks {
+    fn add(&mut self, name: &'static str, status: Status, detail: impl Into<String>) {
+        self.list.push(Check {
+            system: self.system,
+            name,
+            status,
+            detail: detail.into(),
+        });
+    }
+
+    fn skip_rest(&mut self, names: &[&'static str], why: &str) {
+        for n in names {
+            self.add(n, Status::Skipped, why);
+        }
+    }
+}
+
+/// Whether the server answers HTTP at all (and, for https, completes a TLS handshake).
+async fn reach(checks: &mut Checks, url: &str) -> bool {
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            checks.add("reachable", Status::Fail, e.without_url().to_string());
+            return false;
+        }
+    };
+    match client.get(url).send().await {
+        Ok(resp) => {
+            checks.add(
+                "reachable",
+                Status::Ok,
+                format!("{url} answered {}", resp.status()),
+            );
+            if url.starts_with("https://") {
+                checks.add("TLS", Status::Ok, "certificate accepted");
+            } else {
+                checks.add(
+                    "TLS",
+                    Status::Warn,
+                    "plain HTTP: acceptable for a local emulator only",
+                );
+            }
+            true
+        }
+        Err(e) => {
+            let what = if e.is_connect() {
+                "cannot connect"
+            } else if e.is_timeout() {
+                "timed out"
+            } else {
+                "request failed"
+            };
+            let mut detail = format!("{url}: {what}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                detail = format!("{detail}: {s}");
+                source = s.source();
+            }
+            checks.add("reachable", Status::Fail, detail);
+            false
+        }
+    }
+}
+
+/// Checks the PhotoShelter tenant.
+pub async fn check_photoshelter(cfg: &PhotoShelterConfig) -> Vec<Check> {
+    let mut c = Checks {
+        system: System::PhotoShelter,
+        list: Vec::new(),
+    };
+    let rest = [
+        "API key",
+        "login",
+        "organisation",
+        "read access",
+        "write probe",
+    ];
+    if !reach(&mut c, &cfg.base_url).await {
+        c.skip_rest(&rest, "the server is not reachable");
+        return c.list;
+    }
+    let client = match PhotoShelterClient::new(cfg) {
+        Ok(client) => client,
+        Err(e) => {
+            c.add("API key", Status::Fail, e.to_string());
+            c.skip_rest(&rest[1..], "no usable credentials");
+            return c.list;
+        }
+    };
+    let info = match client.login().await {
+        Ok(info) => info,
+        Err(e @ PhotoShelterError::ApiKey { .. }) => {
+            c.add("API key", Status::Fail, e.to_string());
+            c.skip_rest(&rest[1..], "the API key was refused");
+            return c.list;
+        }
+        Err(e) => {
+            c.add("API key", Status::Ok, "accepted");
+            c.add("login", Status::Fail, e.to_string());
+            c.skip_rest(&rest[2..], "not logged in");
+            return c.list;
+        }
+    };
+    c.add("API key", Status::Ok, "accepted");
+    c.add(
+        "login",
+        Status::Ok,
+        format!(
+            "{} via psapi {} ({:?})",
+            info.email.as_deref().unwrap_or(&cfg.email),
+            info.api,
+            info.auth
+        ),
+    );
+    match (&cfg.org_id, &info.org_id) {
+        (Some(want), Some(got)) if want == got => {
+            c.add("organisation", Status::Ok, format!("{got} selected"))
+        }
+        (Some(want), _) => c.add(
+            "organisation",
+            Status::Fail,
+            format!("{want} could not be selected; the login belongs to {} organisations", info.orgs.len()),
+        ),
+        (None, _) if info.orgs.is_empty() => c.add("organisation", Status::Ok, "none (a personal account)"),
+        (None, _) => c.add(
+            "organisation",
+            Status::Warn,
+            format!(
+                "none selected, though the login belongs to {}: set photoshelter.org_id to one of {}",
+                info.orgs.len(),
+                info.orgs.iter().map(|o| o.id.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        ),
+    }
+    match client.list_page(1).await {
+        Ok(page) => c.add(
+            "read access",
+            Status::Ok,
+            format!("the first page lists {} media", page.media.len()),
+        ),
+        Err(e) => c.add("read access", Status::Fail, e.to_string()),
+    }
+    match &cfg.probe_media_id {
+        None => c.add(
+            "write probe",
+            Status::Skipped,
+            "set photoshelter.probe_media_id to test writes",
+        ),
+        Some(id) => match client.write_probe(id).await {
+            Ok(p) if p.restored => c.add(
+                "write probe",
+                Status::Ok,
+                format!("wrote and restored {} on {id}", p.field),
+            ),
+            Ok(p) => c.add(
+                "write probe",
+                Status::Fail,
+                format!(
+                    "wrote {} on {id} but could not restore it; its original value was {:?}",
+                    p.field, p.original
+                ),
+            ),
+            Err(e) => c.add("write probe", Status::Fail, e.to_string()),
+        },
+    }
+    c.list
+}
+
+/// Checks the Preservica tenant.
+pub async fn check_preservica(cfg: &PreservicaConfig) -> Vec<Check> {
+    let mut c = Checks {
+        system: System::Preservica,
+        list: Vec::new(),
+    };
+    let rest = [
+        "login",
+        "API version",
+        "roles",
+        "read access",
+        "write probe",
+    ];
+    let base = format!("{}://{}", cfg.protocol.scheme(), cfg.server);
+    if !reach(&mut c, &base).await {
+        c.skip_rest(&rest, "the server is not reachable");
+        return c.list;
+    }
+    let client = match PreservicaClient::from_config(cfg) {
+        Ok(client) => client,
+        Err(e) => {
+            c.add("login", Status::Fail, e.to_string());
+            c.skip_rest(&rest[1..], "no usable credentials");
+            return c.list;
+        }
+    };
+    let info = match client.connect().await {
+        Ok(info) => info,
+        Err(e) => {
+            c.add("login", Status::Fail, e.to_string());
+            c.skip_rest(&rest[1..], "not logged in");
+            return c.list;
+        }
+    };
+    c.add(
+        "login",
+        Status::Ok,
+        format!(
+            "{} on tenant {}",
+            info.user,
+            info.tenant.as_deref().unwrap_or("(default)")
+        ),
+    );
+    let supported = info.version.major > 6 || (info.version.major == 6 && info.version.minor >= 2);
+    c.add(
+        "API version",
+        if supported { Status::Ok } else { Status::Warn },
+        format!(
+            "{}{}",
+            info.version,
+            if supported {
+                ""
+            } else {
+                " (older than 6.2: ferry is tested against 6.2 and later)"
+            }
+        ),
+    );
+    let can_write = info.roles.iter().any(|r| WRITE_ROLES.contains(&r.as_str()));
+    c.add(
+        "roles",
+        if can_write { Status::Ok } else { Status::Warn },
+        if can_write {
+            info.roles.join(", ")
+        } else {
+            format!(
+                "{} — none of these may change entities; syncs will only read",
+                info.roles.join(", ")
+            )
+        },
+    );
+    match client.children(None, 100).await {
+        Ok(children) => c.add(
+            "read access",
+            Status::Ok,
+            format!("the root holds {} folders", children.len()),
+        ),
+        Err(e) => c.add("read access", Status::Fail, e.to_string()),
+    }
+    match &cfg.probe_asset {
+        None => c.add(
+            "write probe",
+            Status::Skipped,
+            "set preservica.probe_asset to test writes",
+        ),
+        Some(asset) => {
+            let probe = async {
+                let before = client.read_asset(asset).await?;
+                let original = before.title.clone();
+                let marked = format!("{} [ferry doctor probe]", original.as_deref().unwrap_or(""));
+                client
+                    .apply_write(
+                        asset,
+                        &PreservicaWrite {
+                            title: Some(Some(marked)),
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+                client
+                    .apply_write(
+                        asset,
+                        &PreservicaWrite {
+                            title: Some(original),
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+                Ok::<_, crate::preservica::client::PreservicaError>(())
+            };
+            match probe.await {
+                Ok(()) => c.add(
+                    "write probe",
+                    Status::Ok,
+                    format!("wrote and restored the title of {asset}"),
+                ),
+                Err(e) => c.add("write probe", Status::Fail, e.to_string()),
+            }
+        }
+    }
+    c.list
+}

@@ -90,8 +90,8 @@ fn unknown_key_names_file_line_section_and_valid_keys() {
     assert_eq!(
         error(text, &Env::empty()),
         "ferry.toml:4: unknown key 'colour' in [photoshelter]; valid keys: base_url, email, \
-         org_id, concurrency, timeout_secs, api_key_file, api_key_v3_file, password_file, \
-         oauth_token_file"
+         org_id, probe_media_id, concurrency, timeout_secs, api_key_file, api_key_v3_file, \
+         password_file, oauth_token_file"
     );
     assert_eq!(
         error(

@@ -19,3 +19,4 @@ pub mod preservica;
 pub mod report;
 pub mod store;
 pub mod sync;
+pub mod xml;

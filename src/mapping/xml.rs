@@ -74,29 +74,10 @@ fn namespace_of(res: &ResolveResult<'_>) -> Option<String> {
     }
 }
 
-/// Resolves `&name;`: only the five predefined entities and character references exist in a
-/// document without a DTD; anything else is an error rather than a silent empty string.
-fn resolve_reference(r: &NsReader<&[u8]>, name: &str) -> Result<String, XmlError> {
-    let ch = match name {
-        "lt" => '<',
-        "gt" => '>',
-        "amp" => '&',
-        "apos" => '\'',
-        "quot" => '"',
-        n if n.starts_with('#') => {
-            let num = &n[1..];
-            let code = match num.strip_prefix('x') {
-                Some(hex) => u32::from_str_radix(hex, 16),
-                None => num.parse::<u32>(),
-            };
-            code.ok()
-                .and_then(char::from_u32)
-                .filter(|c| is_xml_char(*c))
-                .ok_or_else(|| err_at(r, format!("invalid character reference &{n};")))?
-        }
-        other => return Err(err_at(r, format!("undeclared entity &{other};"))),
-    };
-    Ok(ch.to_string())
+fn resolve(r: &NsReader<&[u8]>, name: &str) -> Result<String, XmlError> {
+    crate::xml::resolve_reference(name)
+        .map(String::from)
+        .map_err(|m| err_at(r, m))
 }
 
 /// The next event with the namespace of its element resolved to an owned string, so the
@@ -181,7 +162,7 @@ pub fn parse_fragment(xml: &str) -> Result<ParsedFragment, XmlError> {
                 }
             }
             Event::GeneralRef(g) => {
-                let resolved = resolve_reference(&r, &g)?;
+                let resolved = resolve(&r, &g)?;
                 if let Some(c) = current.as_mut() {
                     c.1.push_str(&resolved);
                 }
@@ -214,15 +195,7 @@ fn set_root(
     Ok(())
 }
 
-/// Characters XML 1.0 can carry: a value with any other cannot be written to a fragment.
-pub fn is_xml_char(c: char) -> bool {
-    matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
-}
-
-/// The first character of `value` XML cannot hold, if any.
-pub fn first_non_xml_char(value: &str) -> Option<char> {
-    value.chars().find(|c| !is_xml_char(*c))
-}
+pub use crate::xml::first_non_xml_char;
 
 /// A new, empty fragment document with the given root and namespace declarations.
 pub fn empty_fragment(
@@ -294,7 +267,7 @@ pub fn set_element(
             ));
         }
         if let Event::GeneralRef(g) = &ev {
-            resolve_reference(&r, g)?;
+            resolve(&r, g)?;
         }
         if let Some(start) = skipping {
             match ev {

@@ -8,11 +8,11 @@
 //! answers that must be understood or reported as malformed (never a panic).
 
 use super::wire::{self, BitstreamDoc, EntityDoc, EntityKind, EntityLink, Identifier, Version};
-use super::xmltree::{self, Element};
 use crate::config::{PreservicaConfig, Secret};
 use crate::http::{HttpClient, HttpError, HttpOptions, Reply, RequestCounts};
 use crate::mapping::preservica::{Fragment, PreservicaRecord, PreservicaWrite};
 use crate::model::System;
+use crate::xml::{self, Element};
 use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::{Method, StatusCode};
 use sha2::Digest;
@@ -297,7 +297,7 @@ impl PreservicaClient {
 
     /// GETs an XML document. A body that does not parse (a cut-short answer) is fetched
     /// again, twice at most, before it is reported as malformed.
-    async fn get_xml(&self, url: &str) -> Result<xmltree::Document> {
+    async fn get_xml(&self, url: &str) -> Result<xml::Document> {
         let mut last = String::new();
         for _ in 0..3 {
             let reply = self.call(Method::GET, url, None, &[]).await?;
@@ -308,7 +308,7 @@ impl PreservicaClient {
                     continue;
                 }
             };
-            match xmltree::parse(text) {
+            match xml::parse(text) {
                 Ok(doc) => return Ok(doc),
                 Err(e) => last = e.to_string(),
             }
@@ -896,7 +896,7 @@ impl PreservicaClient {
         for (n, etag) in &parts {
             body.push_str(&format!(
                 "<Part><PartNumber>{n}</PartNumber><ETag>{}</ETag></Part>",
-                xmltree::esc(etag)
+                xml::esc(etag)
             ));
         }
         body.push_str("</CompleteMultipartUpload>");
@@ -1020,12 +1020,12 @@ fn check(method: &Method, reply: Reply) -> Result<Reply> {
     }
 }
 
-fn parse_reply(reply: &Reply) -> Result<xmltree::Document> {
+fn parse_reply(reply: &Reply) -> Result<xml::Document> {
     let text = std::str::from_utf8(&reply.body).map_err(|_| PreservicaError::Malformed {
         url: reply.url.clone(),
         reason: "the answer is not UTF-8".into(),
     })?;
-    xmltree::parse(text).map_err(|e| PreservicaError::Malformed {
+    xml::parse(text).map_err(|e| PreservicaError::Malformed {
         url: reply.url.clone(),
         reason: e.to_string(),
     })
@@ -1072,7 +1072,7 @@ fn verify(reference: &str, write: &PreservicaWrite, after: &PreservicaRecord) ->
         let stored = after
             .fragment(&f.schema)
             .ok_or_else(|| fail(format!("fragment {} is missing after the write", f.schema)))?;
-        let same = match (xmltree::parse(&stored.xml), xmltree::parse(&f.xml)) {
+        let same = match (xml::parse(&stored.xml), xml::parse(&f.xml)) {
             (Ok(a), Ok(b)) => strip_spans(&a.root) == strip_spans(&b.root),
             _ => stored.xml == f.xml,
         };

@@ -5,4 +5,3 @@ pub mod client;
 pub mod emulator;
 pub mod opex;
 pub mod wire;
-pub mod xmltree;

@@ -5,7 +5,7 @@
 //! Reading is by local name (namespaces move with every release); writing uses the server's
 //! own namespaces, which follow its version.
 
-use super::xmltree::{Element, esc};
+use crate::xml::{Element, esc};
 use std::fmt;
 
 pub const TOKEN_HEADER: &str = "Preservica-Access-Token";

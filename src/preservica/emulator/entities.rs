@@ -5,7 +5,7 @@ use super::{
     Call, Data, Entity, Shared, StoredFragment, bad_request, bytes_response, not_found, text, xml,
 };
 use crate::preservica::wire::{self, EntityDoc, EntityKind, EntityLink, Identifier, Version};
-use crate::preservica::xmltree::{self, Element, esc};
+use crate::xml::{self, Element, esc};
 use axum::http::{Method, StatusCode, header};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
@@ -358,9 +358,9 @@ fn updated_since(data: &Data, ctx: &Ctx, call: &Call) -> Response {
 /// Parses a request body, refusing DOCTYPEs and entities, and finds the XIP element `name`
 /// (the root itself, or a child of an `XIP` wrapper).
 #[allow(clippy::result_large_err)] // the error is the answer itself, returned once per request
-fn xip_body(call: &Call) -> Result<xmltree::Document, Response> {
+fn xip_body(call: &Call) -> Result<xml::Document, Response> {
     let body = call.text()?;
-    xmltree::parse(body).map_err(|e| bad_request(&format!("malformed XML body: {e}")))
+    xml::parse(body).map_err(|e| bad_request(&format!("malformed XML body: {e}")))
 }
 
 fn find_entity_element(root: &Element, kind: EntityKind) -> Option<&Element> {

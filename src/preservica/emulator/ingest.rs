@@ -9,7 +9,7 @@ use super::{
 };
 use crate::preservica::opex;
 use crate::preservica::wire::{self, EntityKind, Identifier};
-use crate::preservica::xmltree::{self, esc};
+use crate::xml::{self, esc};
 use axum::http::{Method, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
@@ -181,7 +181,7 @@ fn complete(shared: &Shared, data: &mut Data, call: &Call, key: &str, id: &str) 
         Ok(b) => b,
         Err(r) => return r,
     };
-    let doc = match xmltree::parse(body) {
+    let doc = match xml::parse(body) {
         Ok(d) => d,
         Err(e) => return s3_error(StatusCode::BAD_REQUEST, "MalformedXML", &e.to_string()),
     };

@@ -5,7 +5,7 @@ use super::{
     Data, EmulatorOptions, Entity, Generation, Representation, StoredBitstream, StoredFragment,
 };
 use crate::preservica::wire::{EntityKind, Identifier};
-use crate::preservica::xmltree::esc;
+use crate::xml::esc;
 use bytes::Bytes;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use rand::rngs::StdRng;

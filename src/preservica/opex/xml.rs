@@ -9,16 +9,11 @@ use quick_xml::reader::NsReader;
 /// Deep enough for any real metadata fragment inside an `.opex`; stops deep-nesting bombs.
 pub(super) const MAX_DEPTH: usize = 128;
 
-/// Characters XML 1.0 can carry.
-pub(super) fn is_xml_char(c: char) -> bool {
-    matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
-}
+pub(super) use crate::xml::is_xml_char;
 
 /// Why `value` cannot be written into XML, if it cannot.
 pub(super) fn unwritable(value: &str) -> Option<String> {
-    value
-        .chars()
-        .find(|c| !is_xml_char(*c))
+    crate::xml::first_non_xml_char(value)
         .map(|c| format!("contains U+{:04X}, which XML cannot hold", c as u32))
 }
 
@@ -58,29 +53,7 @@ pub(super) fn escape_attr(value: &str) -> String {
     out
 }
 
-/// Resolves `&name;`: without a DTD only the five predefined entities and character
-/// references exist; anything else is an error rather than a silently empty string.
-pub(super) fn resolve_reference(name: &str) -> Result<char, String> {
-    Ok(match name {
-        "lt" => '<',
-        "gt" => '>',
-        "amp" => '&',
-        "apos" => '\'',
-        "quot" => '"',
-        n if n.starts_with('#') => {
-            let num = &n[1..];
-            let code = match num.strip_prefix('x') {
-                Some(hex) => u32::from_str_radix(hex, 16),
-                None => num.parse::<u32>(),
-            };
-            code.ok()
-                .and_then(char::from_u32)
-                .filter(|c| is_xml_char(*c))
-                .ok_or_else(|| format!("invalid character reference &{n};"))?
-        }
-        other => return Err(format!("undeclared entity &{other};")),
-    })
-}
+pub(super) use crate::xml::resolve_reference;
 
 pub(super) const DOCTYPE_REFUSED: &str =
     "DOCTYPE is not allowed (entity declarations can expand without bound)";

@@ -1,4 +1,6 @@
-//! A small, defensive XML tree for Preservica's API documents.
+//! Defensive XML for everything ferry reads from outside: a small tree for Preservica's API
+//! documents, and the rules every XML reader in ferry shares (entity references, the
+//! characters XML can carry).
 //!
 //! Responses are read by local name, like the most robust existing clients do, so a server
 //! that moves to a new namespace version is still understood; each element remembers its
@@ -176,7 +178,9 @@ fn err(r: &NsReader<&[u8]>, message: impl Into<String>) -> XmlError {
     }
 }
 
-fn resolve_reference(r: &NsReader<&[u8]>, name: &str) -> Result<char, XmlError> {
+/// Resolves `&name;`: without a DTD only the five predefined entities and character
+/// references exist; anything else is an error rather than a silently empty string.
+pub fn resolve_reference(name: &str) -> Result<char, String> {
     Ok(match name {
         "lt" => '<',
         "gt" => '>',
@@ -191,11 +195,21 @@ fn resolve_reference(r: &NsReader<&[u8]>, name: &str) -> Result<char, XmlError> 
             };
             code.ok()
                 .and_then(char::from_u32)
-                .filter(|c| *c != '\0')
-                .ok_or_else(|| err(r, format!("invalid character reference &{n};")))?
+                .filter(|c| is_xml_char(*c))
+                .ok_or_else(|| format!("invalid character reference &{n};"))?
         }
-        other => return Err(err(r, format!("undeclared entity &{other};"))),
+        other => return Err(format!("undeclared entity &{other};")),
     })
+}
+
+/// Characters XML 1.0 can carry: a value with any other cannot be written into a document.
+pub fn is_xml_char(c: char) -> bool {
+    matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
+}
+
+/// The first character of `value` XML cannot hold, if any.
+pub fn first_non_xml_char(value: &str) -> Option<char> {
+    value.chars().find(|c| !is_xml_char(*c))
 }
 
 /// Parses a document; see the module docs for what is refused.
@@ -282,7 +296,7 @@ pub fn parse(source: &str) -> Result<Document, XmlError> {
                 }
             }
             Event::GeneralRef(g) => {
-                let c = resolve_reference(&r, &g)?;
+                let c = resolve_reference(&g).map_err(|m| err(&r, m))?;
                 if let Some(el) = stack.last_mut() {
                     el.text.push(c);
                 }

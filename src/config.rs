@@ -46,6 +46,8 @@ pub struct Config {
     /// The mapping file (top-level key `mapping`, default `mapping.toml`).
     pub mapping: PathBuf,
     pub guard: GuardConfig,
+    pub notify: NotifyConfig,
+    pub server: ServerConfig,
 }
 
 /// `[photoshelter]`: the PhotoShelter tenant and how to reach it.
@@ -134,6 +136,27 @@ impl ScheduleConfig {
         let fields: Vec<&str> = self.nightly.split_whitespace().collect();
         format!("0 {}", fields.join(" "))
     }
+}
+
+/// `[notify]`: where ferry tells people about lockouts, failures, conflicts waiting and
+/// licences about to expire.
+#[derive(Debug, Clone)]
+pub struct NotifyConfig {
+    /// A Slack-compatible webhook (`{"text": …}` is POSTed); a secret, since the URL is the
+    /// credential.
+    pub webhook_url: Option<Secret>,
+    /// A file that notifications are appended to, one JSON object per line.
+    pub file: Option<PathBuf>,
+    /// Licences expiring within this many days are reported and notified.
+    pub expiring_days: u32,
+}
+
+/// `[server]`: the web app and nightly service of `ferry serve`.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Where to listen; loopback by default. Any other address needs an access token.
+    pub listen: std::net::SocketAddr,
+    pub access_token: Option<Secret>,
 }
 
 /// `[guard]`: the mass-change guard (DESIGN.md, safety invariant 6).
@@ -468,6 +491,14 @@ pub static ENV_SECRETS: &[EnvSecret] = &[
         var: "FERRY_PRESERVICA_PASSWORD",
         key: "preservica.password",
     },
+    EnvSecret {
+        var: "FERRY_NOTIFY_WEBHOOK_URL",
+        key: "notify.webhook_url",
+    },
+    EnvSecret {
+        var: "FERRY_SERVER_ACCESS_TOKEN",
+        key: "server.access_token",
+    },
 ];
 
 /// The other `FERRY_` variables ferry reads (outside this module).
@@ -694,6 +725,25 @@ struct RawFile {
     schedule: RawSchedule,
     mapping: Option<Spanned<PathBuf>>,
     guard: RawGuard,
+    notify: RawNotify,
+    server: RawServer,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default, expecting = "a table")]
+struct RawNotify {
+    webhook_url_file: Option<Spanned<PathBuf>>,
+    webhook_url: Option<Spanned<IgnoredAny>>,
+    file: Option<Spanned<PathBuf>>,
+    expiring_days: Option<Spanned<u32>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default, expecting = "a table")]
+struct RawServer {
+    listen: Option<Spanned<String>>,
+    access_token_file: Option<Spanned<PathBuf>>,
+    access_token: Option<Spanned<IgnoredAny>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -804,6 +854,33 @@ impl Config {
         };
         let schedule = ctx.schedule(raw.schedule)?;
         let guard = ctx.guard(raw.guard)?;
+        ctx.refuse_inline("notify.webhook_url", &raw.notify.webhook_url)?;
+        ctx.refuse_inline("server.access_token", &raw.server.access_token)?;
+        let notify = NotifyConfig {
+            webhook_url: ctx.secret(env, "notify.webhook_url", raw.notify.webhook_url_file)?,
+            file: match raw.notify.file {
+                Some(f) => Some(ctx.path("notify.file", Some(f), "")?),
+                None => None,
+            },
+            expiring_days: raw.notify.expiring_days.map_or(30, Spanned::into_inner),
+        };
+        let listen = match raw.server.listen {
+            None => std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
+            Some(v) => v.get_ref().trim().parse().map_err(|_| {
+                ctx.invalid(
+                    "server.listen",
+                    &v,
+                    format!(
+                        "must be an address and port like 127.0.0.1:8080, got '{}'",
+                        v.get_ref()
+                    ),
+                )
+            })?,
+        };
+        let server = ServerConfig {
+            listen,
+            access_token: ctx.secret(env, "server.access_token", raw.server.access_token_file)?,
+        };
 
         Ok(Config {
             file: path.to_path_buf(),
@@ -813,6 +890,8 @@ impl Config {
             schedule,
             mapping,
             guard,
+            notify,
+            server,
         })
     }
 }

@@ -370,6 +370,8 @@ pub async fn run_demo(
         concurrency_preservica: 8,
         reports_dir: dir.join("reports"),
         clock: crate::clock::Clock::system(),
+        progress: None,
+        expiring_days: 30,
     };
     let opts = crate::sync::SyncOptions {
         full: true,

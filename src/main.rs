@@ -404,6 +404,9 @@ fn sync(config: &Config, args: &SyncArgs) -> Result<Outcome> {
         concurrency_preservica: config.preservica.concurrency,
         reports_dir: config.paths.reports.clone(),
         clock: ferry::clock::Clock::system(),
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr())
+            .then(indicatif::MultiProgress::new),
+        expiring_days: config.notify.expiring_days,
     };
     let opts = SyncOptions {
         dry_run: args.dry_run,
@@ -411,7 +414,20 @@ fn sync(config: &Config, args: &SyncArgs) -> Result<Outcome> {
         allow_mass_change: args.allow_mass_change,
         recover: args.recover,
     };
-    let out = runtime()?.block_on(run_sync(&mut store, &ctx, &opts))?;
+    let notifier = ferry::notify::Notifier::new(&config.notify);
+    let out = runtime()?.block_on(async {
+        let out = run_sync(&mut store, &ctx, &opts).await;
+        let notices = match &out {
+            Ok(o) => ferry::notify::notices_for(&o.report, &o.paths.html.display().to_string()),
+            Err(e @ ferry::sync::SyncError::LockedOut(_)) => vec![ferry::notify::Notice {
+                kind: "lockout",
+                text: e.to_string(),
+            }],
+            Err(_) => Vec::new(),
+        };
+        notifier.send_all(&notices).await;
+        out
+    })?;
     println!(
         "run {}{}: {}",
         out.run_id,

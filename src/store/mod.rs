@@ -13,6 +13,8 @@
 mod error;
 mod migrate;
 pub mod sync;
+mod views;
+pub mod web;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

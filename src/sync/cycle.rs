@@ -47,6 +47,10 @@ pub struct SyncContext<'a> {
     pub concurrency_preservica: usize,
     pub reports_dir: PathBuf,
     pub clock: Clock,
+    /// Where progress bars are drawn, when there is a terminal to draw them on.
+    pub progress: Option<indicatif::MultiProgress>,
+    /// Licences expiring within this many days are listed in the report.
+    pub expiring_days: u32,
 }
 
 /// How a run was asked to behave.
@@ -282,7 +286,8 @@ async fn cycle(
             ctx.mapping,
             ps_cursor,
             ctx.concurrency_photoshelter,
-            started
+            started,
+            ctx.progress.as_ref()
         ),
         pull_preservica(
             ctx.preservica,
@@ -290,7 +295,8 @@ async fn cycle(
             pv_cursor,
             &paired_refs,
             ctx.concurrency_preservica,
-            started
+            started,
+            ctx.progress.as_ref()
         ),
     );
     let (ps, pv) = (ps?, pv?);
@@ -507,6 +513,7 @@ async fn cycle(
 
     // 8. The report's field rows and counts.
     fill_report(report, ctx.mapping, &plan, &by_id, &ps_snaps, &write_state);
+    rights_problems(report, &plan, &by_id, &ps_snaps, ctx.expiring_days);
     let s = &report.summary;
     if outcome == Outcome::Done {
         outcome = if s.failures > 0 {
@@ -869,11 +876,7 @@ fn fill_report(
         });
     }
     s.failures = report.failures.len() as u64;
-    rights_problems(report, plan, assets, ps_snaps);
 }
-
-/// Days ahead in which an expiring licence is listed.
-const EXPIRY_NOTICE_DAYS: i64 = 30;
 
 /// Licence expiry problems: dates that differ between the systems, licences that have
 /// expired (the asset may still be published) and licences expiring soon.
@@ -882,6 +885,7 @@ fn rights_problems(
     plan: &Plan,
     assets: &HashMap<AssetId, &AssetRow>,
     ps_snaps: &HashMap<AssetId, Snapshot>,
+    expiring_days: u32,
 ) {
     let today = Utc::now().date_naive();
     for d in plan
@@ -930,7 +934,7 @@ fn rights_problems(
                         "the licence expired on {day}; it is still published in PhotoShelter unless restricted"
                     ),
                 );
-            } else if (day - today).num_days() <= EXPIRY_NOTICE_DAYS {
+            } else if (day - today).num_days() <= i64::from(expiring_days) {
                 push("expiring_soon", format!("the licence expires on {day}"));
             }
         }

@@ -47,6 +47,22 @@ pub struct PullResult {
     pub seconds: f64,
 }
 
+/// A progress bar for reading `len` records of `system`, drawn only when the caller has a
+/// terminal to draw on (`progress` is `None` in logs, CI and tests).
+fn bar(progress: Option<&indicatif::MultiProgress>, system: System, len: usize) -> indicatif::ProgressBar {
+    let Some(mp) = progress else {
+        return indicatif::ProgressBar::hidden();
+    };
+    let bar = mp.add(indicatif::ProgressBar::new(len as u64));
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{prefix:>13} {bar:40} {pos}/{len} records, {per_sec}, eta {eta}",
+    ) {
+        bar.set_style(style);
+    }
+    bar.set_prefix(system.name());
+    bar
+}
+
 /// Why a pull could not give a listing to act on.
 #[derive(Debug, thiserror::Error)]
 #[error("listing {system} failed, so this run cannot tell what is there: {reason}")]
@@ -63,6 +79,7 @@ pub async fn pull_preservica(
     paired: &HashSet<String>,
     concurrency: usize,
     started: DateTime<Utc>,
+    progress: Option<&indicatif::MultiProgress>,
 ) -> Result<PullResult, PullError> {
     let clock = std::time::Instant::now();
     let fail = |e: crate::preservica::client::PreservicaError| PullError {
@@ -83,6 +100,7 @@ pub async fn pull_preservica(
     .map(|e| e.reference)
     .collect();
     let listed = refs.len();
+    let bar = bar(progress, System::Preservica, listed);
     let results: Vec<(String, Result<Pulled, String>)> = futures_util::stream::iter(refs)
         .map(|r| async move {
             let read = async {
@@ -124,8 +142,10 @@ pub async fn pull_preservica(
             (r, out)
         })
         .buffer_unordered(concurrency.max(1))
+        .inspect(|_| bar.inc(1))
         .collect()
         .await;
+    bar.finish_and_clear();
     Ok(split(
         System::Preservica,
         cursor.is_none(),
@@ -143,6 +163,7 @@ pub async fn pull_photoshelter(
     cursor: Option<DateTime<Utc>>,
     concurrency: usize,
     started: DateTime<Utc>,
+    progress: Option<&indicatif::MultiProgress>,
 ) -> Result<PullResult, PullError> {
     let clock = std::time::Instant::now();
     let fail = |e: crate::photoshelter::client::PhotoShelterError| PullError {
@@ -171,6 +192,7 @@ pub async fn pull_photoshelter(
         }
     };
     let listed = ids.len();
+    let bar = bar(progress, System::PhotoShelter, listed);
     let reference = mapping
         .field("preservation_reference")
         .map(|f| f.name.clone());
@@ -198,8 +220,10 @@ pub async fn pull_photoshelter(
             }
         })
         .buffer_unordered(concurrency.max(1))
+        .inspect(|_| bar.inc(1))
         .collect()
         .await;
+    bar.finish_and_clear();
     Ok(split(
         System::PhotoShelter,
         cursor.is_none(),

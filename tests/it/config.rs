@@ -103,7 +103,7 @@ fn unknown_key_names_file_line_section_and_valid_keys() {
     assert_eq!(
         error(&format!("colour = 1\n{MINIMAL}"), &Env::empty()),
         "ferry.toml:1: unknown key 'colour' at the top level; valid keys: photoshelter, \
-         preservica, paths, schedule, mapping, guard"
+         preservica, paths, schedule, mapping, guard, notify, server"
     );
 }
 
@@ -947,4 +947,49 @@ fn cron_fields_are_checked_one_by_one() {
             "{message}"
         );
     }
+}
+
+#[test]
+fn notify_and_server_sections_load_with_secrets_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ferry.toml");
+    std::fs::write(
+        &path,
+        format!("{MINIMAL}\n[notify]\nfile = \"notes.jsonl\"\nexpiring_days = 14\n\n[server]\nlisten = \"0.0.0.0:9000\"\n"),
+    )
+    .unwrap();
+    let env = Env::from_pairs([
+        (
+            "FERRY_NOTIFY_WEBHOOK_URL",
+            "https://hooks.example/T000/B000/secret-part",
+        ),
+        ("FERRY_SERVER_ACCESS_TOKEN", "tok-123"),
+    ]);
+    let cfg = ferry::config::Config::load(&path, &env).unwrap();
+    assert_eq!(
+        cfg.notify.file.as_deref(),
+        Some(dir.path().join("notes.jsonl").as_path())
+    );
+    assert_eq!(cfg.notify.expiring_days, 14);
+    assert_eq!(
+        cfg.notify.webhook_url.as_ref().unwrap().expose(),
+        "https://hooks.example/T000/B000/secret-part"
+    );
+    assert_eq!(cfg.server.listen.to_string(), "0.0.0.0:9000");
+    assert_eq!(
+        cfg.server.access_token.as_ref().unwrap().expose(),
+        "tok-123"
+    );
+    let debug = format!("{cfg:?}");
+    assert!(!debug.contains("secret-part") && !debug.contains("tok-123"));
+    // Inline, the webhook URL is refused like any secret.
+    std::fs::write(
+        &path,
+        format!("{MINIMAL}\n[notify]\nwebhook_url = \"https://x\"\n"),
+    )
+    .unwrap();
+    let e = ferry::config::Config::load(&path, &Env::empty())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("FERRY_NOTIFY_WEBHOOK_URL"), "{e}");
 }

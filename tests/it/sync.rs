@@ -65,6 +65,8 @@ impl Harness {
             concurrency_preservica: 4,
             reports_dir: self.dir.path().join("reports"),
             clock: Clock::system(),
+            progress: None,
+            expiring_days: 30,
         };
         tokio::time::timeout(
             Duration::from_secs(120),

@@ -1,0 +1,327 @@
+//! From the store's snapshots to index documents: which value of a paired asset is indexed,
+//! the release state behind the rights status, facets and sort keys.
+
+use super::query::{day_time, decade_label, facet_of};
+use super::schema::{Fields, RIGHTS_NONE, RIGHTS_RELEASED, RIGHTS_RESTRICTED};
+use crate::mapping::{Mapping, Rule};
+use crate::model::{FieldKind, FieldValue, System};
+use crate::store::sync::{AssetRow, Snapshot};
+use chrono::{Datelike, NaiveDate};
+use std::collections::BTreeSet;
+use tantivy::TantivyDocument;
+use tantivy::schema::Field;
+
+/// Model release values that clear an asset for use (PLUS: unlimited, not applicable).
+const RELEASED: &[&str] = &["MR-UMR", "MR-NAP"];
+/// Usage-terms phrases (lower case) that mark an asset as restricted.
+const RESTRICTING_TERMS: &[&str] = &["restricted", "editorial only", "editorial use only"];
+
+/// Which system's value the index took for a field of a paired asset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Agreed,
+    PhotoShelter,
+    Preservica,
+    Merged,
+}
+
+/// The values of one asset as the index sees them.
+struct Picker<'a> {
+    mapping: &'a Mapping,
+    photoshelter: Option<&'a Snapshot>,
+    preservica: Option<&'a Snapshot>,
+    sources: BTreeSet<&'static str>,
+}
+
+impl Picker<'_> {
+    fn read(&self, snap: Option<&Snapshot>, field: &str, kind: FieldKind) -> Option<FieldValue> {
+        let raw = snap?.fields.get(field)?;
+        FieldValue::parse(kind, raw).ok().flatten()
+    }
+
+    /// The value to index for `field`: the two systems' value when they agree or only one has
+    /// one; when they differ, the one the mapping's rule favours (see the module docs of
+    /// [`crate::index`]).
+    fn pick(&mut self, field: &str) -> Option<FieldValue> {
+        let spec = self.mapping.field(field);
+        let kind = spec.map_or(FieldKind::Text, |s| s.kind);
+        let a = self.read(self.photoshelter, field, kind);
+        let b = self.read(self.preservica, field, kind);
+        let paired = self.photoshelter.is_some() && self.preservica.is_some();
+        let (value, source) = match (a, b) {
+            (None, None) => return None,
+            (Some(a), None) => (a, Source::PhotoShelter),
+            (None, Some(b)) => (b, Source::Preservica),
+            (Some(a), Some(b)) if a == b => (a, Source::Agreed),
+            (Some(a), Some(b)) => match spec.map(|s| s.rule) {
+                Some(Rule::Preservica) => (b, Source::Preservica),
+                Some(Rule::Union) => match (&a, &b) {
+                    (FieldValue::Set(x), FieldValue::Set(y)) => (
+                        FieldValue::Set(x.union(y).cloned().collect()),
+                        Source::Merged,
+                    ),
+                    _ => (a, Source::PhotoShelter),
+                },
+                Some(Rule::MostRestrictive) => {
+                    if stricter(spec.map(|s| s.values.as_slice()).unwrap_or(&[]), &a, &b) {
+                        (a, Source::PhotoShelter)
+                    } else {
+                        (b, Source::Preservica)
+                    }
+                }
+                // photoshelter, newest, manual: PhotoShelter's value.
+                _ => (a, Source::PhotoShelter),
+            },
+        };
+        if paired {
+            match source {
+                Source::PhotoShelter => {
+                    self.sources.insert("photoshelter");
+                }
+                Source::Preservica => {
+                    self.sources.insert("preservica");
+                }
+                Source::Agreed | Source::Merged => {}
+            }
+        }
+        Some(value)
+    }
+
+    fn text(&mut self, field: &str) -> Option<String> {
+        self.pick(field).map(|v| v.to_string())
+    }
+
+    fn members(&mut self, field: &str) -> Vec<String> {
+        self.pick(field).map(|v| v.members()).unwrap_or_default()
+    }
+
+    fn day(&mut self, field: &str) -> Option<(NaiveDate, String)> {
+        match self.pick(field)? {
+            FieldValue::Date(d) => Some((d.day(), d.to_string())),
+            _ => None,
+        }
+    }
+}
+
+/// Whether `a` is at least as restrictive as `b`: the earlier date, or the enum value listed
+/// first in the field's vocabulary.
+fn stricter(values: &[String], a: &FieldValue, b: &FieldValue) -> bool {
+    match (a, b) {
+        (FieldValue::Date(x), FieldValue::Date(y)) => x.day() <= y.day(),
+        (FieldValue::Enum(x), FieldValue::Enum(y)) => {
+            let rank = |v: &str| values.iter().position(|w| w == v).unwrap_or(usize::MAX);
+            rank(x) <= rank(y)
+        }
+        _ => true,
+    }
+}
+
+/// Where an asset lives, from its ids.
+pub fn lives_in(row: &AssetRow) -> &'static str {
+    match (&row.photoshelter_id, &row.preservica_ref) {
+        (Some(_), Some(_)) => "both",
+        (None, Some(_)) => "preservica",
+        _ => "photoshelter",
+    }
+}
+
+/// The sort key of a day and asset: later days sort higher, then lower asset ids.
+pub fn sort_key(day: Option<NaiveDate>, asset: i64, ascending: bool) -> i64 {
+    let Some(day) = day else {
+        return i64::MIN;
+    };
+    let days = i64::from(day.num_days_from_ce());
+    let days = if ascending { -days } else { days };
+    let id_part = u32::MAX as i64 - asset.clamp(0, u32::MAX as i64);
+    days.saturating_mul(1 << 32).saturating_add(id_part)
+}
+
+/// The index document of one asset.
+pub fn document(
+    fields: &Fields,
+    mapping: &Mapping,
+    row: &AssetRow,
+    photoshelter: Option<&Snapshot>,
+    preservica: Option<&Snapshot>,
+    today: NaiveDate,
+) -> TantivyDocument {
+    let f = fields;
+    let mut p = Picker {
+        mapping,
+        photoshelter,
+        preservica,
+        sources: BTreeSet::new(),
+    };
+    let mut doc = TantivyDocument::new();
+    let mut all: Vec<String> = Vec::new();
+    fn add_text(doc: &mut TantivyDocument, field: Field, value: &str, all: &mut Vec<String>) {
+        doc.add_text(field, value);
+        all.push(value.to_string());
+    }
+
+    doc.add_i64(f.asset_id, row.id);
+    if let Some(id) = &row.photoshelter_id {
+        doc.add_text(f.photoshelter_id, id);
+    }
+    if let Some(r) = &row.preservica_ref {
+        doc.add_text(f.preservica_ref, r);
+    }
+
+    for (name, field) in [
+        ("title", f.title),
+        ("headline", f.headline),
+        ("caption", f.caption),
+        ("credit", f.credit),
+        ("campaign", f.campaign),
+    ] {
+        if let Some(v) = p.text(name) {
+            add_text(&mut doc, field, &v, &mut all);
+        }
+    }
+    if let Some(creator) = p.text("creator") {
+        add_text(&mut doc, f.creator, &creator, &mut all);
+        doc.add_facet(f.creator_facet, facet_of(&creator));
+    }
+    for keyword in p.members("keywords") {
+        add_text(&mut doc, f.keywords, &keyword, &mut all);
+        doc.add_facet(f.keyword_facet, facet_of(&keyword));
+    }
+
+    // Location: city, state and country are searched; the facet and the hit show "city, country".
+    let city = p.text("city");
+    let state = p.text("state");
+    let country = p.text("country");
+    for part in [&city, &state, &country].into_iter().flatten() {
+        add_text(&mut doc, f.location, part, &mut all);
+    }
+    let shown: Vec<&str> = [&city, &country]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    let shown = if shown.is_empty() {
+        state.clone()
+    } else {
+        Some(shown.join(", "))
+    };
+    if let Some(place) = shown {
+        doc.add_text(f.location_shown, &place);
+        doc.add_facet(f.location_facet, facet_of(&place));
+    }
+
+    // Dates.
+    let created = p.day("date_created");
+    if let Some((day, shown)) = &created {
+        doc.add_date(f.date_created, day_time(*day));
+        doc.add_text(f.date_created_shown, shown);
+        doc.add_facet(f.decade_facet, facet_of(&decade_label(*day)));
+        doc.add_facet(f.year_facet, facet_of(&day.year().to_string()));
+        add_text(&mut doc, f.rest, &day.year().to_string(), &mut all);
+    }
+    let created_day = created.map(|(d, _)| d);
+    doc.add_i64(f.sort_date_desc, sort_key(created_day, row.id, false));
+    doc.add_i64(f.sort_date_asc, sort_key(created_day, row.id, true));
+    if let Some((day, shown)) = p.day("license_expiry") {
+        doc.add_date(f.license_expiry, day_time(day));
+        doc.add_text(f.license_expiry_shown, &shown);
+    }
+
+    // Rights and releases: the state that, with the expiry date and the day of the search,
+    // gives the rights status.
+    let release = p.text("model_release");
+    let usage = p.text("usage_terms");
+    let restricted = release.as_deref() == Some("MR-NON")
+        || usage.as_deref().is_some_and(|u| {
+            let u = u.to_lowercase();
+            RESTRICTING_TERMS.iter().any(|t| u.contains(t))
+        });
+    let base = if restricted {
+        RIGHTS_RESTRICTED
+    } else if release.as_deref().is_some_and(|r| RELEASED.contains(&r)) {
+        RIGHTS_RELEASED
+    } else {
+        RIGHTS_NONE
+    };
+    doc.add_u64(f.rights_base, base);
+    if let Some(r) = &release {
+        doc.add_text(f.model_release, r);
+    }
+
+    // Everything else a word might find.
+    for name in [
+        "copyright_notice",
+        "usage_terms",
+        "license_reference",
+        "preservation_reference",
+        "property_release",
+        "model_release",
+    ] {
+        if let Some(v) = p.text(name) {
+            add_text(&mut doc, f.rest, &v, &mut all);
+        }
+    }
+    for entry in p.members("distribution_history") {
+        add_text(&mut doc, f.rest, &entry, &mut all);
+    }
+    if let Some(status) = p.text("archive_status") {
+        doc.add_text(f.archive_status, &status);
+        add_text(&mut doc, f.rest, &status, &mut all);
+    }
+    for id in [&row.photoshelter_id, &row.preservica_ref].into_iter().flatten() {
+        add_text(&mut doc, f.rest, id, &mut all);
+    }
+    for value in &all {
+        doc.add_text(f.all, value);
+    }
+
+    let place = lives_in(row);
+    doc.add_text(f.lives_in, place);
+    doc.add_facet(f.lives_in_facet, facet_of(place));
+    let authoritative = match place {
+        "both" => match (
+            p.sources.contains("photoshelter"),
+            p.sources.contains("preservica"),
+        ) {
+            (false, false) => "agreed",
+            (true, false) => System::PhotoShelter.name(),
+            (false, true) => System::Preservica.name(),
+            (true, true) => "mixed",
+        },
+        one => one,
+    };
+    doc.add_text(f.authoritative, authoritative);
+    doc.add_text(f.indexed_on, today.format("%Y-%m-%d").to_string());
+    doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sort_keys_order_by_day_then_asset() {
+        let d = |y, m, dd| NaiveDate::from_ymd_opt(y, m, dd);
+        // Descending: later day first; same day: lower asset first; undated last.
+        let mut keys = [
+            (sort_key(d(1962, 7, 14), 5, false), "b"),
+            (sort_key(d(1962, 7, 14), 2, false), "a"),
+            (sort_key(d(1970, 1, 1), 9, false), "first"),
+            (sort_key(None, 1, false), "last"),
+        ];
+        keys.sort_by(|x, y| y.0.cmp(&x.0));
+        assert_eq!(
+            keys.map(|k| k.1),
+            ["first", "a", "b", "last"],
+            "descending order"
+        );
+        let mut keys = [
+            (sort_key(d(1962, 7, 14), 5, true), "b"),
+            (sort_key(d(1962, 7, 14), 2, true), "a"),
+            (sort_key(d(1970, 1, 1), 9, true), "late"),
+            (sort_key(d(1850, 1, 1), 9, true), "first"),
+            (sort_key(None, 1, true), "last"),
+        ];
+        keys.sort_by(|x, y| y.0.cmp(&x.0));
+        assert_eq!(keys.map(|k| k.1), ["first", "a", "b", "late", "last"]);
+    }
+}

@@ -1,0 +1,273 @@
+//! `/metrics` in the Prometheus text exposition format (version 0.0.4).
+//!
+//! | metric | type | what |
+//! |---|---|---|
+//! | `ferry_runs_total{status}` | counter | runs recorded, by status |
+//! | `ferry_last_run_exit_code` | gauge | exit code of the latest finished run |
+//! | `ferry_last_run_timestamp_seconds` | gauge | when it finished (Unix time) |
+//! | `ferry_last_run_duration_seconds` | gauge | its `summary.seconds_total` |
+//! | `ferry_fields_drifted` | gauge | its `summary.drifted` |
+//! | `ferry_last_run_api_requests{system}` | gauge | its requests to each system |
+//! | `ferry_pushes_total{system}` | counter | writes to each system verified and done |
+//! | `ferry_push_failures_total{system}` | counter | writes to each system that failed |
+//! | `ferry_failures_total` | counter | failures over all runs' summaries |
+//! | `ferry_api_requests_total{system}` | counter | requests to each system over all runs' summaries |
+//! | `ferry_open_conflicts` | gauge | conflicts waiting for a person |
+//! | `ferry_lockout` | gauge | 1 while runs are locked out |
+//!
+//! The numbers come from the store (runs and their summaries, the outbox, the review queue),
+//! so they survive restarts and are the same whichever process ran the sync.
+
+use super::{Shared, with_store};
+use crate::store::web::{RunDetail, RunTotals};
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::fmt::Write as _;
+
+const SYSTEMS: [&str; 2] = ["photoshelter", "preservica"];
+const STATUSES: [&str; 5] = ["done", "failed", "interrupted", "locked_out", "running"];
+
+/// `/metrics`.
+pub async fn metrics(State(state): State<Shared>) -> Response {
+    let result = with_store(&state, |store, _| {
+        Ok((
+            store.run_totals()?,
+            store.last_finished_run()?,
+            store.lockout()?.is_some(),
+        ))
+    })
+    .await;
+    match result {
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("# the store could not be read: {}\n", e.message().replace('\n', " ")),
+        )
+            .into_response(),
+        Ok((totals, last, locked_out)) => {
+            let mut resp = render(&totals, last.as_ref(), locked_out).into_response();
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            resp
+        }
+    }
+}
+
+fn describe(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// A label value escaped as the format asks (`\`, `"` and newlines).
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn count_of(pairs: &[(String, u64)], key: &str) -> u64 {
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, n)| *n)
+        .unwrap_or(0)
+}
+
+/// A number in the format's notation.
+fn num(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v}")
+    } else if v.is_nan() {
+        "NaN".into()
+    } else if v > 0.0 {
+        "+Inf".into()
+    } else {
+        "-Inf".into()
+    }
+}
+
+fn render(t: &RunTotals, last: Option<&RunDetail>, locked_out: bool) -> String {
+    let mut out = String::with_capacity(4096);
+
+    describe(&mut out, "ferry_runs_total", "counter", "Runs recorded in the store, by status.");
+    let mut statuses: Vec<&str> = STATUSES.to_vec();
+    for (s, _) in &t.runs_by_status {
+        if !statuses.contains(&s.as_str()) {
+            statuses.push(s);
+        }
+    }
+    for s in statuses {
+        let _ = writeln!(
+            out,
+            "ferry_runs_total{{status=\"{}\"}} {}",
+            label(s),
+            count_of(&t.runs_by_status, s)
+        );
+    }
+
+    let summary: Option<serde_json::Value> = last
+        .and_then(|r| r.summary_json.as_deref())
+        .and_then(|s| serde_json::from_str(s).ok());
+    let field = |path: &[&str]| -> Option<f64> {
+        let mut v = summary.as_ref()?;
+        for p in path {
+            v = v.get(p)?;
+        }
+        v.as_f64()
+    };
+    if let Some(r) = last {
+        describe(
+            &mut out,
+            "ferry_last_run_exit_code",
+            "gauge",
+            "Exit code of the latest finished run (0 done, 1 skipped, 2 failures, 3 fatal or locked out).",
+        );
+        let _ = writeln!(
+            out,
+            "ferry_last_run_exit_code {}",
+            r.run.exit_code.unwrap_or(3)
+        );
+        if let Some(ts) = r
+            .run
+            .finished_at
+            .as_deref()
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+        {
+            describe(
+                &mut out,
+                "ferry_last_run_timestamp_seconds",
+                "gauge",
+                "When the latest finished run finished, in Unix time.",
+            );
+            let _ = writeln!(
+                out,
+                "ferry_last_run_timestamp_seconds {}",
+                num(ts.timestamp_millis() as f64 / 1000.0)
+            );
+        }
+    }
+    if let Some(seconds) = field(&["seconds_total"]) {
+        describe(
+            &mut out,
+            "ferry_last_run_duration_seconds",
+            "gauge",
+            "How long the latest finished run took.",
+        );
+        let _ = writeln!(out, "ferry_last_run_duration_seconds {}", num(seconds));
+    }
+    if let Some(drifted) = field(&["drifted"]) {
+        describe(
+            &mut out,
+            "ferry_fields_drifted",
+            "gauge",
+            "Fields that differed between the systems in the latest finished run.",
+        );
+        let _ = writeln!(out, "ferry_fields_drifted {}", num(drifted));
+    }
+    if summary.is_some() {
+        describe(
+            &mut out,
+            "ferry_last_run_api_requests",
+            "gauge",
+            "Requests the latest finished run sent to each system, retries included.",
+        );
+        for s in SYSTEMS {
+            let n = field(&[&format!("api_calls_{s}"), "requests"]).unwrap_or(0.0);
+            let _ = writeln!(out, "ferry_last_run_api_requests{{system=\"{s}\"}} {}", num(n));
+        }
+    }
+
+    describe(
+        &mut out,
+        "ferry_pushes_total",
+        "counter",
+        "Writes to each system that were verified and recorded.",
+    );
+    for s in SYSTEMS {
+        let _ = writeln!(
+            out,
+            "ferry_pushes_total{{system=\"{s}\"}} {}",
+            count_of(&t.writes_done_by_system, s)
+        );
+    }
+    describe(
+        &mut out,
+        "ferry_push_failures_total",
+        "counter",
+        "Writes to each system that failed.",
+    );
+    for s in SYSTEMS {
+        let _ = writeln!(
+            out,
+            "ferry_push_failures_total{{system=\"{s}\"}} {}",
+            count_of(&t.writes_failed_by_system, s)
+        );
+    }
+    describe(
+        &mut out,
+        "ferry_failures_total",
+        "counter",
+        "Failures listed in the reports of all runs.",
+    );
+    let _ = writeln!(out, "ferry_failures_total {}", t.failures);
+    describe(
+        &mut out,
+        "ferry_api_requests_total",
+        "counter",
+        "Requests sent to each system over all runs, retries included.",
+    );
+    let _ = writeln!(
+        out,
+        "ferry_api_requests_total{{system=\"photoshelter\"}} {}",
+        t.api_requests.0
+    );
+    let _ = writeln!(
+        out,
+        "ferry_api_requests_total{{system=\"preservica\"}} {}",
+        t.api_requests.1
+    );
+    describe(
+        &mut out,
+        "ferry_open_conflicts",
+        "gauge",
+        "Conflicts waiting for a person.",
+    );
+    let _ = writeln!(out, "ferry_open_conflicts {}", t.open_conflicts);
+    describe(
+        &mut out,
+        "ferry_lockout",
+        "gauge",
+        "1 while sync runs are locked out after a critical error, else 0.",
+    );
+    let _ = writeln!(out, "ferry_lockout {}", u8::from(locked_out));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_store_still_names_every_counter() {
+        let text = render(&RunTotals::default(), None, false);
+        for name in [
+            "ferry_runs_total{status=\"done\"} 0",
+            "ferry_pushes_total{system=\"preservica\"} 0",
+            "ferry_failures_total 0",
+            "ferry_api_requests_total{system=\"photoshelter\"} 0",
+            "ferry_open_conflicts 0",
+            "ferry_lockout 0",
+        ] {
+            assert!(text.contains(name), "{name} missing:\n{text}");
+        }
+        assert!(!text.contains("ferry_last_run_exit_code"));
+    }
+
+    #[test]
+    fn labels_are_escaped() {
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}

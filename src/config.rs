@@ -48,6 +48,7 @@ pub struct Config {
     pub guard: GuardConfig,
     pub notify: NotifyConfig,
     pub server: ServerConfig,
+    pub rights: RightsConfig,
 }
 
 /// `[photoshelter]`: the PhotoShelter tenant and how to reach it.
@@ -149,6 +150,37 @@ pub struct NotifyConfig {
     pub file: Option<PathBuf>,
     /// Licences expiring within this many days are reported and notified.
     pub expiring_days: u32,
+}
+
+/// What to do about an expired licence or a missing model release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RightsAction {
+    /// Do nothing about it.
+    Ignore,
+    /// List it in the report (and notify).
+    Report,
+    /// Also make it non-public: not searchable in PhotoShelter, a restricted security tag in
+    /// Preservica. Never deletes anything.
+    Restrict,
+}
+
+/// `[rights]`: the rights enforcement policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RightsConfig {
+    pub expired: RightsAction,
+    pub missing_model_release: RightsAction,
+    /// The Preservica security tag that restricts an asset.
+    pub restricted_tag: String,
+}
+
+impl Default for RightsConfig {
+    fn default() -> Self {
+        RightsConfig {
+            expired: RightsAction::Report,
+            missing_model_release: RightsAction::Ignore,
+            restricted_tag: "closed".into(),
+        }
+    }
 }
 
 /// `[server]`: the web app and nightly service of `ferry serve`.
@@ -727,6 +759,15 @@ struct RawFile {
     guard: RawGuard,
     notify: RawNotify,
     server: RawServer,
+    rights: RawRights,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default, expecting = "a table")]
+struct RawRights {
+    expired: Option<Spanned<String>>,
+    missing_model_release: Option<Spanned<String>>,
+    restricted_tag: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -882,6 +923,34 @@ impl Config {
             access_token: ctx.secret(env, "server.access_token", raw.server.access_token_file)?,
         };
 
+        let action = |key: &'static str, v: Option<Spanned<String>>, default| match v {
+            None => Ok(default),
+            Some(v) => match v.get_ref().trim() {
+                "ignore" => Ok(RightsAction::Ignore),
+                "report" => Ok(RightsAction::Report),
+                "restrict" => Ok(RightsAction::Restrict),
+                other => Err(ctx.invalid(
+                    key,
+                    &v,
+                    format!("must be \"ignore\", \"report\" or \"restrict\", got '{other}'"),
+                )),
+            },
+        };
+        let rights = RightsConfig {
+            expired: action("rights.expired", raw.rights.expired, RightsAction::Report)?,
+            missing_model_release: action(
+                "rights.missing_model_release",
+                raw.rights.missing_model_release,
+                RightsAction::Ignore,
+            )?,
+            restricted_tag: raw
+                .rights
+                .restricted_tag
+                .map(|t| t.into_inner().trim().to_string())
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| "closed".into()),
+        };
+
         Ok(Config {
             file: path.to_path_buf(),
             photoshelter,
@@ -892,6 +961,7 @@ impl Config {
             guard,
             notify,
             server,
+            rights,
         })
     }
 }

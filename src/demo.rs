@@ -372,6 +372,7 @@ pub async fn run_demo(
         clock: crate::clock::Clock::system(),
         progress: None,
         expiring_days: 30,
+        rights: Default::default(),
     };
     let opts = crate::sync::SyncOptions {
         full: true,

@@ -407,6 +407,7 @@ fn sync(config: &Config, args: &SyncArgs) -> Result<Outcome> {
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr())
             .then(indicatif::MultiProgress::new),
         expiring_days: config.notify.expiring_days,
+        rights: config.rights.clone(),
     };
     let opts = SyncOptions {
         dry_run: args.dry_run,

@@ -34,6 +34,8 @@ pub struct PreservicaRecord {
     pub file_name: Option<String>,
     pub file_size: Option<u64>,
     pub checksum: Option<String>,
+    /// The entity's security tag (`open`, `closed`, …): who may see the asset.
+    pub security_tag: Option<String>,
 }
 
 impl PreservicaRecord {

@@ -189,6 +189,8 @@ pub const DOWNLOAD_ORIGINAL: &str = "original";
 pub const UPLOAD_FILE: &str = "file";
 pub const UPLOAD_GALLERY_ID: &str = "gallery_id";
 pub const UPLOAD_SEARCHABLE: &str = "f_searchable";
+/// The v4 media attribute that makes a media item findable by the public (SPEC draft).
+pub const SEARCHABLE: &str = "searchable";
 
 /// v3 gallery insert fields (RMIG, PM): `name`, `parent` (collection id), `f_list`, `mode`.
 pub const GALLERY_NAME: &str = "name";

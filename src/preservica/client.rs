@@ -495,7 +495,75 @@ impl PreservicaClient {
             title: e.title,
             description: e.description,
             fragments,
+            security_tag: (!e.security_tag.is_empty()).then_some(e.security_tag),
             ..PreservicaRecord::default()
+        })
+    }
+
+    /// Sets an entity's security tag (an asynchronous action in Preservica), waits for it to
+    /// finish, and reads the entity back to verify.
+    pub async fn set_security_tag(
+        &self,
+        kind: EntityKind,
+        reference: &str,
+        tag: &str,
+    ) -> Result<()> {
+        let url = format!(
+            "{}/security-descriptor?includeDescendants=false",
+            self.entity_url(kind, reference)
+        );
+        let reply = self
+            .call(
+                Method::PUT,
+                &url,
+                Some(("text/plain", tag.as_bytes().to_vec())),
+                &[],
+            )
+            .await?;
+        let token = reply.text().trim().to_string();
+        if !token.is_empty() {
+            self.wait_for_progress(&token).await?;
+        }
+        let after = self.entity(kind, reference).await?;
+        if after.security_tag != tag {
+            return Err(PreservicaError::Verify {
+                reference: reference.to_string(),
+                detail: format!(
+                    "the security tag reads {:?} after setting {tag:?}",
+                    after.security_tag
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Polls an asynchronous action until it is no longer running.
+    async fn wait_for_progress(&self, token: &str) -> Result<()> {
+        let url = self.url(&format!(
+            "{}/progress/{}",
+            wire::ENTITY_PREFIX,
+            urlencode(token)
+        ));
+        let mut pause = Duration::from_millis(50);
+        for _ in 0..60 {
+            let doc = self.get_xml(&url).await?;
+            let status = doc.root.child_text("Status").unwrap_or_default();
+            match status.as_str() {
+                "ACTIVE" | "PENDING" => {}
+                "COMPLETED" | "FINISHED_MIXED_OUTCOME" => return Ok(()),
+                other => {
+                    return Err(PreservicaError::Verify {
+                        reference: token.to_string(),
+                        detail: format!("the action ended {other}"),
+                    });
+                }
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(5));
+        }
+        Err(PreservicaError::Verify {
+            reference: token.to_string(),
+            detail: "the action did not finish".into(),
         })
     }
 

@@ -51,6 +51,8 @@ pub struct SyncContext<'a> {
     pub progress: Option<indicatif::MultiProgress>,
     /// Licences expiring within this many days are listed in the report.
     pub expiring_days: u32,
+    /// What to do about expired licences and missing model releases.
+    pub rights: crate::config::RightsConfig,
 }
 
 /// How a run was asked to behave.
@@ -459,37 +461,53 @@ async fn cycle(
         })
         .collect();
     store.set_baselines(run, &agreed, now)?;
-    let guard = check_mass_change(&plan, pairs, ctx.max_change_share, ctx.min_assets);
+    // Rights enforcement: planned like any write, so it is guarded, shown in dry runs and
+    // carried out through the outbox.
+    let enforcement = plan_enforcement(
+        &ctx.rights,
+        &plan,
+        &ps_snaps,
+        &pv_snaps,
+        started.date_naive(),
+    );
+    let mut entries: Vec<OutboxEntry> = plan
+        .writes
+        .iter()
+        .map(|w| OutboxEntry {
+            id: 0,
+            run_id: run,
+            asset_id: w.asset,
+            decision_id: decision_ids.get(w.decision).copied(),
+            system: w.system,
+            field: w.field.clone(),
+            expected_value: w.expected.as_ref().map(FieldValue::to_canonical_string),
+            new_value: w.value.as_ref().map(FieldValue::to_canonical_string),
+            state: "planned".into(),
+            attempts: 0,
+        })
+        .collect();
+    entries.extend(enforcement.iter().map(|(e, _)| OutboxEntry {
+        run_id: run,
+        ..e.clone()
+    }));
+    let guard = check_mass_change(
+        entries.iter().map(|e| (e.asset_id, e.field.as_str())),
+        pairs,
+        ctx.max_change_share,
+        ctx.min_assets,
+    );
     let mut write_state: HashMap<(AssetId, String), String> = HashMap::new();
     let mut outcome = Outcome::Done;
-    if guard.tripped && !opts.allow_mass_change {
-        report.stopped = guard.reason.clone();
-        outcome = Outcome::Failures;
-        for w in &plan.writes {
-            write_state.insert((w.asset, w.field.clone()), "planned".into());
+    if (guard.tripped && !opts.allow_mass_change) || opts.dry_run {
+        if guard.tripped && !opts.allow_mass_change {
+            report.stopped = guard.reason.clone();
+            outcome = Outcome::Failures;
         }
-    } else if opts.dry_run {
-        for w in &plan.writes {
-            write_state.insert((w.asset, w.field.clone()), "planned".into());
+        for e in &entries {
+            write_state.insert((e.asset_id, e.field.clone()), "planned".into());
         }
     } else {
         // 7. Push through the outbox.
-        let entries: Vec<OutboxEntry> = plan
-            .writes
-            .iter()
-            .map(|w| OutboxEntry {
-                id: 0,
-                run_id: run,
-                asset_id: w.asset,
-                decision_id: decision_ids.get(w.decision).copied(),
-                system: w.system,
-                field: w.field.clone(),
-                expected_value: w.expected.as_ref().map(FieldValue::to_canonical_string),
-                new_value: w.value.as_ref().map(FieldValue::to_canonical_string),
-                state: "planned".into(),
-                attempts: 0,
-            })
-            .collect();
         store.enqueue(run, &entries, now)?;
         for d in plan.decisions.iter().filter(|d| d.resolution.is_some()) {
             store.resolution_applied(d.resolution.expect("filtered"), run)?;
@@ -509,6 +527,34 @@ async fn cycle(
                 *slot = state;
             }
         }
+    }
+    for (e, why) in &enforcement {
+        let row = by_id.get(&e.asset_id);
+        let state = write_state
+            .get(&(e.asset_id, e.field.clone()))
+            .cloned()
+            .unwrap_or_default();
+        let what = match e.system {
+            System::PhotoShelter => "made not searchable in PhotoShelter".to_string(),
+            System::Preservica => format!(
+                "security tag set to {} in Preservica",
+                e.new_value.as_deref().unwrap_or("")
+            ),
+        };
+        report.rights.push(crate::report::RightsProblem {
+            asset_id: e.asset_id,
+            photoshelter_id: row.and_then(|r| r.photoshelter_id.clone()),
+            preservica_ref: row.and_then(|r| r.preservica_ref.clone()),
+            label: ps_snaps
+                .get(&e.asset_id)
+                .and_then(|s| s.fields.get("title").cloned())
+                .unwrap_or_else(|| format!("asset {}", e.asset_id)),
+            kind: "restricted".into(),
+            detail: format!(
+                "{why}: {what} ({})",
+                if state.is_empty() { "planned" } else { &state }
+            ),
+        });
     }
 
     // 8. The report's field rows and counts.
@@ -939,4 +985,81 @@ fn rights_problems(
             }
         }
     }
+}
+
+/// Restrictions the rights policy asks for: for each paired asset whose licence has expired
+/// (or whose model release is none), make it not searchable in PhotoShelter and give it the
+/// restricted security tag in Preservica — where it is not so already. Never deletes.
+fn plan_enforcement(
+    policy: &crate::config::RightsConfig,
+    plan: &Plan,
+    ps_snaps: &HashMap<AssetId, Snapshot>,
+    pv_snaps: &HashMap<AssetId, Snapshot>,
+    today: chrono::NaiveDate,
+) -> Vec<(OutboxEntry, String)> {
+    use super::pull::{SEARCHABLE_KEY, SECURITY_TAG_KEY};
+    use crate::config::RightsAction;
+    let effective = |d: &FieldDecision| match d.decision.outcome {
+        DecisionOutcome::Review => d.photoshelter.clone().or(d.preservica.clone()),
+        _ => d.decision.value.clone(),
+    };
+    let mut reasons: BTreeMap<AssetId, String> = BTreeMap::new();
+    for d in &plan.decisions {
+        match d.decision.field.as_str() {
+            "license_expiry" if policy.expired == RightsAction::Restrict => {
+                if let Some(FieldValue::Date(date)) = effective(d)
+                    && date.day() < today
+                {
+                    reasons.insert(d.asset, format!("the licence expired on {}", date.day()));
+                }
+            }
+            "model_release" if policy.missing_model_release == RightsAction::Restrict => {
+                if effective(d).is_none_or(|v| v.to_canonical_string() == "MR-NON") {
+                    reasons
+                        .entry(d.asset)
+                        .or_insert_with(|| "there is no model release".into());
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for (asset, why) in reasons {
+        let entry = |system, field: &str, expected: Option<String>, new: &str| OutboxEntry {
+            id: 0,
+            run_id: 0,
+            asset_id: asset,
+            decision_id: None,
+            system,
+            field: field.into(),
+            expected_value: expected,
+            new_value: Some(new.into()),
+            state: "planned".into(),
+            attempts: 0,
+        };
+        if let Some(s) = ps_snaps.get(&asset) {
+            let now = s.fields.get(SEARCHABLE_KEY).cloned();
+            if now.as_deref() != Some("false") {
+                out.push((
+                    entry(System::PhotoShelter, SEARCHABLE_KEY, now, "false"),
+                    why.clone(),
+                ));
+            }
+        }
+        if let Some(s) = pv_snaps.get(&asset) {
+            let now = s.fields.get(SECURITY_TAG_KEY).cloned();
+            if now.as_deref() != Some(policy.restricted_tag.as_str()) {
+                out.push((
+                    entry(
+                        System::Preservica,
+                        SECURITY_TAG_KEY,
+                        now,
+                        &policy.restricted_tag,
+                    ),
+                    why.clone(),
+                ));
+            }
+        }
+    }
+    out
 }

@@ -195,14 +195,20 @@ pub struct GuardVerdict {
 /// DESIGN invariant 6: a run that would change more than `share` of the assets (or of one
 /// field), and more than `min_assets` of them, applies nothing until it is rerun with
 /// `--allow-mass-change`. A format shift in one system looks exactly like this.
-pub fn check_mass_change(plan: &Plan, pairs: usize, share: f64, min_assets: u64) -> GuardVerdict {
+pub fn check_mass_change<'a>(
+    writes: impl IntoIterator<Item = (AssetId, &'a str)>,
+    pairs: usize,
+    share: f64,
+    min_assets: u64,
+) -> GuardVerdict {
     let threshold = ((pairs as f64 * share).ceil() as usize).max(min_assets as usize);
-    let mut assets: Vec<AssetId> = plan.writes.iter().map(|w| w.asset).collect();
+    let writes: Vec<(AssetId, &str)> = writes.into_iter().collect();
+    let mut assets: Vec<AssetId> = writes.iter().map(|w| w.0).collect();
     assets.sort_unstable();
     assets.dedup();
     let mut per_field: BTreeMap<&str, Vec<AssetId>> = BTreeMap::new();
-    for w in &plan.writes {
-        per_field.entry(&w.field).or_default().push(w.asset);
+    for (asset, field) in &writes {
+        per_field.entry(field).or_default().push(*asset);
     }
     let fields_over: Vec<(String, usize)> = per_field
         .into_iter()
@@ -247,28 +253,16 @@ pub fn check_mass_change(plan: &Plan, pairs: usize, share: f64, min_assets: u64)
 mod tests {
     use super::*;
 
-    fn plan_with_writes(assets: usize, field: &str) -> Plan {
-        Plan {
-            decisions: Vec::new(),
-            writes: (0..assets)
-                .map(|a| PlannedWrite {
-                    asset: a as AssetId,
-                    system: System::Preservica,
-                    field: field.into(),
-                    expected: None,
-                    value: None,
-                    decision: 0,
-                })
-                .collect(),
-        }
+    fn plan_with_writes(assets: usize, field: &str) -> Vec<(AssetId, &str)> {
+        (0..assets).map(|a| (a as AssetId, field)).collect()
     }
 
     #[test]
     fn the_guard_allows_small_runs_and_stops_mass_change() {
         // 1,000 pairs at 10%: up to 100 assets may change.
-        let v = check_mass_change(&plan_with_writes(100, "title"), 1000, 0.10, 50);
+        let v = check_mass_change(plan_with_writes(100, "title"), 1000, 0.10, 50);
         assert!(!v.tripped);
-        let v = check_mass_change(&plan_with_writes(101, "title"), 1000, 0.10, 50);
+        let v = check_mass_change(plan_with_writes(101, "title"), 1000, 0.10, 50);
         assert!(v.tripped);
         assert_eq!(v.fields_over, vec![("title".to_string(), 101)]);
         assert!(
@@ -277,9 +271,9 @@ mod tests {
                 .contains("would change 101 of 1000 paired assets (the limit is 100")
         );
         // A small library may always change up to min_assets.
-        let v = check_mass_change(&plan_with_writes(50, "title"), 60, 0.10, 50);
+        let v = check_mass_change(plan_with_writes(50, "title"), 60, 0.10, 50);
         assert!(!v.tripped);
-        let v = check_mass_change(&plan_with_writes(51, "title"), 60, 0.10, 50);
+        let v = check_mass_change(plan_with_writes(51, "title"), 60, 0.10, 50);
         assert!(v.tripped);
     }
 }

@@ -49,7 +49,11 @@ pub struct PullResult {
 
 /// A progress bar for reading `len` records of `system`, drawn only when the caller has a
 /// terminal to draw on (`progress` is `None` in logs, CI and tests).
-fn bar(progress: Option<&indicatif::MultiProgress>, system: System, len: usize) -> indicatif::ProgressBar {
+fn bar(
+    progress: Option<&indicatif::MultiProgress>,
+    system: System,
+    len: usize,
+) -> indicatif::ProgressBar {
     let Some(mp) = progress else {
         return indicatif::ProgressBar::hidden();
     };
@@ -62,6 +66,11 @@ fn bar(progress: Option<&indicatif::MultiProgress>, system: System, len: usize) 
     bar.set_prefix(system.name());
     bar
 }
+
+/// Snapshot keys of the access state ferry enforces rights on: not mapped fields (people do
+/// not edit them through the mapping), but read and written like them.
+pub const SEARCHABLE_KEY: &str = "@searchable";
+pub const SECURITY_TAG_KEY: &str = "@security_tag";
 
 /// Why a pull could not give a listing to act on.
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +126,13 @@ pub async fn pull_preservica(
                         .map(|i| i.value)
                 };
                 let mut translation = pv_map::read_record(mapping, &record);
+                translation.record.set(
+                    SECURITY_TAG_KEY,
+                    record
+                        .security_tag
+                        .as_deref()
+                        .and_then(crate::model::FieldValue::text),
+                );
                 // Without a link, only the file's checksum can pair the asset: ask for the
                 // fixity Preservica keeps (a few calls, for unpaired assets only).
                 if link.is_none() && !paired.contains(&r) {
@@ -204,7 +220,8 @@ pub async fn pull_photoshelter(
                     .read_record(&id)
                     .await
                     .map(|record| {
-                        let translation = ps_map::read_record(mapping, &record);
+                        let mut translation = ps_map::read_record(mapping, &record);
+                        translation.record.set(SEARCHABLE_KEY, searchable(&record));
                         let link = reference
                             .as_deref()
                             .and_then(|f| translation.record.get(f))
@@ -262,4 +279,22 @@ fn split(
         next_cursor: started,
         seconds: clock.elapsed().as_secs_f64(),
     }
+}
+
+/// Whether PhotoShelter shows a media item to the public, read leniently.
+pub fn searchable(
+    record: &crate::mapping::photoshelter::PhotoShelterRecord,
+) -> Option<crate::model::FieldValue> {
+    let v = record
+        .attributes
+        .get(crate::photoshelter::wire::SEARCHABLE)?;
+    let text = match v {
+        serde_json::Value::Bool(b) => b.to_string(),
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    crate::model::FieldValue::parse(crate::model::FieldKind::Bool, &text)
+        .ok()
+        .flatten()
 }

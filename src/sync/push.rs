@@ -33,6 +33,11 @@ fn current_value(t: &Translation, field: &str) -> Option<String> {
     t.record.get(field).map(FieldValue::to_canonical_string)
 }
 
+/// Whether an outbox field is access state (`@…`) rather than a mapped field.
+fn is_access(field: &str) -> bool {
+    field.starts_with('@')
+}
+
 /// An entry to write, with the value it replaces and the change to make.
 type ToWrite = (OutboxEntry, Option<String>, FieldChange);
 
@@ -55,6 +60,15 @@ fn triage(
         let now = current_value(current, &e.field);
         if now == e.new_value {
             settled.push((e.id, WriteResult::AlreadyApplied));
+        } else if now == e.expected_value && is_access(&e.field) {
+            to_write.push((
+                e.clone(),
+                now,
+                FieldChange {
+                    field: e.field.clone(),
+                    value: e.new_value.as_deref().and_then(FieldValue::text),
+                },
+            ));
         } else if now == e.expected_value {
             let Some(spec) = mapping.field(&e.field) else {
                 settled.push((
@@ -135,8 +149,28 @@ pub async fn push_preservica_asset(
         Ok(r) => r,
         Err(e) => return fail_all(e.to_string()),
     };
-    let current = pv_map::read_record(mapping, &record);
-    let (mut results, to_write) = triage(mapping, &current, entries);
+    let mut current = pv_map::read_record(mapping, &record);
+    current.record.set(
+        super::pull::SECURITY_TAG_KEY,
+        record.security_tag.as_deref().and_then(FieldValue::text),
+    );
+    let (mut results, mut to_write) = triage(mapping, &current, entries);
+    // Access state first: a restriction is worth more than a metadata correction.
+    let (access, fields): (Vec<ToWrite>, Vec<ToWrite>) = to_write
+        .drain(..)
+        .partition(|(e, _, _)| is_access(&e.field));
+    to_write = fields;
+    for (entry, old, _) in access {
+        let tag = entry.new_value.clone().unwrap_or_default();
+        let result = match client
+            .set_security_tag(crate::preservica::wire::EntityKind::Asset, reference, &tag)
+            .await
+        {
+            Ok(()) => WriteResult::Done { old },
+            Err(e) => WriteResult::Failed(e.to_string()),
+        };
+        results.push((entry.id, result));
+    }
     if to_write.is_empty() {
         return results;
     }
@@ -177,20 +211,41 @@ pub async fn push_photoshelter_media(
         Ok(r) => r,
         Err(e) => return fail_all(e.to_string()),
     };
-    let current = ps_map::read_record(mapping, &record);
+    let mut current = ps_map::read_record(mapping, &record);
+    current.record.set(
+        super::pull::SEARCHABLE_KEY,
+        super::pull::searchable(&record),
+    );
     let (mut results, to_write) = triage(mapping, &current, entries);
     if to_write.is_empty() {
         return results;
     }
-    let changes: Vec<FieldChange> = to_write.iter().map(|(_, _, c)| c.clone()).collect();
-    let write = ps_map::plan_write(mapping, &changes);
+    let changes: Vec<FieldChange> = to_write
+        .iter()
+        .filter(|(e, _, _)| !is_access(&e.field))
+        .map(|(_, _, c)| c.clone())
+        .collect();
+    let mut write = ps_map::plan_write(mapping, &changes);
+    for (e, _, _) in to_write
+        .iter()
+        .filter(|(e, _, _)| e.field == super::pull::SEARCHABLE_KEY)
+    {
+        write.attributes.insert(
+            crate::photoshelter::wire::SEARCHABLE.into(),
+            serde_json::Value::Bool(e.new_value.as_deref() == Some("true")),
+        );
+    }
     if write.is_empty() {
         results.extend(verify_written(&current, to_write, &write.problems));
         return results;
     }
     match client.apply_write(media_id, &write).await {
-        Ok(after) => {
-            let after = ps_map::read_record(mapping, &after);
+        Ok(after_record) => {
+            let mut after = ps_map::read_record(mapping, &after_record);
+            after.record.set(
+                super::pull::SEARCHABLE_KEY,
+                super::pull::searchable(&after_record),
+            );
             results.extend(verify_written(&after, to_write, &write.problems));
         }
         Err(e) => results.extend(

@@ -67,6 +67,7 @@ impl Harness {
             clock: Clock::system(),
             progress: None,
             expiring_days: 30,
+            rights: Default::default(),
         };
         tokio::time::timeout(
             Duration::from_secs(120),

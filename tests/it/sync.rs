@@ -25,6 +25,7 @@ struct Harness {
     store: Store,
     dir: tempfile::TempDir,
     min_assets: u64,
+    rights: ferry::config::RightsConfig,
 }
 
 async fn harness(media: usize) -> Harness {
@@ -50,6 +51,7 @@ async fn harness(media: usize) -> Harness {
         store,
         dir,
         min_assets: 50,
+        rights: Default::default(),
     }
 }
 
@@ -67,7 +69,7 @@ impl Harness {
             clock: Clock::system(),
             progress: None,
             expiring_days: 30,
-            rights: Default::default(),
+            rights: self.rights.clone(),
         };
         tokio::time::timeout(
             Duration::from_secs(120),
@@ -800,4 +802,89 @@ async fn a_write_that_fails_for_one_asset_does_not_stop_the_others() {
         out.report.failures
     );
     assert_eq!(h.world.preservica.title(&r1).as_deref(), Some("Still here"));
+}
+
+#[tokio::test]
+async fn expired_licences_are_restricted_in_both_systems_when_the_policy_says_so() {
+    let mut h = harness(6).await;
+    h.sync().await;
+    let (m0, r0) = h.pair(0);
+    // An editor records that the licence ran out last year.
+    let write = ferry::mapping::photoshelter::plan_write(
+        &h.mapping,
+        &[ferry::mapping::FieldChange {
+            field: "license_expiry".into(),
+            value: ferry::model::FieldValue::parse(ferry::model::FieldKind::Date, "2025-01-31")
+                .unwrap(),
+        }],
+    );
+    h.ps.apply_write(&m0, &write).await.unwrap();
+    h.rights.expired = ferry::config::RightsAction::Restrict;
+    // A dry run shows the restriction and does nothing.
+    let out = h
+        .run(SyncOptions {
+            dry_run: true,
+            full: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let planned: Vec<&ferry::report::RightsProblem> = out
+        .report
+        .rights
+        .iter()
+        .filter(|r| r.kind == "restricted" && r.photoshelter_id.as_deref() == Some(&m0))
+        .collect();
+    assert_eq!(planned.len(), 2, "{:?}", out.report.rights);
+    assert!(
+        planned
+            .iter()
+            .all(|r| r.detail.contains("the licence expired on 2025-01-31")
+                && r.detail.ends_with("(planned)"))
+    );
+    assert_ne!(
+        h.pv.read_asset(&r0).await.unwrap().security_tag.as_deref(),
+        Some("closed")
+    );
+    // The real run restricts it in both systems, never deleting.
+    let out = h
+        .run(SyncOptions {
+            full: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(out.report.failures, vec![], "{:?}", out.report.failures);
+    assert_eq!(
+        h.pv.read_asset(&r0).await.unwrap().security_tag.as_deref(),
+        Some("closed")
+    );
+    let searchable = h
+        .world
+        .photoshelter
+        .record(&m0)
+        .unwrap()
+        .attributes
+        .get("searchable")
+        .cloned();
+    assert_eq!(searchable, Some(serde_json::Value::Bool(false)));
+    assert!(h.world.photoshelter.record(&m0).is_some());
+    // Every restricted asset really has an expired licence.
+    for r in out.report.rights.iter().filter(|r| r.kind == "restricted") {
+        assert!(r.detail.contains("the licence expired on"), "{}", r.detail);
+    }
+    // Once restricted, the next run plans nothing more for it.
+    let out = h
+        .run(SyncOptions {
+            full: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        !out.report
+            .rights
+            .iter()
+            .any(|r| r.kind == "restricted" && r.photoshelter_id.as_deref() == Some(&m0))
+    );
 }

@@ -551,6 +551,15 @@ pub async fn run_demo(
     let second = crate::sync::run_sync(&mut store, &ctx, &opts).await?;
     say("\nA second sync, straight after:".into());
     describe(&second, say);
+    // The search index, so `ferry search` and `ferry serve` have the library to show.
+    let indexed = crate::index::SearchIndex::open(&dir.join("index")).and_then(|mut index| {
+        index.set_mapping(mapping.clone());
+        index.update_from_store(&store, None, chrono::Utc::now().date_naive())
+    });
+    match indexed {
+        Ok(n) => say(format!("\nThe search index holds {n} assets.")),
+        Err(e) => say(format!("\nThe search index could not be built: {e}")),
+    }
     let pairs = world.pairs.len();
     let media = world.photoshelter.media_ids().len();
     world.stop().await;

@@ -20,6 +20,7 @@ pub mod photoshelter;
 pub mod preservica;
 pub mod report;
 pub mod schedule;
+pub mod server;
 pub mod store;
 pub mod sync;
 pub mod xml;

@@ -77,6 +77,19 @@ enum Command {
     },
     /// Check both tenants: reachability, TLS, credentials, organisation, version, roles, access
     Doctor,
+    /// Search the archive index (see `ferry search --help` for the query language)
+    Search(SearchArgs),
+    /// Maintain the search index
+    Index {
+        #[command(subcommand)]
+        command: IndexCommand,
+    },
+    /// Run the web app (search, assets, runs, conflicts, /healthz, /metrics) and the nightly sync
+    Serve {
+        /// Serve the web app only; run no scheduled syncs
+        #[arg(long)]
+        no_schedule: bool,
+    },
     /// Try ferry with no accounts: both emulators, a seeded library, a day of edits, two syncs
     Demo {
         /// Where to keep the config, store and reports [default: a new temp directory]
@@ -106,6 +119,39 @@ struct SyncArgs {
     /// Clear a lockout left by a critical error (after checking its report), then run
     #[arg(long)]
     recover: bool,
+}
+
+#[derive(clap::Args)]
+#[command(
+    after_help = "Query language: free words (misspellings tolerated), \"a phrase\", \
+creator:mary, keyword:regatta, campaign:..., city:..., year:1962, date:1960..1965 or \
+date:1962-07-01..1962-07-31, expires:30 (licence expires within 30 days), \
+rights:ok|expiring|expired|restricted|unknown, in:photoshelter|preservica|both."
+)]
+struct SearchArgs {
+    /// The query
+    query: Vec<String>,
+    /// An extra filter in the same syntax (repeatable), e.g. --filter rights:expired
+    #[arg(long = "filter", value_name = "FIELD:VALUE")]
+    filters: Vec<String>,
+    /// Count facets (creator, keyword, decade, year, rights, location, system)
+    #[arg(long)]
+    facets: bool,
+    /// How many hits
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    /// Order: relevance, date-asc or date-desc
+    #[arg(long, default_value = "relevance")]
+    sort: String,
+    /// Output: table, json or csv
+    #[arg(long, default_value = "table")]
+    format: String,
+}
+
+#[derive(Subcommand)]
+enum IndexCommand {
+    /// Rebuild the index from the store
+    Rebuild,
 }
 
 #[derive(Subcommand)]
@@ -307,6 +353,11 @@ fn run(cli: Cli) -> Result<Outcome> {
             system: EmulateCommand::Photoshelter(args),
         } => emulate_photoshelter(args),
         Command::Doctor => doctor(&Config::load(&config_path, &env)?),
+        Command::Search(args) => search(&Config::load(&config_path, &env)?, &args),
+        Command::Index {
+            command: IndexCommand::Rebuild,
+        } => index_rebuild(&Config::load(&config_path, &env)?),
+        Command::Serve { no_schedule } => serve(Config::load(&config_path, &env)?, no_schedule),
     }
 }
 
@@ -440,6 +491,7 @@ fn sync(config: &Config, args: &SyncArgs) -> Result<Outcome> {
         out.report.status
     );
     ferry::demo::describe(&out, &mut |line| println!("{line}"));
+    refresh_index(config, &mapping, &store, &out.touched);
     Ok(out.outcome)
 }
 
@@ -614,13 +666,194 @@ fn demo(dir: Option<PathBuf>, media: usize) -> Result<Outcome> {
         println!("{line}")
     }))?;
     println!(
-        "\nThe store and reports stay in {}. Look around with:\n  ferry --config {} report\n  ferry --config {} conflicts list\n  ferry --config {} status",
-        result.dir.display(),
-        result.config.display(),
-        result.config.display(),
-        result.config.display()
+        "\nThe store, index and reports stay in {dir}. Look around with:\n  ferry --config {cfg} report\n  ferry --config {cfg} conflicts list\n  ferry --config {cfg} search harbour regatta --facets\n  ferry --config {cfg} serve --no-schedule      (the web app, http://127.0.0.1:8080)",
+        dir = result.dir.display(),
+        cfg = result.config.display(),
     );
     Ok(Outcome::Done)
+}
+
+fn search(config: &Config, args: &SearchArgs) -> Result<Outcome> {
+    use ferry::index::{Filter, SearchIndex, SearchRequest, Sort};
+    let index = SearchIndex::open(&config.paths.index)?;
+    let mut request = SearchRequest::new(&args.query.join(" "), chrono::Utc::now().date_naive());
+    request.facets = args.facets;
+    request.limit = args.limit;
+    request.sort = match args.sort.as_str() {
+        "relevance" => Sort::Relevance,
+        "date-asc" => Sort::DateAsc,
+        "date-desc" => Sort::DateDesc,
+        other => anyhow::bail!("--sort takes relevance, date-asc or date-desc, not '{other}'"),
+    };
+    for f in &args.filters {
+        request
+            .filters
+            .push(Filter::parse(f).with_context(|| format!("--filter {f}"))?);
+    }
+    let results = index.search(&request)?;
+    match args.format.as_str() {
+        "table" => print!("{}", ferry::index::format_table(&results)),
+        "csv" => print!("{}", ferry::index::format_csv(&results)),
+        "json" => println!("{}", serde_json::to_string_pretty(&results)?),
+        other => anyhow::bail!("--format takes table, json or csv, not '{other}'"),
+    }
+    Ok(Outcome::Done)
+}
+
+fn index_rebuild(config: &Config) -> Result<Outcome> {
+    let store = Store::open(&config.paths.store)?;
+    let mut index = ferry::index::SearchIndex::recreate(&config.paths.index)?;
+    index.set_mapping(Mapping::load(&config.mapping)?);
+    let n = index.update_from_store(&store, None, chrono::Utc::now().date_naive())?;
+    println!("indexed {n} assets into {}", config.paths.index.display());
+    Ok(Outcome::Done)
+}
+
+/// Refreshes the index for what a sync touched; a busy index (held by `ferry serve`, which
+/// updates it itself) is left for the next `ferry index rebuild`.
+fn refresh_index(config: &Config, mapping: &Mapping, store: &Store, touched: &[i64]) {
+    if touched.is_empty() {
+        return;
+    }
+    let result = ferry::index::SearchIndex::open(&config.paths.index).and_then(|mut index| {
+        index.set_mapping(mapping.clone());
+        index.update_from_store(store, Some(touched), chrono::Utc::now().date_naive())
+    });
+    match result {
+        Ok(n) => tracing::info!(documents = n, "search index updated"),
+        Err(e) => {
+            tracing::warn!(error = %e, "the search index was not updated; run `ferry index rebuild`")
+        }
+    }
+}
+
+fn serve(config: Config, no_schedule: bool) -> Result<Outcome> {
+    use std::sync::{Arc, Mutex};
+    let mapping = Mapping::load(&config.mapping)?;
+    let mut index = ferry::index::SearchIndex::open(&config.paths.index)?;
+    index.set_mapping(mapping.clone());
+    let index: ferry::server::SharedIndex = Arc::new(Mutex::new(index));
+    let schedule = ferry::schedule::Schedule::parse(&config.schedule.nightly)
+        .map_err(|e| anyhow::anyhow!("schedule.nightly: {e}"))?;
+    runtime()?.block_on(async move {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            let _ = stop_tx.send(true);
+        });
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|v| *v).await;
+        };
+        let running = ferry::server::start(
+            ferry::server::ServerOptions {
+                listen: config.server.listen,
+                access_token: config.server.access_token.clone(),
+                store_path: config.paths.store.clone(),
+                index_dir: config.paths.index.clone(),
+                reports_dir: config.paths.reports.clone(),
+                mapping: mapping.clone(),
+                index: Some(index.clone()),
+            },
+            stopped(stop_rx.clone()),
+        )
+        .await?;
+        println!("ferry web app: {}", running.url());
+        let service = if no_schedule {
+            None
+        } else {
+            let clock = ferry::clock::Clock::system();
+            let nightly = ferry::schedule::Nightly::new(schedule, clock.now());
+            println!(
+                "nightly sync: \"{}\" (UTC), next at {}",
+                config.schedule.nightly,
+                nightly
+                    .next()
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_else(|| "never".into())
+            );
+            let config = Arc::new(config);
+            let job = {
+                let config = config.clone();
+                let mapping = mapping.clone();
+                let index = index.clone();
+                move || scheduled_sync(config.clone(), mapping.clone(), index.clone())
+            };
+            Some(tokio::spawn(ferry::schedule::run_service(
+                nightly,
+                clock,
+                std::time::Duration::from_secs(30),
+                ferry::notify::Notifier::new(&config.notify),
+                job,
+                stopped(stop_rx.clone()),
+            )))
+        };
+        running.wait().await?;
+        if let Some(service) = service {
+            let _ = service.await;
+        }
+        Ok(Outcome::Done)
+    })
+}
+
+/// One scheduled sync inside `ferry serve`: the same run as `ferry sync`, then the shared
+/// index is refreshed for what it touched.
+async fn scheduled_sync(
+    config: std::sync::Arc<Config>,
+    mapping: Mapping,
+    index: ferry::server::SharedIndex,
+) -> ferry::schedule::JobResult {
+    use ferry::schedule::JobResult;
+    use ferry::sync::{SyncContext, SyncError, SyncOptions, run_sync};
+    let setup = (|| -> Result<_> {
+        let store = Store::open(&config.paths.store)?;
+        let photoshelter =
+            ferry::photoshelter::client::PhotoShelterClient::new(&config.photoshelter)?;
+        let preservica =
+            ferry::preservica::client::PreservicaClient::from_config(&config.preservica)?;
+        Ok((store, photoshelter, preservica))
+    })();
+    let (mut store, photoshelter, preservica) = match setup {
+        Ok(s) => s,
+        Err(e) => return JobResult::Failed(format!("{e:#}")),
+    };
+    let ctx = SyncContext {
+        mapping: &mapping,
+        photoshelter: &photoshelter,
+        preservica: &preservica,
+        max_change_share: config.guard.max_change_share,
+        min_assets: config.guard.min_assets,
+        concurrency_photoshelter: config.photoshelter.concurrency,
+        concurrency_preservica: config.preservica.concurrency,
+        reports_dir: config.paths.reports.clone(),
+        clock: ferry::clock::Clock::system(),
+        progress: None,
+        expiring_days: config.notify.expiring_days,
+        rights: config.rights.clone(),
+    };
+    match run_sync(&mut store, &ctx, &SyncOptions::default()).await {
+        Ok(out) => {
+            if !out.touched.is_empty()
+                && let Ok(mut index) = index.lock()
+                && let Err(e) = index.update_from_store(
+                    &store,
+                    Some(&out.touched),
+                    chrono::Utc::now().date_naive(),
+                )
+            {
+                tracing::warn!(error = %e, "the search index was not updated");
+            }
+            JobResult::Finished {
+                exit_code: out.outcome.code(),
+                notices: ferry::notify::notices_for(
+                    &out.report,
+                    &out.paths.html.display().to_string(),
+                ),
+            }
+        }
+        Err(e @ SyncError::LockedOut(_)) => JobResult::LockedOut(e.to_string()),
+        Err(e @ SyncError::Locked(_)) => JobResult::Locked(e.to_string()),
+        Err(e) => JobResult::Failed(e.to_string()),
+    }
 }
 
 fn doctor(config: &Config) -> Result<Outcome> {

@@ -129,8 +129,8 @@ pub async fn run_service<F, Fut>(
     job: F,
     shutdown: impl Future<Output = ()>,
 ) where
-    F: Fn() -> Fut,
-    Fut: Future<Output = JobResult> + Send + 'static,
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = JobResult> + 'static,
 {
     tokio::pin!(shutdown);
     let mut running: Option<tokio::task::JoinHandle<JobResult>> = None;
@@ -152,7 +152,11 @@ pub async fn run_service<F, Fut>(
         let wait = match nightly.tick(clock.now()) {
             Tick::Run => {
                 tracing::info!("starting the scheduled sync");
-                running = Some(tokio::spawn(job()));
+                // The job runs on a thread of its own (driven by this runtime), so a sync
+                // future that is not Send can run while this loop keeps watching the clock.
+                let job = job.clone();
+                let handle = tokio::runtime::Handle::current();
+                running = Some(tokio::task::spawn_blocking(move || handle.block_on(job())));
                 poll
             }
             Tick::SkipBusy => {

@@ -1,7 +1,7 @@
 //! From the store's snapshots to index documents: which value of a paired asset is indexed,
 //! the release state behind the rights status, facets and sort keys.
 
-use super::query::{day_time, decade_label, facet_of};
+use super::query::{day_time, decade_label};
 use super::schema::{Fields, RIGHTS_NONE, RIGHTS_RELEASED, RIGHTS_RESTRICTED};
 use crate::mapping::{Mapping, Rule};
 use crate::model::{FieldKind, FieldValue, System};
@@ -125,14 +125,16 @@ pub fn lives_in(row: &AssetRow) -> &'static str {
     }
 }
 
-/// The sort key of a day and asset: later days sort higher, then lower asset ids.
+/// The sort key of a day and asset, sorted descending: later (or, `ascending`, earlier) days
+/// first, then lower asset ids; undated assets last, by asset id.
 pub fn sort_key(day: Option<NaiveDate>, asset: i64, ascending: bool) -> i64 {
+    let id_part = u32::MAX as i64 - asset.clamp(0, u32::MAX as i64);
     let Some(day) = day else {
-        return i64::MIN;
+        // Undated: below every dated key, still ordered by asset id.
+        return i64::MIN + id_part;
     };
     let days = i64::from(day.num_days_from_ce());
     let days = if ascending { -days } else { days };
-    let id_part = u32::MAX as i64 - asset.clamp(0, u32::MAX as i64);
     days.saturating_mul(1 << 32).saturating_add(id_part)
 }
 
@@ -180,11 +182,11 @@ pub fn document(
     }
     if let Some(creator) = p.text("creator") {
         add_text(&mut doc, f.creator, &creator, &mut all);
-        doc.add_facet(f.creator_facet, facet_of(&creator));
+        doc.add_text(f.creator_facet, &creator);
     }
     for keyword in p.members("keywords") {
         add_text(&mut doc, f.keywords, &keyword, &mut all);
-        doc.add_facet(f.keyword_facet, facet_of(&keyword));
+        doc.add_text(f.keyword_facet, &keyword);
     }
 
     // Location: city, state and country are searched; the facet and the hit show "city, country".
@@ -206,7 +208,7 @@ pub fn document(
     };
     if let Some(place) = shown {
         doc.add_text(f.location_shown, &place);
-        doc.add_facet(f.location_facet, facet_of(&place));
+        doc.add_text(f.location_facet, &place);
     }
 
     // Dates.
@@ -214,8 +216,8 @@ pub fn document(
     if let Some((day, shown)) = &created {
         doc.add_date(f.date_created, day_time(*day));
         doc.add_text(f.date_created_shown, shown);
-        doc.add_facet(f.decade_facet, facet_of(&decade_label(*day)));
-        doc.add_facet(f.year_facet, facet_of(&day.year().to_string()));
+        doc.add_text(f.decade_facet, &decade_label(*day));
+        doc.add_text(f.year_facet, &day.year().to_string());
         add_text(&mut doc, f.rest, &day.year().to_string(), &mut all);
     }
     let created_day = created.map(|(d, _)| d);
@@ -267,7 +269,10 @@ pub fn document(
         doc.add_text(f.archive_status, &status);
         add_text(&mut doc, f.rest, &status, &mut all);
     }
-    for id in [&row.photoshelter_id, &row.preservica_ref].into_iter().flatten() {
+    for id in [&row.photoshelter_id, &row.preservica_ref]
+        .into_iter()
+        .flatten()
+    {
         add_text(&mut doc, f.rest, id, &mut all);
     }
     for value in &all {
@@ -276,7 +281,7 @@ pub fn document(
 
     let place = lives_in(row);
     doc.add_text(f.lives_in, place);
-    doc.add_facet(f.lives_in_facet, facet_of(place));
+    doc.add_text(f.lives_in_facet, place);
     let authoritative = match place {
         "both" => match (
             p.sources.contains("photoshelter"),
@@ -306,12 +311,13 @@ mod tests {
             (sort_key(d(1962, 7, 14), 5, false), "b"),
             (sort_key(d(1962, 7, 14), 2, false), "a"),
             (sort_key(d(1970, 1, 1), 9, false), "first"),
-            (sort_key(None, 1, false), "last"),
+            (sort_key(None, 3, false), "last"),
+            (sort_key(None, 1, false), "undated"),
         ];
-        keys.sort_by(|x, y| y.0.cmp(&x.0));
+        keys.sort_by_key(|k| std::cmp::Reverse(k.0));
         assert_eq!(
             keys.map(|k| k.1),
-            ["first", "a", "b", "last"],
+            ["first", "a", "b", "undated", "last"],
             "descending order"
         );
         let mut keys = [
@@ -321,7 +327,7 @@ mod tests {
             (sort_key(d(1850, 1, 1), 9, true), "first"),
             (sort_key(None, 1, true), "last"),
         ];
-        keys.sort_by(|x, y| y.0.cmp(&x.0));
+        keys.sort_by_key(|k| std::cmp::Reverse(k.0));
         assert_eq!(keys.map(|k| k.1), ["first", "a", "b", "late", "last"]);
     }
 }

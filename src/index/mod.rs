@@ -130,6 +130,13 @@ pub enum IndexError {
         source: TantivyError,
     },
 
+    #[error(
+        "the search index at {} was opened read-only (for searching while another process \
+         writes it); open it with SearchIndex::open to update it",
+        .path.display()
+    )]
+    ReadOnly { path: PathBuf },
+
     #[error("cannot read the store to index it: {0}")]
     Store(#[from] StoreError),
 
@@ -328,7 +335,8 @@ pub struct Hit {
 /// The curator index: the one owner of the tantivy index, its writer and its reader.
 pub struct SearchIndex {
     index: Index,
-    writer: IndexWriter,
+    /// `None` when opened read-only.
+    writer: Option<IndexWriter>,
     reader: IndexReader,
     fields: Fields,
     mapping: Mapping,
@@ -349,6 +357,18 @@ impl SearchIndex {
     /// another ferry version is refused with [`IndexError::OtherVersion`]; another process
     /// writing it with [`IndexError::Busy`].
     pub fn open(dir: &Path) -> Result<SearchIndex, IndexError> {
+        SearchIndex::open_with(dir, true)
+    }
+
+    /// Opens the index in `dir` for searching only, without the writer lock: for searching
+    /// while another process (`ferry serve`, a sync) owns the writer. It follows that
+    /// process's commits; [`SearchIndex::update_from_store`] on it is an
+    /// [`IndexError::ReadOnly`] error. Creates an empty index when there is none.
+    pub fn open_read_only(dir: &Path) -> Result<SearchIndex, IndexError> {
+        SearchIndex::open_with(dir, false)
+    }
+
+    fn open_with(dir: &Path, writable: bool) -> Result<SearchIndex, IndexError> {
         std::fs::create_dir_all(dir).map_err(|source| IndexError::Io {
             path: dir.to_path_buf(),
             source,
@@ -394,7 +414,7 @@ impl SearchIndex {
             Index::create(directory, schema, tantivy::IndexSettings::default())
                 .map_err(t("cannot create the index"))?
         };
-        SearchIndex::set_up(index, fields, Some(dir.to_path_buf()))
+        SearchIndex::set_up_with(index, fields, Some(dir.to_path_buf()), writable)
     }
 
     /// Deletes the index files in `dir` (only tantivy's own files: nothing else in the
@@ -449,6 +469,15 @@ impl SearchIndex {
         fields: Fields,
         path: Option<PathBuf>,
     ) -> Result<SearchIndex, IndexError> {
+        SearchIndex::set_up_with(index, fields, path, true)
+    }
+
+    fn set_up_with(
+        index: Index,
+        fields: Fields,
+        path: Option<PathBuf>,
+        writable: bool,
+    ) -> Result<SearchIndex, IndexError> {
         let label = path.clone().unwrap_or_else(|| PathBuf::from("(in memory)"));
         index
             .tokenizers()
@@ -457,21 +486,33 @@ impl SearchIndex {
             .map(|n| n.get())
             .unwrap_or(1)
             .clamp(1, 4);
-        let writer = index
-            .writer_with_num_threads(threads, threads * WRITER_BYTES_PER_THREAD)
-            .map_err(|source| match source {
-                TantivyError::LockFailure(..) => IndexError::Busy {
-                    path: label.clone(),
-                },
-                source => IndexError::Tantivy {
-                    path: label.clone(),
-                    context: "cannot start the index writer",
-                    source,
-                },
-            })?;
+        let writer = if writable {
+            let writer = index
+                .writer_with_num_threads(threads, threads * WRITER_BYTES_PER_THREAD)
+                .map_err(|source| match source {
+                    TantivyError::LockFailure(..) => IndexError::Busy {
+                        path: label.clone(),
+                    },
+                    source => IndexError::Tantivy {
+                        path: label.clone(),
+                        context: "cannot start the index writer",
+                        source,
+                    },
+                })?;
+            Some(writer)
+        } else {
+            None
+        };
+        // A writable index reloads after its own commits; a read-only one follows the commits
+        // of whichever process writes the directory.
+        let policy = if writable {
+            ReloadPolicy::Manual
+        } else {
+            ReloadPolicy::OnCommitWithDelay
+        };
         let reader = index
             .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
+            .reload_policy(policy)
             .try_into()
             .map_err(|source| IndexError::Tantivy {
                 path: label.clone(),
@@ -503,10 +544,7 @@ impl SearchIndex {
 
     fn tantivy_error(&self, context: &'static str) -> impl Fn(TantivyError) -> IndexError + '_ {
         move |source| IndexError::Tantivy {
-            path: self
-                .path
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("(in memory)")),
+            path: self.label(),
             context,
             source,
         }
@@ -522,10 +560,20 @@ impl SearchIndex {
         assets: Option<&[AssetId]>,
         today: NaiveDate,
     ) -> Result<usize, IndexError> {
-        let result = match assets {
-            None => self.rebuild(store, today),
-            Some(ids) => self.reindex(store, ids, today),
+        let Some(mut writer) = self.writer.take() else {
+            return Err(IndexError::ReadOnly { path: self.label() });
         };
+        let result = match assets {
+            None => self.rebuild(&mut writer, store, today),
+            Some(ids) => self.reindex(&mut writer, store, ids, today),
+        };
+        if result.is_err() {
+            if let Err(rollback) = writer.rollback() {
+                tracing::warn!(error = %rollback, "rolling back the search index update failed");
+            }
+            writer.set_merge_policy(Box::new(LogMergePolicy::default()));
+        }
+        self.writer = Some(writer);
         match result {
             Ok(n) => {
                 self.reader
@@ -533,21 +581,19 @@ impl SearchIndex {
                     .map_err(self.tantivy_error("cannot reload the index reader"))?;
                 Ok(n)
             }
-            Err(e) => {
-                if let Err(rollback) = self.writer.rollback() {
-                    tracing::warn!(error = %rollback, "rolling back the search index update failed");
-                }
-                self.writer
-                    .set_merge_policy(Box::new(LogMergePolicy::default()));
-                Err(e)
-            }
+            Err(e) => Err(e),
         }
     }
 
-    fn rebuild(&mut self, store: &Store, today: NaiveDate) -> Result<usize, IndexError> {
+    fn rebuild(
+        &self,
+        writer: &mut IndexWriter,
+        store: &Store,
+        today: NaiveDate,
+    ) -> Result<usize, IndexError> {
         // No background merges while the whole index is rewritten: one merge at the end.
-        self.writer.set_merge_policy(Box::new(NoMergePolicy));
-        self.writer
+        writer.set_merge_policy(Box::new(NoMergePolicy));
+        writer
             .delete_all_documents()
             .map_err(self.tantivy_error("cannot clear the index"))?;
         let mut written = 0;
@@ -560,55 +606,54 @@ impl SearchIndex {
             after = last.id;
             let ids: Vec<AssetId> = page.iter().map(|a| a.id).collect();
             let snapshots = store.snapshots_for(&ids)?;
-            written += self.add_documents(&page, &snapshots, today)?;
+            written += self.add_documents(writer, &page, &snapshots, today)?;
         }
-        self.commit()?;
+        self.commit(writer)?;
         let segments = self
             .index
             .searchable_segment_ids()
             .map_err(self.tantivy_error("cannot list segments"))?;
         if segments.len() > 1 {
             // A failed merge leaves a correct index of several segments: only slower.
-            if let Err(e) = self.writer.merge(&segments).wait() {
+            if let Err(e) = writer.merge(&segments).wait() {
                 tracing::warn!(error = %e, "merging the rebuilt search index failed");
             }
         }
-        self.writer
-            .set_merge_policy(Box::new(LogMergePolicy::default()));
+        writer.set_merge_policy(Box::new(LogMergePolicy::default()));
         Ok(written)
     }
 
     fn reindex(
-        &mut self,
+        &self,
+        writer: &mut IndexWriter,
         store: &Store,
         ids: &[AssetId],
         today: NaiveDate,
     ) -> Result<usize, IndexError> {
         let f = self.fields;
         for id in ids {
-            self.writer.delete_term(Term::from_field_i64(f.asset_id, *id));
+            writer.delete_term(Term::from_field_i64(f.asset_id, *id));
         }
         let rows = store.assets_by_id(ids)?;
         for row in &rows {
             // A pair replaces the documents its two halves had while unpaired.
             if let Some(ps) = &row.photoshelter_id {
-                self.writer
-                    .delete_term(Term::from_field_text(f.photoshelter_id, ps));
+                writer.delete_term(Term::from_field_text(f.photoshelter_id, ps));
             }
             if let Some(pv) = &row.preservica_ref {
-                self.writer
-                    .delete_term(Term::from_field_text(f.preservica_ref, pv));
+                writer.delete_term(Term::from_field_text(f.preservica_ref, pv));
             }
         }
         let found: Vec<AssetId> = rows.iter().map(|r| r.id).collect();
         let snapshots = store.snapshots_for(&found)?;
-        let written = self.add_documents(&rows, &snapshots, today)?;
-        self.commit()?;
+        let written = self.add_documents(writer, &rows, &snapshots, today)?;
+        self.commit(writer)?;
         Ok(written)
     }
 
     fn add_documents(
-        &mut self,
+        &self,
+        writer: &IndexWriter,
         rows: &[crate::store::sync::AssetRow],
         snapshots: &HashMap<(AssetId, crate::model::System), crate::store::sync::Snapshot>,
         today: NaiveDate,
@@ -623,30 +668,28 @@ impl SearchIndex {
                 snapshots.get(&(row.id, System::Preservica)),
                 today,
             );
-            self.writer
+            writer
                 .add_document(doc)
                 .map_err(self.tantivy_error("cannot add a document"))?;
         }
         Ok(rows.len())
     }
 
-    fn commit(&mut self) -> Result<(), IndexError> {
-        let path = self.path.clone();
-        let error = |context| {
-            let path = path.clone();
-            move |source| IndexError::Tantivy {
-                path: path.unwrap_or_else(|| PathBuf::from("(in memory)")),
-                context,
-                source,
-            }
-        };
-        let mut prepared = self
-            .writer
+    fn commit(&self, writer: &mut IndexWriter) -> Result<(), IndexError> {
+        let mut prepared = writer
             .prepare_commit()
-            .map_err(error("cannot prepare the commit"))?;
+            .map_err(self.tantivy_error("cannot prepare the commit"))?;
         prepared.set_payload(SCHEMA_VERSION);
-        prepared.commit().map_err(error("cannot commit"))?;
+        prepared
+            .commit()
+            .map_err(self.tantivy_error("cannot commit"))?;
         Ok(())
+    }
+
+    fn label(&self) -> PathBuf {
+        self.path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("(in memory)"))
     }
 
     /// Runs a search (see the module docs for the query syntax).

@@ -11,7 +11,7 @@ use tantivy::query::{
     AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, ExistsQuery, FuzzyTermQuery, Occur,
     PhraseQuery, Query, RangeQuery, TermQuery,
 };
-use tantivy::schema::{Facet, Field, IndexRecordOption};
+use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::TextAnalyzer;
 
 /// Longest query accepted, in characters: more is a pasted document, not a search.
@@ -437,9 +437,7 @@ fn day_bound(s: &str, last: bool, years_only: bool) -> Option<NaiveDate> {
             let month = number(parts[1], 2)?;
             let first = NaiveDate::from_ymd_opt(year, month, 1)?;
             if last {
-                first
-                    .checked_add_months(chrono::Months::new(1))?
-                    .pred_opt()
+                first.checked_add_months(chrono::Months::new(1))?.pred_opt()
             } else {
                 Some(first)
             }
@@ -616,10 +614,7 @@ impl Compiler<'_> {
                     FacetName::Year => f.year_facet,
                     FacetName::Location => f.location_facet,
                 };
-                Box::new(TermQuery::new(
-                    Term::from_facet(field, &facet_of(value)),
-                    IndexRecordOption::Basic,
-                ))
+                raw_term(field, value)
             }
         };
         Ok(Some(q))
@@ -684,16 +679,23 @@ pub fn build(
     clauses: &[Clause],
     filters: &[Filter],
 ) -> Result<Box<dyn Query>, QueryError> {
-    let has_real_words = clauses
-        .iter()
-        .any(|c| !c.negated && matches!(c.item, Item::Text { .. }) && !compiler.is_stopword(&c.item));
+    let has_real_words = clauses.iter().any(|c| {
+        !c.negated && matches!(c.item, Item::Text { .. }) && !compiler.is_stopword(&c.item)
+    });
     let mut subs: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     for c in clauses {
         if has_real_words && !c.negated && compiler.is_stopword(&c.item) {
             continue;
         }
         if let Some(q) = compiler.item(&c.item)? {
-            subs.push((if c.negated { Occur::MustNot } else { Occur::Must }, q));
+            subs.push((
+                if c.negated {
+                    Occur::MustNot
+                } else {
+                    Occur::Must
+                },
+                q,
+            ));
         }
     }
     for filter in filters {
@@ -739,11 +741,6 @@ fn date_range(field: Field, from: Option<NaiveDate>, to: Option<NaiveDate>) -> B
     Box::new(RangeQuery::new(bound(from), bound(to)))
 }
 
-/// The one-level facet of a value (NUL, tantivy's path separator, cannot occur in one).
-pub fn facet_of(value: &str) -> Facet {
-    Facet::from_path([value.replace('\0', " ")])
-}
-
 /// The decade label of a year, e.g. `1960s`.
 pub fn decade_label(day: NaiveDate) -> String {
     format!("{}s", day.year().div_euclid(10) * 10)
@@ -759,8 +756,8 @@ mod tests {
 
     #[test]
     fn words_phrases_and_filters_are_told_apart() {
-        let parsed = parse(r#"harbour "tall ships" creator:"mary ellis" -keyword:rain 10:30"#)
-            .unwrap();
+        let parsed =
+            parse(r#"harbour "tall ships" creator:"mary ellis" -keyword:rain 10:30"#).unwrap();
         assert_eq!(parsed.len(), 5);
         assert_eq!(
             parsed[1].item,

@@ -231,7 +231,10 @@ mod tests {
         };
         let csv = format_csv(&results);
         let line = csv.lines().nth(1).unwrap();
-        assert!(line.contains(",\"'=HYPERLINK(\"\"http://x\"\")\","), "{line}");
+        assert!(
+            line.contains(",\"'=HYPERLINK(\"\"http://x\"\")\","),
+            "{line}"
+        );
         assert!(csv.contains("\"a \"\"quoted\"\", caption\nwith a line\""));
         assert!(csv.contains(",harbour; regatta,"));
     }

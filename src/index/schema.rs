@@ -2,8 +2,8 @@
 //! tells an index written by another ferry apart.
 
 use tantivy::schema::{
-    DateOptions, DateTimePrecision, FAST, FacetOptions, Field, INDEXED, IndexRecordOption,
-    STORED, STRING, Schema, TextFieldIndexing, TextOptions,
+    DateOptions, DateTimePrecision, FAST, Field, INDEXED, IndexRecordOption, STORED, STRING,
+    Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::tokenizer::{
     AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer,
@@ -61,7 +61,7 @@ pub struct Fields {
     // Sort keys: the day and the asset id in one number, both directions sorted descending.
     pub sort_date_desc: Field,
     pub sort_date_asc: Field,
-    // Facets.
+    // Facet values (exact strings, counted from their columns).
     pub creator_facet: Field,
     pub keyword_facet: Field,
     pub decade_facet: Field,
@@ -103,7 +103,8 @@ pub fn build_schema() -> (Schema, Fields) {
         .set_fast()
         .set_precision(DateTimePrecision::Seconds);
     let shown = TextOptions::default().set_stored();
-    let facet = FacetOptions::default;
+    // Facet values: exact strings, indexed for filters, fast (columnar) for counting.
+    let facet = || STRING | FAST;
 
     let fields = Fields {
         asset_id: b.add_i64_field("asset_id", INDEXED | STORED | FAST),
@@ -128,12 +129,12 @@ pub fn build_schema() -> (Schema, Fields) {
         rights_base: b.add_u64_field("rights_base", INDEXED | STORED | FAST),
         sort_date_desc: b.add_i64_field("sort_date_desc", FAST),
         sort_date_asc: b.add_i64_field("sort_date_asc", FAST),
-        creator_facet: b.add_facet_field("creator_facet", facet()),
-        keyword_facet: b.add_facet_field("keyword_facet", facet()),
-        decade_facet: b.add_facet_field("decade_facet", facet()),
-        year_facet: b.add_facet_field("year_facet", facet()),
-        location_facet: b.add_facet_field("location_facet", facet()),
-        lives_in_facet: b.add_facet_field("lives_in_facet", facet()),
+        creator_facet: b.add_text_field("creator_facet", facet()),
+        keyword_facet: b.add_text_field("keyword_facet", facet()),
+        decade_facet: b.add_text_field("decade_facet", facet()),
+        year_facet: b.add_text_field("year_facet", facet()),
+        location_facet: b.add_text_field("location_facet", facet()),
+        lives_in_facet: b.add_text_field("lives_in_facet", facet()),
         date_created_shown: b.add_text_field("date_created_shown", shown.clone()),
         license_expiry_shown: b.add_text_field("license_expiry_shown", shown.clone()),
         location_shown: b.add_text_field("location_shown", shown.clone()),

@@ -10,11 +10,10 @@ use super::{
 use crate::model::{FieldKind, FieldValue};
 use chrono::{Days, NaiveDate};
 use std::collections::BTreeMap;
-use tantivy::collector::{
-    Collector, Count, FacetCollector, FacetCounts, MultiCollector, SegmentCollector, TopDocs,
-};
-use tantivy::columnar::Column;
-use tantivy::schema::{Facet, Value};
+use std::collections::HashMap;
+use tantivy::collector::{Collector, Count, MultiCollector, SegmentCollector, TopDocs};
+use tantivy::columnar::{Column, StrColumn};
+use tantivy::schema::Value;
 use tantivy::{DocAddress, DocId, Order, Score, SegmentOrdinal, SegmentReader, TantivyDocument};
 
 /// The facets counted from facet fields: (name in the results, index field name).
@@ -60,7 +59,8 @@ pub fn run(index: &SearchIndex, request: &SearchRequest) -> Result<SearchResults
                 } else {
                     "sort_date_desc"
                 };
-                by_date = Some(multi.add_collector(top.order_by_fast_field::<i64>(key, Order::Desc)))
+                by_date =
+                    Some(multi.add_collector(top.order_by_fast_field::<i64>(key, Order::Desc)))
             }
         }
     }
@@ -68,9 +68,7 @@ pub fn run(index: &SearchIndex, request: &SearchRequest) -> Result<SearchResults
     let mut rights_handle = None;
     if request.facets {
         for (name, field) in FACET_FIELDS {
-            let mut collector = FacetCollector::for_field(field);
-            collector.add_facet(Facet::root());
-            facet_handles.push((name, multi.add_collector(collector)));
+            facet_handles.push((name, multi.add_collector(ValueCounter { field })));
         }
         rights_handle = Some(multi.add_collector(RightsCounter {
             today: request.today,
@@ -90,11 +88,7 @@ pub fn run(index: &SearchIndex, request: &SearchRequest) -> Result<SearchResults
     };
     let mut facets = BTreeMap::new();
     for (name, handle) in facet_handles {
-        let counts: FacetCounts = handle.extract(&mut fruits);
-        let values: Vec<(String, u64)> = counts
-            .get(Facet::root())
-            .filter_map(|(facet, n)| facet.to_path().last().map(|v| (v.to_string(), n)))
-            .collect();
+        let values: Vec<(String, u64)> = handle.extract(&mut fruits).into_iter().collect();
         facets.insert(name.to_string(), top(values, request.facet_limit));
     }
     if let Some(handle) = rights_handle {
@@ -191,6 +185,89 @@ pub fn rights_status(expiry: Option<NaiveDate>, base: u64, today: NaiveDate) -> 
         RightsStatus::Ok
     } else {
         RightsStatus::Unknown
+    }
+}
+
+/// Counts matches per value of a string fast field: per segment, a count per term ordinal
+/// (one array increment per value of a matching document), turned into strings once at the
+/// end by walking the sorted ordinals through the term dictionary in one pass.
+struct ValueCounter {
+    field: &'static str,
+}
+
+struct SegmentValueCounter {
+    column: Option<StrColumn>,
+    counts: Vec<u64>,
+}
+
+impl Collector for ValueCounter {
+    type Fruit = HashMap<String, u64>;
+    type Child = SegmentValueCounter;
+
+    fn for_segment(
+        &self,
+        _segment: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<SegmentValueCounter> {
+        let column = reader.fast_fields().str(self.field)?;
+        let terms = column.as_ref().map_or(0, |c| c.num_terms());
+        Ok(SegmentValueCounter {
+            column,
+            counts: vec![0; terms],
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<HashMap<String, u64>>) -> tantivy::Result<Self::Fruit> {
+        let mut fruits = fruits.into_iter();
+        let mut total = fruits.next().unwrap_or_default();
+        for fruit in fruits {
+            for (value, n) in fruit {
+                *total.entry(value).or_default() += n;
+            }
+        }
+        Ok(total)
+    }
+}
+
+impl SegmentCollector for SegmentValueCounter {
+    type Fruit = HashMap<String, u64>;
+
+    fn collect(&mut self, doc: DocId, _score: Score) {
+        if let Some(column) = &self.column {
+            for ord in column.term_ords(doc) {
+                if let Some(n) = self.counts.get_mut(ord as usize) {
+                    *n += 1;
+                }
+            }
+        }
+    }
+
+    fn harvest(self) -> HashMap<String, u64> {
+        let Some(column) = self.column else {
+            return HashMap::new();
+        };
+        let (ords, counts): (Vec<u64>, Vec<u64>) = self
+            .counts
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(ord, n)| (ord as u64, *n))
+            .unzip();
+        let mut out = HashMap::with_capacity(ords.len());
+        let mut counts = counts.into_iter();
+        let resolved = column.dictionary().sorted_ords_to_term_cb(&ords, |bytes| {
+            if let Some(n) = counts.next() {
+                out.insert(String::from_utf8_lossy(bytes).into_owned(), n);
+            }
+        });
+        if let Err(e) = resolved {
+            tracing::warn!(error = %e, "reading facet values from the index failed");
+        }
+        out
     }
 }
 

@@ -118,10 +118,10 @@ pub fn page(title: &str, nav: Nav, chrome: &Chrome, body: &str) -> Html<String> 
     link(&mut out, "/runs", "Runs", Nav::Runs, "");
     out.push_str("</nav></header>\n");
     if let Some(l) = &chrome.lockout {
-        let _ = write!(
+        let _ = writeln!(
             out,
             "<div class=\"banner\" role=\"alert\">Sync runs are locked out since {} after a critical error: <bdi>{}</bdi>. \
-             Check the last report, then run <code>ferry sync --recover</code>.</div>\n",
+             Check the last report, then run <code>ferry sync --recover</code>.</div>",
             esc(&l.since),
             esc(&l.reason)
         );

@@ -41,7 +41,10 @@ pub async fn metrics(State(state): State<Shared>) -> Response {
     match result {
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("# the store could not be read: {}\n", e.message().replace('\n', " ")),
+            format!(
+                "# the store could not be read: {}\n",
+                e.message().replace('\n', " ")
+            ),
         )
             .into_response(),
         Ok((totals, last, locked_out)) => {
@@ -92,7 +95,12 @@ fn num(v: f64) -> String {
 fn render(t: &RunTotals, last: Option<&RunDetail>, locked_out: bool) -> String {
     let mut out = String::with_capacity(4096);
 
-    describe(&mut out, "ferry_runs_total", "counter", "Runs recorded in the store, by status.");
+    describe(
+        &mut out,
+        "ferry_runs_total",
+        "counter",
+        "Runs recorded in the store, by status.",
+    );
     let mut statuses: Vec<&str> = STATUSES.to_vec();
     for (s, _) in &t.runs_by_status {
         if !statuses.contains(&s.as_str()) {
@@ -176,7 +184,11 @@ fn render(t: &RunTotals, last: Option<&RunDetail>, locked_out: bool) -> String {
         );
         for s in SYSTEMS {
             let n = field(&[&format!("api_calls_{s}"), "requests"]).unwrap_or(0.0);
-            let _ = writeln!(out, "ferry_last_run_api_requests{{system=\"{s}\"}} {}", num(n));
+            let _ = writeln!(
+                out,
+                "ferry_last_run_api_requests{{system=\"{s}\"}} {}",
+                num(n)
+            );
         }
     }
 

@@ -25,10 +25,10 @@ mod auth;
 mod html;
 mod metrics;
 mod pages;
+mod search;
 mod view;
 
 use crate::config::Secret;
-use crate::index::SearchIndex;
 use crate::mapping::Mapping;
 use crate::store::{Store, StoreError};
 use axum::Router;
@@ -43,6 +43,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use auth::{CONTENT_SECURITY_POLICY, MIN_TOKEN_CHARS, SESSION_COOKIE};
+pub use search::SharedIndex;
 
 /// What the web app serves and how.
 #[derive(Debug, Clone)]
@@ -57,6 +58,10 @@ pub struct ServerOptions {
     /// Where the runs' drift reports are (`run-<id>.html|json|csv`).
     pub reports_dir: PathBuf,
     pub mapping: Mapping,
+    /// The search index when this process already has it open (`ferry serve`'s nightly job
+    /// updates the same one: tantivy allows one writer per index, so two `SearchIndex`es on
+    /// one directory cannot both be open). `None`: the app opens `index_dir` on first search.
+    pub index: Option<SharedIndex>,
 }
 
 /// Why the web app could not start or stopped.
@@ -145,7 +150,7 @@ pub async fn start(
         index_dir: options.index_dir,
         reports_dir: options.reports_dir,
         mapping: options.mapping,
-        index: Mutex::new(None),
+        index: Mutex::new(options.index),
     });
     let app = router(state);
     let task = tokio::spawn(async move {
@@ -173,8 +178,8 @@ struct AppState {
     index_dir: PathBuf,
     reports_dir: PathBuf,
     mapping: Mapping,
-    /// Opened on first search; `None` until then or while the directory holds no index yet.
-    index: Mutex<Option<SearchIndex>>,
+    /// Given, or opened on first search; `None` until then (and while opening fails).
+    index: Mutex<Option<SharedIndex>>,
 }
 
 type Shared = Arc<AppState>;

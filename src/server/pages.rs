@@ -38,7 +38,7 @@ pub async fn search(
         body,
         "<h1>Search the archive and the library</h1>\n\
          <form class=\"search\" method=\"get\" action=\"/\" role=\"search\">\
-         <input type=\"search\" name=\"q\" value=\"{}\" placeholder=\"harbour 1962 regatta, creator:mary, year:1962, rights:valid\" aria-label=\"search\" autofocus>\
+         <input type=\"search\" name=\"q\" value=\"{}\" placeholder=\"harbour 1962 regatta, creator:mary, year:1962, rights:ok\" aria-label=\"search\" autofocus>\
          <select name=\"sort\" aria-label=\"sort\">",
         esc(&q)
     );
@@ -52,10 +52,7 @@ pub async fn search(
         } else {
             ""
         };
-        let _ = write!(
-            body,
-            "<option value=\"{value}\"{selected}>{label}</option>"
-        );
+        let _ = write!(body, "<option value=\"{value}\"{selected}>{label}</option>");
     }
     body.push_str("</select><button class=\"primary\" type=\"submit\">Search</button></form>\n");
     match outcome {
@@ -112,8 +109,9 @@ fn render_results(body: &mut String, params: &SearchParams, outcome: &SearchOutc
             };
             let _ = writeln!(
                 body,
-                "<li{class}><a href=\"{}\" title=\"{}\"><bdi>{}</bdi></a><span class=\"n\">{count}</span></li>",
+                "<li{class}><a href=\"{}\" data-term=\"{}\" title=\"{}\"><bdi>{}</bdi></a><span class=\"n\">{count}</span></li>",
                 esc(&search_url(&href, params, 1)),
+                esc(&term),
                 esc(&if active {
                     format!("remove {term}")
                 } else {
@@ -151,7 +149,7 @@ fn render_results(body: &mut String, params: &SearchParams, outcome: &SearchOutc
         body.push_str(&badge(rights, tone));
         body.push_str(&badge(search::lives_in_label(&hit.lives_in), ""));
         if let Some(e) = &hit.license_expiry {
-            let _ = write!(body, "<span>licence until {}</span>", esc(e));
+            let _ = write!(body, "<span>licence expiry {}</span>", esc(e));
         }
         if let Some(r) = &hit.preservica_ref {
             let _ = write!(body, "<span>ref <bdi>{}</bdi></span>", esc(r));
@@ -210,7 +208,12 @@ pub async fn asset(
         Ok((chrome(store)?, asset))
     })
     .await?;
-    Ok(page(&asset.label, Nav::None, &chrome, &render_asset(&asset)))
+    Ok(page(
+        &asset.label,
+        Nav::None,
+        &chrome,
+        &render_asset(&asset),
+    ))
 }
 
 fn dd(out: &mut String, label: &str, value: Option<&str>) {
@@ -226,13 +229,17 @@ fn dd(out: &mut String, label: &str, value: Option<&str>) {
 
 fn render_asset(a: &AssetView) -> String {
     let mut b = String::with_capacity(16 * 1024);
-    let _ = write!(b, "<h1><bdi>{}</bdi></h1>\n", esc(&a.label));
+    let _ = writeln!(b, "<h1><bdi>{}</bdi></h1>", esc(&a.label));
     b.push_str("<div class=\"asset-head\">\n");
     b.push_str(html::NO_PREVIEW);
     b.push_str("\n<dl class=\"facts\">");
     dd(&mut b, "ferry id", Some(&a.id.to_string()));
     dd(&mut b, "PhotoShelter media", a.photoshelter_id.as_deref());
-    dd(&mut b, "Preservation reference", a.preservica_ref.as_deref());
+    dd(
+        &mut b,
+        "Preservation reference",
+        a.preservica_ref.as_deref(),
+    );
     dd(&mut b, "Authoritative copy", Some(&a.authoritative_copy));
     let paired = a
         .paired_by
@@ -264,14 +271,14 @@ fn render_asset(a: &AssetView) -> String {
     b.push_str("</dl>\n</div>\n");
 
     if !a.open_conflicts.is_empty() {
-        let _ = write!(
+        let _ = writeln!(
             b,
-            "<p class=\"error\">{} {} on this asset wait for a person: <a href=\"/conflicts\">decide</a>.</p>\n",
+            "<p class=\"error\">{} {} for a person: <a href=\"/conflicts\">decide</a>.</p>",
             a.open_conflicts.len(),
             if a.open_conflicts.len() == 1 {
-                "conflict"
+                "conflict on this asset waits"
             } else {
-                "conflicts"
+                "conflicts on this asset wait"
             }
         );
     }
@@ -301,9 +308,9 @@ fn render_asset(a: &AssetView) -> String {
             (&f.preservica, &f.preservica_location),
         ] {
             match location {
-                None if f.kind.is_some() => {
-                    b.push_str("<td class=\"value\"><span class=\"absent\">not kept there</span></td>")
-                }
+                None if f.kind.is_some() => b.push_str(
+                    "<td class=\"value\"><span class=\"absent\">not kept there</span></td>",
+                ),
                 _ => {
                     let _ = write!(
                         b,
@@ -318,9 +325,15 @@ fn render_asset(a: &AssetView) -> String {
             }
         }
         match &f.baseline {
-            None => b.push_str("<td class=\"value\"><span class=\"absent\">never agreed</span></td>"),
+            None => {
+                b.push_str("<td class=\"value\"><span class=\"absent\">never agreed</span></td>")
+            }
             Some(v) => {
-                let _ = write!(b, "<td class=\"value\">{}</td>", value_html(f.kind, v.as_deref()));
+                let _ = write!(
+                    b,
+                    "<td class=\"value\">{}</td>",
+                    value_html(f.kind, v.as_deref())
+                );
             }
         }
         match &f.decision {
@@ -349,7 +362,11 @@ fn render_asset(a: &AssetView) -> String {
             "<table><thead><tr><th>Run</th><th>To</th><th>Field</th><th>Value</th><th>State</th><th>When</th></tr></thead><tbody>\n",
         );
         for w in &a.writes {
-            let kind = a.fields.iter().find(|f| f.field == w.field).and_then(|f| f.kind);
+            let kind = a
+                .fields
+                .iter()
+                .find(|f| f.field == w.field)
+                .and_then(|f| f.kind);
             let state = match &w.last_error {
                 Some(e) => format!("{} ({e})", w.state),
                 None => w.state.clone(),
@@ -377,7 +394,11 @@ fn render_asset(a: &AssetView) -> String {
             "<table class=\"history\"><thead><tr><th>When</th><th>Field</th><th>In</th><th>Was</th><th>Became</th><th>Why</th></tr></thead><tbody>\n",
         );
         for h in &a.history {
-            let kind = a.fields.iter().find(|f| f.field == h.field).and_then(|f| f.kind);
+            let kind = a
+                .fields
+                .iter()
+                .find(|f| f.field == h.field)
+                .and_then(|f| f.kind);
             let _ = writeln!(
                 b,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"value\">{}</td><td class=\"value\">{}</td><td><bdi>{}</bdi></td></tr>",
@@ -486,8 +507,11 @@ async fn report_file(state: &Shared, raw: &str, format: &str) -> Result<Response
         if store.run(id)?.is_none() {
             return Err(WebError::NotFound(format!("ferry knows no run {id}")));
         }
-        let missing =
-            || WebError::NotFound(format!("run {id} has no {format} report in the reports directory"));
+        let missing = || {
+            WebError::NotFound(format!(
+                "run {id} has no {format} report in the reports directory"
+            ))
+        };
         let dir = state.reports_dir.canonicalize().map_err(|_| missing())?;
         let path = dir
             .join(format!("run-{id}.{format}"))
@@ -501,10 +525,8 @@ async fn report_file(state: &Shared, raw: &str, format: &str) -> Result<Response
     })
     .await?;
     let mut resp = bytes.into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(content_type),
-    );
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     Ok(resp)
 }
 
@@ -555,7 +577,10 @@ pub async fn conflicts(
             "<p class=\"notice\" role=\"status\" id=\"resolved\">Conflict #{} ({}) decided: {}. The next sync writes it to both systems.</p>",
             d.id,
             esc(&d.field),
-            esc(&resolution_words(&d.resolution, d.resolution_value.as_deref()))
+            esc(&resolution_words(
+                &d.resolution,
+                d.resolution_value.as_deref()
+            ))
         );
     }
     if open.is_empty() {
@@ -563,9 +588,13 @@ pub async fn conflicts(
     } else {
         let _ = writeln!(
             b,
-            "<p>{} {} wait for a person. Choose a value: the next sync writes it to both systems.</p>",
+            "<p>{} {} for a person. Choose a value: the next sync writes it to both systems.</p>",
             open.len(),
-            if open.len() == 1 { "conflict" } else { "conflicts" }
+            if open.len() == 1 {
+                "conflict waits"
+            } else {
+                "conflicts wait"
+            }
         );
     }
     for c in &open {
@@ -584,9 +613,15 @@ pub async fn conflicts(
                 d.asset_id,
                 d.asset_id,
                 esc(&d.field),
-                esc(&resolution_words(&d.resolution, d.resolution_value.as_deref())),
+                esc(&resolution_words(
+                    &d.resolution,
+                    d.resolution_value.as_deref()
+                )),
                 esc(&d.resolved_at),
-                esc(d.carried_out_by.as_deref().unwrap_or("waiting for the next sync"))
+                esc(d
+                    .carried_out_by
+                    .as_deref()
+                    .unwrap_or("waiting for the next sync"))
             );
         }
         b.push_str("</tbody></table>\n");
@@ -696,7 +731,8 @@ pub async fn resolve_conflict(
 ) -> Result<Response, PageError> {
     if !state.auth.csrf_ok(&form.csrf) {
         return Err(WebError::Forbidden(
-            "the form is out of date or was not sent by this app: reload the page and try again".into(),
+            "the form is out of date or was not sent by this app: reload the page and try again"
+                .into(),
         )
         .into());
     }

@@ -230,8 +230,14 @@ pub fn asset_view(
         .into_iter()
         .filter_map(|name| {
             let spec = mapping.field(&name);
-            let ps_value = ps.as_ref().and_then(|s| s.snapshot.fields.get(&name)).cloned();
-            let pv_value = pv.as_ref().and_then(|s| s.snapshot.fields.get(&name)).cloned();
+            let ps_value = ps
+                .as_ref()
+                .and_then(|s| s.snapshot.fields.get(&name))
+                .cloned();
+            let pv_value = pv
+                .as_ref()
+                .and_then(|s| s.snapshot.fields.get(&name))
+                .cloned();
             let decision = decisions.iter().find(|d| d.field == name);
             let baseline = baselines.get(&name).cloned();
             // A mapped field with nothing anywhere is still listed: an empty row says "neither
@@ -253,11 +259,7 @@ pub fn asset_view(
                 preservica_location: spec
                     .filter(|_| in_pv)
                     .map(|s| s.describe_location(System::Preservica, mapping)),
-                differs: in_ps
-                    && in_pv
-                    && ps.is_some()
-                    && pv.is_some()
-                    && ps_value != pv_value,
+                differs: in_ps && in_pv && ps.is_some() && pv.is_some() && ps_value != pv_value,
                 photoshelter: ps_value,
                 preservica: pv_value,
                 baseline,

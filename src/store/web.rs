@@ -110,8 +110,7 @@ fn run_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
     })
 }
 
-const RUN_COLUMNS: &str =
-    "id, kind, status, started_at, finished_at, dry_run, exit_code, report_path, summary_json, error";
+const RUN_COLUMNS: &str = "id, kind, status, started_at, finished_at, dry_run, exit_code, report_path, summary_json, error";
 
 fn run_detail(r: &Row<'_>) -> rusqlite::Result<RunDetail> {
     Ok(RunDetail {

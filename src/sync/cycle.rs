@@ -86,6 +86,9 @@ pub struct SyncOutcome {
     pub outcome: Outcome,
     pub report: RunReport,
     pub paths: ReportPaths,
+    /// Assets this run read or wrote (empty for a dry run): what the search index must
+    /// refresh.
+    pub touched: Vec<AssetId>,
 }
 
 fn host() -> String {
@@ -129,16 +132,20 @@ async fn run_locked(
         ctx.preservica.request_counts(),
     );
     if let Some(lockout) = store.lockout()? {
-        if !opts.recover {
+        if opts.dry_run {
+            // A dry run writes nothing, so it may look at what a recovery would do; it does
+            // not clear the lockout.
+            tracing::warn!(reason = %lockout.reason, "locked out; this dry run only shows what a run would do");
+        } else if opts.recover {
+            tracing::warn!(reason = %lockout.reason, "recovering from a lockout at the operator's request");
+            store.clear_lockout()?;
+        } else {
             return Err(SyncError::LockedOut(lockout));
         }
-        tracing::warn!(reason = %lockout.reason, "recovering from a lockout at the operator's request");
-        store.clear_lockout()?;
     }
     store.close_interrupted_runs(started)?;
     let run = store.begin_run("sync", opts.dry_run, started)?;
     let span = tracing::info_span!("sync", run, dry_run = opts.dry_run);
-    let _enter = span.enter();
     let mut scratch = if opts.dry_run {
         Some(store.copy_in_memory()?)
     } else {
@@ -153,7 +160,12 @@ async fn run_locked(
         dry_run: opts.dry_run,
         ..RunReport::default()
     };
-    let result = cycle(work, ctx, opts, run, started, &mut report).await;
+    let mut touched = Vec::new();
+    let result = tracing::Instrument::instrument(
+        cycle(work, ctx, opts, run, started, &mut report, &mut touched),
+        span,
+    )
+    .await;
     drop(scratch);
     let (status, outcome, error) = match result {
         Ok(outcome) => {
@@ -214,11 +226,17 @@ async fn run_locked(
         finished,
     )?;
     tracing::info!(run, status, exit = outcome.code(), report = %paths.html.display(), "sync finished");
+    if opts.dry_run {
+        touched.clear();
+    }
+    touched.sort_unstable();
+    touched.dedup();
     Ok(SyncOutcome {
         run_id: run,
         outcome,
         report,
         paths,
+        touched,
     })
 }
 
@@ -250,6 +268,7 @@ async fn cycle(
     run: RunId,
     started: DateTime<Utc>,
     report: &mut RunReport,
+    touched: &mut Vec<AssetId>,
 ) -> Result<Outcome, CycleStop> {
     let mut assets = store.assets()?;
     // 1. Writes a crashed run planned but did not finish go first, so the pull sees their effect.
@@ -266,16 +285,13 @@ async fn cycle(
     }
 
     // 2. Pull both systems at once.
-    let cursor = |s: System| -> Result<Option<DateTime<Utc>>, StoreError> {
-        Ok(store
-            .cursor(s)?
-            .and_then(|c| DateTime::parse_from_rfc3339(&c).ok())
-            .map(|c| c.with_timezone(&Utc)))
-    };
     let (ps_cursor, pv_cursor) = if opts.full {
         (None, None)
     } else {
-        (cursor(System::PhotoShelter)?, cursor(System::Preservica)?)
+        (
+            stored_cursor(store, System::PhotoShelter)?,
+            stored_cursor(store, System::Preservica)?,
+        )
     };
     let paired_refs: HashSet<String> = assets
         .iter()
@@ -320,6 +336,7 @@ async fn cycle(
     let now = ctx.clock.now();
     let ps_ids = store_pull(store, run, &ps, now)?;
     let pv_ids = store_pull(store, run, &pv, now)?;
+    touched.extend(ps_ids.values().chain(pv_ids.values()));
     store.set_cursor(System::PhotoShelter, &ts(ps.next_cursor), now)?;
     store.set_cursor(System::Preservica, &ts(pv.next_cursor), now)?;
 
@@ -571,6 +588,14 @@ async fn cycle(
         };
     }
     Ok(outcome)
+}
+
+/// Where the last pull of `system` got to.
+fn stored_cursor(store: &Store, system: System) -> Result<Option<DateTime<Utc>>, StoreError> {
+    Ok(store
+        .cursor(system)?
+        .and_then(|c| DateTime::parse_from_rfc3339(&c).ok())
+        .map(|c| c.with_timezone(&Utc)))
 }
 
 /// Refuses to act on a full listing that is empty or far smaller than what ferry knows.

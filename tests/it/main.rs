@@ -3,13 +3,16 @@
 
 mod helpers;
 
+mod browser;
 mod cli;
 mod config;
+mod index;
 mod mapping;
 mod model;
 mod opex;
 mod photoshelter;
 mod preservica;
 mod report;
+mod server;
 mod store;
 mod sync;

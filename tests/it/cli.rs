@@ -184,6 +184,9 @@ fn help_lists_only_commands_that_work() {
             "conflicts",
             "pairs",
             "doctor",
+            "search",
+            "index",
+            "serve",
             "demo",
             "emulate",
             "help"
@@ -237,6 +240,17 @@ fn the_demo_runs_two_cycles_and_leaves_a_store_to_look_at() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("run 3 (sync)"), "{}", out.stdout);
     assert!(out.stdout.contains("run-3.html"));
+    // The demo leaves a search index: a misspelt query finds the regatta pictures.
+    let out = ferry(
+        dir.path(),
+        &[
+            "--config", config, "search", "regata", "--format", "json", "--limit", "5",
+        ],
+        &[],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert!(v["total"].as_u64().unwrap() > 0, "{}", out.stdout);
     // Resolving a conflict is recorded for the next sync.
     let id = ferry(dir.path(), &["--config", config, "conflicts", "list"], &[])
         .stdout

@@ -1038,12 +1038,13 @@ fn plan_enforcement(
                     reasons.insert(d.asset, format!("the licence expired on {}", date.day()));
                 }
             }
-            "model_release" if policy.missing_model_release == RightsAction::Restrict => {
-                if effective(d).is_none_or(|v| v.to_canonical_string() == "MR-NON") {
-                    reasons
-                        .entry(d.asset)
-                        .or_insert_with(|| "there is no model release".into());
-                }
+            "model_release"
+                if policy.missing_model_release == RightsAction::Restrict
+                    && effective(d).is_none_or(|v| v.to_canonical_string() == "MR-NON") =>
+            {
+                reasons
+                    .entry(d.asset)
+                    .or_insert_with(|| "there is no model release".into());
             }
             _ => {}
         }

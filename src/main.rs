@@ -675,7 +675,8 @@ fn demo(dir: Option<PathBuf>, media: usize) -> Result<Outcome> {
 
 fn search(config: &Config, args: &SearchArgs) -> Result<Outcome> {
     use ferry::index::{Filter, SearchIndex, SearchRequest, Sort};
-    let index = SearchIndex::open(&config.paths.index)?;
+    // Read-only: a `ferry serve` holding the writer does not block a search.
+    let index = SearchIndex::open_read_only(&config.paths.index)?;
     let mut request = SearchRequest::new(&args.query.join(" "), chrono::Utc::now().date_naive());
     request.facets = args.facets;
     request.limit = args.limit;

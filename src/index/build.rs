@@ -178,10 +178,16 @@ pub fn document(
     ] {
         if let Some(v) = p.text(name) {
             add_text(&mut doc, field, &v, &mut all);
+            // Free text scores credit, campaign, creator and location as one field, "the
+            // rest"; their own fields serve `credit:`, `campaign:`, … filters.
+            if field == f.credit || field == f.campaign {
+                doc.add_text(f.rest, &v);
+            }
         }
     }
     if let Some(creator) = p.text("creator") {
         add_text(&mut doc, f.creator, &creator, &mut all);
+        doc.add_text(f.rest, &creator);
         doc.add_text(f.creator_facet, &creator);
     }
     for keyword in p.members("keywords") {
@@ -195,6 +201,7 @@ pub fn document(
     let country = p.text("country");
     for part in [&city, &state, &country].into_iter().flatten() {
         add_text(&mut doc, f.location, part, &mut all);
+        doc.add_text(f.rest, part);
     }
     let shown: Vec<&str> = [&city, &country]
         .into_iter()
@@ -216,8 +223,8 @@ pub fn document(
     if let Some((day, shown)) = &created {
         doc.add_date(f.date_created, day_time(*day));
         doc.add_text(f.date_created_shown, shown);
-        doc.add_text(f.decade_facet, &decade_label(*day));
-        doc.add_text(f.year_facet, &day.year().to_string());
+        doc.add_text(f.decade_facet, decade_label(*day));
+        doc.add_text(f.year_facet, day.year().to_string());
         add_text(&mut doc, f.rest, &day.year().to_string(), &mut all);
     }
     let created_day = created.map(|(d, _)| d);

@@ -63,10 +63,17 @@
 //!
 //! # Facets
 //!
-//! With [`SearchRequest::facets`], counts over every match (not just the page) of `creator`,
-//! `keyword`, `decade` (e.g. `1960s`) and `year` of the date created, `rights`, `location`
-//! (`city, country`) and `lives_in`; each list has the largest counts first, at most
-//! [`SearchRequest::facet_limit`] values. [`Filter::Facet`] selects one value exactly.
+//! With [`SearchRequest::facets`], exact counts over every match (not just the page) of
+//! `creator`, `keyword`, `decade` (e.g. `1960s`) and `year` of the date created, `rights`,
+//! `location` (`city, country`) and `lives_in`; each list has the largest counts first (ties by
+//! value), at most [`SearchRequest::facet_limit`] values. [`Filter::Facet`] selects one value
+//! exactly. The counts of the whole index (no query, no filter) are kept until the index
+//! changes or the day does. Cost grows with the number of matches: see BENCHMARKS.md.
+//!
+//! # Order
+//!
+//! By relevance (ties in index order; with nothing to search for, index order), or by date
+//! created either way with undated assets last and ties by asset id.
 
 mod build;
 mod render;
@@ -98,6 +105,9 @@ const REBUILD_PAGE: usize = 2_000;
 const WRITER_BYTES_PER_THREAD: usize = 64 << 20;
 /// At most this many hits are returned by one search; page with `offset` beyond.
 pub const MAX_LIMIT: usize = 10_000;
+/// Hits further down than this are not returned (a search with a larger offset gives only the
+/// total): ranking keeps offset + limit candidates in memory.
+pub const MAX_OFFSET: usize = 100_000;
 
 /// What can go wrong with the search index. Messages name the index directory and say what to
 /// do where there is something to do.
@@ -269,7 +279,7 @@ pub struct SearchRequest {
     pub facets: bool,
     /// Hits to return (at most [`MAX_LIMIT`]); 0 returns only the total and facets.
     pub limit: usize,
-    /// Hits to skip, for paging.
+    /// Hits to skip, for paging; beyond [`MAX_OFFSET`] no hits are returned.
     pub offset: usize,
     pub sort: Sort,
     /// The day rights status and `expires:` are computed against.
@@ -342,6 +352,8 @@ pub struct SearchIndex {
     mapping: Mapping,
     /// `None` in memory.
     path: Option<PathBuf>,
+    /// Facet counts of the whole index, for browsing without a query.
+    facet_cache: std::sync::Mutex<Option<search::FacetCache>>,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -528,6 +540,7 @@ impl SearchIndex {
             fields,
             mapping,
             path,
+            facet_cache: std::sync::Mutex::new(None),
         })
     }
 

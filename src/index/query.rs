@@ -2,17 +2,18 @@
 //! parser into [`Clause`]s, and their translation into tantivy queries. Nothing here panics on
 //! any input: every problem is a [`QueryError`] that quotes the part of the query at fault.
 
-use super::schema::{Fields, RIGHTS_NONE, RIGHTS_RELEASED, RIGHTS_RESTRICTED};
-use super::{DateField, EXPIRING_WITHIN_DAYS, Filter, RightsStatus};
+use super::schema::Fields;
+use super::{DateField, Filter, RightsStatus};
 use chrono::{Datelike, Days, NaiveDate};
 use std::ops::Bound;
-use tantivy::Term;
+use tantivy::query::doc_predicate_query::{DocPredicateQuery, FunctionPredicate};
 use tantivy::query::{
     AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, ExistsQuery, FuzzyTermQuery, Occur,
     PhraseQuery, Query, RangeQuery, TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::TextAnalyzer;
+use tantivy::{DocId, SegmentReader, Term};
 
 /// Longest query accepted, in characters: more is a pasted document, not a search.
 pub const MAX_QUERY_CHARS: usize = 1000;
@@ -514,10 +515,6 @@ impl Compiler<'_> {
                 (f.headline, BOOST_HEADLINE_CAPTION),
                 (f.caption, BOOST_HEADLINE_CAPTION),
                 (f.keywords, BOOST_KEYWORDS),
-                (f.creator, BOOST_REST),
-                (f.credit, BOOST_REST),
-                (f.campaign, BOOST_REST),
-                (f.location, BOOST_REST),
                 (f.rest, BOOST_REST),
             ],
             TextTarget::Title => vec![(f.title, 1.0)],
@@ -621,64 +618,34 @@ impl Compiler<'_> {
     }
 
     /// Rights status at query time, against `today`, from the indexed expiry date and release
-    /// state, so a status never goes stale between reindexing runs.
+    /// state, so a status never goes stale between reindexing runs: a per-document check of
+    /// two columns, which costs little next to the other clauses it is intersected with.
     fn rights(&self, status: RightsStatus) -> Box<dyn Query> {
-        let f = self.fields;
-        let today = self.today;
-        let soon = today
-            .checked_add_days(Days::new(EXPIRING_WITHIN_DAYS))
-            .unwrap_or(today);
-        let base = |v: u64| -> Box<dyn Query> {
-            Box::new(TermQuery::new(
-                Term::from_field_u64(f.rights_base, v),
-                IndexRecordOption::Basic,
-            ))
-        };
-        let expires_by_soon = || date_range(f.license_expiry, None, Some(soon));
-        let has_expiry = || -> Box<dyn Query> {
-            Box::new(ExistsQuery::new("license_expiry".to_string(), false))
-        };
-        let all = || -> Box<dyn Query> { Box::new(AllQuery) };
-        let q = match status {
-            RightsStatus::Expired => {
-                return Box::new(RangeQuery::new(
-                    Bound::Unbounded,
-                    Bound::Excluded(Term::from_field_date(f.license_expiry, day_time(today))),
-                ));
-            }
-            RightsStatus::Expiring => return date_range(f.license_expiry, Some(today), Some(soon)),
-            RightsStatus::Restricted => BooleanQuery::new(vec![
-                (Occur::Must, base(RIGHTS_RESTRICTED)),
-                (Occur::MustNot, expires_by_soon()),
-            ]),
-            RightsStatus::Ok => BooleanQuery::new(vec![
-                (Occur::Must, all()),
-                (Occur::MustNot, base(RIGHTS_RESTRICTED)),
-                (Occur::MustNot, expires_by_soon()),
-                (
-                    Occur::Must,
-                    Box::new(BooleanQuery::union(vec![
-                        has_expiry(),
-                        base(RIGHTS_RELEASED),
-                    ])),
-                ),
-            ]),
-            RightsStatus::Unknown => BooleanQuery::new(vec![
-                (Occur::Must, base(RIGHTS_NONE)),
-                (Occur::MustNot, has_expiry()),
-            ]),
-        };
-        Box::new(q)
+        let wanted = RightsStatus::ALL
+            .iter()
+            .position(|r| *r == status)
+            .unwrap_or_default();
+        let (today, soon) = super::search::rights_days(self.today);
+        let predicate = FunctionPredicate::from(move |reader: &SegmentReader| {
+            let base = reader.fast_fields().u64("rights_base")?;
+            let expiry = reader.fast_fields().date("license_expiry")?;
+            Ok(move |doc: DocId| {
+                super::search::rights_slot(base.first(doc), expiry.first(doc), today, soon)
+                    == wanted
+            })
+        });
+        Box::new(DocPredicateQuery::from(predicate))
     }
 }
 
 /// Builds the whole query: every clause must match (negated ones must not), filters must
-/// match without changing scores. With no positive clause, everything matches.
+/// match without changing scores. With no positive clause, everything matches; the flag says
+/// whether the query matches every document (nothing to search for and no filter).
 pub fn build(
     compiler: &mut Compiler<'_>,
     clauses: &[Clause],
     filters: &[Filter],
-) -> Result<Box<dyn Query>, QueryError> {
+) -> Result<(Box<dyn Query>, bool), QueryError> {
     let has_real_words = clauses.iter().any(|c| {
         !c.negated && matches!(c.item, Item::Text { .. }) && !compiler.is_stopword(&c.item)
     });
@@ -704,10 +671,14 @@ pub fn build(
             subs.push((Occur::Must, Box::new(ConstScoreQuery::new(q, 0.0))));
         }
     }
+    let matches_all = subs.is_empty();
+    if matches_all {
+        return Ok((Box::new(AllQuery), true));
+    }
     if !subs.iter().any(|(o, _)| *o == Occur::Must) {
         subs.push((Occur::Must, Box::new(AllQuery)));
     }
-    Ok(Box::new(BooleanQuery::new(subs)))
+    Ok((Box::new(BooleanQuery::new(subs)), false))
 }
 
 fn boosted(q: Box<dyn Query>, boost: f32) -> Box<dyn Query> {

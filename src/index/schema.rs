@@ -44,7 +44,8 @@ pub struct Fields {
     pub credit: Field,
     pub campaign: Field,
     pub location: Field,
-    /// Everything else worth finding by a word: rights text, references, ids, the year.
+    /// Everything else worth finding by a word, for free text: creator, credit, campaign,
+    /// location, rights text, references, ids, the year.
     pub rest: Field,
     /// Every word of the asset in one field, for fuzzy (typo-tolerant) matching.
     pub all: Field,

@@ -1,26 +1,29 @@
-//! Running a search: the query, the page of hits, the total and the facet counts in one pass
-//! over the matches.
+//! Running a search: the page of hits and the total in one scored pass over the matches, the
+//! facet counts (when asked for) in a second pass without scoring.
 
 use super::query::{self, Compiler};
 use super::schema::{self, Fields, RIGHTS_RELEASED, RIGHTS_RESTRICTED};
 use super::{
-    EXPIRING_WITHIN_DAYS, Hit, IndexError, MAX_LIMIT, RightsStatus, SearchIndex, SearchRequest,
-    SearchResults, Sort,
+    EXPIRING_WITHIN_DAYS, Hit, IndexError, MAX_LIMIT, MAX_OFFSET, RightsStatus, SearchIndex,
+    SearchRequest, SearchResults, Sort,
 };
 use crate::model::{FieldKind, FieldValue};
 use chrono::{Days, NaiveDate};
 use std::collections::BTreeMap;
 use std::collections::HashMap;
-use tantivy::collector::{Collector, Count, MultiCollector, SegmentCollector, TopDocs};
+use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
 use tantivy::columnar::{Column, StrColumn};
+use tantivy::query::Weight;
 use tantivy::schema::Value;
-use tantivy::{DocAddress, DocId, Order, Score, SegmentOrdinal, SegmentReader, TantivyDocument};
+use tantivy::{
+    DocAddress, DocId, Order, Score, Searcher, SegmentOrdinal, SegmentReader, TantivyDocument,
+};
 
-/// The facets counted from facet fields: (name in the results, index field name).
-const FACET_FIELDS: [(&str, &str); 6] = [
+/// The facets counted from facet fields: (name in the results, index field name). Decades
+/// are summed from the years.
+const FACET_FIELDS: [(&str, &str); 5] = [
     ("creator", "creator_facet"),
     ("keyword", "keyword_facet"),
-    ("decade", "decade_facet"),
     ("year", "year_facet"),
     ("location", "location_facet"),
     ("lives_in", "lives_in_facet"),
@@ -39,67 +42,61 @@ pub fn run(index: &SearchIndex, request: &SearchRequest) -> Result<SearchResults
         analyzer,
         today: request.today,
     };
-    let query = query::build(&mut compiler, &clauses, &request.filters)?;
+    let (query, matches_all) = query::build(&mut compiler, &clauses, &request.filters)?;
     let searcher = index.reader.searcher();
     let error = index.tantivy_error("search failed");
 
-    let limit = request.limit.min(MAX_LIMIT);
-    let offset = request.offset.min(usize::MAX / 2);
-    let mut multi = MultiCollector::new();
-    let count = multi.add_collector(Count);
-    let mut by_score = None;
-    let mut by_date = None;
-    if limit > 0 {
-        let top = TopDocs::with_limit(limit).and_offset(offset);
-        match request.sort {
-            Sort::Relevance => by_score = Some(multi.add_collector(top.order_by_score())),
-            Sort::DateAsc | Sort::DateDesc => {
-                let key = if request.sort == Sort::DateAsc {
-                    "sort_date_asc"
-                } else {
-                    "sort_date_desc"
-                };
-                by_date =
-                    Some(multi.add_collector(top.order_by_fast_field::<i64>(key, Order::Desc)))
-            }
-        }
-    }
-    let mut facet_handles = Vec::new();
-    let mut rights_handle = None;
-    if request.facets {
-        for (name, field) in FACET_FIELDS {
-            facet_handles.push((name, multi.add_collector(ValueCounter { field })));
-        }
-        rights_handle = Some(multi.add_collector(RightsCounter {
-            today: request.today,
-        }));
-    }
-
-    let mut fruits = searcher.search(query.as_ref(), &multi).map_err(&error)?;
-    let total = count.extract(&mut fruits);
-    let addresses: Vec<(f32, DocAddress)> = match (by_score, by_date) {
-        (Some(h), _) => h.extract(&mut fruits),
-        (None, Some(h)) => h
-            .extract(&mut fruits)
-            .into_iter()
-            .map(|(_, addr)| (0.0, addr))
-            .collect(),
-        (None, None) => Vec::new(),
+    // The page of hits and the total, in one scored pass.
+    // tantivy keeps offset + limit candidates per segment: past MAX_OFFSET, only the total.
+    let offset = request.offset;
+    let limit = if offset > MAX_OFFSET {
+        0
+    } else {
+        request.limit.min(MAX_LIMIT)
     };
+    let (total, addresses) = if matches_all && request.sort == Sort::Relevance {
+        // Nothing to rank by: every document, in index order, without visiting them all.
+        let total = usize::try_from(searcher.num_docs()).unwrap_or(usize::MAX);
+        (total, first_documents(&searcher, offset, limit))
+    } else {
+        scored_page(&searcher, query.as_ref(), request.sort, offset, limit).map_err(&error)?
+    };
+
+    // Facets in a second pass without scoring, so tantivy hands the matches over in blocks;
+    // the counts over the whole index are kept until the index or the day changes.
     let mut facets = BTreeMap::new();
-    for (name, handle) in facet_handles {
-        let values: Vec<(String, u64)> = handle.extract(&mut fruits).into_iter().collect();
-        facets.insert(name.to_string(), top(values, request.facet_limit));
-    }
-    if let Some(handle) = rights_handle {
-        let counts = handle.extract(&mut fruits);
-        let values = RightsStatus::ALL
-            .iter()
-            .zip(counts)
-            .filter(|(_, n)| *n > 0)
-            .map(|(r, n)| (r.name().to_string(), n))
-            .collect();
-        facets.insert("rights".to_string(), top(values, request.facet_limit));
+    if request.facets {
+        let generation = searcher.generation().generation_id();
+        let cached = matches_all
+            .then(|| index.facet_cache.lock().ok()?.clone())
+            .flatten()
+            .filter(|c| c.generation == generation && c.today == request.today);
+        let all = match cached {
+            Some(c) => c.counts,
+            None => {
+                let counts = searcher
+                    .search(
+                        query.as_ref(),
+                        &FacetCounter {
+                            today: request.today,
+                        },
+                    )
+                    .map_err(&error)?;
+                if matches_all && let Ok(mut cache) = index.facet_cache.lock() {
+                    *cache = Some(FacetCache {
+                        generation,
+                        today: request.today,
+                        counts: counts.clone(),
+                    });
+                }
+                counts
+            }
+        };
+        for (name, values) in all {
+            let mut values = values;
+            values.truncate(request.facet_limit);
+            facets.insert(name, values);
+        }
     }
 
     let mut hits = Vec::with_capacity(addresses.len());
@@ -114,10 +111,79 @@ pub fn run(index: &SearchIndex, request: &SearchRequest) -> Result<SearchResults
     })
 }
 
-/// Largest counts first, then by value; at most `limit`.
-fn top(mut values: Vec<(String, u64)>, limit: usize) -> Vec<(String, u64)> {
+/// The first `limit` live documents after skipping `offset`, in index order.
+fn first_documents(searcher: &Searcher, offset: usize, limit: usize) -> Vec<(f32, DocAddress)> {
+    let mut out = Vec::with_capacity(limit);
+    let mut skip = offset;
+    for (ord, reader) in searcher.segment_readers().iter().enumerate() {
+        if out.len() == limit {
+            break;
+        }
+        let live = reader.num_docs() as usize;
+        if skip >= live {
+            skip -= live;
+            continue;
+        }
+        let alive = reader.alive_bitset();
+        for doc in 0..reader.max_doc() {
+            if alive.is_some_and(|a| !a.is_alive(doc)) {
+                continue;
+            }
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            out.push((1.0, DocAddress::new(ord as SegmentOrdinal, doc)));
+            if out.len() == limit {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// The total and one page of hits, by score or by date.
+fn scored_page(
+    searcher: &Searcher,
+    query: &dyn tantivy::query::Query,
+    sort: Sort,
+    offset: usize,
+    limit: usize,
+) -> tantivy::Result<(usize, Vec<(f32, DocAddress)>)> {
+    if limit == 0 {
+        return Ok((searcher.search(query, &Count)?, Vec::new()));
+    }
+    let top = TopDocs::with_limit(limit).and_offset(offset);
+    match sort {
+        Sort::Relevance => searcher.search(query, &(Count, top.order_by_score())),
+        Sort::DateAsc | Sort::DateDesc => {
+            let key = if sort == Sort::DateAsc {
+                "sort_date_asc"
+            } else {
+                "sort_date_desc"
+            };
+            let (total, hits) = searcher.search(
+                query,
+                &(Count, top.order_by_fast_field::<i64>(key, Order::Desc)),
+            )?;
+            let addresses = hits.into_iter().map(|(_, addr)| (0.0, addr)).collect();
+            Ok((total, addresses))
+        }
+    }
+}
+
+/// Facet counts of every document, kept for the searcher generation and day they were
+/// counted on: browsing with no query counts the whole index, the most expensive facet query.
+#[derive(Debug, Clone)]
+pub struct FacetCache {
+    generation: u64,
+    today: NaiveDate,
+    counts: BTreeMap<String, Vec<(String, u64)>>,
+}
+
+/// Largest counts first, then by value.
+fn top(mut values: Vec<(String, u64)>) -> Vec<(String, u64)> {
     values.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    values.truncate(limit);
     values
 }
 
@@ -188,32 +254,66 @@ pub fn rights_status(expiry: Option<NaiveDate>, base: u64, today: NaiveDate) -> 
     }
 }
 
-/// Counts matches per value of a string fast field: per segment, a count per term ordinal
-/// (one array increment per value of a matching document), turned into strings once at the
-/// end by walking the sorted ordinals through the term dictionary in one pass.
-struct ValueCounter {
-    field: &'static str,
+/// Counts matches per facet value and per rights status. Per segment: one count per term
+/// ordinal of each facet column, read in bulk for single-valued columns; the ordinals with a
+/// count are turned into strings once, in one pass through the sorted term dictionary.
+struct FacetCounter {
+    today: NaiveDate,
 }
 
-struct SegmentValueCounter {
-    column: Option<StrColumn>,
-    counts: Vec<u64>,
+/// Days since 1970-01-01 of a date as indexed (midnight UTC).
+pub fn epoch_day(t: tantivy::DateTime) -> i64 {
+    t.into_timestamp_secs().div_euclid(86_400)
 }
 
-impl Collector for ValueCounter {
-    type Fruit = HashMap<String, u64>;
-    type Child = SegmentValueCounter;
+struct SegmentFacetCounter {
+    columns: Vec<Option<StrColumn>>,
+    counts: Vec<Vec<u64>>,
+    base: Column<u64>,
+    expiry: Column<tantivy::DateTime>,
+    /// Today and the last day of "expiring", as days since 1970.
+    today: i64,
+    soon: i64,
+    rights: [u64; 5],
+    docs_out: Vec<DocId>,
+    rows: Vec<u32>,
+    vals: Vec<u64>,
+    bases: Vec<Option<u64>>,
+    expiries: Vec<Option<tantivy::DateTime>>,
+}
+
+type FacetFruit = BTreeMap<String, Vec<(String, u64)>>;
+
+impl Collector for FacetCounter {
+    type Fruit = FacetFruit;
+    type Child = SegmentFacetCounter;
 
     fn for_segment(
         &self,
         _segment: SegmentOrdinal,
         reader: &SegmentReader,
-    ) -> tantivy::Result<SegmentValueCounter> {
-        let column = reader.fast_fields().str(self.field)?;
-        let terms = column.as_ref().map_or(0, |c| c.num_terms());
-        Ok(SegmentValueCounter {
-            column,
-            counts: vec![0; terms],
+    ) -> tantivy::Result<SegmentFacetCounter> {
+        let mut columns = Vec::with_capacity(FACET_FIELDS.len());
+        let mut counts = Vec::with_capacity(FACET_FIELDS.len());
+        for (_, field) in FACET_FIELDS {
+            let column = reader.fast_fields().str(field)?;
+            counts.push(vec![0; column.as_ref().map_or(0, |c| c.num_terms())]);
+            columns.push(column);
+        }
+        let (today, soon) = rights_days(self.today);
+        Ok(SegmentFacetCounter {
+            columns,
+            counts,
+            base: reader.fast_fields().u64("rights_base")?,
+            expiry: reader.fast_fields().date("license_expiry")?,
+            today,
+            soon,
+            rights: [0; 5],
+            docs_out: Vec::new(),
+            rows: Vec::new(),
+            vals: Vec::new(),
+            bases: Vec::new(),
+            expiries: Vec::new(),
         })
     }
 
@@ -221,137 +321,184 @@ impl Collector for ValueCounter {
         false
     }
 
-    fn merge_fruits(&self, fruits: Vec<HashMap<String, u64>>) -> tantivy::Result<Self::Fruit> {
-        let mut fruits = fruits.into_iter();
-        let mut total = fruits.next().unwrap_or_default();
-        for fruit in fruits {
-            for (value, n) in fruit {
-                *total.entry(value).or_default() += n;
+    /// As tantivy's own, but deleted documents are filtered out of each block rather than
+    /// sending every match one by one, so an index with deletions still counts in blocks.
+    fn collect_segment(
+        &self,
+        weight: &dyn Weight,
+        segment: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<SegmentFruit> {
+        let mut counter = self.for_segment(segment, reader)?;
+        match reader.alive_bitset() {
+            None => weight.for_each_no_score(reader, &mut |docs| counter.collect_block(docs))?,
+            Some(alive) => {
+                let mut live = Vec::with_capacity(tantivy::COLLECT_BLOCK_BUFFER_LEN);
+                weight.for_each_no_score(reader, &mut |docs| {
+                    live.clear();
+                    live.extend(docs.iter().copied().filter(|d| alive.is_alive(*d)));
+                    counter.collect_block(&live);
+                })?;
             }
         }
-        Ok(total)
+        Ok(counter.harvest())
+    }
+
+    fn merge_fruits(&self, fruits: Vec<SegmentFruit>) -> tantivy::Result<FacetFruit> {
+        let mut values: Vec<HashMap<String, u64>> = vec![HashMap::new(); FACET_FIELDS.len()];
+        let mut rights = [0u64; 5];
+        for (segment_values, segment_rights) in fruits {
+            for (total, segment) in values.iter_mut().zip(segment_values) {
+                for (value, n) in segment {
+                    *total.entry(value).or_default() += n;
+                }
+            }
+            for (t, n) in rights.iter_mut().zip(segment_rights) {
+                *t += n;
+            }
+        }
+        let mut out = BTreeMap::new();
+        for ((name, _), counts) in FACET_FIELDS.iter().zip(values) {
+            if *name == "year" {
+                let mut decades: HashMap<String, u64> = HashMap::new();
+                for (year, n) in &counts {
+                    if let Ok(y) = year.parse::<i32>() {
+                        *decades
+                            .entry(format!("{}s", y.div_euclid(10) * 10))
+                            .or_default() += n;
+                    }
+                }
+                out.insert("decade".to_string(), top(decades.into_iter().collect()));
+            }
+            out.insert(name.to_string(), top(counts.into_iter().collect()));
+        }
+        let rights = RightsStatus::ALL
+            .iter()
+            .zip(rights)
+            .filter(|(_, n)| *n > 0)
+            .map(|(r, n)| (r.name().to_string(), n))
+            .collect();
+        out.insert("rights".to_string(), top(rights));
+        Ok(out)
     }
 }
 
-impl SegmentCollector for SegmentValueCounter {
-    type Fruit = HashMap<String, u64>;
+type SegmentFruit = (Vec<Vec<(String, u64)>>, [u64; 5]);
+
+/// The rules of [`rights_status`] on day numbers (days since 1970: `today`, and `soon`, the
+/// last day counted as expiring), as an index into [`RightsStatus::ALL`].
+pub fn rights_slot(
+    base: Option<u64>,
+    expiry: Option<tantivy::DateTime>,
+    today: i64,
+    soon: i64,
+) -> usize {
+    let base = base.unwrap_or_default();
+    match expiry.map(epoch_day) {
+        Some(e) if e < today => 2,
+        Some(e) if e <= soon => 1,
+        _ if base == RIGHTS_RESTRICTED => 3,
+        Some(_) => 0,
+        None if base == RIGHTS_RELEASED => 0,
+        None => 4,
+    }
+}
+
+/// `today` and the last expiring day as day numbers (see [`rights_slot`]).
+pub fn rights_days(today: NaiveDate) -> (i64, i64) {
+    let day = epoch_day(query::day_time(today));
+    let soon = today
+        .checked_add_days(Days::new(EXPIRING_WITHIN_DAYS))
+        .map_or(day, |d| epoch_day(query::day_time(d)));
+    (day, soon)
+}
+
+impl SegmentFacetCounter {
+    fn count_rights(&mut self, base: Option<u64>, expiry: Option<tantivy::DateTime>) {
+        self.rights[rights_slot(base, expiry, self.today, self.soon)] += 1;
+    }
+}
+
+impl SegmentCollector for SegmentFacetCounter {
+    type Fruit = SegmentFruit;
 
     fn collect(&mut self, doc: DocId, _score: Score) {
-        if let Some(column) = &self.column {
-            for ord in column.term_ords(doc) {
-                if let Some(n) = self.counts.get_mut(ord as usize) {
+        for (column, counts) in self.columns.iter().zip(self.counts.iter_mut()) {
+            if let Some(column) = column {
+                for ord in column.term_ords(doc) {
+                    if let Some(n) = counts.get_mut(ord as usize) {
+                        *n += 1;
+                    }
+                }
+            }
+        }
+        let base = self.base.first(doc);
+        let expiry = self.expiry.first(doc);
+        self.count_rights(base, expiry);
+    }
+
+    fn collect_block(&mut self, docs: &[DocId]) {
+        for (column, counts) in self.columns.iter().zip(self.counts.iter_mut()) {
+            let Some(column) = column else {
+                continue;
+            };
+            // Documents to value rows (one per value: several for keywords), then the term
+            // ordinals of those rows in bulk.
+            let ords = column.ords();
+            self.docs_out.clear();
+            self.rows.clear();
+            ords.row_ids_for_docs(docs, &mut self.docs_out, &mut self.rows);
+            self.vals.clear();
+            self.vals.resize(self.rows.len(), 0);
+            ords.values.get_vals(&self.rows, &mut self.vals);
+            for ord in &self.vals {
+                if let Some(n) = counts.get_mut(*ord as usize) {
                     *n += 1;
                 }
             }
         }
-    }
-
-    fn harvest(self) -> HashMap<String, u64> {
-        let Some(column) = self.column else {
-            return HashMap::new();
-        };
-        let (ords, counts): (Vec<u64>, Vec<u64>) = self
-            .counts
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| **n > 0)
-            .map(|(ord, n)| (ord as u64, *n))
-            .unzip();
-        let mut out = HashMap::with_capacity(ords.len());
-        let mut counts = counts.into_iter();
-        let resolved = column.dictionary().sorted_ords_to_term_cb(&ords, |bytes| {
-            if let Some(n) = counts.next() {
-                out.insert(String::from_utf8_lossy(bytes).into_owned(), n);
-            }
-        });
-        if let Err(e) = resolved {
-            tracing::warn!(error = %e, "reading facet values from the index failed");
+        self.bases.clear();
+        self.bases.resize(docs.len(), None);
+        self.base.first_vals(docs, &mut self.bases);
+        self.expiries.clear();
+        self.expiries.resize(docs.len(), None);
+        self.expiry.first_vals(docs, &mut self.expiries);
+        for i in 0..docs.len() {
+            let (base, expiry) = (self.bases[i], self.expiries[i]);
+            self.count_rights(base, expiry);
         }
-        out
-    }
-}
-
-/// Counts matches per rights status, computed per document from its expiry date and release
-/// state against `today`.
-struct RightsCounter {
-    today: NaiveDate,
-}
-
-struct SegmentRightsCounter {
-    today: NaiveDate,
-    base: Column<u64>,
-    expiry: Column<tantivy::DateTime>,
-    counts: [u64; 5],
-}
-
-impl Collector for RightsCounter {
-    type Fruit = [u64; 5];
-    type Child = SegmentRightsCounter;
-
-    fn for_segment(
-        &self,
-        _segment: SegmentOrdinal,
-        reader: &SegmentReader,
-    ) -> tantivy::Result<SegmentRightsCounter> {
-        Ok(SegmentRightsCounter {
-            today: self.today,
-            base: reader.fast_fields().u64("rights_base")?,
-            expiry: reader.fast_fields().date("license_expiry")?,
-            counts: [0; 5],
-        })
     }
 
-    fn requires_scoring(&self) -> bool {
-        false
-    }
-
-    fn merge_fruits(&self, fruits: Vec<[u64; 5]>) -> tantivy::Result<[u64; 5]> {
-        let mut total = [0; 5];
-        for fruit in fruits {
-            for (t, n) in total.iter_mut().zip(fruit) {
-                *t += n;
+    fn harvest(self) -> SegmentFruit {
+        let mut values = Vec::with_capacity(self.columns.len());
+        for (column, counts) in self.columns.iter().zip(&self.counts) {
+            let mut out = Vec::new();
+            if let Some(column) = column {
+                let (ords, ns): (Vec<u64>, Vec<u64>) = counts
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(ord, n)| (ord as u64, *n))
+                    .unzip();
+                let mut ns = ns.into_iter();
+                let resolved = column.dictionary().sorted_ords_to_term_cb(&ords, |bytes| {
+                    if let Some(n) = ns.next() {
+                        out.push((String::from_utf8_lossy(bytes).into_owned(), n));
+                    }
+                });
+                if let Err(e) = resolved {
+                    tracing::warn!(error = %e, "reading facet values from the index failed");
+                }
             }
+            values.push(out);
         }
-        Ok(total)
+        (values, self.rights)
     }
 }
-
-impl SegmentCollector for SegmentRightsCounter {
-    type Fruit = [u64; 5];
-
-    fn collect(&mut self, doc: DocId, _score: Score) {
-        let base = self.base.first(doc).unwrap_or_default();
-        let expiry = self.expiry.first(doc).and_then(|t| {
-            let days = t.into_timestamp_secs().div_euclid(86_400);
-            NaiveDate::from_num_days_from_ce_opt(i32::try_from(days).ok()? + UNIX_EPOCH_CE_DAYS)
-        });
-        let status = rights_status(expiry, base, self.today);
-        let slot = RightsStatus::ALL
-            .iter()
-            .position(|r| *r == status)
-            .unwrap_or(4);
-        self.counts[slot] += 1;
-    }
-
-    fn harvest(self) -> [u64; 5] {
-        self.counts
-    }
-}
-
-/// Days from 0001-01-01 (day 1 of the common era in chrono's count) to 1970-01-01.
-const UNIX_EPOCH_CE_DAYS: i32 = 719_163;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_epoch_offset_is_right() {
-        assert_eq!(
-            NaiveDate::from_num_days_from_ce_opt(UNIX_EPOCH_CE_DAYS),
-            NaiveDate::from_ymd_opt(1970, 1, 1)
-        );
-    }
 
     #[test]
     fn rights_status_follows_the_documented_order() {

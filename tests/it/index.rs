@@ -870,6 +870,21 @@ fn facet_counts_match_the_snapshots() {
     assert_eq!(creators.len(), 3);
     assert!(creators.windows(2).all(|w| w[0].1 >= w[1].1));
 
+    // Whole-index counts are kept between searches, but not across days (rights move).
+    let later = today() + Days::new(31);
+    let mut req = SearchRequest::new("", later);
+    req.facets = true;
+    let r = index.search(&req).unwrap();
+    let mut rights_later: BTreeMap<String, u64> = BTreeMap::new();
+    for s in &lib.seeds {
+        *rights_later
+            .entry(rights(s, later).to_string())
+            .or_default() += 1;
+    }
+    let got: BTreeMap<String, u64> = r.facets["rights"].iter().cloned().collect();
+    assert_eq!(got, rights_later);
+    assert_ne!(rights_later, expected["rights"]);
+
     // A facet value selects exactly its count.
     for (facet, value, n) in [
         ("creator", "Mary Ellis", expected["creator"]["Mary Ellis"]),
@@ -1080,6 +1095,18 @@ fn hostile_queries_give_results_or_clear_errors() {
     // Emoji alone match everything (nothing to search for), not an error.
     assert_eq!(search(&index, "🚢").total, lib.seeds.len());
     // Full-width letters fold? They are letters: tokenised, not folded; no panic, no match.
+    // Absurd paging is answered, not allocated: the total, and no hits past the last page.
+    for sort in [Sort::Relevance, Sort::DateDesc] {
+        let mut deep = request("regatta");
+        deep.offset = usize::MAX;
+        deep.limit = usize::MAX;
+        deep.sort = sort;
+        let r = index.search(&deep).unwrap();
+        assert!(r.hits.is_empty() && r.total == 3);
+        deep.query = String::new();
+        let r = index.search(&deep).unwrap();
+        assert!(r.hits.is_empty() && r.total == lib.seeds.len());
+    }
     let mut zero = request("regatta");
     zero.limit = 0;
     let r = index.search(&zero).unwrap();

@@ -440,26 +440,14 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 fn sync(config: &Config, args: &SyncArgs) -> Result<Outcome> {
-    use ferry::sync::{SyncContext, SyncOptions, run_sync};
+    use ferry::sync::{SyncOptions, run_sync};
     let mapping = Mapping::load(&config.mapping)?;
     let mut store = Store::open(&config.paths.store)?;
     let photoshelter = ferry::photoshelter::client::PhotoShelterClient::new(&config.photoshelter)?;
     let preservica = ferry::preservica::client::PreservicaClient::from_config(&config.preservica)?;
-    let ctx = SyncContext {
-        mapping: &mapping,
-        photoshelter: &photoshelter,
-        preservica: &preservica,
-        max_change_share: config.guard.max_change_share,
-        min_assets: config.guard.min_assets,
-        concurrency_photoshelter: config.photoshelter.concurrency,
-        concurrency_preservica: config.preservica.concurrency,
-        reports_dir: config.paths.reports.clone(),
-        clock: ferry::clock::Clock::system(),
-        progress: std::io::IsTerminal::is_terminal(&std::io::stderr())
-            .then(indicatif::MultiProgress::new),
-        expiring_days: config.notify.expiring_days,
-        rights: config.rights.clone(),
-    };
+    let progress =
+        std::io::IsTerminal::is_terminal(&std::io::stderr()).then(indicatif::MultiProgress::new);
+    let ctx = sync_context(config, &mapping, &photoshelter, &preservica, progress);
     let opts = SyncOptions {
         dry_run: args.dry_run,
         full: args.full,
@@ -796,6 +784,30 @@ fn serve(config: Config, no_schedule: bool) -> Result<Outcome> {
     })
 }
 
+/// What a sync run needs, from the config: the same for `ferry sync` and scheduled runs.
+fn sync_context<'a>(
+    config: &Config,
+    mapping: &'a Mapping,
+    photoshelter: &'a ferry::photoshelter::client::PhotoShelterClient,
+    preservica: &'a ferry::preservica::client::PreservicaClient,
+    progress: Option<indicatif::MultiProgress>,
+) -> ferry::sync::SyncContext<'a> {
+    ferry::sync::SyncContext {
+        mapping,
+        photoshelter,
+        preservica,
+        max_change_share: config.guard.max_change_share,
+        min_assets: config.guard.min_assets,
+        concurrency_photoshelter: config.photoshelter.concurrency,
+        concurrency_preservica: config.preservica.concurrency,
+        reports_dir: config.paths.reports.clone(),
+        clock: ferry::clock::Clock::system(),
+        progress,
+        expiring_days: config.notify.expiring_days,
+        rights: config.rights.clone(),
+    }
+}
+
 /// One scheduled sync inside `ferry serve`: the same run as `ferry sync`, then the shared
 /// index is refreshed for what it touched.
 async fn scheduled_sync(
@@ -804,7 +816,7 @@ async fn scheduled_sync(
     index: ferry::server::SharedIndex,
 ) -> ferry::schedule::JobResult {
     use ferry::schedule::JobResult;
-    use ferry::sync::{SyncContext, SyncError, SyncOptions, run_sync};
+    use ferry::sync::{SyncError, SyncOptions, run_sync};
     let setup = (|| -> Result<_> {
         let store = Store::open(&config.paths.store)?;
         let photoshelter =
@@ -817,20 +829,7 @@ async fn scheduled_sync(
         Ok(s) => s,
         Err(e) => return JobResult::Failed(format!("{e:#}")),
     };
-    let ctx = SyncContext {
-        mapping: &mapping,
-        photoshelter: &photoshelter,
-        preservica: &preservica,
-        max_change_share: config.guard.max_change_share,
-        min_assets: config.guard.min_assets,
-        concurrency_photoshelter: config.photoshelter.concurrency,
-        concurrency_preservica: config.preservica.concurrency,
-        reports_dir: config.paths.reports.clone(),
-        clock: ferry::clock::Clock::system(),
-        progress: None,
-        expiring_days: config.notify.expiring_days,
-        rights: config.rights.clone(),
-    };
+    let ctx = sync_context(&config, &mapping, &photoshelter, &preservica, None);
     match run_sync(&mut store, &ctx, &SyncOptions::default()).await {
         Ok(out) => {
             if !out.touched.is_empty()

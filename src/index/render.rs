@@ -58,42 +58,13 @@ pub fn format_csv(results: &SearchResults) -> String {
             opt(&hit.archive_status),
             &score,
         ];
-        for (i, cell) in cells.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            push_csv_cell(&mut out, cell);
-        }
-        out.push_str("\r\n");
+        crate::report::render::push_csv_row(&mut out, &cells);
     }
     out
 }
 
 fn opt(v: &Option<String>) -> &str {
     v.as_deref().unwrap_or("")
-}
-
-fn push_csv_cell(out: &mut String, cell: &str) {
-    let guard = matches!(
-        cell.chars().next(),
-        Some('=' | '+' | '-' | '@' | '\t' | '\r')
-    );
-    let quote = cell.contains([',', '"', '\r', '\n']);
-    if quote {
-        out.push('"');
-    }
-    if guard {
-        out.push('\'');
-    }
-    for c in cell.chars() {
-        if c == '"' {
-            out.push('"');
-        }
-        out.push(c);
-    }
-    if quote {
-        out.push('"');
-    }
 }
 
 /// The hits as a plain-text table, then the facet counts when there are any.

@@ -165,15 +165,21 @@ pub fn to_csv(report: &RunReport) -> String {
             opt(&row.decided_value),
             &row.write_state,
         ];
-        for (i, cell) in cells.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            push_csv_cell(&mut out, cell);
-        }
-        out.push_str("\r\n");
+        push_csv_row(&mut out, &cells);
     }
     out
+}
+
+/// Appends one CSV row (RFC 4180 quoting, formula cells neutralised, CRLF), the form every
+/// CSV ferry writes shares.
+pub fn push_csv_row(out: &mut String, cells: &[&str]) {
+    for (i, cell) in cells.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_csv_cell(out, cell);
+    }
+    out.push_str("\r\n");
 }
 
 fn opt(v: &Option<String>) -> &str {

@@ -85,13 +85,28 @@ async fn reach(checks: &mut Checks, url: &str) -> bool {
                 Status::Ok,
                 format!("{url} answered {}", resp.status()),
             );
+            let loopback = url::Url::parse(url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .is_some_and(|h| {
+                    h == "localhost"
+                        || h.trim_matches(['[', ']'])
+                            .parse::<std::net::IpAddr>()
+                            .is_ok_and(|ip| ip.is_loopback())
+                });
             if url.starts_with("https://") {
                 checks.add("TLS", Status::Ok, "certificate accepted");
+            } else if loopback {
+                checks.add(
+                    "TLS",
+                    Status::Ok,
+                    "plain HTTP on loopback (a local emulator)",
+                );
             } else {
                 checks.add(
                     "TLS",
                     Status::Warn,
-                    "plain HTTP: acceptable for a local emulator only",
+                    "plain HTTP to another host: credentials travel unencrypted",
                 );
             }
             true

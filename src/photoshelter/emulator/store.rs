@@ -158,6 +158,32 @@ const USAGE: &[&str] = &[
 ];
 
 impl Store {
+    /// A collection the caller's organisation (`scope`) may see, or the API's 404.
+    pub(crate) fn collection_in(
+        &self,
+        id: &str,
+        scope: &Option<String>,
+        api: super::request::Api,
+    ) -> Result<&Collection, super::request::ApiErr> {
+        self.collections
+            .get(id)
+            .filter(|c| &c.org == scope)
+            .ok_or_else(|| super::request::ApiErr::not_found(api, &format!("Collection {id}")))
+    }
+
+    /// A gallery the caller's organisation (`scope`) may see, or the API's 404.
+    pub(crate) fn gallery_in(
+        &self,
+        id: &str,
+        scope: &Option<String>,
+        api: super::request::Api,
+    ) -> Result<&Gallery, super::request::ApiErr> {
+        self.galleries
+            .get(id)
+            .filter(|g| &g.org == scope)
+            .ok_or_else(|| super::request::ApiErr::not_found(api, &format!("Gallery {id}")))
+    }
+
     pub fn new(options: &EmulatorOptions) -> Store {
         let mut store = Store {
             user_id: String::new(),

@@ -196,35 +196,11 @@ fn scope(emu: &Emu, req: &Req) -> Result<Option<String>, ApiErr> {
     emu.scope(&ctx, req, API)
 }
 
-fn find_collection<'a>(
-    store: &'a Store,
-    id: &str,
-    scope: &Option<String>,
-) -> Result<&'a Collection, ApiErr> {
-    store
-        .collections
-        .get(id)
-        .filter(|c| &c.org == scope)
-        .ok_or_else(|| ApiErr::not_found(API, &format!("Collection {id}")))
-}
-
-fn find_gallery<'a>(
-    store: &'a Store,
-    id: &str,
-    scope: &Option<String>,
-) -> Result<&'a Gallery, ApiErr> {
-    store
-        .galleries
-        .get(id)
-        .filter(|g| &g.org == scope)
-        .ok_or_else(|| ApiErr::not_found(API, &format!("Gallery {id}")))
-}
-
 async fn collection(State(emu): State<S>, Path(id): Path<String>, req: Req) -> R {
     let scope = scope(&emu, &req)?;
     let store = lock(&emu.store);
     Ok(ok(
-        json!({"Collection": collection_record(find_collection(&store, &id, &scope)?)}),
+        json!({"Collection": collection_record(store.collection_in(&id, &scope, API)?)}),
     ))
 }
 
@@ -234,7 +210,7 @@ async fn collection_children(State(emu): State<S>, Path(id): Path<String>, req: 
     let parent = if id == "root" {
         None
     } else {
-        find_collection(&store, &id, &scope)?;
+        store.collection_in(&id, &scope, API)?;
         Some(id.as_str())
     };
     let mut cols = Vec::new();
@@ -255,7 +231,7 @@ async fn gallery(State(emu): State<S>, Path(id): Path<String>, req: Req) -> R {
     let scope = scope(&emu, &req)?;
     let store = lock(&emu.store);
     Ok(ok(
-        json!({"Gallery": gallery_record(find_gallery(&store, &id, &scope)?)}),
+        json!({"Gallery": gallery_record(store.gallery_in(&id, &scope, API)?)}),
     ))
 }
 
@@ -287,7 +263,7 @@ async fn gallery_images(State(emu): State<S>, Path(id): Path<String>, req: Req) 
             .is_some()
     });
     let store = lock(&emu.store);
-    let g = find_gallery(&store, &id, &scope)?;
+    let g = store.gallery_in(&id, &scope, API)?;
     let images: Vec<Value> = g
         .media
         .iter()
@@ -350,7 +326,7 @@ async fn gallery_insert(State(emu): State<S>, req: Req) -> R {
     let parents = match req.param_nonblank(wire::GALLERY_PARENT) {
         None => Vec::new(),
         Some(p) => {
-            find_collection(&store, p, &scope)?;
+            store.collection_in(p, &scope, API)?;
             vec![p.to_string()]
         }
     };
@@ -379,9 +355,9 @@ fn visibility_get(emu: &Emu, req: &Req, id: &str, collection: bool) -> R {
     let scope = scope(emu, req)?;
     let store = lock(&emu.store);
     let mode = if collection {
-        find_collection(&store, id, &scope)?.mode
+        store.collection_in(id, &scope, API)?.mode
     } else {
-        find_gallery(&store, id, &scope)?.mode
+        store.gallery_in(id, &scope, API)?.mode
     };
     Ok(ok(
         json!({"Visibility": {"mode": mode.name(), "effective_mode": mode.name()}}),
@@ -403,13 +379,13 @@ fn visibility_update(emu: &Emu, req: &Req, id: &str, collection: bool) -> R {
     let now = emu.now();
     let mut store = lock(&emu.store);
     if collection {
-        find_collection(&store, id, &scope)?;
+        store.collection_in(id, &scope, API)?;
         if let Some(c) = store.collections.get_mut(id) {
             c.mode = mode;
             c.modified_at = now;
         }
     } else {
-        find_gallery(&store, id, &scope)?;
+        store.gallery_in(id, &scope, API)?;
         if let Some(g) = store.galleries.get_mut(id) {
             g.mode = mode;
             g.modified_at = now;
@@ -526,7 +502,7 @@ async fn upload(State(emu): State<S>, req: Req) -> R {
     };
     let now = emu.now();
     let mut store = lock(&emu.store);
-    find_gallery(&store, gallery_id, &scope)?;
+    store.gallery_in(gallery_id, &scope, API)?;
     let mut created = Vec::new();
     for f in files {
         let file_name = f.filename.clone().unwrap_or_else(|| "upload".into());

@@ -334,30 +334,6 @@ fn container_json(store: &Store, is_collection: bool, id: &str) -> Option<Value>
     }
 }
 
-fn find_collection<'a>(
-    store: &'a Store,
-    id: &str,
-    scope: &Option<String>,
-) -> Result<&'a Collection, ApiErr> {
-    store
-        .collections
-        .get(id)
-        .filter(|c| &c.org == scope)
-        .ok_or_else(|| ApiErr::not_found(API, &format!("Collection {id}")))
-}
-
-fn find_gallery<'a>(
-    store: &'a Store,
-    id: &str,
-    scope: &Option<String>,
-) -> Result<&'a Gallery, ApiErr> {
-    store
-        .galleries
-        .get(id)
-        .filter(|g| &g.org == scope)
-        .ok_or_else(|| ApiErr::not_found(API, &format!("Gallery {id}")))
-}
-
 fn authed(emu: &Emu, req: &Req) -> Result<(Ctx, Option<String>, Page), ApiErr> {
     let ctx = emu.session(req, API)?;
     let scope = emu.scope(&ctx, req, API)?;
@@ -391,7 +367,7 @@ async fn collections(State(emu): State<S>, req: Req) -> R {
             Some(p) => {
                 let p = p.trim();
                 if !p.is_empty() {
-                    find_collection(&store, p, &scope)?;
+                    store.collection_in(p, &scope, API)?;
                 }
                 store
                     .collections
@@ -419,7 +395,7 @@ async fn galleries(State(emu): State<S>, req: Req) -> R {
             Some(p) => {
                 let p = p.trim();
                 if !p.is_empty() {
-                    find_collection(&store, p, &scope)?;
+                    store.collection_in(p, &scope, API)?;
                 }
                 store
                     .galleries
@@ -444,14 +420,14 @@ async fn galleries(State(emu): State<S>, req: Req) -> R {
 async fn collection(State(emu): State<S>, Path(id): Path<String>, req: Req) -> R {
     let (_, scope, _) = authed(&emu, &req)?;
     let store = lock(&emu.store);
-    let c = find_collection(&store, &id, &scope)?;
+    let c = store.collection_in(&id, &scope, API)?;
     Ok(emu.v4_json(json!({"data": collection_json(c), "meta": {}})))
 }
 
 async fn gallery(State(emu): State<S>, Path(id): Path<String>, req: Req) -> R {
     let (_, scope, _) = authed(&emu, &req)?;
     let store = lock(&emu.store);
-    let g = find_gallery(&store, &id, &scope)?;
+    let g = store.gallery_in(&id, &scope, API)?;
     Ok(emu.v4_json(json!({"data": gallery_json(g), "meta": {}})))
 }
 
@@ -459,7 +435,7 @@ async fn collection_children(State(emu): State<S>, Path(id): Path<String>, req: 
     let (_, scope, p) = authed(&emu, &req)?;
     let items: Vec<Value> = {
         let store = lock(&emu.store);
-        find_collection(&store, &id, &scope)?;
+        store.collection_in(&id, &scope, API)?;
         store
             .children(Some(&id), &scope)
             .into_iter()
@@ -472,7 +448,7 @@ async fn collection_children(State(emu): State<S>, Path(id): Path<String>, req: 
 async fn collection_child_count(State(emu): State<S>, Path(id): Path<String>, req: Req) -> R {
     let (_, scope, _) = authed(&emu, &req)?;
     let store = lock(&emu.store);
-    find_collection(&store, &id, &scope)?;
+    store.collection_in(&id, &scope, API)?;
     let children = store.children(Some(&id), &scope);
     let cols = children.iter().filter(|(c, _)| *c).count();
     let gals = children.len() - cols;
@@ -497,7 +473,7 @@ async fn gallery_children(State(emu): State<S>, Path(id): Path<String>, req: Req
     let (_, scope, p) = authed(&emu, &req)?;
     let items: Vec<Value> = {
         let store = lock(&emu.store);
-        let g = find_gallery(&store, &id, &scope)?;
+        let g = store.gallery_in(&id, &scope, API)?;
         let mut media = media_in_gallery(&store, g);
         let sort = req.param_nonblank(wire::SORT_BY).unwrap_or("display_order");
         match sort {
@@ -535,7 +511,7 @@ async fn gallery_children(State(emu): State<S>, Path(id): Path<String>, req: Req
 async fn gallery_child_count(State(emu): State<S>, Path(id): Path<String>, req: Req) -> R {
     let (_, scope, _) = authed(&emu, &req)?;
     let store = lock(&emu.store);
-    let g = find_gallery(&store, &id, &scope)?;
+    let g = store.gallery_in(&id, &scope, API)?;
     let media = media_in_gallery(&store, g);
     let count = |k: MediaKind| media.iter().filter(|(_, m, _)| m.kind == k).count();
     Ok(emu.v4_json(json!({
@@ -555,7 +531,7 @@ async fn permissions(State(emu): State<S>, Path(id): Path<String>, req: Req) -> 
     let store = lock(&emu.store);
     let mode: Visibility = match store.galleries.get(&id).filter(|g| g.org == scope) {
         Some(g) => g.mode,
-        None => find_collection(&store, &id, &scope)?.mode,
+        None => store.collection_in(&id, &scope, API)?.mode,
     };
     Ok(emu.v4_json(json!({
         "data": {"id": id, "type": "permissions", "attributes": {

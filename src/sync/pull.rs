@@ -72,6 +72,32 @@ fn bar(
 pub const SEARCHABLE_KEY: &str = "@searchable";
 pub const SECURITY_TAG_KEY: &str = "@security_tag";
 
+/// A Preservica asset in canonical form, with its access state (the security tag).
+pub fn read_preservica(
+    mapping: &Mapping,
+    record: &crate::mapping::preservica::PreservicaRecord,
+) -> Translation {
+    let mut t = pv_map::read_record(mapping, record);
+    t.record.set(
+        SECURITY_TAG_KEY,
+        record
+            .security_tag
+            .as_deref()
+            .and_then(crate::model::FieldValue::text),
+    );
+    t
+}
+
+/// A PhotoShelter media item in canonical form, with its access state (searchable).
+pub fn read_photoshelter(
+    mapping: &Mapping,
+    record: &crate::mapping::photoshelter::PhotoShelterRecord,
+) -> Translation {
+    let mut t = ps_map::read_record(mapping, record);
+    t.record.set(SEARCHABLE_KEY, searchable(record));
+    t
+}
+
 /// Why a pull could not give a listing to act on.
 #[derive(Debug, thiserror::Error)]
 #[error("listing {system} failed, so this run cannot tell what is there: {reason}")]
@@ -125,14 +151,7 @@ pub async fn pull_preservica(
                         .find(|i| i.kind == wire::PHOTOSHELTER_ID_TYPE)
                         .map(|i| i.value)
                 };
-                let mut translation = pv_map::read_record(mapping, &record);
-                translation.record.set(
-                    SECURITY_TAG_KEY,
-                    record
-                        .security_tag
-                        .as_deref()
-                        .and_then(crate::model::FieldValue::text),
-                );
+                let mut translation = read_preservica(mapping, &record);
                 // Without a link, only the file's checksum can pair the asset: ask for the
                 // fixity Preservica keeps (a few calls, for unpaired assets only).
                 if link.is_none() && !paired.contains(&r) {
@@ -220,8 +239,7 @@ pub async fn pull_photoshelter(
                     .read_record(&id)
                     .await
                     .map(|record| {
-                        let mut translation = ps_map::read_record(mapping, &record);
-                        translation.record.set(SEARCHABLE_KEY, searchable(&record));
+                        let translation = read_photoshelter(mapping, &record);
                         let link = reference
                             .as_deref()
                             .and_then(|f| translation.record.get(f))

@@ -5,6 +5,7 @@
 //! yet marked finds its new value already in place and is completed without a second write; a
 //! target that someone changed since the plan is left alone (stale) and looked at next run.
 
+use super::pull::{read_photoshelter, read_preservica};
 use crate::mapping::photoshelter as ps_map;
 use crate::mapping::preservica as pv_map;
 use crate::mapping::{FieldChange, FieldProblem, Mapping, Translation};
@@ -132,6 +133,28 @@ fn verify_written(
         .collect()
 }
 
+/// Every entry failed for the same reason.
+fn failed<'a>(
+    entries: impl Iterator<Item = &'a OutboxEntry>,
+    why: &str,
+) -> Vec<(i64, WriteResult)> {
+    entries
+        .map(|e| (e.id, WriteResult::Failed(why.to_string())))
+        .collect()
+}
+
+/// The results of a write: checked against the record read back, or all failed.
+fn settle(
+    after: Result<Translation, String>,
+    written: Vec<ToWrite>,
+    problems: &[FieldProblem],
+) -> Vec<(i64, WriteResult)> {
+    match after {
+        Ok(after) => verify_written(&after, written, problems),
+        Err(why) => failed(written.iter().map(|(e, _, _)| e), &why),
+    }
+}
+
 /// Carries out the writes planned for one Preservica asset.
 pub async fn push_preservica_asset(
     client: &PreservicaClient,
@@ -139,21 +162,11 @@ pub async fn push_preservica_asset(
     reference: &str,
     entries: &[OutboxEntry],
 ) -> Vec<(i64, WriteResult)> {
-    let fail_all = |why: String| {
-        entries
-            .iter()
-            .map(|e| (e.id, WriteResult::Failed(why.clone())))
-            .collect::<Vec<_>>()
-    };
     let record = match client.read_asset(reference).await {
         Ok(r) => r,
-        Err(e) => return fail_all(e.to_string()),
+        Err(e) => return failed(entries.iter(), &e.to_string()),
     };
-    let mut current = pv_map::read_record(mapping, &record);
-    current.record.set(
-        super::pull::SECURITY_TAG_KEY,
-        record.security_tag.as_deref().and_then(FieldValue::text),
-    );
+    let current = read_preservica(mapping, &record);
     let (mut results, mut to_write) = triage(mapping, &current, entries);
     // Access state first: a restriction is worth more than a metadata correction.
     let (access, fields): (Vec<ToWrite>, Vec<ToWrite>) = to_write
@@ -180,17 +193,12 @@ pub async fn push_preservica_asset(
         results.extend(verify_written(&current, to_write, &write.problems));
         return results;
     }
-    match client.apply_write(reference, &write).await {
-        Ok(after) => {
-            let after = pv_map::read_record(mapping, &after);
-            results.extend(verify_written(&after, to_write, &write.problems));
-        }
-        Err(e) => results.extend(
-            to_write
-                .into_iter()
-                .map(|(entry, _, _)| (entry.id, WriteResult::Failed(e.to_string()))),
-        ),
-    }
+    let after = client
+        .apply_write(reference, &write)
+        .await
+        .map(|after| read_preservica(mapping, &after))
+        .map_err(|e| e.to_string());
+    results.extend(settle(after, to_write, &write.problems));
     results
 }
 
@@ -201,21 +209,11 @@ pub async fn push_photoshelter_media(
     media_id: &str,
     entries: &[OutboxEntry],
 ) -> Vec<(i64, WriteResult)> {
-    let fail_all = |why: String| {
-        entries
-            .iter()
-            .map(|e| (e.id, WriteResult::Failed(why.clone())))
-            .collect::<Vec<_>>()
-    };
     let record = match client.read_record(media_id).await {
         Ok(r) => r,
-        Err(e) => return fail_all(e.to_string()),
+        Err(e) => return failed(entries.iter(), &e.to_string()),
     };
-    let mut current = ps_map::read_record(mapping, &record);
-    current.record.set(
-        super::pull::SEARCHABLE_KEY,
-        super::pull::searchable(&record),
-    );
+    let current = read_photoshelter(mapping, &record);
     let (mut results, to_write) = triage(mapping, &current, entries);
     if to_write.is_empty() {
         return results;
@@ -239,20 +237,11 @@ pub async fn push_photoshelter_media(
         results.extend(verify_written(&current, to_write, &write.problems));
         return results;
     }
-    match client.apply_write(media_id, &write).await {
-        Ok(after_record) => {
-            let mut after = ps_map::read_record(mapping, &after_record);
-            after.record.set(
-                super::pull::SEARCHABLE_KEY,
-                super::pull::searchable(&after_record),
-            );
-            results.extend(verify_written(&after, to_write, &write.problems));
-        }
-        Err(e) => results.extend(
-            to_write
-                .into_iter()
-                .map(|(entry, _, _)| (entry.id, WriteResult::Failed(e.to_string()))),
-        ),
-    }
+    let after = client
+        .apply_write(media_id, &write)
+        .await
+        .map(|after| read_photoshelter(mapping, &after))
+        .map_err(|e| e.to_string());
+    results.extend(settle(after, to_write, &write.problems));
     results
 }

@@ -49,6 +49,8 @@ pub struct Config {
     pub notify: NotifyConfig,
     pub server: ServerConfig,
     pub rights: RightsConfig,
+    pub archive: ArchiveConfig,
+    pub republish: RepublishConfig,
 }
 
 /// `[photoshelter]`: the PhotoShelter tenant and how to reach it.
@@ -179,6 +181,64 @@ impl Default for RightsConfig {
             expired: RightsAction::Report,
             missing_model_release: RightsAction::Ignore,
             restricted_tag: "closed".into(),
+        }
+    }
+}
+
+/// What to do with a PhotoShelter gallery once its archive copy is verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AfterArchive {
+    /// Leave it as it is.
+    #[default]
+    Keep,
+    /// Make it private (never deleted: PhotoShelter's trash cannot restore a gallery).
+    Private,
+}
+
+/// `[archive]`: what goes into Preservica and where (`ferry archive`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArchiveConfig {
+    /// The Preservica folder (ref) archived galleries and media go into.
+    pub folder: Option<String>,
+    /// A PhotoShelter collection whose galleries are ready to archive.
+    pub ready_collection: Option<String>,
+    /// A mapped field (canonical name) whose value marks a media item ready to archive.
+    pub ready_field: Option<String>,
+    /// The values of `ready_field` that mean ready (compared without case).
+    pub ready_values: Vec<String>,
+    pub after: AfterArchive,
+    /// Where originals and packages wait while they move.
+    pub staging: PathBuf,
+    /// How long to wait for Preservica to ingest a package.
+    pub ingest_timeout_secs: u64,
+}
+
+/// Which Preservica representation a republish takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Rendition {
+    /// The access copy when there is one, else the preservation master.
+    #[default]
+    Access,
+    /// Always the preservation master.
+    Preservation,
+}
+
+/// `[republish]`: how archive assets go back into PhotoShelter (`ferry republish`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepublishConfig {
+    pub rendition: Rendition,
+    /// Visibility of the galleries ferry creates.
+    pub visibility: crate::photoshelter::wire::Visibility,
+    /// The collection new galleries go into; `None`: the top level.
+    pub collection: Option<String>,
+}
+
+impl Default for RepublishConfig {
+    fn default() -> Self {
+        RepublishConfig {
+            rendition: Rendition::Access,
+            visibility: crate::photoshelter::wire::Visibility::Private,
+            collection: None,
         }
     }
 }
@@ -760,6 +820,28 @@ struct RawFile {
     notify: RawNotify,
     server: RawServer,
     rights: RawRights,
+    archive: RawArchive,
+    republish: RawRepublish,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default, expecting = "a table")]
+struct RawArchive {
+    folder: Option<Spanned<String>>,
+    ready_collection: Option<Spanned<String>>,
+    ready_field: Option<Spanned<String>>,
+    ready_values: Option<Spanned<Vec<String>>>,
+    after: Option<Spanned<String>>,
+    staging: Option<Spanned<PathBuf>>,
+    ingest_timeout_secs: Option<Spanned<u64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default, expecting = "a table")]
+struct RawRepublish {
+    rendition: Option<Spanned<String>>,
+    visibility: Option<Spanned<String>>,
+    collection: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -951,6 +1033,9 @@ impl Config {
                 .unwrap_or_else(|| "closed".into()),
         };
 
+        let archive = ctx.archive(raw.archive)?;
+        let republish = ctx.republish(raw.republish)?;
+
         Ok(Config {
             file: path.to_path_buf(),
             photoshelter,
@@ -962,6 +1047,8 @@ impl Config {
             notify,
             server,
             rights,
+            archive,
+            republish,
         })
     }
 }
@@ -1357,6 +1444,94 @@ impl Ctx<'_> {
             }
         };
         Ok(ScheduleConfig { nightly, timezone })
+    }
+
+    fn archive(&self, raw: RawArchive) -> Result<ArchiveConfig, ConfigError> {
+        let text = |v: Option<Spanned<String>>| {
+            v.map(|v| v.into_inner().trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let after = match raw.after {
+            None => AfterArchive::Keep,
+            Some(v) => match v.get_ref().trim() {
+                "keep" => AfterArchive::Keep,
+                "private" => AfterArchive::Private,
+                other => {
+                    return Err(self.invalid(
+                        "archive.after",
+                        &v,
+                        format!("must be \"keep\" or \"private\", got '{other}'"),
+                    ));
+                }
+            },
+        };
+        let ingest_timeout_secs = match raw.ingest_timeout_secs {
+            None => 900,
+            Some(v) if *v.get_ref() > 0 => v.into_inner(),
+            Some(v) => {
+                return Err(self.invalid(
+                    "archive.ingest_timeout_secs",
+                    &v,
+                    "must be at least 1 second".to_string(),
+                ));
+            }
+        };
+        let ready_field = text(raw.ready_field);
+        let ready_values = raw
+            .ready_values
+            .map(|v| v.into_inner())
+            .unwrap_or_else(|| vec!["final".into(), "approved".into()])
+            .into_iter()
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .collect();
+        Ok(ArchiveConfig {
+            folder: text(raw.folder),
+            ready_collection: text(raw.ready_collection),
+            ready_field,
+            ready_values,
+            after,
+            staging: self.path("archive.staging", raw.staging, "transfers")?,
+            ingest_timeout_secs,
+        })
+    }
+
+    fn republish(&self, raw: RawRepublish) -> Result<RepublishConfig, ConfigError> {
+        let rendition = match raw.rendition {
+            None => Rendition::Access,
+            Some(v) => match v.get_ref().trim() {
+                "access" => Rendition::Access,
+                "preservation" => Rendition::Preservation,
+                other => {
+                    return Err(self.invalid(
+                        "republish.rendition",
+                        &v,
+                        format!("must be \"access\" or \"preservation\", got '{other}'"),
+                    ));
+                }
+            },
+        };
+        let visibility = match raw.visibility {
+            None => crate::photoshelter::wire::Visibility::Private,
+            Some(v) => crate::photoshelter::wire::Visibility::parse(v.get_ref()).ok_or_else(|| {
+                self.invalid(
+                    "republish.visibility",
+                    &v,
+                    format!(
+                        "must be \"private\", \"permission\" or \"everyone\", got '{}'",
+                        v.get_ref()
+                    ),
+                )
+            })?,
+        };
+        Ok(RepublishConfig {
+            rendition,
+            visibility,
+            collection: raw
+                .collection
+                .map(|v| v.into_inner().trim().to_string())
+                .filter(|v| !v.is_empty()),
+        })
     }
 
     fn guard(&self, raw: RawGuard) -> Result<GuardConfig, ConfigError> {

@@ -23,4 +23,5 @@ pub mod schedule;
 pub mod server;
 pub mod store;
 pub mod sync;
+pub mod transfer;
 pub mod xml;

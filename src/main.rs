@@ -75,6 +75,11 @@ enum Command {
         #[command(subcommand)]
         command: PairsCommand,
     },
+    /// Archive finished PhotoShelter galleries and media into Preservica, with captions,
+    /// rights records and releases; writes the preservation reference back
+    Archive(ArchiveArgs),
+    /// Republish archive assets into a PhotoShelter gallery for reuse, with their metadata
+    Republish(RepublishArgs),
     /// Check both tenants: reachability, TLS, credentials, organisation, version, roles, access
     Doctor,
     /// Search the archive index (see `ferry search --help` for the query language)
@@ -119,6 +124,53 @@ struct SyncArgs {
     /// Clear a lockout left by a critical error (after checking its report), then run
     #[arg(long)]
     recover: bool,
+}
+
+#[derive(clap::Args)]
+#[command(after_help = "Without --gallery or --media, archives what the [archive] rules in \
+ferry.toml select (galleries in archive.ready_collection, media whose archive.ready_field says \
+ready). Nothing is deleted; a stopped archive resumes where it stopped on the next run.")]
+struct ArchiveArgs {
+    /// A PhotoShelter gallery id (repeatable): the gallery becomes a folder in the archive
+    #[arg(long = "gallery", value_name = "GALLERY_ID")]
+    galleries: Vec<String>,
+    /// A PhotoShelter media id (repeatable)
+    #[arg(long = "media", value_name = "MEDIA_ID")]
+    media: Vec<String>,
+    /// List what would move, with sizes; touch nothing
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(clap::Args)]
+#[command(after_help = "Example: ferry republish --query \"regatta 1962\" --to-gallery \
+\"Anniversary 2027\" --set campaign=\"Anniversary 2027\". Republishing the same asset into the \
+same gallery again does nothing.")]
+struct RepublishArgs {
+    /// A Preservica asset ref (repeatable)
+    #[arg(long = "ref", value_name = "REF")]
+    refs: Vec<String>,
+    /// Every asset in this Preservica folder (its ref)
+    #[arg(long)]
+    folder: Option<String>,
+    /// The assets a search finds (the query language of `ferry search`)
+    #[arg(long)]
+    query: Option<String>,
+    /// At most this many search hits
+    #[arg(long, default_value_t = ferry::transfer::republish::DEFAULT_QUERY_LIMIT)]
+    limit: usize,
+    /// The PhotoShelter gallery's name; created (with [republish] visibility) when missing
+    #[arg(long, value_name = "NAME")]
+    to_gallery: String,
+    /// A metadata value for the new copies, e.g. --set campaign="Anniversary 2027" (repeatable)
+    #[arg(long = "set", value_name = "FIELD=VALUE")]
+    set: Vec<String>,
+    /// Republish assets whose licence has expired too
+    #[arg(long)]
+    allow_expired: bool,
+    /// List what would move, with sizes; touch nothing
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(clap::Args)]
@@ -352,6 +404,8 @@ fn run(cli: Cli) -> Result<Outcome> {
         Command::Emulate {
             system: EmulateCommand::Photoshelter(args),
         } => emulate_photoshelter(args),
+        Command::Archive(args) => archive(&Config::load(&config_path, &env)?, &args),
+        Command::Republish(args) => republish(&Config::load(&config_path, &env)?, &args),
         Command::Doctor => doctor(&Config::load(&config_path, &env)?),
         Command::Search(args) => search(&Config::load(&config_path, &env)?, &args),
         Command::Index {
@@ -854,6 +908,96 @@ async fn scheduled_sync(
         Err(e @ SyncError::Locked(_)) => JobResult::Locked(e.to_string()),
         Err(e) => JobResult::Failed(e.to_string()),
     }
+}
+
+/// What a transfer command needs, from the config.
+fn transfer_context<'a>(
+    config: &'a Config,
+    mapping: &'a Mapping,
+    photoshelter: &'a ferry::photoshelter::client::PhotoShelterClient,
+    preservica: &'a ferry::preservica::client::PreservicaClient,
+) -> ferry::transfer::TransferContext<'a> {
+    ferry::transfer::TransferContext {
+        mapping,
+        photoshelter,
+        preservica,
+        archive: &config.archive,
+        republish: &config.republish,
+        reports_dir: config.paths.reports.clone(),
+        index_dir: config.paths.index.clone(),
+        clock: ferry::clock::Clock::system(),
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr())
+            .then(indicatif::MultiProgress::new),
+    }
+}
+
+fn archive(config: &Config, args: &ArchiveArgs) -> Result<Outcome> {
+    use ferry::transfer::archive::{ArchiveOptions, ArchiveRequest, run_archive};
+    let mapping = Mapping::load(&config.mapping)?;
+    let mut store = Store::open(&config.paths.store)?;
+    let photoshelter = ferry::photoshelter::client::PhotoShelterClient::new(&config.photoshelter)?;
+    let preservica = ferry::preservica::client::PreservicaClient::from_config(&config.preservica)?;
+    let ctx = transfer_context(config, &mapping, &photoshelter, &preservica);
+    let request = ArchiveRequest {
+        galleries: args.galleries.clone(),
+        media: args.media.clone(),
+        by_rules: args.galleries.is_empty() && args.media.is_empty(),
+    };
+    if request.by_rules
+        && config.archive.ready_collection.is_none()
+        && config.archive.ready_field.is_none()
+    {
+        anyhow::bail!(
+            "nothing to archive: give --gallery or --media, or set archive.ready_collection or \
+             archive.ready_field in {}",
+            config.file.display()
+        );
+    }
+    let opts = ArchiveOptions {
+        dry_run: args.dry_run,
+        stop_after: None,
+    };
+    let out = runtime()?.block_on(run_archive(&mut store, &ctx, &request, &opts))?;
+    ferry::transfer::describe(&out, &mut |line| println!("{line}"));
+    refresh_index(config, &mapping, &store, &out.touched);
+    Ok(out.outcome)
+}
+
+fn republish(config: &Config, args: &RepublishArgs) -> Result<Outcome> {
+    use ferry::transfer::republish::{RepublishOptions, RepublishRequest, run_republish};
+    let mut set = Vec::new();
+    for s in &args.set {
+        let (field, value) = s.split_once('=').with_context(|| {
+            format!("--set {s:?}: write it as FIELD=VALUE, e.g. --set campaign=\"Anniversary 2027\"")
+        })?;
+        set.push((field.trim().to_string(), value.to_string()));
+    }
+    anyhow::ensure!(
+        !args.refs.is_empty() || args.folder.is_some() || args.query.is_some(),
+        "say what to republish: --ref REF, --folder REF or --query \"...\""
+    );
+    let mapping = Mapping::load(&config.mapping)?;
+    let mut store = Store::open(&config.paths.store)?;
+    let photoshelter = ferry::photoshelter::client::PhotoShelterClient::new(&config.photoshelter)?;
+    let preservica = ferry::preservica::client::PreservicaClient::from_config(&config.preservica)?;
+    let ctx = transfer_context(config, &mapping, &photoshelter, &preservica);
+    let request = RepublishRequest {
+        refs: args.refs.clone(),
+        folder: args.folder.clone(),
+        query: args.query.clone(),
+        limit: args.limit,
+        to_gallery: args.to_gallery.clone(),
+        set,
+        allow_expired: args.allow_expired,
+    };
+    let opts = RepublishOptions {
+        dry_run: args.dry_run,
+        stop_after: None,
+    };
+    let out = runtime()?.block_on(run_republish(&mut store, &ctx, &request, &opts))?;
+    ferry::transfer::describe(&out, &mut |line| println!("{line}"));
+    refresh_index(config, &mapping, &store, &out.touched);
+    Ok(out.outcome)
 }
 
 fn doctor(config: &Config) -> Result<Outcome> {

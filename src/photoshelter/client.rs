@@ -197,6 +197,39 @@ enum PartValue {
         content_type: String,
         data: Bytes,
     },
+    /// A file streamed from disk (opened anew for each attempt), so memory stays flat
+    /// whatever its size.
+    Path {
+        file_name: String,
+        content_type: String,
+        path: std::path::PathBuf,
+        len: u64,
+    },
+}
+
+/// A request body that reads `path` in chunks as it is sent.
+fn file_body(path: &std::path::Path) -> reqwest::Body {
+    const CHUNK: usize = 64 * 1024;
+    match std::fs::File::open(path) {
+        Ok(f) => {
+            let file = tokio::fs::File::from_std(f);
+            let stream = futures_util::stream::unfold(file, |mut file| async move {
+                let mut buf = vec![0u8; CHUNK];
+                match tokio::io::AsyncReadExt::read(&mut file, &mut buf).await {
+                    Ok(0) => None,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        Some((Ok::<_, std::io::Error>(Bytes::from(buf)), file))
+                    }
+                    Err(e) => Some((Err(e), file)),
+                }
+            });
+            reqwest::Body::wrap_stream(stream)
+        }
+        // An empty body under the file's declared length fails the request, which the caller
+        // reports; the file was checked just before, so this is a race with its removal.
+        Err(_) => reqwest::Body::from(Vec::new()),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -461,6 +494,19 @@ impl PhotoShelterClient {
                                     data.len() as u64,
                                 )
                                 .file_name(file_name.clone())
+                            };
+                            let p = part().mime_str(content_type).unwrap_or_else(|_| part());
+                            form.part(name.clone(), p)
+                        }
+                        PartValue::Path {
+                            file_name,
+                            content_type,
+                            path,
+                            len,
+                        } => {
+                            let part = || {
+                                reqwest::multipart::Part::stream_with_length(file_body(path), *len)
+                                    .file_name(file_name.clone())
                             };
                             let p = part().mime_str(content_type).unwrap_or_else(|_| part());
                             form.part(name.clone(), p)

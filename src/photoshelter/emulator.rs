@@ -782,6 +782,49 @@ impl PhotoShelterEmulator {
         lock(&self.emu.store).collections.keys().cloned().collect()
     }
 
+    /// Creates a collection at the top level holding `galleries` (as an admin would in the
+    /// web UI; ferry itself never creates collections); returns its id.
+    pub fn create_collection(&self, name: &str, galleries: &[String]) -> String {
+        let now = self.emu.now();
+        let mut store = lock(&self.emu.store);
+        let id = store.new_id("C");
+        let order = store.next_order();
+        let org = store.home_org();
+        store.collections.insert(
+            id.clone(),
+            store::Collection {
+                id: id.clone(),
+                name: name.to_string(),
+                description: String::new(),
+                parent: None,
+                org,
+                mode: Visibility::Permission,
+                listed: true,
+                display_order: order,
+                created_at: now,
+                modified_at: now,
+            },
+        );
+        for g in galleries {
+            if let Some(gal) = store.galleries.get_mut(g) {
+                gal.parents.push(id.clone());
+            }
+        }
+        id
+    }
+
+    /// Sets a gallery's description.
+    pub fn set_gallery_description(&self, gallery_id: &str, description: &str) -> bool {
+        let mut store = lock(&self.emu.store);
+        match store.galleries.get_mut(gallery_id) {
+            Some(g) => {
+                g.description = description.to_string();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The media of a gallery, in display order.
     pub fn gallery_media(&self, gallery_id: &str) -> Option<Vec<String>> {
         lock(&self.emu.store)

@@ -880,12 +880,24 @@ impl PreservicaClient {
     /// Uploads an OPEX package into `folder` through the S3-compatible endpoint: one PUT for
     /// small packages, a multipart upload (one part in memory at a time) for large ones.
     pub async fn upload_package(&self, package: &Path, folder: &str) -> Result<Upload> {
+        let key = format!("{}.zip", uuid::Uuid::new_v4());
+        self.upload_package_as(package, folder, &key).await
+    }
+
+    /// [`Self::upload_package`] under a chosen object key (`name.zip`), so that a caller that
+    /// crashed mid-upload can later ask the process monitor whether the package arrived.
+    pub async fn upload_package_as(
+        &self,
+        package: &Path,
+        folder: &str,
+        key: &str,
+    ) -> Result<Upload> {
+        let key = key.to_string();
         let io_err = |e: std::io::Error| PreservicaError::Io {
             path: package.display().to_string(),
             source: e,
         };
         let size = tokio::fs::metadata(package).await.map_err(io_err)?.len();
-        let key = format!("{}.zip", uuid::Uuid::new_v4());
         let object = self.url(&format!(
             "{}/{}/{}",
             wire::S3_PREFIX,
@@ -991,6 +1003,17 @@ impl PreservicaClient {
         source_ids: &[String],
         timeout: Duration,
     ) -> Result<HashMap<String, String>> {
+        self.wait_for_package(None, source_ids, timeout).await
+    }
+
+    /// [`Self::wait_for_ingest`] for the package uploaded under `key`: only that package's
+    /// failure ends the wait early (another package's failure says nothing about this one).
+    pub async fn wait_for_package(
+        &self,
+        key: Option<&str>,
+        source_ids: &[String],
+        timeout: Duration,
+    ) -> Result<HashMap<String, String>> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut found = HashMap::new();
         let mut pause = Duration::from_millis(100);
@@ -1011,7 +1034,7 @@ impl PreservicaClient {
             if found.len() == source_ids.len() {
                 return Ok(found);
             }
-            if let Some(reason) = self.failed_ingest().await? {
+            if let Some(reason) = self.failed_ingest(key).await? {
                 return Err(PreservicaError::Ingest {
                     what: format!(
                         "{} of {} items",
@@ -1039,12 +1062,39 @@ impl PreservicaClient {
         }
     }
 
-    /// The message of the latest failed ingest monitor, if any.
-    async fn failed_ingest(&self) -> Result<Option<String>> {
+    /// The status of the ingest of the package uploaded under `key` (`Running`,
+    /// `Succeeded`, `Failed`, …), or `None` when Preservica has no monitor for it: the
+    /// package never arrived.
+    pub async fn package_status(&self, key: &str) -> Result<Option<String>> {
         let url = format!(
+            "{}?category=Ingest&name={}",
+            self.url(wire::MONITORS_PATH),
+            urlencode(&wire::monitor_name(key))
+        );
+        let reply = self.call(Method::GET, &url, None, &[]).await?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&reply.body).map_err(|e| PreservicaError::Malformed {
+                url: reply.url.clone(),
+                reason: format!("the monitor list is not JSON: {e}"),
+            })?;
+        let wanted = wire::monitor_name(key);
+        Ok(v["value"]["monitors"].as_array().and_then(|ms| {
+            ms.iter()
+                .filter(|m| m["name"].as_str() == Some(wanted.as_str()))
+                .filter_map(|m| m["status"].as_str().map(str::to_string))
+                .next_back()
+        }))
+    }
+
+    /// The message of the latest failed ingest monitor (of the package `key`, when given).
+    async fn failed_ingest(&self, key: Option<&str>) -> Result<Option<String>> {
+        let mut url = format!(
             "{}?status=Failed&category=Ingest",
             self.url(wire::MONITORS_PATH)
         );
+        if let Some(key) = key {
+            url.push_str(&format!("&name={}", urlencode(&wire::monitor_name(key))));
+        }
         let reply = self.call(Method::GET, &url, None, &[]).await?;
         let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
         let Some(m) = v["value"]["monitors"].as_array().and_then(|m| m.last()) else {

@@ -27,6 +27,12 @@ pub const SOURCE_ID_TYPE: &str = "SourceID";
 /// The identifier type ferry writes on an asset: the PhotoShelter media id.
 pub const PHOTOSHELTER_ID_TYPE: &str = "photoshelter";
 
+/// The process monitor's name for the OPEX ingest of the package uploaded as `key`
+/// (`opex/` and the key without `.zip`). **Likely**: seen in monitor listings, not documented.
+pub fn monitor_name(key: &str) -> String {
+    format!("opex/{}", key.trim_end_matches(".zip"))
+}
+
 /// Packages up to this size go up in one PUT; larger ones as an S3 multipart upload (the
 /// threshold pyPreservica uses).
 pub const SINGLE_PUT_LIMIT: u64 = 32 * 1024 * 1024;

@@ -13,6 +13,7 @@
 mod error;
 mod migrate;
 pub mod sync;
+pub mod transfers;
 mod views;
 pub mod web;
 

@@ -143,7 +143,7 @@ fn system_of(s: &str) -> System {
 }
 
 impl Store {
-    fn tx(&mut self) -> Result<rusqlite::Transaction<'_>, StoreError> {
+    pub(super) fn tx(&mut self) -> Result<rusqlite::Transaction<'_>, StoreError> {
         let path = self.path.clone();
         self.conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)

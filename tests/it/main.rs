@@ -16,3 +16,4 @@ mod report;
 mod server;
 mod store;
 mod sync;
+mod transfer;

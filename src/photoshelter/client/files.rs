@@ -15,27 +15,60 @@ impl PhotoShelterClient {
         content_type: &str,
         data: Bytes,
     ) -> Result<UploadedMedia> {
+        let size = data.len() as u64;
+        let file = PartValue::File {
+            file_name: file_name.to_string(),
+            content_type: content_type.to_string(),
+            data,
+        };
+        self.upload_part(gallery_id, file_name, size, file).await
+    }
+
+    /// Uploads a file from disk into a gallery, streaming it (memory does not grow with the
+    /// file), and checks the new media's size.
+    #[tracing::instrument(level = "info", skip(self))]
+    pub async fn upload_file(
+        &self,
+        gallery_id: &str,
+        file_name: &str,
+        content_type: &str,
+        path: &std::path::Path,
+    ) -> Result<UploadedMedia> {
+        let len = tokio::fs::metadata(path)
+            .await
+            .map_err(|e| {
+                PhotoShelterError::Invalid(format!("cannot read {}: {e}", path.display()))
+            })?
+            .len();
+        let file = PartValue::Path {
+            file_name: file_name.to_string(),
+            content_type: content_type.to_string(),
+            path: path.to_path_buf(),
+            len,
+        };
+        self.upload_part(gallery_id, file_name, len, file).await
+    }
+
+    async fn upload_part(
+        &self,
+        gallery_id: &str,
+        file_name: &str,
+        size: u64,
+        file: PartValue,
+    ) -> Result<UploadedMedia> {
         Self::check_arg(IdKind::Gallery, gallery_id)?;
         if file_name.trim().is_empty() {
             return Err(PhotoShelterError::Invalid(
                 "an upload needs a file name".into(),
             ));
         }
-        let size = data.len() as u64;
         let call =
             Call::new(Api::V3, Method::POST, wire::v3::IMAGE_UPLOAD).body(Body::Multipart(vec![
                 (
                     wire::UPLOAD_GALLERY_ID.to_string(),
                     PartValue::Text(gallery_id.to_string()),
                 ),
-                (
-                    wire::UPLOAD_FILE.to_string(),
-                    PartValue::File {
-                        file_name: file_name.to_string(),
-                        content_type: content_type.to_string(),
-                        data,
-                    },
-                ),
+                (wire::UPLOAD_FILE.to_string(), file),
             ]));
         let (reply, url) = self.call_json(&call).await?;
         let raw = wire::UPLOAD_ID_POINTERS

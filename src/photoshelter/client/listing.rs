@@ -213,6 +213,23 @@ impl PhotoShelterClient {
         Ok((galleries, collections))
     }
 
+    /// The ids of the galleries whose name is exactly `name` (v4 `/galleries`, all pages;
+    /// matched here rather than by the server's `name` filter, whose matching rules are not
+    /// documented).
+    pub async fn galleries_named(&self, name: &str) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        let mut pager = Pager::new(Call::get(Api::V4, wire::v4::GALLERIES));
+        while let Some((items, url)) = self.next_page(&mut pager).await? {
+            for item in items {
+                let attrs = wire::attributes(&item);
+                if attrs.get("name").and_then(wire::lenient_text).as_deref() == Some(name) {
+                    out.push(self.id_from(&url, IdKind::Gallery, get(&item, "id"))?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The media of one gallery, in display order.
     async fn gallery_media(&self, gallery: &str) -> Result<Vec<MediaSummary>> {
         let mut out = Vec::new();

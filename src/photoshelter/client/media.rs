@@ -259,6 +259,10 @@ impl PhotoShelterClient {
             id: got,
             kind,
             name: attrs.get("name").and_then(wire::lenient_text),
+            description: attrs
+                .get("description")
+                .and_then(wire::lenient_text)
+                .filter(|d| !d.is_empty()),
             mode: attrs
                 .get("mode")
                 .and_then(Value::as_str)

@@ -144,6 +144,7 @@ pub struct Container {
     pub id: String,
     pub kind: ContainerKind,
     pub name: Option<String>,
+    pub description: Option<String>,
     pub mode: Option<Visibility>,
     pub listed: Option<bool>,
     pub modified_at: Option<DateTime<Utc>>,

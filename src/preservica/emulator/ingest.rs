@@ -252,11 +252,11 @@ fn begin_ingest(
 ) -> String {
     let count = data.objects.len();
     data.objects.insert(key.to_string(), count);
+    data.packages.push((key.to_string(), package.clone()));
     let monitor = uuid::Uuid::new_v4().simple().to_string();
-    let stem = key.trim_end_matches(".zip");
     data.monitors.push(Monitor {
         id: monitor.clone(),
-        name: format!("opex/{stem}"),
+        name: wire::monitor_name(key),
         status: "Running".into(),
         started: Utc::now(),
         completed: None,
@@ -394,15 +394,25 @@ fn ingest(
         };
         let io = uuid::Uuid::new_v4().to_string();
         let co = uuid::Uuid::new_v4().to_string();
-        let mut fixities: Vec<(String, String)> = a
-            .fixities
-            .iter()
-            .map(|(alg, v)| (normalise_algorithm(alg), v.to_lowercase()))
-            .collect();
+        let mut bytes = a.bytes.clone();
+        let mut fixities: Vec<(String, String)> = if data.corrupt_ingest {
+            if let Some(b) = bytes.first_mut() {
+                *b ^= 0xff;
+            }
+            vec![(
+                "SHA256".into(),
+                hex::encode(sha2::Sha256::digest(&bytes)),
+            )]
+        } else {
+            a.fixities
+                .iter()
+                .map(|(alg, v)| (normalise_algorithm(alg), v.to_lowercase()))
+                .collect()
+        };
         if !fixities.iter().any(|(alg, _)| alg == "SHA1") {
             fixities.insert(
                 0,
-                ("SHA1".into(), hex::encode(sha1::Sha1::digest(&a.bytes))),
+                ("SHA1".into(), hex::encode(sha1::Sha1::digest(&bytes))),
             );
         }
         let mut e = Entity::new(EntityKind::Asset, io.clone(), a.title.clone(), Some(parent));
@@ -428,7 +438,7 @@ fn ingest(
             active: true,
             bitstreams: vec![StoredBitstream {
                 filename: a.file_name.clone(),
-                bytes: Bytes::from(a.bytes.clone()),
+                bytes: Bytes::from(bytes),
                 fixities,
             }],
         }];

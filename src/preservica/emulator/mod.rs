@@ -191,6 +191,11 @@ pub(crate) struct Data {
     pub monitors: Vec<Monitor>,
     /// Every object stored through the S3 endpoint, by key.
     pub objects: HashMap<String, usize>,
+    /// Every package received, in order (key, bytes): what tests check a package against.
+    pub packages: Vec<(String, Bytes)>,
+    /// When set, ingest stores each file with its first byte flipped and fixities computed
+    /// from the damaged bytes: a copy that went wrong on the way in.
+    pub corrupt_ingest: bool,
 }
 
 impl Data {
@@ -394,6 +399,16 @@ impl PreservicaEmulator {
         true
     }
 
+    /// The packages uploaded so far, in order, as (object key, zip bytes).
+    pub fn packages(&self) -> Vec<(String, Bytes)> {
+        lock(&self.shared.data).packages.clone()
+    }
+
+    /// Makes every later ingest damage the files it stores (see [`Data::corrupt_ingest`]).
+    pub fn corrupt_ingest(&self, on: bool) {
+        lock(&self.shared.data).corrupt_ingest = on;
+    }
+
     /// Identifiers of an entity.
     pub fn identifiers(&self, reference: &str) -> Vec<Identifier> {
         lock(&self.shared.data)
@@ -423,6 +438,19 @@ impl PreservicaEmulator {
             })
             .map(|e| e.reference.clone())
             .collect()
+    }
+
+    /// Adds a folder under `parent` (`None`: the root); returns its ref.
+    pub fn add_folder(&self, parent: Option<&str>, title: &str) -> String {
+        let mut d = lock(&self.shared.data);
+        let reference = uuid::Uuid::new_v4().to_string();
+        d.insert(Entity::new(
+            EntityKind::Folder,
+            reference.clone(),
+            title.to_string(),
+            parent.map(str::to_string),
+        ));
+        reference
     }
 
     /// Adds an asset with the given fields, fragments and identifiers under `folder`, as if

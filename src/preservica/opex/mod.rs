@@ -129,7 +129,8 @@ pub enum OpexError {
 /// Makes `original` safe to use as one file or folder name inside a package, on any file
 /// system the package may be unpacked onto.
 ///
-/// The result has no path separators (so no `..` component), no control characters and
+/// The result has no path separators and no `..` anywhere (a run of dots becomes `_`, so
+/// nothing downstream can mistake part of it for a parent reference), no control characters and
 /// none of `<>:"/\|?*`; it does not start with a dot (it would be hidden) or end with a
 /// dot or space (Windows drops those), is not a Windows device name (`CON`, `LPT1`, …), is
 /// never empty and is at most [`MAX_NAME_BYTES`] bytes, keeping the extension when it has
@@ -143,7 +144,7 @@ pub fn sanitize_file_name(original: &str) -> String {
     if trimmed.is_empty() {
         return FALLBACK_NAME.to_string();
     }
-    let mut name = trimmed.to_string();
+    let mut name = collapse_dot_runs(trimmed);
     if is_windows_device_name(&name) {
         name.insert(0, '_');
     }
@@ -153,6 +154,23 @@ pub fn sanitize_file_name(original: &str) -> String {
     } else {
         name
     }
+}
+
+/// `a..b` and `a...b` → `a_b`; single dots stay.
+fn collapse_dot_runs(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut chars = name.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '.' && chars.peek() == Some(&'.') {
+            while chars.peek() == Some(&'.') {
+                chars.next();
+            }
+            out.push('_');
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn is_forbidden_in_name(c: char) -> bool {
@@ -249,7 +267,8 @@ mod tests {
 
     #[test]
     fn sanitizes_hostile_names() {
-        assert_eq!(sanitize_file_name("../../etc/passwd"), "_.._etc_passwd");
+        assert_eq!(sanitize_file_name("../../etc/passwd"), "___etc_passwd");
+        assert_eq!(sanitize_file_name("a..b...c.jpg"), "a_b_c.jpg");
         assert_eq!(sanitize_file_name("/abs/x.jpg"), "_abs_x.jpg");
         assert_eq!(sanitize_file_name("a\u{0}b.jpg"), "a_b.jpg");
         assert_eq!(sanitize_file_name("CON:.jpg"), "CON_.jpg");

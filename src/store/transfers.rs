@@ -1,0 +1,347 @@
+//! Transfer records: one row per asset moving between the systems (an archive or a
+//! republish), with the step it reached. Each step is committed before the next begins, so a
+//! crash resumes at the step that did not finish, and the unique (kind, source, container)
+//! key means a retry continues the same row instead of sending the asset twice.
+
+use super::sync::{RunId, ts};
+use super::{Store, StoreError};
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+
+/// Which way a transfer goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransferKind {
+    /// PhotoShelter → Preservica.
+    Archive,
+    /// Preservica → PhotoShelter.
+    Republish,
+}
+
+impl TransferKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            TransferKind::Archive => "archive",
+            TransferKind::Republish => "republish",
+        }
+    }
+
+    fn systems(self) -> (&'static str, &'static str) {
+        match self {
+            TransferKind::Archive => ("photoshelter", "preservica"),
+            TransferKind::Republish => ("preservica", "photoshelter"),
+        }
+    }
+}
+
+/// Where a transfer stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferState {
+    Planned,
+    InProgress,
+    Done,
+    Failed,
+}
+
+impl TransferState {
+    pub fn name(self) -> &'static str {
+        match self {
+            TransferState::Planned => "planned",
+            TransferState::InProgress => "in_progress",
+            TransferState::Done => "done",
+            TransferState::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> TransferState {
+        match s {
+            "in_progress" => TransferState::InProgress,
+            "done" => TransferState::Done,
+            "failed" => TransferState::Failed,
+            _ => TransferState::Planned,
+        }
+    }
+}
+
+/// One transfer as stored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TransferRecord {
+    pub id: i64,
+    /// The run that last worked on it.
+    pub run_id: RunId,
+    pub kind: TransferKind,
+    pub source_id: String,
+    pub target_container: String,
+    /// The id the target system gave the new asset.
+    pub target_id: Option<String>,
+    pub state: TransferState,
+    /// The last step completed (`None` before the first).
+    pub step: Option<String>,
+    /// What the steps found out (staged file, checksums, names, package), as JSON.
+    pub detail: serde_json::Value,
+    pub error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+const COLUMNS: &str = "id, run_id, kind, source_id, target_container, target_id, state, step, \
+                       detail_json, error, created_at, updated_at";
+
+fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<TransferRecord> {
+    let kind: String = r.get(2)?;
+    let state: String = r.get(6)?;
+    let detail: Option<String> = r.get(8)?;
+    Ok(TransferRecord {
+        id: r.get(0)?,
+        run_id: r.get(1)?,
+        kind: if kind == "republish" {
+            TransferKind::Republish
+        } else {
+            TransferKind::Archive
+        },
+        source_id: r.get(3)?,
+        target_container: r.get(4)?,
+        target_id: r.get(5)?,
+        state: TransferState::parse(&state),
+        step: r.get(7)?,
+        detail: detail
+            .and_then(|d| serde_json::from_str(&d).ok())
+            .unwrap_or(serde_json::Value::Null),
+        error: r.get(9)?,
+        created_at: r.get(10)?,
+        updated_at: r.get(11)?,
+    })
+}
+
+impl Store {
+    /// The transfer of `source_id` into `target_container`, created (planned) if there is
+    /// none; an existing one is claimed by `run` and returned as it stands, so its steps
+    /// resume where they stopped.
+    pub fn plan_transfer(
+        &mut self,
+        run: RunId,
+        kind: TransferKind,
+        source_id: &str,
+        target_container: &str,
+        now: DateTime<Utc>,
+    ) -> Result<TransferRecord, StoreError> {
+        let (from, to) = kind.systems();
+        let tx = self.tx()?;
+        let e = |source| StoreError::Sqlite {
+            path: "transfers".into(),
+            source,
+        };
+        tx.execute(
+            "INSERT INTO transfers (run_id, kind, source_system, source_id, target_system,
+                                    target_container, state, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'planned', ?7, ?7)
+             ON CONFLICT (kind, source_id, target_container) DO UPDATE
+                SET run_id = excluded.run_id
+                WHERE transfers.state <> 'done'",
+            params![run, kind.name(), from, source_id, to, target_container, ts(now)],
+        )
+        .map_err(e)?;
+        let row = tx
+            .query_row(
+                &format!(
+                    "SELECT {COLUMNS} FROM transfers
+                     WHERE kind = ?1 AND source_id = ?2 AND target_container = ?3"
+                ),
+                params![kind.name(), source_id, target_container],
+                record,
+            )
+            .map_err(e)?;
+        tx.commit().map_err(e)?;
+        Ok(row)
+    }
+
+    /// The transfer of `source_id` into `target_container`, if there is one.
+    pub fn transfer_for(
+        &self,
+        kind: TransferKind,
+        source_id: &str,
+        target_container: &str,
+    ) -> Result<Option<TransferRecord>, StoreError> {
+        self.conn
+            .query_row(
+                &format!(
+                    "SELECT {COLUMNS} FROM transfers
+                     WHERE kind = ?1 AND source_id = ?2 AND target_container = ?3"
+                ),
+                params![kind.name(), source_id, target_container],
+                record,
+            )
+            .optional()
+            .map_err(|e| self.sql_error(e))
+    }
+
+    /// Every transfer of `kind` from `source_id`, into any container.
+    pub fn transfers_from(
+        &self,
+        kind: TransferKind,
+        source_id: &str,
+    ) -> Result<Vec<TransferRecord>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM transfers WHERE kind = ?1 AND source_id = ?2 ORDER BY id"
+            ))
+            .map_err(|e| self.sql_error(e))?;
+        st.query_map(params![kind.name(), source_id], record)
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.sql_error(e))
+    }
+
+    /// Records a completed step: the new state, step name, detail and (once known) the
+    /// target id, in one statement, so a crash leaves either the old step or the new one.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_transfer_step(
+        &mut self,
+        id: i64,
+        state: TransferState,
+        step: &str,
+        target_id: Option<&str>,
+        detail: &serde_json::Value,
+        error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE transfers
+                    SET state = ?2, step = ?3, target_id = COALESCE(?4, target_id),
+                        detail_json = ?5, error = ?6, updated_at = ?7
+                  WHERE id = ?1",
+                params![
+                    id,
+                    state.name(),
+                    step,
+                    target_id,
+                    detail.to_string(),
+                    error,
+                    ts(now)
+                ],
+            )
+            .map_err(|e| self.sql_error(e))?;
+        Ok(())
+    }
+
+    /// The transfers a run worked on, in the order they were planned.
+    pub fn transfers_of_run(&self, run: RunId) -> Result<Vec<TransferRecord>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM transfers WHERE run_id = ?1 ORDER BY id"
+            ))
+            .map_err(|e| self.sql_error(e))?;
+        st.query_map([run], record)
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.sql_error(e))
+    }
+
+    /// The Preservica ref a PhotoShelter media item is paired with, if it is.
+    pub fn preservica_ref_of(&self, photoshelter_id: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT preservica_ref FROM assets WHERE photoshelter_id = ?1",
+                [photoshelter_id],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()
+            .map(Option::flatten)
+            .map_err(|e| self.sql_error(e))
+    }
+
+    /// The PhotoShelter media id a Preservica asset is paired with, if it is.
+    pub fn photoshelter_id_of(&self, preservica_ref: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT photoshelter_id FROM assets WHERE preservica_ref = ?1",
+                [preservica_ref],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()
+            .map(Option::flatten)
+            .map_err(|e| self.sql_error(e))
+    }
+
+    /// Whether some transfer created the PhotoShelter media `media_id`.
+    pub fn photoshelter_id_of_any_transfer(&self, media_id: &str) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM transfers WHERE kind = 'republish' AND target_id = ?1)",
+                [media_id],
+                |r| r.get::<_, bool>(0),
+            )
+            .map_err(|e| self.sql_error(e))
+    }
+
+    /// The latest transfers, newest first.
+    pub fn recent_transfers(&self, limit: usize) -> Result<Vec<TransferRecord>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM transfers ORDER BY updated_at DESC, id DESC LIMIT ?1"
+            ))
+            .map_err(|e| self.sql_error(e))?;
+        st.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], record)
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.sql_error(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_planned_transfer_is_resumed_not_duplicated() {
+        let mut store = Store::open_in_memory().unwrap();
+        let now = Utc::now();
+        let run1 = store.begin_run("archive", false, now).unwrap();
+        let t = store
+            .plan_transfer(run1, TransferKind::Archive, "I0000abc", "folder-1", now)
+            .unwrap();
+        assert_eq!(t.state, TransferState::Planned);
+        let detail = serde_json::json!({"sha256": "00"});
+        store
+            .record_transfer_step(
+                t.id,
+                TransferState::InProgress,
+                "downloaded",
+                None,
+                &detail,
+                None,
+                now,
+            )
+            .unwrap();
+        let run2 = store.begin_run("archive", false, now).unwrap();
+        let again = store
+            .plan_transfer(run2, TransferKind::Archive, "I0000abc", "folder-1", now)
+            .unwrap();
+        assert_eq!(again.id, t.id);
+        assert_eq!(again.run_id, run2);
+        assert_eq!(again.step.as_deref(), Some("downloaded"));
+        assert_eq!(again.detail, detail);
+        // Done transfers keep the run that finished them.
+        store
+            .record_transfer_step(
+                t.id,
+                TransferState::Done,
+                "done",
+                Some("ref-1"),
+                &detail,
+                None,
+                now,
+            )
+            .unwrap();
+        let run3 = store.begin_run("archive", false, now).unwrap();
+        let done = store
+            .plan_transfer(run3, TransferKind::Archive, "I0000abc", "folder-1", now)
+            .unwrap();
+        assert_eq!(done.run_id, run2);
+        assert_eq!(done.target_id.as_deref(), Some("ref-1"));
+        assert_eq!(store.transfers_of_run(run2).unwrap().len(), 1);
+        assert!(store.transfers_of_run(run3).unwrap().is_empty());
+    }
+}

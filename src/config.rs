@@ -1513,16 +1513,18 @@ impl Ctx<'_> {
         };
         let visibility = match raw.visibility {
             None => crate::photoshelter::wire::Visibility::Private,
-            Some(v) => crate::photoshelter::wire::Visibility::parse(v.get_ref()).ok_or_else(|| {
-                self.invalid(
-                    "republish.visibility",
-                    &v,
-                    format!(
-                        "must be \"private\", \"permission\" or \"everyone\", got '{}'",
-                        v.get_ref()
-                    ),
-                )
-            })?,
+            Some(v) => {
+                crate::photoshelter::wire::Visibility::parse(v.get_ref()).ok_or_else(|| {
+                    self.invalid(
+                        "republish.visibility",
+                        &v,
+                        format!(
+                            "must be \"private\", \"permission\" or \"everyone\", got '{}'",
+                            v.get_ref()
+                        ),
+                    )
+                })?
+            }
         };
         Ok(RepublishConfig {
             rendition,

@@ -202,6 +202,10 @@ pub struct DemoResult {
     pub second: crate::sync::SyncOutcome,
     pub pairs: usize,
     pub media: usize,
+    /// Archiving the gallery a team marked ready.
+    pub archived: crate::transfer::TransferOutcome,
+    /// Republishing an archive-only asset for a campaign.
+    pub republished: crate::transfer::TransferOutcome,
 }
 
 /// Errors of the demo itself (not of the runs it shows).
@@ -218,6 +222,8 @@ pub enum DemoError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Sync(#[from] crate::sync::SyncError),
+    #[error(transparent)]
+    Transfer(#[from] crate::transfer::TransferError),
     #[error("setting up the demo: {0}")]
     Setup(String),
 }
@@ -232,8 +238,13 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Writes `ferry.toml`, `mapping.toml` and the emulators' demo secrets into `dir`.
-fn write_demo_config(dir: &std::path::Path, world: &World) -> std::io::Result<std::path::PathBuf> {
+/// Writes `ferry.toml` (with `extra` appended), `mapping.toml` and the emulators' demo
+/// secrets into `dir`: a config for `world`, as the demo and the command-line tests use.
+pub fn write_config(
+    dir: &std::path::Path,
+    world: &World,
+    extra: &str,
+) -> std::io::Result<std::path::PathBuf> {
     std::fs::create_dir_all(dir.join("secrets"))?;
     let ps = world.photoshelter.options();
     let pv = world.preservica.options();
@@ -251,7 +262,7 @@ fn write_demo_config(dir: &std::path::Path, world: &World) -> std::io::Result<st
          password_file = \"secrets/photoshelter-password\"\n\n\
          [preservica]\nserver = \"{server}\"\nprotocol = \"http\"\ntenant = \"{tenant}\"\nusername = \"{user}\"\n\
          password_file = \"secrets/preservica-password\"\n\n\
-         [paths]\nstore = \"ferry.db\"\nindex = \"index\"\nreports = \"reports\"\n",
+         [paths]\nstore = \"ferry.db\"\nindex = \"index\"\nreports = \"reports\"\n\n{extra}",
         dir = dir.display(),
         ps_url = world.photoshelter.url(),
         email = ps.email,
@@ -342,7 +353,21 @@ pub async fn run_demo(
         path: dir.to_path_buf(),
         source,
     };
-    let config_path = write_demo_config(dir, &world).map_err(files)?;
+    let ps = crate::photoshelter::client::PhotoShelterClient::new(&world.photoshelter_config())
+        .map_err(|e| DemoError::Setup(e.to_string()))?;
+    let pv = crate::preservica::client::PreservicaClient::new(world.preservica_connection())
+        .map_err(|e| DemoError::Setup(e.to_string()))?;
+    let (ready_gallery, ready_collection) = ready_shoot(&world, &ps).await?;
+    let old = archive_only_asset(&world);
+    let config_path = write_config(
+        dir,
+        &world,
+        &format!(
+            "[archive]\nfolder = \"{}\"\nready_collection = \"{ready_collection}\"\n",
+            world.folder
+        ),
+    )
+    .map_err(files)?;
     say(format!(
         "Both systems run locally: PhotoShelter at {}, Preservica at {}.",
         world.photoshelter.url(),
@@ -353,12 +378,12 @@ pub async fn run_demo(
         world.photoshelter.media_ids().len(),
         world.pairs.len()
     ));
+    say(format!(
+        "A shoot just finished: gallery {ready_gallery} (4 images, a contract and a model \
+         release) sits in the \"Ready to archive\" collection; the archive also holds a 1962 \
+         regatta photograph ({old}) that PhotoShelter has never had."
+    ));
     say(format!("Config, store and reports: {}", dir.display()));
-
-    let ps = crate::photoshelter::client::PhotoShelterClient::new(&world.photoshelter_config())
-        .map_err(|e| DemoError::Setup(e.to_string()))?;
-    let pv = crate::preservica::client::PreservicaClient::new(world.preservica_connection())
-        .map_err(|e| DemoError::Setup(e.to_string()))?;
     let mut store = crate::store::Store::open(&dir.join("ferry.db"))?;
     let ctx = crate::sync::SyncContext {
         mapping: &mapping,
@@ -552,13 +577,72 @@ pub async fn run_demo(
     say("\nA second sync, straight after:".into());
     describe(&second, say);
     // The search index, so `ferry search` and `ferry serve` have the library to show.
-    let indexed = crate::index::SearchIndex::open(&dir.join("index")).and_then(|mut index| {
-        index.set_mapping(mapping.clone());
-        index.update_from_store(&store, None, chrono::Utc::now().date_naive())
-    });
-    match indexed {
+    let reindex = |store: &crate::store::Store| {
+        crate::index::SearchIndex::open(&dir.join("index")).and_then(|mut index| {
+            index.set_mapping(mapping.clone());
+            index.update_from_store(store, None, chrono::Utc::now().date_naive())
+        })
+    };
+    match reindex(&store) {
         Ok(n) => say(format!("\nThe search index holds {n} assets.")),
         Err(e) => say(format!("\nThe search index could not be built: {e}")),
+    }
+
+    // Transfers: the ready gallery goes into the archive, the 1962 photograph comes out.
+    let archive_config = crate::config::ArchiveConfig {
+        folder: Some(world.folder.clone()),
+        ready_collection: Some(ready_collection.clone()),
+        staging: dir.join("transfers"),
+        ingest_timeout_secs: 60,
+        ..crate::config::ArchiveConfig::default()
+    };
+    let republish_config = crate::config::RepublishConfig::default();
+    let tctx = crate::transfer::TransferContext {
+        mapping: &mapping,
+        photoshelter: &ps,
+        preservica: &pv,
+        archive: &archive_config,
+        republish: &republish_config,
+        reports_dir: dir.join("reports"),
+        index_dir: dir.join("index"),
+        clock: crate::clock::Clock::system(),
+        progress: None,
+    };
+    say(
+        "\nferry archive (what the [archive] rules select: the \"Ready to archive\" collection):"
+            .into(),
+    );
+    let archived = crate::transfer::archive::run_archive(
+        &mut store,
+        &tctx,
+        &crate::transfer::archive::ArchiveRequest {
+            by_rules: true,
+            ..Default::default()
+        },
+        &Default::default(),
+    )
+    .await?;
+    crate::transfer::describe(&archived, say);
+    let query = "regatta 1962 in:preservica";
+    say(format!(
+        "\nferry republish --query \"{query}\" --to-gallery \"Anniversary 2027\" --set campaign=\"Anniversary 2027\":"
+    ));
+    let republished = crate::transfer::republish::run_republish(
+        &mut store,
+        &tctx,
+        &crate::transfer::republish::RepublishRequest {
+            query: Some(query.into()),
+            limit: 1,
+            to_gallery: "Anniversary 2027".into(),
+            set: vec![("campaign".into(), "Anniversary 2027".into())],
+            ..Default::default()
+        },
+        &Default::default(),
+    )
+    .await?;
+    crate::transfer::describe(&republished, say);
+    if let Err(e) = reindex(&store) {
+        say(format!("The search index could not be updated: {e}"));
     }
     let pairs = world.pairs.len();
     let media = world.photoshelter.media_ids().len();
@@ -570,7 +654,108 @@ pub async fn run_demo(
         second,
         pairs,
         media,
+        archived,
+        republished,
     })
+}
+
+/// A shoot a team just finished: a gallery of four captioned images with model releases, a
+/// contract and a release form, placed in a "Ready to archive" collection. Returns the
+/// gallery and collection ids.
+async fn ready_shoot(
+    world: &World,
+    ps: &crate::photoshelter::client::PhotoShelterClient,
+) -> Result<(String, String), DemoError> {
+    let setup = |e: crate::photoshelter::client::PhotoShelterError| DemoError::Setup(e.to_string());
+    let gallery = ps
+        .create_gallery(
+            "Harbour Regatta 2026 – finals",
+            None,
+            crate::photoshelter::wire::Visibility::Permission,
+            true,
+        )
+        .await
+        .map_err(setup)?;
+    world.photoshelter.set_gallery_description(
+        &gallery,
+        "Finals day of the 2026 harbour regatta, shot for the museum's annual report.",
+    );
+    for i in 0..4u8 {
+        let mut bytes = b"\xFF\xD8\xFF\xE0\x00\x10JFIF\x00".to_vec();
+        bytes.extend((0..60_000u32).map(|n| (n as u8).wrapping_mul(17).wrapping_add(i)));
+        bytes.extend_from_slice(b"\xFF\xD9");
+        let up = ps
+            .upload(
+                &gallery,
+                &format!("regatta-finals-{i}.jpg"),
+                "image/jpeg",
+                bytes::Bytes::from(bytes),
+            )
+            .await
+            .map_err(setup)?;
+        let p = &world.photoshelter;
+        p.set_iptc(
+            &up.media_id,
+            "title",
+            Some(&format!("Regatta finals, heat {}", i + 1)),
+        );
+        p.set_iptc(
+            &up.media_id,
+            "caption",
+            Some("Crews round the harbour mark in the 2026 regatta finals"),
+        );
+        p.set_iptc(&up.media_id, "author", Some("Ada Lindqvist"));
+        p.set_iptc(&up.media_id, "rights", Some("Editorial use only"));
+        p.set_custom(&up.media_id, "Model Release Status", Some("MR-LMR"));
+    }
+    for name in ["contract-harbour-museum-2026.pdf", "model-release-crew.pdf"] {
+        ps.upload(
+            &gallery,
+            name,
+            "application/pdf",
+            bytes::Bytes::from(format!("%PDF-1.4\n% {name}\n%%EOF\n")),
+        )
+        .await
+        .map_err(setup)?;
+    }
+    let collection = world
+        .photoshelter
+        .create_collection("Ready to archive", std::slice::from_ref(&gallery));
+    Ok((gallery, collection))
+}
+
+/// A photograph only the archive holds: the 1962 regatta, licensed until 2030.
+fn archive_only_asset(world: &World) -> String {
+    const DC: &str = "http://www.openarchives.org/OAI/2.0/oai_dc/";
+    let record = PreservicaRecord {
+        title: Some("Regatta 1962: the winning crew".into()),
+        description: Some("The winning crew of the 1962 harbour regatta, from the pier.".into()),
+        fragments: vec![
+            crate::mapping::preservica::Fragment {
+                schema: DC.into(),
+                xml: format!(
+                    "<oai_dc:dc xmlns:oai_dc=\"{DC}\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\">\
+                     <dc:creator>Harbour Board Photographic Unit</dc:creator>\
+                     <dc:date>1962-07-14</dc:date></oai_dc:dc>"
+                ),
+            },
+            crate::mapping::preservica::Fragment {
+                schema: "urn:ferry:schema:rights:1".into(),
+                xml: "<FerryRights xmlns=\"urn:ferry:schema:rights:1\">\
+                      <UsageTerms>Credit: Harbour Museum</UsageTerms>\
+                      <LicenseExpiry>2030-12-31</LicenseExpiry></FerryRights>"
+                    .into(),
+            },
+        ],
+        ..PreservicaRecord::default()
+    };
+    let reference = world.preservica.add_asset(&world.folder, &record, &[]);
+    let mut bytes = b"II*\x00".to_vec();
+    bytes.extend((0..90_000u32).map(|n| (n as u8).wrapping_mul(29)));
+    world
+        .preservica
+        .add_content(&reference, "regatta-1962-negative-scan.tif", &bytes);
+    reference
 }
 
 /// A run's summary in a few lines.

@@ -127,9 +127,11 @@ struct SyncArgs {
 }
 
 #[derive(clap::Args)]
-#[command(after_help = "Without --gallery or --media, archives what the [archive] rules in \
+#[command(
+    after_help = "Without --gallery or --media, archives what the [archive] rules in \
 ferry.toml select (galleries in archive.ready_collection, media whose archive.ready_field says \
-ready). Nothing is deleted; a stopped archive resumes where it stopped on the next run.")]
+ready). Nothing is deleted; a stopped archive resumes where it stopped on the next run."
+)]
 struct ArchiveArgs {
     /// A PhotoShelter gallery id (repeatable): the gallery becomes a folder in the archive
     #[arg(long = "gallery", value_name = "GALLERY_ID")]
@@ -143,9 +145,11 @@ struct ArchiveArgs {
 }
 
 #[derive(clap::Args)]
-#[command(after_help = "Example: ferry republish --query \"regatta 1962\" --to-gallery \
+#[command(
+    after_help = "Example: ferry republish --query \"regatta 1962\" --to-gallery \
 \"Anniversary 2027\" --set campaign=\"Anniversary 2027\". Republishing the same asset into the \
-same gallery again does nothing.")]
+same gallery again does nothing."
+)]
 struct RepublishArgs {
     /// A Preservica asset ref (repeatable)
     #[arg(long = "ref", value_name = "REF")]
@@ -567,17 +571,30 @@ fn report(config: &Config, run: Option<i64>, open: bool) -> Result<Outcome> {
         && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
     {
         let s = &v["summary"];
-        println!(
-            "pairs {}, fields compared {}, in sync {}, drifted {}, pushed to PhotoShelter {}, to Preservica {}, conflicts waiting {}, failures {}",
-            s["pairs"],
-            s["fields_compared"],
-            s["in_sync"],
-            s["drifted"],
-            s["pushed_to_photoshelter"],
-            s["pushed_to_preservica"],
-            s["conflicts_queued"],
-            s["failures"]
-        );
+        if row.kind != "sync" {
+            let transfers = v["transfers"].as_array().cloned().unwrap_or_default();
+            let count = |state: &str| transfers.iter().filter(|t| t["state"] == state).count();
+            println!(
+                "transfers {}: done {}, failed {}, unfinished {}; failures {}",
+                transfers.len(),
+                count("done"),
+                count("failed"),
+                count("planned") + count("in_progress"),
+                s["failures"]
+            );
+        } else {
+            println!(
+                "pairs {}, fields compared {}, in sync {}, drifted {}, pushed to PhotoShelter {}, to Preservica {}, conflicts waiting {}, failures {}",
+                s["pairs"],
+                s["fields_compared"],
+                s["in_sync"],
+                s["drifted"],
+                s["pushed_to_photoshelter"],
+                s["pushed_to_preservica"],
+                s["conflicts_queued"],
+                s["failures"]
+            );
+        }
         if let Some(why) = v["stopped"].as_str() {
             println!("stopped: {why}");
         }
@@ -708,7 +725,7 @@ fn demo(dir: Option<PathBuf>, media: usize) -> Result<Outcome> {
         println!("{line}")
     }))?;
     println!(
-        "\nThe store, index and reports stay in {dir}. Look around with:\n  ferry --config {cfg} report\n  ferry --config {cfg} conflicts list\n  ferry --config {cfg} search harbour regatta --facets\n  ferry --config {cfg} serve --no-schedule      (the web app, http://127.0.0.1:8080)",
+        "\nThe store, index and reports stay in {dir}. Look around with:\n  ferry --config {cfg} report\n  ferry --config {cfg} conflicts list\n  ferry --config {cfg} search harbour regatta --facets\n  ferry --config {cfg} serve --no-schedule      (the web app, http://127.0.0.1:8080)\n\nWith live tenants, the transfers above are:\n  ferry archive                  (what the [archive] rules select; or --gallery ID / --media ID)\n  ferry republish --query \"regatta 1962\" --to-gallery \"Anniversary 2027\" --set campaign=\"Anniversary 2027\"",
         dir = result.dir.display(),
         cfg = result.config.display(),
     );
@@ -968,7 +985,9 @@ fn republish(config: &Config, args: &RepublishArgs) -> Result<Outcome> {
     let mut set = Vec::new();
     for s in &args.set {
         let (field, value) = s.split_once('=').with_context(|| {
-            format!("--set {s:?}: write it as FIELD=VALUE, e.g. --set campaign=\"Anniversary 2027\"")
+            format!(
+                "--set {s:?}: write it as FIELD=VALUE, e.g. --set campaign=\"Anniversary 2027\""
+            )
         })?;
         set.push((field.trim().to_string(), value.to_string()));
     }

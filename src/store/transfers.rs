@@ -139,7 +139,15 @@ impl Store {
              ON CONFLICT (kind, source_id, target_container) DO UPDATE
                 SET run_id = excluded.run_id
                 WHERE transfers.state <> 'done'",
-            params![run, kind.name(), from, source_id, to, target_container, ts(now)],
+            params![
+                run,
+                kind.name(),
+                from,
+                source_id,
+                to,
+                target_container,
+                ts(now)
+            ],
         )
         .map_err(e)?;
         let row = tx

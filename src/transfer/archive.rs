@@ -608,7 +608,8 @@ async fn archive_batch(
             Err(e) => {
                 // A failed ingest will not recover by waiting: the next run sends a new
                 // package. One still running keeps its place and is waited for again.
-                let failed = ctx.preservica.package_status(&key).await?.as_deref() == Some("Failed");
+                let failed =
+                    ctx.preservica.package_status(&key).await?.as_deref() == Some("Failed");
                 for &n in &members {
                     let at = if failed {
                         ArchiveStep::Downloaded
@@ -656,7 +657,15 @@ async fn archive_batch(
         if ArchiveStep::of(&item.record) == Some(ArchiveStep::Verified) {
             let reference = item.record.target_id.clone().unwrap_or_default();
             let title = detail_str(&item.record, "archive_title");
-            match write_back(ctx.mapping, ctx, &item.media.id, &reference, title.as_deref()).await {
+            match write_back(
+                ctx.mapping,
+                ctx,
+                &item.media.id,
+                &reference,
+                title.as_deref(),
+            )
+            .await
+            {
                 Ok(()) => {
                     let detail = detail_of(&item.record);
                     save(
@@ -703,7 +712,9 @@ async fn archive_batch(
             )?;
             touched.extend(asset);
             let mut detail = detail_of(&item.record);
-            if let Some(path) = detail.remove("staged").and_then(|v| v.as_str().map(PathBuf::from))
+            if let Some(path) = detail
+                .remove("staged")
+                .and_then(|v| v.as_str().map(PathBuf::from))
             {
                 let _ = tokio::fs::remove_file(path).await;
             }
@@ -1050,7 +1061,13 @@ async fn package_and_upload(
         Err(e) => {
             let _ = tokio::fs::remove_file(&zip_path).await;
             for &n in ready {
-                fail(store, ctx, &mut items[n], Some(ArchiveStep::Downloaded), &e.to_string())?;
+                fail(
+                    store,
+                    ctx,
+                    &mut items[n],
+                    Some(ArchiveStep::Downloaded),
+                    &e.to_string(),
+                )?;
             }
             return Ok(());
         }
@@ -1113,7 +1130,13 @@ async fn package_and_upload(
         Err(e) => {
             // Whether any of it arrived is asked again next run (the step stays `uploading`).
             for (n, _) in &packaged {
-                fail(store, ctx, &mut items[*n], Some(ArchiveStep::Uploading), &e.to_string())?;
+                fail(
+                    store,
+                    ctx,
+                    &mut items[*n],
+                    Some(ArchiveStep::Uploading),
+                    &e.to_string(),
+                )?;
             }
         }
     }

@@ -242,9 +242,7 @@ pub(crate) fn finish_run(
                     asset_id: None,
                     system: match r.kind {
                         crate::store::transfers::TransferKind::Archive => "preservica".into(),
-                        crate::store::transfers::TransferKind::Republish => {
-                            "photoshelter".into()
-                        }
+                        crate::store::transfers::TransferKind::Republish => "photoshelter".into(),
                     },
                     item: r.source_id.clone(),
                     error: r.error.clone().unwrap_or_default(),
@@ -312,7 +310,12 @@ pub(crate) fn finish_run(
 
 /// A transfer as the report shows it.
 pub fn transfer_row(r: &TransferRecord) -> TransferRow {
-    let name = |key: &str| r.detail.get(key).and_then(|v| v.as_str()).map(str::to_string);
+    let name = |key: &str| {
+        r.detail
+            .get(key)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
     let mut detail = Vec::new();
     if let (Some(orig), Some(packaged)) = (name("original_name"), name("packaged_name"))
         && orig != packaged
@@ -324,7 +327,7 @@ pub fn transfer_row(r: &TransferRecord) -> TransferRow {
     if let Some(size) = r.detail.get("size").and_then(|v| v.as_u64()) {
         detail.push(format!("{size} bytes"));
     }
-    if let Some(step) = &r.step {
+    if let Some(step) = r.step.as_ref().filter(|_| r.state != TransferState::Done) {
         detail.push(format!("last step: {step}"));
     }
     if let Some(e) = &r.error {
@@ -485,7 +488,10 @@ pub(crate) fn detail_of(r: &TransferRecord) -> serde_json::Map<String, serde_jso
 
 /// A string value from a transfer's detail.
 pub(crate) fn detail_str(r: &TransferRecord, key: &str) -> Option<String> {
-    r.detail.get(key).and_then(|v| v.as_str()).map(str::to_string)
+    r.detail
+        .get(key)
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
 }
 
 #[cfg(test)]

@@ -156,12 +156,12 @@ pub async fn run_republish(
         let record = ctx.preservica.read_asset(&reference).await?;
         let canonical = pv_map::read_record(ctx.mapping, &record).record;
         let refused = match canonical.get("license_expiry") {
-            Some(FieldValue::Date(d)) if d.day() < today && !request.allow_expired => Some(
-                format!(
+            Some(FieldValue::Date(d)) if d.day() < today && !request.allow_expired => {
+                Some(format!(
                     "licence expired on {}; republish it only with --allow-expired",
                     d.day()
-                ),
-            ),
+                ))
+            }
             _ => None,
         };
         candidates.push(Candidate {
@@ -193,12 +193,7 @@ pub async fn run_republish(
                 Some(g) => store
                     .transfer_for(TransferKind::Republish, &c.reference, g)?
                     .filter(|t| t.state == TransferState::Done)
-                    .map(|t| {
-                        format!(
-                            "already republished as {}",
-                            t.target_id.unwrap_or_default()
-                        )
-                    }),
+                    .map(|t| format!("already republished as {}", t.target_id.unwrap_or_default())),
                 None => None,
             };
             planned.push(PlannedTransfer {
@@ -554,7 +549,9 @@ async fn republish_one(
     let step = RepublishStep::of(record);
     if step.is_none() || (step <= Some(RepublishStep::Downloaded) && !staged_ok(record)) {
         let bs = choose_rendition(ctx, reference).await?.ok_or_else(|| {
-            TransferError::Invalid(format!("archive asset {reference} has no file to republish"))
+            TransferError::Invalid(format!(
+                "archive asset {reference} has no file to republish"
+            ))
         })?;
         let staged = staging.join(format!("republish-{}.file", record.id));
         let bar = byte_bar(&ctx.progress, Some(bs.doc.size), bs.doc.filename.clone());
@@ -565,7 +562,10 @@ async fn republish_one(
         let got = got?;
         let mut detail = serde_json::Map::new();
         detail.insert("original_name".into(), json!(bs.doc.filename));
-        detail.insert("upload_name".into(), json!(sanitize_file_name(&bs.doc.filename)));
+        detail.insert(
+            "upload_name".into(),
+            json!(sanitize_file_name(&bs.doc.filename)),
+        );
         detail.insert("rendition".into(), json!(bs.representation));
         detail.insert("size".into(), json!(got.size));
         detail.insert("sha256".into(), json!(got.sha256));
@@ -683,7 +683,10 @@ async fn republish_one(
                 )?;
             }
         }
-        if let Some(path) = detail.remove("staged").and_then(|v| v.as_str().map(PathBuf::from)) {
+        if let Some(path) = detail
+            .remove("staged")
+            .and_then(|v| v.as_str().map(PathBuf::from))
+        {
             let _ = tokio::fs::remove_file(path).await;
         }
         save(

@@ -183,6 +183,8 @@ fn help_lists_only_commands_that_work() {
             "report",
             "conflicts",
             "pairs",
+            "archive",
+            "republish",
             "doctor",
             "search",
             "index",
@@ -230,6 +232,19 @@ fn the_demo_runs_two_cycles_and_leaves_a_store_to_look_at() {
         "{tonight}"
     );
     assert!(tonight.contains("waiting for a person"));
+    // The ready gallery went into the archive; the 1962 photograph came back out.
+    let archived = out.stdout.split("ferry archive").nth(1).unwrap();
+    assert!(
+        archived.contains("6 done, 0 failed, 0 unfinished"),
+        "{archived}"
+    );
+    assert!(archived.contains("contract-harbour-museum-2026.pdf"));
+    let republished = out.stdout.split("ferry republish").nth(1).unwrap();
+    assert!(
+        republished.contains("1 done, 0 failed")
+            && republished.contains("regatta-1962-negative-scan.tif"),
+        "{republished}"
+    );
     // The store and reports stay for the other commands.
     let config = dir.path().join("site/ferry.toml");
     let config = config.to_str().unwrap();
@@ -238,8 +253,13 @@ fn the_demo_runs_two_cycles_and_leaves_a_store_to_look_at() {
     assert!(out.stdout.contains("copyright_notice"), "{}", out.stdout);
     let out = ferry(dir.path(), &["--config", config, "report"], &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains("run 3 (sync)"), "{}", out.stdout);
-    assert!(out.stdout.contains("run-3.html"));
+    assert!(out.stdout.contains("run 5 (republish)"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("transfers 1: done 1, failed 0"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("run-5.html"));
     // The demo leaves a search index: a misspelt query finds the regatta pictures.
     let out = ferry(
         dir.path(),

@@ -219,7 +219,9 @@ async fn shoot(lab: &Lab, name: &str) -> Shoot {
         p.set_iptc(
             &up.media_id,
             "caption",
-            Some(&format!("Boat {i} rounds the mark <script>alert(1)</script> & wins")),
+            Some(&format!(
+                "Boat {i} rounds the mark <script>alert(1)</script> & wins"
+            )),
         );
         p.set_iptc(&up.media_id, "author", Some("Ada Lindqvist"));
         p.set_iptc(&up.media_id, "rights", Some("Editorial use only"));
@@ -258,8 +260,15 @@ fn gallery_request(gallery: &str) -> ArchiveRequest {
 async fn assert_archived(lab: &Lab, shoot: &Shoot) -> std::collections::HashMap<String, String> {
     let mut refs = std::collections::HashMap::new();
     for id in shoot.images.iter().chain(&shoot.documents) {
-        let found = lab.world.preservica.find_by_identifier(PHOTOSHELTER_ID_TYPE, id);
-        assert_eq!(found.len(), 1, "{id} is in the archive exactly once: {found:?}");
+        let found = lab
+            .world
+            .preservica
+            .find_by_identifier(PHOTOSHELTER_ID_TYPE, id);
+        assert_eq!(
+            found.len(),
+            1,
+            "{id} is in the archive exactly once: {found:?}"
+        );
         let reference = found[0].clone();
         assert_eq!(
             lab.ps_iptc(id, "instructions").as_deref(),
@@ -356,8 +365,11 @@ async fn a_gallery_is_archived_end_to_end_and_the_next_sync_finds_it_in_sync() {
                 rights.contains("Harbour Regatta 2026"),
                 "the distribution history: {rights}"
             );
-            assert!(a.fragments.iter().any(|(schema, xml)| schema == DC
-                && xml.contains("Ada Lindqvist")));
+            assert!(
+                a.fragments
+                    .iter()
+                    .any(|(schema, xml)| schema == DC && xml.contains("Ada Lindqvist"))
+            );
             assert!(
                 a.description
                     .as_deref()
@@ -520,8 +532,16 @@ async fn a_hostile_file_name_is_sanitised_and_the_mapping_recorded() {
         .unwrap()
         .unwrap();
     let packaged = t.detail["packaged_name"].as_str().unwrap().to_string();
-    let held = lab.world.photoshelter.record(&up.media_id).unwrap().file_name;
-    assert!(held.as_deref().is_some_and(|n| n.starts_with("../../etc/passwd")));
+    let held = lab
+        .world
+        .photoshelter
+        .record(&up.media_id)
+        .unwrap()
+        .file_name;
+    assert!(
+        held.as_deref()
+            .is_some_and(|n| n.starts_with("../../etc/passwd"))
+    );
     assert_eq!(t.detail["original_name"].as_str(), held.as_deref());
     assert!(!packaged.contains(".."), "{packaged}");
     assert!(!packaged.contains('/'), "{packaged}");
@@ -605,7 +625,11 @@ async fn making_the_gallery_private_comes_only_after_verified_fixity() {
         Some(Visibility::Private)
     );
     assert_eq!(
-        lab.world.photoshelter.gallery_media(&shoot.gallery).unwrap().len(),
+        lab.world
+            .photoshelter
+            .gallery_media(&shoot.gallery)
+            .unwrap()
+            .len(),
         6
     );
 }
@@ -655,7 +679,10 @@ fn archive_asset(
         ],
         ..PreservicaRecord::default()
     };
-    let reference = lab.world.preservica.add_asset(&lab.world.folder, &record, &[]);
+    let reference = lab
+        .world
+        .preservica
+        .add_asset(&lab.world.folder, &record, &[]);
     lab.world
         .preservica
         .add_content(&reference, &format!("{title}.tif"), bytes);
@@ -714,7 +741,10 @@ async fn republish_by_query_into_a_new_private_gallery_with_a_new_campaign() {
         lab.world.photoshelter.media_bytes(&media).unwrap().as_ref(),
         content.as_slice()
     );
-    assert_eq!(lab.ps_iptc(&media, "title").as_deref(), Some("Regatta 1962"));
+    assert_eq!(
+        lab.ps_iptc(&media, "title").as_deref(),
+        Some("Regatta 1962")
+    );
     assert_eq!(
         lab.ps_iptc(&media, "caption").as_deref(),
         Some("The 1962 harbour regatta from the pier")
@@ -724,7 +754,10 @@ async fn republish_by_query_into_a_new_private_gallery_with_a_new_campaign() {
         Some("Credit the harbour museum"),
         "usage terms travel"
     );
-    assert_eq!(lab.ps_iptc(&media, "instructions").as_deref(), Some(regatta.as_str()));
+    assert_eq!(
+        lab.ps_iptc(&media, "instructions").as_deref(),
+        Some(regatta.as_str())
+    );
     assert_eq!(
         lab.ps_custom(&media, "Campaign").as_deref(),
         Some("Anniversary 2027")
@@ -780,7 +813,11 @@ async fn republish_by_query_into_a_new_private_gallery_with_a_new_campaign() {
         again.planned
     );
     assert_eq!(
-        lab.world.photoshelter.gallery_media(&galleries[0]).unwrap().len(),
+        lab.world
+            .photoshelter
+            .gallery_media(&galleries[0])
+            .unwrap()
+            .len(),
         1
     );
 }
@@ -788,7 +825,13 @@ async fn republish_by_query_into_a_new_private_gallery_with_a_new_campaign() {
 #[tokio::test]
 async fn an_expired_licence_is_refused_unless_allowed() {
     let mut lab = lab().await;
-    let old = archive_asset(&lab, "Pier 1950", "The old pier", Some("2001-05-31"), &jpeg(50, 900));
+    let old = archive_asset(
+        &lab,
+        "Pier 1950",
+        "The old pier",
+        Some("2001-05-31"),
+        &jpeg(50, 900),
+    );
     let request = RepublishRequest {
         refs: vec![old.clone()],
         to_gallery: "Reuse".into(),
@@ -868,7 +911,11 @@ async fn a_republish_stopped_at_any_step_resumes_without_a_second_upload() {
         let gallery = lab.ps.galleries_named("Lights").await.unwrap();
         assert_eq!(gallery.len(), 1, "{step:?}: one gallery");
         assert_eq!(
-            lab.world.photoshelter.gallery_media(&gallery[0]).unwrap().len(),
+            lab.world
+                .photoshelter
+                .gallery_media(&gallery[0])
+                .unwrap()
+                .len(),
             1,
             "{step:?}: one upload"
         );
@@ -884,7 +931,10 @@ async fn a_republish_stopped_at_any_step_resumes_without_a_second_upload() {
 #[tokio::test]
 async fn republish_by_folder_takes_every_asset_in_it_and_bad_overrides_are_named() {
     let mut lab = lab().await;
-    let folder = lab.world.preservica.add_folder(Some(&lab.world.folder), "Box 12");
+    let folder = lab
+        .world
+        .preservica
+        .add_folder(Some(&lab.world.folder), "Box 12");
     for i in 0..2u8 {
         let record = PreservicaRecord {
             title: Some(format!("Box 12 item {i}")),
@@ -907,7 +957,10 @@ async fn republish_by_folder_takes_every_asset_in_it_and_bad_overrides_are_named
         )
         .await;
     let err = bad.unwrap_err().to_string();
-    assert!(err.contains("--set colour=red") && err.contains("no field"), "{err}");
+    assert!(
+        err.contains("--set colour=red") && err.contains("no field"),
+        "{err}"
+    );
     let out = lab
         .republish(
             &RepublishRequest {
@@ -925,4 +978,194 @@ async fn republish_by_folder_takes_every_asset_in_it_and_bad_overrides_are_named
     assert_eq!(out.planned.len(), 2);
     assert!(out.planned.iter().all(|p| p.size == Some(713)));
     assert!(lab.ps.galleries_named("Box 12").await.unwrap().is_empty());
+}
+
+/// Runs the ferry binary to completion and returns (exit code, stdout, stderr, peak resident
+/// memory in bytes). The peak is the kernel's high-water mark of the child's own address
+/// space (`VmHWM`), read while it runs: `wait4`'s `ru_maxrss` would also count the test
+/// process's memory, which the child shares until it execs.
+fn ferry_measured(dir: &std::path::Path, args: &[&str]) -> (i32, String, String, u64) {
+    use std::io::Read;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the ferry binary runs");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        stdout.read_to_string(&mut s).unwrap();
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        stderr.read_to_string(&mut s).unwrap();
+        s
+    });
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kb = 0u64;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    let status = loop {
+        if let Ok(text) = std::fs::read_to_string(&status_file)
+            && let Some(kb) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            peak_kb = peak_kb.max(kb);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ferry {args:?} runs too long"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    (
+        status.code().unwrap_or(-1),
+        out.join().unwrap(),
+        err.join().unwrap(),
+        peak_kb * 1024,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_commands_move_a_file_far_larger_than_their_buffers_in_bounded_memory() {
+    const BIG: usize = 64 * 1024 * 1024;
+    let lab = lab().await;
+    let gallery = lab
+        .ps
+        .create_gallery("Big scans", None, Visibility::Private, false)
+        .await
+        .unwrap();
+    let big = jpeg(3, BIG);
+    let up = lab
+        .ps
+        .upload(
+            &gallery,
+            "drum-scan.jpg",
+            "image/jpeg",
+            Bytes::from(big.clone()),
+        )
+        .await
+        .unwrap();
+    // The same work on a small file, for the memory every run needs whatever it moves.
+    let small_gallery = lab
+        .ps
+        .create_gallery("Small scans", None, Visibility::Private, false)
+        .await
+        .unwrap();
+    let small = lab
+        .ps
+        .upload(
+            &small_gallery,
+            "contact-sheet.jpg",
+            "image/jpeg",
+            Bytes::from(jpeg(4, 4096)),
+        )
+        .await
+        .unwrap();
+    let dir = lab.dir.path().to_path_buf();
+    ferry::demo::write_config(
+        &dir,
+        &lab.world,
+        &format!("[archive]\nfolder = \"{}\"\n", lab.world.folder),
+    )
+    .unwrap();
+    let run = |args: Vec<String>| {
+        let dir = dir.clone();
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            ferry_measured(&dir, &args)
+        })
+    };
+    let (code, stdout, stderr, _) = run(vec![
+        "archive".into(),
+        "--gallery".into(),
+        gallery.clone(),
+        "--dry-run".into(),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("dry run: 1 to move (64.0 MiB)"), "{stdout}");
+    assert!(lab.world.preservica.packages().is_empty());
+
+    let (code, stdout, stderr, base) =
+        run(vec!["archive".into(), "--gallery".into(), small_gallery])
+            .await
+            .unwrap();
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let (code, stdout, stderr, peak) = run(vec!["archive".into(), "--gallery".into(), gallery])
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("1 done, 0 failed"), "{stdout}");
+    println!(
+        "ferry archive: peak RSS {} MiB for a 64 MiB file, {} MiB for 4 KiB",
+        peak >> 20,
+        base >> 20
+    );
+    assert!(
+        peak < base + 24 * 1024 * 1024,
+        "archiving a 64 MiB file peaked at {} MiB, a 4 KiB one at {} MiB",
+        peak >> 20,
+        base >> 20
+    );
+    let reference = lab
+        .world
+        .preservica
+        .find_by_identifier(PHOTOSHELTER_ID_TYPE, &up.media_id)
+        .pop()
+        .unwrap();
+    let (_, ingested) = lab.world.preservica.packages().pop().unwrap();
+    assert!(ingested.len() > BIG, "the package holds the whole file");
+
+    let small_ref = lab
+        .world
+        .preservica
+        .find_by_identifier(PHOTOSHELTER_ID_TYPE, &small.media_id)
+        .pop()
+        .unwrap();
+    let republish = |reference: String| {
+        run(vec![
+            "republish".into(),
+            "--ref".into(),
+            reference,
+            "--to-gallery".into(),
+            "Big copies".into(),
+        ])
+    };
+    let (code, stdout, stderr, base) = republish(small_ref).await.unwrap();
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let (code, stdout, stderr, peak) = republish(reference).await.unwrap();
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    println!(
+        "ferry republish: peak RSS {} MiB for a 64 MiB file, {} MiB for 4 KiB",
+        peak >> 20,
+        base >> 20
+    );
+    assert!(
+        peak < base + 24 * 1024 * 1024,
+        "republishing a 64 MiB file peaked at {} MiB, a 4 KiB one at {} MiB",
+        peak >> 20,
+        base >> 20
+    );
+    let copies = lab.ps.galleries_named("Big copies").await.unwrap();
+    let copies = lab.world.photoshelter.gallery_media(&copies[0]).unwrap();
+    assert_eq!(copies.len(), 2);
+    assert_eq!(
+        lab.world
+            .photoshelter
+            .media_bytes(&copies[1])
+            .unwrap()
+            .as_ref(),
+        big.as_slice()
+    );
 }

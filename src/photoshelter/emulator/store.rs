@@ -237,7 +237,11 @@ impl Store {
         store.seed(options);
         // A campaign an admin added later; its tag id is fixed rather than drawn, so the
         // seeded ids stay what they were.
-        if let Some(f) = store.custom_fields.iter_mut().find(|f| f.name == "Campaign") {
+        if let Some(f) = store
+            .custom_fields
+            .iter_mut()
+            .find(|f| f.name == "Campaign")
+        {
             f.tags
                 .push(("CMV00Anniv2027x0".into(), "Anniversary 2027".into()));
         }

@@ -399,10 +399,7 @@ fn ingest(
             if let Some(b) = bytes.first_mut() {
                 *b ^= 0xff;
             }
-            vec![(
-                "SHA256".into(),
-                hex::encode(sha2::Sha256::digest(&bytes)),
-            )]
+            vec![("SHA256".into(), hex::encode(sha2::Sha256::digest(&bytes)))]
         } else {
             a.fixities
                 .iter()
@@ -410,10 +407,7 @@ fn ingest(
                 .collect()
         };
         if !fixities.iter().any(|(alg, _)| alg == "SHA1") {
-            fixities.insert(
-                0,
-                ("SHA1".into(), hex::encode(sha1::Sha1::digest(&bytes))),
-            );
+            fixities.insert(0, ("SHA1".into(), hex::encode(sha1::Sha1::digest(&bytes))));
         }
         let mut e = Entity::new(EntityKind::Asset, io.clone(), a.title.clone(), Some(parent));
         e.description = a.description.clone();

@@ -813,6 +813,7 @@ fn serve(config: Config, no_schedule: bool) -> Result<Outcome> {
                 reports_dir: config.paths.reports.clone(),
                 mapping: mapping.clone(),
                 index: Some(index.clone()),
+                republisher: republisher(&config),
             },
             stopped(stop_rx.clone()),
         )
@@ -901,8 +902,25 @@ async fn scheduled_sync(
         Err(e) => return JobResult::Failed(format!("{e:#}")),
     };
     let ctx = sync_context(&config, &mapping, &photoshelter, &preservica, None);
-    match run_sync(&mut store, &ctx, &SyncOptions::default()).await {
-        Ok(out) => {
+    let synced = run_sync(&mut store, &ctx, &SyncOptions::default()).await;
+    // The nightly archive rules run after a sync that finished: what it pulled decides
+    // which media a status field marks ready.
+    let archived = match &synced {
+        Ok(out) if out.outcome != Outcome::Fatal => {
+            nightly_archive(&config, &mapping, &photoshelter, &preservica, &mut store).await
+        }
+        _ => None,
+    };
+    if let Some(Err(e)) = &archived {
+        tracing::warn!(error = %e, "the nightly archive did not run");
+    }
+    let mut touched_by_archive = match &archived {
+        Some(Ok(a)) => a.touched.clone(),
+        _ => Vec::new(),
+    };
+    match synced {
+        Ok(mut out) => {
+            out.touched.append(&mut touched_by_archive);
             if !out.touched.is_empty()
                 && let Ok(mut index) = index.lock()
                 && let Err(e) = index.update_from_store(
@@ -913,17 +931,51 @@ async fn scheduled_sync(
             {
                 tracing::warn!(error = %e, "the search index was not updated");
             }
-            JobResult::Finished {
-                exit_code: out.outcome.code(),
-                notices: ferry::notify::notices_for(
-                    &out.report,
-                    &out.paths.html.display().to_string(),
-                ),
+            let mut notices =
+                ferry::notify::notices_for(&out.report, &out.paths.html.display().to_string());
+            let mut exit_code = out.outcome.code();
+            match &archived {
+                Some(Ok(a)) => {
+                    if let (Some(report), Some(paths)) = (&a.report, &a.paths) {
+                        notices.extend(ferry::notify::notices_for(
+                            report,
+                            &paths.html.display().to_string(),
+                        ));
+                    }
+                    exit_code = exit_code.max(a.outcome.code());
+                }
+                Some(Err(e)) => {
+                    notices.push(ferry::notify::Notice {
+                        kind: "failures",
+                        text: format!("the nightly archive did not run: {e}"),
+                    });
+                    exit_code = exit_code.max(Outcome::Failures.code());
+                }
+                None => {}
             }
+            JobResult::Finished { exit_code, notices }
         }
         Err(e @ SyncError::LockedOut(_)) => JobResult::LockedOut(e.to_string()),
         Err(e @ SyncError::Locked(_)) => JobResult::Locked(e.to_string()),
         Err(e) => JobResult::Failed(e.to_string()),
+    }
+}
+
+/// The web app's republish settings, when the config can reach both tenants (a missing
+/// secret only hides the action; `ferry doctor` says what is wrong).
+fn republisher(config: &Config) -> Option<ferry::server::Republisher> {
+    let preservica = ferry::preservica::client::Connection::from_config(&config.preservica);
+    match preservica {
+        Ok(preservica) => Some(ferry::server::Republisher {
+            photoshelter: config.photoshelter.clone(),
+            preservica,
+            archive: config.archive.clone(),
+            republish: config.republish.clone(),
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, "the web app cannot republish: Preservica is not configured");
+            None
+        }
     }
 }
 
@@ -1017,6 +1069,28 @@ fn republish(config: &Config, args: &RepublishArgs) -> Result<Outcome> {
     ferry::transfer::describe(&out, &mut |line| println!("{line}"));
     refresh_index(config, &mapping, &store, &out.touched);
     Ok(out.outcome)
+}
+
+/// The nightly archive: what the `[archive]` rules select, when any rule and the target
+/// folder are configured.
+async fn nightly_archive(
+    config: &Config,
+    mapping: &Mapping,
+    photoshelter: &ferry::photoshelter::client::PhotoShelterClient,
+    preservica: &ferry::preservica::client::PreservicaClient,
+    store: &mut Store,
+) -> Option<Result<ferry::transfer::TransferOutcome, ferry::transfer::TransferError>> {
+    let rules = config.archive.ready_collection.is_some() || config.archive.ready_field.is_some();
+    if !rules || config.archive.folder.is_none() {
+        return None;
+    }
+    let mut ctx = transfer_context(config, mapping, photoshelter, preservica);
+    ctx.progress = None;
+    let request = ferry::transfer::archive::ArchiveRequest {
+        by_rules: true,
+        ..Default::default()
+    };
+    Some(ferry::transfer::archive::run_archive(store, &ctx, &request, &Default::default()).await)
 }
 
 fn doctor(config: &Config) -> Result<Outcome> {

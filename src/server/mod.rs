@@ -25,6 +25,7 @@ mod auth;
 mod html;
 mod metrics;
 mod pages;
+mod republish;
 mod search;
 mod view;
 
@@ -43,6 +44,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use auth::{CONTENT_SECURITY_POLICY, MIN_TOKEN_CHARS, SESSION_COOKIE};
+pub use republish::Republisher;
 pub use search::SharedIndex;
 
 /// What the web app serves and how.
@@ -62,6 +64,9 @@ pub struct ServerOptions {
     /// updates the same one: tantivy allows one writer per index, so two `SearchIndex`es on
     /// one directory cannot both be open). `None`: the app opens `index_dir` on first search.
     pub index: Option<SharedIndex>,
+    /// Both tenants and the transfer settings, for the "republish to PhotoShelter" action on
+    /// search results; `None` hides it.
+    pub republisher: Option<Republisher>,
 }
 
 /// Why the web app could not start or stopped.
@@ -151,6 +156,7 @@ pub async fn start(
         reports_dir: options.reports_dir,
         mapping: options.mapping,
         index: Mutex::new(options.index),
+        republisher: options.republisher,
     });
     let app = router(state);
     let task = tokio::spawn(async move {
@@ -180,6 +186,7 @@ struct AppState {
     mapping: Mapping,
     /// Given, or opened on first search; `None` until then (and while opening fails).
     index: Mutex<Option<SharedIndex>>,
+    republisher: Option<Republisher>,
 }
 
 type Shared = Arc<AppState>;
@@ -193,6 +200,7 @@ fn router(state: Shared) -> Router {
         .route("/runs/{id}/{format}", get(pages::run_report_data))
         .route("/conflicts", get(pages::conflicts))
         .route("/conflicts/{id}", post(pages::resolve_conflict))
+        .route("/republish", post(republish::republish))
         .route("/login", get(pages::login))
         .route("/api/search", get(api::search))
         .route("/api/assets/{id}", get(api::asset))

@@ -59,7 +59,13 @@ pub async fn search(
         Err(e) => {
             let _ = write!(body, "<p class=\"error\">{}</p>", esc(e.message()));
         }
-        Ok(outcome) => render_results(&mut body, &params, &outcome),
+        Ok(outcome) => {
+            let csrf = state
+                .republisher
+                .as_ref()
+                .map(|_| state.auth.csrf_token().to_string());
+            render_results(&mut body, &params, &outcome, csrf.as_deref())
+        }
     }
     Ok(page(
         if q.is_empty() { "Search" } else { &q },
@@ -81,7 +87,14 @@ fn search_url(q: &str, params: &SearchParams, page: usize) -> String {
     url
 }
 
-fn render_results(body: &mut String, params: &SearchParams, outcome: &SearchOutcome) {
+/// The results, with facets; `csrf` set (the app can republish) adds a tick box to each
+/// archive asset and the republish form below them.
+fn render_results(
+    body: &mut String,
+    params: &SearchParams,
+    outcome: &SearchOutcome,
+    csrf: Option<&str>,
+) {
     let q = params.q.as_deref().unwrap_or("").trim();
     body.push_str("<div class=\"layout\">\n<aside class=\"facets\" aria-label=\"refine\">\n");
     if outcome.facets.iter().all(|(_, values)| values.is_empty()) {
@@ -131,6 +144,10 @@ fn render_results(body: &mut String, params: &SearchParams, outcome: &SearchOutc
         "<p class=\"muted\" id=\"count\">{total} {} · showing {shown_from}–{shown_to}</p>",
         if total == 1 { "asset" } else { "assets" }
     );
+    let republish = csrf.filter(|_| outcome.hits.iter().any(|h| h.preservica_ref.is_some()));
+    if republish.is_some() {
+        body.push_str("<form method=\"post\" action=\"/republish\" class=\"republish\">\n");
+    }
     body.push_str("<ol class=\"hits\">\n");
     for hit in &outcome.hits {
         let _ = write!(
@@ -153,6 +170,13 @@ fn render_results(body: &mut String, params: &SearchParams, outcome: &SearchOutc
         }
         if let Some(r) = &hit.preservica_ref {
             let _ = write!(body, "<span>ref <bdi>{}</bdi></span>", esc(r));
+            if republish.is_some() {
+                let _ = write!(
+                    body,
+                    "<label class=\"pick\"><input type=\"checkbox\" name=\"ref\" value=\"{}\"> republish</label>",
+                    esc(r)
+                );
+            }
         }
         body.push_str("</div>\n");
         if let Some(c) = hit.caption.as_deref().or(hit.headline.as_deref()) {
@@ -167,6 +191,10 @@ fn render_results(body: &mut String, params: &SearchParams, outcome: &SearchOutc
         body.push_str("</li>\n");
     }
     body.push_str("</ol>\n");
+    if let Some(csrf) = republish {
+        super::republish::render_form(body, csrf);
+        body.push_str("</form>\n");
+    }
     if outcome.hits.is_empty() {
         body.push_str("<p>Nothing matches. Try fewer words, or remove a refinement.</p>\n");
     }

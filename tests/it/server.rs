@@ -393,6 +393,7 @@ fn options(fx: &Fixture, listen: &str, token: Option<&str>) -> ServerOptions {
         reports_dir: fx.reports_dir.clone(),
         mapping: fx.mapping.clone(),
         index: None,
+        republisher: None,
     }
 }
 

@@ -1169,3 +1169,94 @@ async fn the_commands_move_a_file_far_larger_than_their_buffers_in_bounded_memor
         big.as_slice()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_app_republishes_ticked_search_results() {
+    let mut lab = lab().await;
+    let regatta = archive_asset(
+        &lab,
+        "Regatta 1962",
+        "The 1962 harbour regatta",
+        None,
+        &jpeg(62, 2000),
+    );
+    index_everything(&mut lab).await;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let app = ferry::server::start(
+        ferry::server::ServerOptions {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            access_token: None,
+            store_path: lab.dir.path().join("ferry.db"),
+            index_dir: lab.dir.path().join("index"),
+            reports_dir: lab.dir.path().join("reports"),
+            mapping: lab.mapping.clone(),
+            index: None,
+            republisher: Some(ferry::server::Republisher {
+                photoshelter: lab.world.photoshelter_config(),
+                preservica: lab.world.preservica_connection(),
+                archive: lab.archive.clone(),
+                republish: RepublishConfig::default(),
+            }),
+        },
+        async {
+            let _ = rx.await;
+        },
+    )
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let page = http
+        .get(format!("{}/?q=regatta+1962", app.url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("name=\"ref\" value=\"{regatta}\"")),
+        "the archive asset can be ticked"
+    );
+    let csrf = crate::server::csrf_of(&page);
+    let post = |form: Vec<(&'static str, String)>| {
+        http.post(format!("{}/republish", app.url()))
+            .header("Origin", app.url())
+            .form(&form)
+            .send()
+    };
+    let forged = post(vec![
+        ("ref", regatta.clone()),
+        ("gallery", "Web picks".into()),
+        ("csrf", "0".repeat(64)),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(forged.status(), 403);
+    let nothing = post(vec![
+        ("gallery", "Web picks".into()),
+        ("csrf", csrf.clone()),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(nothing.status(), 400);
+    let done = post(vec![
+        ("ref", regatta.clone()),
+        ("gallery", "Web picks".into()),
+        ("campaign", "Anniversary 2027".into()),
+        ("csrf", csrf.clone()),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(done.status(), 200);
+    let text = done.text().await.unwrap();
+    assert!(text.contains("1 done, 0 failed"), "{text}");
+    let galleries = lab.ps.galleries_named("Web picks").await.unwrap();
+    let media = lab.world.photoshelter.gallery_media(&galleries[0]).unwrap();
+    assert_eq!(media.len(), 1);
+    assert_eq!(
+        lab.ps_custom(&media[0], "Campaign").as_deref(),
+        Some("Anniversary 2027")
+    );
+    let _ = tx.send(());
+    app.wait().await.unwrap();
+}

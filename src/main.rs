@@ -180,7 +180,8 @@ struct RepublishArgs {
 #[derive(clap::Args)]
 #[command(
     after_help = "Query language: free words (misspellings tolerated), \"a phrase\", \
-creator:mary, keyword:regatta, campaign:..., city:..., year:1962, date:1960..1965 or \
+creator:mary, keyword:regatta, campaign:..., city:..., gallery:..., folder:..., year:1962, \
+date:1960..1965 or \
 date:1962-07-01..1962-07-31, expires:30 (licence expires within 30 days), \
 rights:ok|expiring|expired|restricted|unknown, in:photoshelter|preservica|both."
 )]

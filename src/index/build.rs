@@ -272,6 +272,22 @@ pub fn document(
     for entry in p.members("distribution_history") {
         add_text(&mut doc, f.rest, &entry, &mut all);
     }
+    // Where it is filed: found by `gallery:`/`folder:` and by free words.
+    let mut filed = Vec::new();
+    if let Some(v) = p.read(
+        p.photoshelter,
+        crate::sync::pull::GALLERIES_KEY,
+        FieldKind::Set,
+    ) {
+        filed.extend(v.members());
+    }
+    if let Some(v) = p.read(p.preservica, crate::sync::pull::FOLDER_KEY, FieldKind::Text) {
+        filed.push(v.to_canonical_string());
+    }
+    for name in &filed {
+        doc.add_text(f.filed_in, name);
+        add_text(&mut doc, f.rest, name, &mut all);
+    }
     if let Some(status) = p.text("archive_status") {
         doc.add_text(f.archive_status, &status);
         add_text(&mut doc, f.rest, &status, &mut all);

@@ -60,6 +60,8 @@ pub enum TextTarget {
     Credit,
     Campaign,
     Location,
+    /// Gallery and folder names.
+    FiledIn,
 }
 
 /// A facet a filter can select a value of exactly.
@@ -231,6 +233,7 @@ pub fn field_item(name: &str, value: &str, quoted: bool) -> Result<Item, QueryEr
         "credit" => text(TextTarget::Credit),
         "campaign" | "event" => text(TextTarget::Campaign),
         "location" | "city" | "state" | "country" | "place" => text(TextTarget::Location),
+        "gallery" | "folder" | "in_gallery" | "in_folder" => text(TextTarget::FiledIn),
         "year" => {
             let (from, to) = parse_range(name, value, true)?;
             Ok(Item::Dates {
@@ -525,6 +528,7 @@ impl Compiler<'_> {
             TextTarget::Credit => vec![(f.credit, 1.0)],
             TextTarget::Campaign => vec![(f.campaign, 1.0)],
             TextTarget::Location => vec![(f.location, 1.0)],
+            TextTarget::FiledIn => vec![(f.filed_in, 1.0)],
         }
     }
 

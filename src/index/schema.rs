@@ -11,7 +11,7 @@ use tantivy::tokenizer::{
 
 /// Bumped whenever the schema, the analyser or what goes into a field changes: an index with
 /// another version is refused with a message to rebuild it.
-pub const SCHEMA_VERSION: &str = "ferry-index-1";
+pub const SCHEMA_VERSION: &str = "ferry-index-2";
 
 /// The analyser every text field uses: words split on anything that is not a letter or digit,
 /// lower-cased and folded to ASCII ("Café" finds "cafe"), very long tokens dropped. No stemming:
@@ -44,6 +44,8 @@ pub struct Fields {
     pub credit: Field,
     pub campaign: Field,
     pub location: Field,
+    /// Where the asset is filed: PhotoShelter gallery names, the Preservica folder title.
+    pub filed_in: Field,
     /// Everything else worth finding by a word, for free text: creator, credit, campaign,
     /// location, rights text, references, ids, the year.
     pub rest: Field,
@@ -119,6 +121,7 @@ pub fn build_schema() -> (Schema, Fields) {
         credit: b.add_text_field("credit", text(false)),
         campaign: b.add_text_field("campaign", text(true)),
         location: b.add_text_field("location", text(false)),
+        filed_in: b.add_text_field("filed_in", text(true)),
         rest: b.add_text_field("rest", text(false)),
         all: b.add_text_field("all", all_options),
         date_created: b.add_date_field("date_created", date.clone()),

@@ -481,7 +481,17 @@ impl PreservicaClient {
 
     /// Reads an asset with every fragment, ready for `mapping::preservica::read_record`.
     pub async fn read_asset(&self, reference: &str) -> Result<PreservicaRecord> {
+        Ok(self.read_asset_located(reference).await?.0)
+    }
+
+    /// [`Self::read_asset`], with the ref of the folder the asset is in (from the same
+    /// answer, so no extra request).
+    pub async fn read_asset_located(
+        &self,
+        reference: &str,
+    ) -> Result<(PreservicaRecord, Option<String>)> {
         let e = self.entity(EntityKind::Asset, reference).await?;
+        let parent = e.parent.clone();
         let mut fragments = Vec::with_capacity(e.fragments.len());
         for (schema, url) in &e.fragments {
             let mut f = self.fragment(url).await?;
@@ -490,14 +500,15 @@ impl PreservicaClient {
             }
             fragments.push(f);
         }
-        Ok(PreservicaRecord {
+        let record = PreservicaRecord {
             reference: e.reference,
             title: e.title,
             description: e.description,
             fragments,
             security_tag: (!e.security_tag.is_empty()).then_some(e.security_tag),
             ..PreservicaRecord::default()
-        })
+        };
+        Ok((record, parent))
     }
 
     /// Sets an entity's security tag (an asynchronous action in Preservica), waits for it to

@@ -671,6 +671,24 @@ fn store_pull(
             )
         })
         .collect();
+    let mut items = items;
+    // An incremental PhotoShelter listing does not say which galleries hold an item: keep
+    // what the last full pull found rather than forget it.
+    if !pull.full && pull.system == System::PhotoShelter {
+        for (asset, snapshot) in items.iter_mut() {
+            if snapshot.fields.contains_key(super::pull::GALLERIES_KEY) {
+                continue;
+            }
+            if let Some(old) = store
+                .asset_snapshot(*asset, System::PhotoShelter)?
+                .and_then(|d| d.snapshot.fields.get(super::pull::GALLERIES_KEY).cloned())
+            {
+                snapshot
+                    .fields
+                    .insert(super::pull::GALLERIES_KEY.to_string(), old);
+            }
+        }
+    }
     store.put_snapshots(run, pull.system, &items, now)?;
     Ok(map)
 }

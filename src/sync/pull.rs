@@ -14,7 +14,7 @@ use crate::preservica::client::PreservicaClient;
 use crate::preservica::wire::{self, EntityKind};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 /// How far back an incremental listing reaches before the cursor, so a change made while the
@@ -71,6 +71,10 @@ fn bar(
 /// not edit them through the mapping), but read and written like them.
 pub const SEARCHABLE_KEY: &str = "@searchable";
 pub const SECURITY_TAG_KEY: &str = "@security_tag";
+/// Snapshot keys of where an asset is filed, for search: the names of the PhotoShelter
+/// galleries holding it and the title of its Preservica folder.
+pub const GALLERIES_KEY: &str = "@galleries";
+pub const FOLDER_KEY: &str = "@folder";
 
 /// A Preservica asset in canonical form, with its access state (the security tag).
 pub fn read_preservica(
@@ -136,10 +140,31 @@ pub async fn pull_preservica(
     .collect();
     let listed = refs.len();
     let bar = bar(progress, System::Preservica, listed);
+    // Folder titles, read once per folder however many assets it holds.
+    let folders: tokio::sync::Mutex<HashMap<String, Option<String>>> = Default::default();
+    let folders = &folders;
     let results: Vec<(String, Result<Pulled, String>)> = futures_util::stream::iter(refs)
         .map(|r| async move {
             let read = async {
-                let record = client.read_asset(&r).await?;
+                let (record, parent) = client.read_asset_located(&r).await?;
+                let folder = match parent {
+                    None => None,
+                    Some(p) => {
+                        let known = folders.lock().await.get(&p).cloned();
+                        match known {
+                            Some(title) => title,
+                            None => {
+                                let title = client
+                                    .entity(EntityKind::Folder, &p)
+                                    .await
+                                    .ok()
+                                    .and_then(|f| f.title);
+                                folders.lock().await.insert(p, title.clone());
+                                title
+                            }
+                        }
+                    }
+                };
                 // Identifiers are only needed to pair an asset ferry has not paired yet.
                 let link = if paired.contains(&r) {
                     None
@@ -152,6 +177,10 @@ pub async fn pull_preservica(
                         .map(|i| i.value)
                 };
                 let mut translation = read_preservica(mapping, &record);
+                translation.record.set(
+                    FOLDER_KEY,
+                    folder.as_deref().and_then(crate::model::FieldValue::text),
+                );
                 // Without a link, only the file's checksum can pair the asset: ask for the
                 // fixity Preservica keeps (a few calls, for unpaired assets only).
                 if link.is_none() && !paired.contains(&r) {
@@ -206,18 +235,29 @@ pub async fn pull_photoshelter(
         reason: e.to_string(),
     };
     let scope = crate::photoshelter::client::Scope::Account;
+    // Gallery names by media id: a full listing says which galleries hold each item (an
+    // incremental one does not; the store keeps what the last full pull found).
+    let mut galleries: HashMap<String, Vec<String>> = HashMap::new();
     let (ids, next_cursor): (Vec<String>, DateTime<Utc>) = match cursor {
-        None => (
-            client
-                .list_all(&scope)
-                .await
-                .map_err(fail)?
+        None => {
+            let listing = client.list_all(&scope).await.map_err(fail)?;
+            let names = gallery_names(client, &listing.galleries, concurrency).await;
+            let ids = listing
                 .media
                 .into_iter()
-                .map(|m| m.id)
-                .collect(),
-            started,
-        ),
+                .map(|m| {
+                    galleries.insert(
+                        m.id.clone(),
+                        m.galleries
+                            .iter()
+                            .map(|g| names.get(g).cloned().unwrap_or_else(|| g.clone()))
+                            .collect(),
+                    );
+                    m.id
+                })
+                .collect();
+            (ids, started)
+        }
         Some(c) => {
             let changed = client.list_changed(c, &scope).await.map_err(fail)?;
             (
@@ -231,6 +271,7 @@ pub async fn pull_photoshelter(
     let reference = mapping
         .field("preservation_reference")
         .map(|f| f.name.clone());
+    let galleries = &galleries;
     let results: Vec<(String, Result<Pulled, String>)> = futures_util::stream::iter(ids)
         .map(|id| {
             let reference = reference.clone();
@@ -239,7 +280,12 @@ pub async fn pull_photoshelter(
                     .read_record(&id)
                     .await
                     .map(|record| {
-                        let translation = read_photoshelter(mapping, &record);
+                        let mut translation = read_photoshelter(mapping, &record);
+                        if let Some(names) = galleries.get(&id) {
+                            translation
+                                .record
+                                .set(GALLERIES_KEY, crate::model::FieldValue::set(names));
+                        }
                         let link = reference
                             .as_deref()
                             .and_then(|f| translation.record.get(f))
@@ -267,6 +313,27 @@ pub async fn pull_photoshelter(
         next_cursor,
         clock,
     ))
+}
+
+/// Gallery id → name; a gallery whose name cannot be read is left out (its id stands in).
+async fn gallery_names(
+    client: &PhotoShelterClient,
+    ids: &[String],
+    concurrency: usize,
+) -> HashMap<String, String> {
+    futures_util::stream::iter(ids.iter().cloned())
+        .map(|g| async move {
+            let name = client
+                .container(crate::photoshelter::client::ContainerKind::Gallery, &g)
+                .await
+                .ok()
+                .and_then(|c| c.name);
+            (g, name)
+        })
+        .buffer_unordered(concurrency.max(1))
+        .filter_map(|(g, name)| async move { name.map(|n| (g, n)) })
+        .collect()
+        .await
 }
 
 fn split(

@@ -103,7 +103,7 @@ fn unknown_key_names_file_line_section_and_valid_keys() {
     assert_eq!(
         error(&format!("colour = 1\n{MINIMAL}"), &Env::empty()),
         "ferry.toml:1: unknown key 'colour' at the top level; valid keys: photoshelter, \
-         preservica, paths, schedule, mapping, guard, notify, server, rights"
+         preservica, paths, schedule, mapping, guard, notify, server, rights, archive, republish"
     );
 }
 

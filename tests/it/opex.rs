@@ -373,7 +373,7 @@ fn hostile_file_names_are_sanitised_unique_and_recorded() {
     let zip = out.into_inner();
 
     assert_eq!(summary.folders[0].packaged_path, "pkg/_g");
-    assert_eq!(packaged[0], "_.._etc_passwd");
+    assert_eq!(packaged[0], "___etc_passwd");
     assert_eq!(packaged[1], "_abs_x.jpg");
     assert_eq!(packaged[2], "a_b.jpg");
     assert_eq!(packaged[3], "CON_.jpg");

@@ -1260,3 +1260,54 @@ async fn the_web_app_republishes_ticked_search_results() {
     let _ = tx.send(());
     app.wait().await.unwrap();
 }
+
+#[tokio::test]
+async fn assets_are_found_by_the_gallery_or_folder_they_are_filed_in() {
+    let mut lab = lab().await;
+    let shoot = shoot(&lab, "Harbour Regatta 2026").await;
+    let box12 = lab
+        .world
+        .preservica
+        .add_folder(Some(&lab.world.folder), "Box 12 negatives");
+    let record = PreservicaRecord {
+        title: Some("Pier at dawn".into()),
+        ..PreservicaRecord::default()
+    };
+    let pier = lab.world.preservica.add_asset(&box12, &record, &[]);
+    index_everything(&mut lab).await;
+    let index = ferry::index::SearchIndex::open_read_only(&lab.dir.path().join("index")).unwrap();
+    let today = chrono::Utc::now().date_naive();
+    let search = |q: &str| {
+        let mut r = ferry::index::SearchRequest::new(q, today);
+        r.limit = 50;
+        index.search(&r).unwrap()
+    };
+    let in_gallery = search("gallery:\"Harbour Regatta 2026\"");
+    let mut found: Vec<String> = in_gallery
+        .hits
+        .iter()
+        .filter_map(|h| h.photoshelter_id.clone())
+        .collect();
+    found.sort();
+    let mut expected: Vec<String> = shoot
+        .images
+        .iter()
+        .chain(&shoot.documents)
+        .cloned()
+        .collect();
+    expected.sort();
+    assert_eq!(found, expected);
+    let in_folder = search("folder:\"box 12\"");
+    assert_eq!(in_folder.total, 1);
+    assert_eq!(
+        in_folder.hits[0].preservica_ref.as_deref(),
+        Some(pier.as_str())
+    );
+    // Free words find the folder too.
+    assert!(
+        search("negatives")
+            .hits
+            .iter()
+            .any(|h| h.preservica_ref.as_deref() == Some(pier.as_str()))
+    );
+}

@@ -1282,6 +1282,14 @@ impl Ctx<'_> {
             return Ok(None);
         };
         let at = self.file_at(Some(file.span()));
+        // An empty path would name the config's own directory.
+        if file.get_ref().as_os_str().is_empty() {
+            return Err(ConfigError::Value {
+                at,
+                key: format!("{key}_file"),
+                reason: "must not be empty".to_owned(),
+            });
+        }
         let path = self.dir.join(file.get_ref());
         let read_error = |io| ConfigError::SecretFileRead {
             at: at.clone(),
@@ -1290,7 +1298,11 @@ impl Ctx<'_> {
             io,
         };
         let meta = fs::metadata(&path).map_err(read_error)?;
-        check_secret_mode(&path, &meta)?;
+        // A directory holds no secret to expose; reading it fails below with the OS's reason
+        // instead of a request to chmod it.
+        if !meta.is_dir() {
+            check_secret_mode(&path, &meta)?;
+        }
         let mut content = fs::read_to_string(&path).map_err(read_error)?;
         if content.ends_with('\n') {
             content.pop();

@@ -9,15 +9,22 @@
 //! exactly as sent, with the namespace declarations it relies on carried along.
 //!
 //! Input is hostile: a DOCTYPE is refused (that is where entity-expansion bombs live), only
-//! the predefined entities and character references are resolved, and depth and element count
-//! are bounded.
+//! the predefined entities and character references are resolved, and depth, element count
+//! and namespace name length are bounded. What a document costs to hold stays proportional
+//! to its size: a namespace name or declaration is kept once, however many elements use it.
 
 use quick_xml::events::Event;
 use quick_xml::name::{Namespace, ResolveResult};
 use quick_xml::reader::NsReader;
+use std::collections::HashSet;
+use std::sync::Arc;
 
 const MAX_DEPTH: usize = 64;
 const MAX_ELEMENTS: usize = 2_000_000;
+
+/// Longest namespace name accepted. Real ones are URIs well under 100 bytes; every element
+/// name is resolved to its namespace, so an enormous one would cost time on every element.
+pub const MAX_NAMESPACE_BYTES: usize = 1024;
 
 /// Why a document could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,7 +37,8 @@ pub struct XmlError {
 /// One element: name, attributes, text, children, and where it stands in the source.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Element {
-    pub namespace: Option<String>,
+    /// Shared with every other element in the same namespace.
+    pub namespace: Option<Arc<str>>,
     pub local: String,
     /// The qualified name as written (`xip:Ref`), for prefix bookkeeping.
     pub qname: String,
@@ -94,8 +102,21 @@ impl Element {
 pub struct Document {
     pub root: Element,
     source: String,
-    /// (element span start, declarations in scope there as (prefix or "" for default, uri)).
-    scopes: Vec<(usize, Vec<(String, String)>)>,
+    /// Every namespace declaration in the document, once.
+    decls: Vec<Declaration>,
+    /// (element span start, the innermost declaration in scope there).
+    scopes: Vec<(usize, Option<usize>)>,
+}
+
+/// One `xmlns` attribute. Declarations in scope form a chain from the innermost outwards,
+/// so an element refers to its whole scope with one index instead of a copy of it.
+#[derive(Debug, Clone)]
+struct Declaration {
+    /// The prefix, or "" for the default namespace.
+    prefix: String,
+    uri: String,
+    /// The declaration in scope before this one.
+    outer: Option<usize>,
 }
 
 impl Document {
@@ -108,8 +129,7 @@ impl Document {
             .scopes
             .iter()
             .find(|(s, _)| *s == start)
-            .map(|(_, d)| d.as_slice())
-            .unwrap_or(&[]);
+            .and_then(|(_, d)| *d);
         let own: Vec<&str> = element
             .attrs
             .iter()
@@ -141,12 +161,17 @@ impl Document {
             .iter()
             .filter(|p| !own.contains(&p.as_str()))
             .filter_map(|p| {
-                scope.iter().rev().find(|(sp, _)| sp == p).map(|(sp, uri)| {
-                    let uri = quick_xml::escape::escape(uri.as_str());
-                    if sp.is_empty() {
+                // Undeclaring the default namespace (`xmlns=""`) is a no-op at the top of a
+                // standalone document.
+                let uri = self
+                    .declared(scope, p)
+                    .filter(|u| !(p.is_empty() && u.is_empty()));
+                uri.map(|uri| {
+                    let uri = quick_xml::escape::escape(uri);
+                    if p.is_empty() {
                         format!(" xmlns=\"{uri}\"")
                     } else {
-                        format!(" xmlns:{sp}=\"{uri}\"")
+                        format!(" xmlns:{p}=\"{uri}\"")
                     }
                 })
             })
@@ -162,6 +187,51 @@ impl Document {
             &text[name_end..]
         )
     }
+
+    /// The URI `prefix` is bound to in the scope whose innermost declaration is `scope`.
+    fn declared(&self, scope: Option<usize>, prefix: &str) -> Option<&str> {
+        let mut at = scope;
+        while let Some(i) = at {
+            let d = &self.decls[i];
+            if d.prefix == prefix {
+                return Some(&d.uri);
+            }
+            at = d.outer;
+        }
+        None
+    }
+}
+
+/// The namespace names of one document, each held once.
+#[derive(Default)]
+pub(crate) struct Namespaces(HashSet<Arc<str>>);
+
+impl Namespaces {
+    /// The namespace an element name resolved to; an overlong name is refused (see
+    /// [`MAX_NAMESPACE_BYTES`]).
+    pub(crate) fn get(&mut self, res: &ResolveResult<'_>) -> Result<Option<Arc<str>>, String> {
+        let ResolveResult::Bound(Namespace(ns)) = res else {
+            return Ok(None);
+        };
+        check_namespace(ns)?;
+        if let Some(known) = self.0.get(*ns) {
+            return Ok(Some(known.clone()));
+        }
+        let new: Arc<str> = Arc::from(*ns);
+        self.0.insert(new.clone());
+        Ok(Some(new))
+    }
+}
+
+/// Refuses a namespace name longer than [`MAX_NAMESPACE_BYTES`].
+pub(crate) fn check_namespace(ns: &str) -> Result<(), String> {
+    if ns.len() > MAX_NAMESPACE_BYTES {
+        return Err(format!(
+            "a namespace name is {} bytes long; at most {MAX_NAMESPACE_BYTES} are accepted",
+            ns.len()
+        ));
+    }
+    Ok(())
 }
 
 fn prefix_of(qname: &str) -> &str {
@@ -214,11 +284,17 @@ pub fn first_non_xml_char(value: &str) -> Option<char> {
 
 /// Parses a document; see the module docs for what is refused.
 pub fn parse(source: &str) -> Result<Document, XmlError> {
+    // The reader skips a byte order mark without counting it, so spans would point three
+    // bytes early into a source that kept it.
+    let source = source.strip_prefix('\u{FEFF}').unwrap_or(source);
     let mut r = NsReader::from_reader(source.as_bytes());
     r.config_mut().trim_text(false);
     r.config_mut().check_end_names = true;
     let mut stack: Vec<Element> = Vec::new();
-    let mut scope_stack: Vec<Vec<(String, String)>> = vec![Vec::new()];
+    let mut namespaces = Namespaces::default();
+    let mut decls: Vec<Declaration> = Vec::new();
+    // The innermost declaration in scope inside each open element (outermost first).
+    let mut scope_stack: Vec<Option<usize>> = vec![None];
     let mut scopes = Vec::new();
     let mut root: Option<Element> = None;
     let mut count = 0usize;
@@ -226,8 +302,9 @@ pub fn parse(source: &str) -> Result<Document, XmlError> {
         let start = r.buffer_position() as usize;
         let step = r
             .read_resolved_event()
-            .map(|(res, ev)| (namespace_of(&res), ev));
+            .map(|(res, ev)| (namespaces.get(&res), ev));
         let (ns, ev) = step.map_err(|e| err(&r, format!("malformed XML: {e}")))?;
+        let ns = ns.map_err(|m| err(&r, m))?;
         match ev {
             Event::DocType(_) => {
                 return Err(err(
@@ -244,7 +321,7 @@ pub fn parse(source: &str) -> Result<Document, XmlError> {
                     return Err(err(&r, "content after the root element"));
                 }
                 let mut attrs = Vec::new();
-                let mut decls = scope_stack.last().cloned().unwrap_or_default();
+                let mut scope = scope_stack.last().copied().flatten();
                 for a in e.attributes() {
                     let a = a.map_err(|x| err(&r, format!("malformed attribute: {x}")))?;
                     let key = a.key.as_ref().to_string();
@@ -252,14 +329,22 @@ pub fn parse(source: &str) -> Result<Document, XmlError> {
                         .normalized_value(quick_xml::XmlVersion::Implicit1_0)
                         .map_err(|x| err(&r, format!("malformed attribute {key}: {x}")))?
                         .into_owned();
-                    if key == "xmlns" {
-                        decls.push((String::new(), value.clone()));
-                    } else if let Some(p) = key.strip_prefix("xmlns:") {
-                        decls.push((p.to_string(), value.clone()));
+                    let prefix = if key == "xmlns" {
+                        Some("")
+                    } else {
+                        key.strip_prefix("xmlns:")
+                    };
+                    if let Some(prefix) = prefix {
+                        decls.push(Declaration {
+                            prefix: prefix.to_string(),
+                            uri: value.clone(),
+                            outer: scope,
+                        });
+                        scope = Some(decls.len() - 1);
                     }
                     attrs.push((key, value));
                 }
-                scopes.push((start, decls.clone()));
+                scopes.push((start, scope));
                 let el = Element {
                     namespace: ns,
                     local: e.local_name().as_ref().to_string(),
@@ -271,7 +356,7 @@ pub fn parse(source: &str) -> Result<Document, XmlError> {
                 };
                 if matches!(ev, Event::Start(_)) {
                     stack.push(el);
-                    scope_stack.push(decls);
+                    scope_stack.push(scope);
                     if stack.len() > MAX_DEPTH {
                         return Err(err(&r, format!("elements nested deeper than {MAX_DEPTH}")));
                     }
@@ -312,6 +397,7 @@ pub fn parse(source: &str) -> Result<Document, XmlError> {
     Ok(Document {
         root,
         source: source.to_string(),
+        decls,
         scopes,
     })
 }
@@ -320,13 +406,6 @@ fn attach(stack: &mut [Element], root: &mut Option<Element>, el: Element) {
     match stack.last_mut() {
         Some(parent) => parent.children.push(el),
         None => *root = Some(el),
-    }
-}
-
-fn namespace_of(res: &ResolveResult<'_>) -> Option<String> {
-    match res {
-        ResolveResult::Bound(Namespace(ns)) => Some(ns.to_string()),
-        _ => None,
     }
 }
 

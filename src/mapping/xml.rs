@@ -4,13 +4,16 @@
 //! element, attribute, comment and namespace declaration must come back exactly as it was. So
 //! an edit streams the document through unchanged and replaces only the occurrences of the one
 //! element being written. Input from the network is hostile: a DOCTYPE (where entity
-//! expansion bombs live) is refused, undeclared entities are errors, and nesting is bounded.
+//! expansion bombs live) is refused, undeclared entities are errors, and nesting and namespace
+//! name length are bounded.
 
+use crate::xml::Namespaces;
 use quick_xml::events::{BytesEnd, BytesStart, BytesText, Event};
-use quick_xml::name::{Namespace, PrefixDeclaration, ResolveResult};
+use quick_xml::name::{Namespace, PrefixDeclaration};
 use quick_xml::reader::NsReader;
 use quick_xml::writer::Writer;
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// Deeper than any real descriptive-metadata fragment; deep-nesting bodies stop here.
 const MAX_DEPTH: usize = 64;
@@ -26,7 +29,8 @@ pub struct XmlError {
 /// One element directly under the root of a fragment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChildElement {
-    pub namespace: Option<String>,
+    /// Shared with the fragment's other elements in the same namespace.
+    pub namespace: Option<Arc<str>>,
     pub local: String,
     /// Its text, or `None` when it has element children of its own (ferry does not read
     /// structured elements as field values).
@@ -36,7 +40,7 @@ pub struct ChildElement {
 /// The parts of a fragment ferry reads: the root's name and the root's child elements.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsedFragment {
-    pub root_namespace: Option<String>,
+    pub root_namespace: Option<Arc<str>>,
     pub root_local: String,
     pub children: Vec<ChildElement>,
 }
@@ -67,11 +71,14 @@ fn err_at(r: &NsReader<&[u8]>, message: impl Into<String>) -> XmlError {
     }
 }
 
-fn namespace_of(res: &ResolveResult<'_>) -> Option<String> {
-    match res {
-        ResolveResult::Bound(Namespace(ns)) => Some(ns.to_string()),
-        _ => None,
+fn check_depth(r: &NsReader<&[u8]>, depth: usize) -> Result<(), XmlError> {
+    if depth > MAX_DEPTH {
+        return Err(err_at(
+            r,
+            format!("elements nested deeper than {MAX_DEPTH}"),
+        ));
     }
+    Ok(())
 }
 
 fn resolve(r: &NsReader<&[u8]>, name: &str) -> Result<String, XmlError> {
@@ -80,25 +87,30 @@ fn resolve(r: &NsReader<&[u8]>, name: &str) -> Result<String, XmlError> {
         .map_err(|m| err_at(r, m))
 }
 
-/// The next event with the namespace of its element resolved to an owned string, so the
+/// The next event with the namespace of its element resolved to an owned name, so the
 /// reader is free again for position lookups and namespace bindings.
-fn next_event<'i>(r: &mut NsReader<&'i [u8]>) -> Result<(Option<String>, Event<'i>), XmlError> {
+fn next_event<'i>(
+    r: &mut NsReader<&'i [u8]>,
+    namespaces: &mut Namespaces,
+) -> Result<(Option<Arc<str>>, Event<'i>), XmlError> {
     let step = r
         .read_resolved_event()
-        .map(|(res, ev)| (namespace_of(&res), ev));
-    step.map_err(|e| err_at(r, format!("malformed XML: {e}")))
+        .map(|(res, ev)| (namespaces.get(&res), ev));
+    let (ns, ev) = step.map_err(|e| err_at(r, format!("malformed XML: {e}")))?;
+    Ok((ns.map_err(|m| err_at(r, m))?, ev))
 }
 
 /// Reads a fragment document (the element inside `xip:Content`).
 pub fn parse_fragment(xml: &str) -> Result<ParsedFragment, XmlError> {
     let mut r = reader(xml);
-    let mut root: Option<(Option<String>, String)> = None;
+    let mut namespaces = Namespaces::default();
+    let mut root: Option<(Option<Arc<str>>, String)> = None;
     let mut children = Vec::new();
     let mut depth = 0usize;
     // The child being read: its index and whether it turned out to hold elements.
     let mut current: Option<(usize, String, bool)> = None;
     loop {
-        let (ns, ev) = next_event(&mut r)?;
+        let (ns, ev) = next_event(&mut r, &mut namespaces)?;
         match ev {
             Event::DocType(_) => {
                 return Err(err_at(
@@ -123,12 +135,7 @@ pub fn parse_fragment(xml: &str) -> Result<ParsedFragment, XmlError> {
                     c.2 = true;
                 }
                 depth += 1;
-                if depth > MAX_DEPTH {
-                    return Err(err_at(
-                        &r,
-                        format!("elements nested deeper than {MAX_DEPTH}"),
-                    ));
-                }
+                check_depth(&r, depth)?;
             }
             Event::Empty(e) => {
                 if depth == 1 {
@@ -183,8 +190,8 @@ pub fn parse_fragment(xml: &str) -> Result<ParsedFragment, XmlError> {
 }
 
 fn set_root(
-    root: &mut Option<(Option<String>, String)>,
-    ns: &Option<String>,
+    root: &mut Option<(Option<Arc<str>>, String)>,
+    ns: &Option<Arc<str>>,
     e: &BytesStart<'_>,
     r: &NsReader<&[u8]>,
 ) -> Result<(), XmlError> {
@@ -244,6 +251,7 @@ pub fn set_element(
         });
     }
     let mut r = reader(xml);
+    let mut namespaces = Namespaces::default();
     let mut w = Writer::new(Vec::with_capacity(xml.len() + 64));
     let mut depth = 0usize;
     // Depth at which an element being replaced started; its whole subtree is dropped.
@@ -259,7 +267,7 @@ pub fn set_element(
             .map_err(|e| err_at(r, format!("cannot write XML: {e}")))
     };
     loop {
-        let (ns, ev) = next_event(&mut r)?;
+        let (ns, ev) = next_event(&mut r, &mut namespaces)?;
         if let Event::DocType(_) = ev {
             return Err(err_at(
                 &r,
@@ -271,7 +279,11 @@ pub fn set_element(
         }
         if let Some(start) = skipping {
             match ev {
-                Event::Start(_) => depth += 1,
+                // A replaced element is dropped unread, but not without bound.
+                Event::Start(_) => {
+                    depth += 1;
+                    check_depth(&r, depth)?;
+                }
                 Event::End(_) => {
                     depth -= 1;
                     if depth == start {
@@ -317,12 +329,7 @@ pub fn set_element(
                 }
                 write(&mut w, Event::Start(e), &r)?;
                 depth += 1;
-                if depth > MAX_DEPTH {
-                    return Err(err_at(
-                        &r,
-                        format!("elements nested deeper than {MAX_DEPTH}"),
-                    ));
-                }
+                check_depth(&r, depth)?;
             }
             Event::Empty(e) if depth == 0 => {
                 // An empty root (`<oai_dc:dc .../>`): open it so the new elements fit inside.

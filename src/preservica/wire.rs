@@ -457,7 +457,9 @@ pub fn entity_body(version: &Version, kind: EntityKind, doc: &EntityDoc) -> Stri
     s
 }
 
-/// The `MetadataContainer` that adds (no `fragment_ref`) or replaces a fragment.
+/// The `MetadataContainer` that adds (no `fragment_ref`) or replaces a fragment. XIP takes a
+/// prefix, not the default namespace: the fragment is pasted in as it is, and an element it
+/// leaves unqualified must stay in no namespace rather than fall into XIP's.
 pub fn metadata_container(
     version: &Version,
     schema: &str,
@@ -466,16 +468,19 @@ pub fn metadata_container(
     content: &str,
 ) -> String {
     let mut s = format!(
-        "<MetadataContainer xmlns=\"{}\" schemaUri=\"{}\">",
+        "<xip:MetadataContainer xmlns:xip=\"{}\" schemaUri=\"{}\">",
         version.xip_ns(),
         esc(schema)
     );
     if let Some(r) = fragment_ref {
-        s.push_str(&format!("<Ref>{}</Ref>", esc(r)));
+        s.push_str(&format!("<xip:Ref>{}</xip:Ref>", esc(r)));
     }
-    s.push_str(&format!("<Entity>{}</Entity><Content>", esc(entity_ref)));
+    s.push_str(&format!(
+        "<xip:Entity>{}</xip:Entity><xip:Content>",
+        esc(entity_ref)
+    ));
     s.push_str(content);
-    s.push_str("</Content></MetadataContainer>");
+    s.push_str("</xip:Content></xip:MetadataContainer>");
     s
 }
 
@@ -611,8 +616,10 @@ pub fn metadata_response(
     self_url: &str,
 ) -> String {
     let mut s = response_open("MetadataResponse", version);
+    // The response's default namespace is undeclared around the fragment, which is pasted in
+    // as stored: an element it leaves unqualified stays in no namespace.
     s.push_str(&format!(
-        "<xip:MetadataContainer schemaUri=\"{}\"><xip:Ref>{}</xip:Ref><xip:Entity>{}</xip:Entity><xip:Content>{content}</xip:Content></xip:MetadataContainer>",
+        "<xip:MetadataContainer schemaUri=\"{}\"><xip:Ref>{}</xip:Ref><xip:Entity>{}</xip:Entity><xip:Content xmlns=\"\">{content}</xip:Content></xip:MetadataContainer>",
         esc(schema),
         esc(fragment_ref),
         esc(entity_ref)

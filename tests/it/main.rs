@@ -12,6 +12,7 @@ mod model;
 mod opex;
 mod photoshelter;
 mod preservica;
+mod props;
 mod report;
 mod server;
 mod store;

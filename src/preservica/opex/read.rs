@@ -16,6 +16,9 @@ pub const MAX_ENTRIES: usize = 100_000;
 pub const MAX_TOTAL_UNCOMPRESSED: u64 = 4 << 30;
 /// Largest `.opex` document accepted: they describe, they do not carry content.
 pub const MAX_OPEX_BYTES: u64 = 16 << 20;
+/// How many bytes of inherited namespace declarations the fragments of one `.opex` may copy
+/// beyond the document's own size (each fragment is made standalone with its own copy).
+const INHERITED_DECLARATIONS_SLACK: usize = 64 << 10;
 
 /// Bounds that make a zip bomb fail before it is unpacked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -590,6 +593,9 @@ fn parse_opex(text: &str) -> Result<OpexDoc, String> {
     let mut attrs: Vec<(String, String)> = Vec::new();
     let mut relationship: (Option<String>, Option<String>) = (None, None);
     let mut fragment: Option<FragmentCapture> = None;
+    // Bytes of ancestors' namespace declarations the fragments may still copy (see
+    // `finish_fragment`): a few fragments relying on the root's declarations stay far below.
+    let mut inherit_budget = text.len() + INHERITED_DECLARATIONS_SLACK;
     let mut seen_root = false;
     loop {
         let before = r.buffer_position() as usize;
@@ -610,8 +616,13 @@ fn parse_opex(text: &str) -> Result<OpexDoc, String> {
                     if cap.depth == 0 {
                         let cap = fragment.take().expect("capturing");
                         let end = r.buffer_position() as usize;
-                        doc.fragments
-                            .push(finish_fragment(text, &cap, end, &scopes)?);
+                        doc.fragments.push(finish_fragment(
+                            text,
+                            &cap,
+                            end,
+                            &scopes,
+                            &mut inherit_budget,
+                        )?);
                     }
                 }
                 Event::GeneralRef(g) => {
@@ -656,8 +667,13 @@ fn parse_opex(text: &str) -> Result<OpexDoc, String> {
                     note_used_prefixes(e, &mut cap.used)?;
                     if empty {
                         let end = r.buffer_position() as usize;
-                        doc.fragments
-                            .push(finish_fragment(text, &cap, end, &scopes)?);
+                        doc.fragments.push(finish_fragment(
+                            text,
+                            &cap,
+                            end,
+                            &scopes,
+                            &mut inherit_budget,
+                        )?);
                     } else {
                         fragment = Some(cap);
                     }
@@ -815,6 +831,7 @@ fn finish_fragment(
     cap: &FragmentCapture,
     end: usize,
     scopes: &[Vec<(String, String)>],
+    inherit_budget: &mut usize,
 ) -> Result<(String, String), String> {
     let span = text
         .get(cap.start..end)
@@ -832,6 +849,15 @@ fn finish_fragment(
             }
         }
     }
+    // Every fragment gets its own copy of what it inherits, so many small fragments relying
+    // on long declarations made once could otherwise outgrow the document many times over.
+    *inherit_budget = inherit_budget.checked_sub(inherited.len()).ok_or_else(|| {
+        format!(
+            "descriptive metadata fragments inherit more namespace declarations than allowed \
+             (the document's size plus {INHERITED_DECLARATIONS_SLACK} bytes); declare the \
+             namespaces on the fragments themselves"
+        )
+    })?;
     let name_end = span
         .char_indices()
         .skip(1)

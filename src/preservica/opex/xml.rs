@@ -79,7 +79,9 @@ pub(super) enum ElementNs {
 pub(super) fn next_event<'i>(r: &mut NsReader<&'i [u8]>) -> Result<(ElementNs, Event<'i>), String> {
     let step = r.read_resolved_event().map(|(res, ev)| {
         let ns = match res {
-            ResolveResult::Bound(Namespace(ns)) => Ok(ElementNs::Bound(ns.to_string())),
+            ResolveResult::Bound(Namespace(ns)) => {
+                crate::xml::check_namespace(ns).map(|()| ElementNs::Bound(ns.to_string()))
+            }
             ResolveResult::Unbound => Ok(ElementNs::None),
             ResolveResult::Unknown(p) => Err(format!("namespace prefix {p:?} is not declared")),
         };

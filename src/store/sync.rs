@@ -445,6 +445,38 @@ impl Store {
         Ok(ps)
     }
 
+    /// Records pairs ferry has not seen either side of yet, in one transaction: for importing
+    /// pairs known elsewhere (and for benchmarks that start from a paired library). Returns
+    /// the new asset ids in order.
+    pub fn insert_pairs(
+        &mut self,
+        pairs: &[(String, String)],
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<AssetId>, StoreError> {
+        let tx = self.tx()?;
+        let e = |source| StoreError::Sqlite {
+            path: "assets".into(),
+            source,
+        };
+        let mut ids = Vec::with_capacity(pairs.len());
+        {
+            let mut put = tx
+                .prepare(
+                    "INSERT INTO assets (photoshelter_id, preservica_ref, paired_by, paired_at, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?4)",
+                )
+                .map_err(e)?;
+            let at = ts(now);
+            for (ps, pv) in pairs {
+                put.execute(params![ps, pv, by, at]).map_err(e)?;
+                ids.push(tx.last_insert_rowid());
+            }
+        }
+        tx.commit().map_err(e)?;
+        Ok(ids)
+    }
+
     /// Records a pair suggestion (file name and date match) for a person to confirm.
     pub fn suggest_pair(
         &mut self,

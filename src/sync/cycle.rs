@@ -754,7 +754,12 @@ fn pair_new(
 }
 
 /// A stored snapshot as a canonical record, with its unreadable-field markers apart.
-fn canonical(mapping: &Mapping, snap: &Snapshot) -> (CanonicalRecord, BTreeMap<String, String>) {
+/// A stored snapshot as a canonical record, and the fields that could not be read (never
+/// compared). Public for the engine benchmark, which plans from stored snapshots as a run does.
+pub fn canonical(
+    mapping: &Mapping,
+    snap: &Snapshot,
+) -> (CanonicalRecord, BTreeMap<String, String>) {
     let mut record = CanonicalRecord {
         modified_at: snap.modified_at,
         file_name: snap.file_name.clone(),

@@ -14,5 +14,6 @@ mod photoshelter;
 mod preservica;
 mod report;
 mod server;
+mod soak;
 mod store;
 mod sync;

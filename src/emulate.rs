@@ -38,6 +38,29 @@ pub struct FaultOptions {
     pub exempt_prefixes: Vec<String>,
 }
 
+/// How a scripted fault answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScriptedAnswer {
+    /// This status, without the emulator doing anything (as a 503 or a 429 says).
+    Status(u16),
+    /// The emulator carries the request out, then the answer is replaced by this status (a
+    /// gateway that lost the answer: a 502 after the work was done).
+    StatusAfterHandling(u16),
+    /// The emulator carries the request out; its answer's body is cut in half.
+    CutShort,
+}
+
+/// A fault for the next `times` requests with this method whose path contains
+/// `path_contains`: deterministic, for tests of one retry path (the shares of
+/// [`FaultOptions`] are for soaks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptedFault {
+    pub method: String,
+    pub path_contains: String,
+    pub answer: ScriptedAnswer,
+    pub times: usize,
+}
+
 impl FaultOptions {
     pub fn any(&self) -> bool {
         self.latency > Duration::ZERO
@@ -94,6 +117,62 @@ impl RequestLog {
     }
 }
 
+/// A write an emulator carried out, with the record it touched as it was just before and just
+/// after: lets a test tell exactly which fields each request changed (e.g. that no value was
+/// written twice by two runs). Kept only while a test has turned the journal on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournalEntry<R> {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    /// The media id or entity ref the request named.
+    pub id: String,
+    pub before: Option<R>,
+    pub after: Option<R>,
+}
+
+/// Every write an emulator carried out while the journal was on, in order.
+#[derive(Debug)]
+pub struct WriteJournal<R> {
+    on: std::sync::atomic::AtomicBool,
+    entries: Mutex<Vec<JournalEntry<R>>>,
+}
+
+impl<R> Default for WriteJournal<R> {
+    fn default() -> Self {
+        WriteJournal {
+            on: std::sync::atomic::AtomicBool::new(false),
+            entries: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl<R: Clone> WriteJournal<R> {
+    pub fn set_on(&self, on: bool) {
+        self.on.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.on.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn push(&self, e: JournalEntry<R>) {
+        lock(&self.entries).push(e);
+    }
+
+    pub fn entries(&self) -> Vec<JournalEntry<R>> {
+        lock(&self.entries).clone()
+    }
+
+    pub fn len(&self) -> usize {
+        lock(&self.entries).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// A poisoned emulator lock only means a handler panicked mid-request; the data is still
 /// what the emulator last stored, which is what a test wants to inspect.
 pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -104,6 +183,7 @@ pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[derive(Debug)]
 pub struct Faults {
     options: Mutex<FaultOptions>,
+    scripted: Mutex<Vec<ScriptedFault>>,
     rng: Mutex<StdRng>,
     pub log: Arc<RequestLog>,
 }
@@ -113,6 +193,7 @@ impl Faults {
         Arc::new(Faults {
             rng: Mutex::new(StdRng::seed_from_u64(options.seed)),
             options: Mutex::new(options),
+            scripted: Mutex::new(Vec::new()),
             log: Arc::new(RequestLog::default()),
         })
     }
@@ -125,6 +206,25 @@ impl Faults {
 
     pub fn options(&self) -> FaultOptions {
         lock(&self.options).clone()
+    }
+
+    /// Adds a scripted fault (after those already waiting).
+    pub fn script(&self, fault: ScriptedFault) {
+        lock(&self.scripted).push(fault);
+    }
+
+    /// The scripted answer for this request, if one is due; counts it.
+    fn scripted_for(&self, method: &str, path: &str) -> Option<ScriptedAnswer> {
+        let mut scripted = lock(&self.scripted);
+        let i = scripted.iter().position(|f| {
+            f.times > 0 && f.method.eq_ignore_ascii_case(method) && path.contains(&f.path_contains)
+        })?;
+        scripted[i].times -= 1;
+        let answer = scripted[i].answer;
+        if scripted[i].times == 0 {
+            scripted.remove(i);
+        }
+        Some(answer)
     }
 
     fn roll(&self, share: f64) -> bool {
@@ -151,6 +251,25 @@ pub async fn fault_layer(State(faults): State<Arc<Faults>>, req: Request, next: 
             injected,
         })
     };
+    match faults.scripted_for(&method, &path) {
+        Some(ScriptedAnswer::Status(status)) => {
+            log(status, true);
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            return (status, "scripted fault").into_response();
+        }
+        Some(ScriptedAnswer::StatusAfterHandling(status)) => {
+            let _ = next.run(req).await;
+            log(status, true);
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            return (status, "scripted fault after handling").into_response();
+        }
+        Some(ScriptedAnswer::CutShort) => {
+            let resp = next.run(req).await;
+            log(resp.status().as_u16(), true);
+            return cut_short(resp).await;
+        }
+        None => {}
+    }
     if !exempt && faults.roll(opts.throttle_share) {
         log(429, true);
         let mut resp = (StatusCode::TOO_MANY_REQUESTS, "slow down").into_response();
@@ -174,16 +293,21 @@ pub async fn fault_layer(State(faults): State<Arc<Faults>>, req: Request, next: 
     let status = resp.status();
     if !exempt && status.is_success() && faults.roll(opts.truncate_share) {
         log(status.as_u16(), true);
-        let (mut parts, body) = resp.into_parts();
-        let bytes = axum::body::to_bytes(body, usize::MAX)
-            .await
-            .unwrap_or_default();
-        let cut = bytes.slice(..bytes.len() / 2);
-        parts.headers.remove(header::CONTENT_LENGTH);
-        return Response::from_parts(parts, Body::from(cut));
+        return cut_short(resp).await;
     }
     log(status.as_u16(), false);
     resp
+}
+
+/// The answer with the first half of its body only.
+async fn cut_short(resp: Response) -> Response {
+    let (mut parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let cut = bytes.slice(..bytes.len() / 2);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(cut))
 }
 
 /// A running emulator: its address, and a handle that stops it when dropped or told to.

@@ -4,8 +4,10 @@
 //!
 //! What is retried: 429 and 503 (the server says it did not do the work), and, for idempotent
 //! requests only, 502/504, connection failures, timeouts and bodies cut short. A POST that may
-//! have reached the server is never sent twice by this layer. Authentication (401) is the
-//! client's business: it knows how to log in again.
+//! have reached the server is never sent twice by this layer, unless the caller vouches that
+//! sending it twice does no harm ([`HttpClient::send_repeatable`]: a login, a PATCH that sets
+//! absolute values). Authentication (401) is the client's business: it knows how to log in
+//! again.
 
 use crate::model::System;
 use bytes::Bytes;
@@ -213,18 +215,40 @@ impl HttpClient {
     where
         F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     {
-        self.send_with(build, |resp| async move {
-            let status = resp.status();
-            let headers = resp.headers().clone();
-            let url = redact_url(resp.url());
-            let body = resp.bytes().await?;
-            Ok(Reply {
-                status,
-                headers,
-                body,
-                url,
-            })
-        })
+        self.send_buffered(build, false).await
+    }
+
+    /// Like [`send`](Self::send), for a request whose method is not idempotent but which the
+    /// caller knows does no harm when sent twice (a login only opens another session; a PATCH
+    /// that sets fields to absolute values leaves them so): it is retried like a GET, on
+    /// 502/504, failed connections and answers cut short.
+    pub async fn send_repeatable<F>(&self, build: F) -> Result<Reply, HttpError>
+    where
+        F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    {
+        self.send_buffered(build, true).await
+    }
+
+    async fn send_buffered<F>(&self, build: F, repeatable: bool) -> Result<Reply, HttpError>
+    where
+        F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    {
+        self.send_with(
+            build,
+            |resp| async move {
+                let status = resp.status();
+                let headers = resp.headers().clone();
+                let url = redact_url(resp.url());
+                let body = resp.bytes().await?;
+                Ok(Reply {
+                    status,
+                    headers,
+                    body,
+                    url,
+                })
+            },
+            repeatable,
+        )
         .await
     }
 
@@ -234,10 +258,16 @@ impl HttpClient {
     where
         F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     {
-        self.send_with(build, |resp| async move { Ok(resp) }).await
+        self.send_with(build, |resp| async move { Ok(resp) }, false)
+            .await
     }
 
-    async fn send_with<F, R, Fut, T>(&self, build: F, read: R) -> Result<T, HttpError>
+    async fn send_with<F, R, Fut, T>(
+        &self,
+        build: F,
+        read: R,
+        repeatable: bool,
+    ) -> Result<T, HttpError>
     where
         F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
         R: Fn(reqwest::Response) -> Fut,
@@ -250,10 +280,11 @@ impl HttpClient {
                 .map_err(|e| HttpError::Setup(e.without_url().to_string()))?;
             let method = request.method().clone();
             let url = redact_url(request.url());
-            let idempotent = matches!(
-                method,
-                Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
-            );
+            let idempotent = repeatable
+                || matches!(
+                    method,
+                    Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
+                );
             let outcome = {
                 let _permit = self
                     .limit

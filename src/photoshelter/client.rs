@@ -4,7 +4,8 @@
 //! visibility, which only v3 documents. Authentication is a password login per version (each
 //! with its own API key), or an OAuth access token from the configuration sent as a Bearer
 //! token to both; the configured organisation is selected after each login, and a session
-//! that expires is renewed once per request (401, or a v3 "session" error class).
+//! that expires is renewed (401, or a v3 "session" error class), a few times per request at
+//! most.
 //!
 //! Parsing is lenient where PhotoShelter is loose (numbers as strings, `t`/`f`, several
 //! timestamp forms, `org` as object or array) and strict where a mistake would spread: an id
@@ -151,6 +152,12 @@ fn plock<T>(m: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// How many times one request renews an expired session. More than once: a session can
+/// expire (or all sessions be ended) again while a request waits out throttling or retries,
+/// so a second refusal is not yet the account's fault; bounded, so a session that is always
+/// refused fails soon.
+const MAX_RENEWALS: u32 = 3;
+
 /// Why a Bearer token that is refused is not retried.
 const OAUTH_REFUSED: &str =
     "with the configured OAuth token (ferry cannot renew it; issue a new one)";
@@ -242,6 +249,9 @@ struct Call {
     body: Body,
     authed: bool,
     accept_json: bool,
+    /// Sending it twice does no harm although the method is not idempotent (a login, a
+    /// PATCH of absolute values): the HTTP layer retries it on 502/504 and lost answers.
+    repeatable: bool,
 }
 
 impl Call {
@@ -254,7 +264,12 @@ impl Call {
             body: Body::None,
             authed: true,
             accept_json: true,
+            repeatable: false,
         }
+    }
+    fn repeatable(mut self) -> Call {
+        self.repeatable = true;
+        self
     }
     fn get(api: Api, path: impl Into<String>) -> Call {
         Call::new(api, Method::GET, path)
@@ -524,9 +539,30 @@ impl PhotoShelterClient {
         if let Some(s) = sessions.slot(api) {
             return Ok(s.clone());
         }
-        let s = self.open(api).await?;
+        // Opening again does no harm: it is retried (a few times) when an answer was cut
+        // short, or when the new password session ended before the organisation was selected.
+        let mut tries = 0;
+        let s = loop {
+            tries += 1;
+            match self.open(api).await {
+                Ok(s) => break s,
+                Err(e) if tries < 3 && self.may_open_on_retry(&e) => {
+                    tracing::info!(error = %e, "opening a PhotoShelter session failed; trying again");
+                }
+                Err(e) => return Err(e),
+            }
+        };
         *sessions.slot(api) = Some(s.clone());
         Ok(s)
+    }
+
+    /// Whether opening a session that failed so may succeed if tried again.
+    fn may_open_on_retry(&self, e: &PhotoShelterError) -> bool {
+        match e {
+            PhotoShelterError::Malformed { .. } => true,
+            PhotoShelterError::Unauthorized { .. } => matches!(self.auth, Auth::Password(_)),
+            _ => false,
+        }
     }
 
     /// Forgets a session that the server no longer accepts, unless another task already
@@ -608,12 +644,15 @@ impl PhotoShelterClient {
             Api::V4 => (wire::v4::AUTHENTICATE, wire::V4_LOGIN_ENCODING),
             Api::V3 => (wire::v3::AUTHENTICATE, wire::V3_LOGIN_ENCODING),
         };
-        let mut call = Call::new(api, Method::POST, path).fields(encoding, fields);
+        // Logging in twice only opens two sessions: a 502 or a lost answer is retried.
+        let mut call = Call::new(api, Method::POST, path)
+            .fields(encoding, fields)
+            .repeatable();
         call.authed = false;
         let span = tracing::info_span!("photoshelter.login", api = api.name());
         let reply = self
             .http
-            .send(|c| self.build(c, &call, None))
+            .send_repeatable(|c| self.build(c, &call, None))
             .instrument(span)
             .await?;
         let method = call.method.to_string();
@@ -690,9 +729,10 @@ impl PhotoShelterClient {
             ),
         };
         let span = tracing::info_span!("photoshelter.select_org", api = api.name(), org);
+        // Selecting the organisation again selects the same one.
         let reply = self
             .http
-            .send(|c| self.build(c, &call, Some(session)))
+            .send_repeatable(|c| self.build(c, &call, Some(session)))
             .instrument(span)
             .await?;
         if Self::session_gone(api, &reply) {
@@ -739,25 +779,27 @@ impl PhotoShelterClient {
             path = %call.path
         );
         async {
-            let mut renewed = false;
+            let mut renewals = 0;
             loop {
                 let session = if call.authed {
                     Some(self.session(call.api).await?)
                 } else {
                     None
                 };
-                let reply = self
-                    .http
-                    .send(|c| self.build(c, call, session.as_ref()))
-                    .await?;
+                let build = |c: &reqwest::Client| self.build(c, call, session.as_ref());
+                let reply = if call.repeatable {
+                    self.http.send_repeatable(build).await?
+                } else {
+                    self.http.send(build).await?
+                };
                 tracing::debug!(status = reply.status.as_u16(), "answered");
                 if let Some(s) = &session
                     && Self::session_gone(call.api, &reply)
                 {
-                    if !renewed && !s.bearer {
+                    if renewals < MAX_RENEWALS && !s.bearer {
                         tracing::info!("PhotoShelter session expired; logging in again");
                         self.drop_session(call.api, s.generation).await;
-                        renewed = true;
+                        renewals += 1;
                         continue;
                     }
                     return Err(PhotoShelterError::Unauthorized {
@@ -841,13 +883,24 @@ impl PhotoShelterClient {
         })
     }
 
-    /// Sends a call and returns its JSON; for v3 the `data` member of an `ok` answer.
+    /// Sends a call and returns its JSON; for v3 the `data` member of an `ok` answer. A GET
+    /// whose answer is not JSON (cut short on the way) is fetched again, twice at most.
     async fn call_json(&self, call: &Call) -> Result<(Value, String)> {
-        let reply = self.execute(call).await?;
-        if !reply.status.is_success() {
-            return Err(self.status_error(call, &reply));
-        }
-        let body = self.json(call, &reply)?;
+        let mut fetches = 0;
+        let (reply, body) = loop {
+            let reply = self.execute(call).await?;
+            if !reply.status.is_success() {
+                return Err(self.status_error(call, &reply));
+            }
+            fetches += 1;
+            match self.json(call, &reply) {
+                Ok(body) => break (reply, body),
+                Err(e) if call.method == Method::GET && fetches < 3 => {
+                    tracing::debug!(error = %e, "the answer is not JSON; fetching it again");
+                }
+                Err(e) => return Err(e),
+            }
+        };
         if call.api == Api::V3 {
             if !wire::v3_ok(&body) {
                 return Err(PhotoShelterError::Status {

@@ -16,7 +16,9 @@ mod v3;
 mod v4;
 
 use crate::clock::Clock;
-use crate::emulate::{FaultOptions, Faults, RequestLog, Running, fault_layer, lock, serve};
+use crate::emulate::{
+    FaultOptions, Faults, JournalEntry, RequestLog, Running, WriteJournal, fault_layer, lock, serve,
+};
 use crate::mapping::photoshelter::PhotoShelterRecord;
 use crate::photoshelter::wire::{self, Visibility};
 use axum::Router;
@@ -356,6 +358,8 @@ pub(crate) struct Emu {
     captured: Mutex<VecDeque<CapturedRequest>>,
     overrides: Mutex<Vec<Override>>,
     expire_countdown: Mutex<Option<usize>>,
+    /// Every write to a media item with the record before and after (when a test asks).
+    journal: WriteJournal<PhotoShelterRecord>,
     /// Start of the rate-limit window and requests in it.
     window: Mutex<(Instant, u32)>,
 }
@@ -596,6 +600,7 @@ pub async fn start(
         captured: Mutex::new(VecDeque::new()),
         overrides: Mutex::new(Vec::new()),
         expire_countdown: Mutex::new(None),
+        journal: WriteJournal::default(),
         window: Mutex::new((Instant::now(), 0)),
     });
     let v4 = v4::router();
@@ -607,6 +612,7 @@ pub async fn start(
         .nest(wire::V3_ALT, v3)
         .fallback(|| async { (StatusCode::NOT_FOUND, "Not Found") })
         .with_state(emu.clone())
+        .layer(from_fn_with_state(emu.clone(), journal_layer))
         .layer(from_fn_with_state(emu.clone(), override_layer))
         .layer(from_fn_with_state(faults.clone(), fault_layer))
         .layer(from_fn_with_state(emu.clone(), capture_layer));
@@ -656,6 +662,41 @@ async fn capture_layer(State(emu): State<Arc<Emu>>, req: Request, next: Next) ->
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
+}
+
+/// Journals a write that names a media item (when the journal is on): the record before and
+/// after the handler ran. ferry writes one media item at a time, so nothing else changes the
+/// record in between.
+async fn journal_layer(State(emu): State<Arc<Emu>>, req: Request, next: Next) -> Response {
+    if !emu.journal.is_on() || req.method() == axum::http::Method::GET {
+        return next.run(req).await;
+    }
+    let method = req.method().to_string();
+    let path = req.uri().path().to_string();
+    let snapshot = |id: &str| {
+        let store = lock(&emu.store);
+        store.media.get(id).map(|m| emu.record(m))
+    };
+    let id = {
+        let store = lock(&emu.store);
+        path.split('/')
+            .find(|s| store.media.contains_key(*s))
+            .map(str::to_string)
+    };
+    let Some(id) = id else {
+        return next.run(req).await;
+    };
+    let before = snapshot(&id);
+    let resp = next.run(req).await;
+    emu.journal.push(JournalEntry {
+        method,
+        path,
+        status: resp.status().as_u16(),
+        before,
+        after: snapshot(&id),
+        id,
+    });
+    resp
 }
 
 async fn override_layer(State(emu): State<Arc<Emu>>, req: Request, next: Next) -> Response {
@@ -941,6 +982,22 @@ impl PhotoShelterEmulator {
 
     pub fn clear_captured(&self) {
         lock(&self.emu.captured).clear();
+    }
+
+    /// Turns the write journal on or off (off by default).
+    pub fn set_journal(&self, on: bool) {
+        self.emu.journal.set_on(on);
+    }
+
+    /// Every write to a media item since the journal was turned on, with the record before
+    /// and after it.
+    pub fn journal(&self) -> Vec<JournalEntry<PhotoShelterRecord>> {
+        self.emu.journal.entries()
+    }
+
+    /// How many writes the journal holds.
+    pub fn journal_len(&self) -> usize {
+        self.emu.journal.len()
     }
 
     /// Answers matching requests with a canned response instead.

@@ -34,7 +34,9 @@ pub enum PreservicaError {
         url: String,
         message: String,
     },
-    #[error("{url}: Preservica rejected the access token twice in a row; check the user's account")]
+    #[error(
+        "{url}: Preservica rejected the access token even after logging in again; check the user's account"
+    )]
     TokenRejected { url: String },
     #[error("{url}: the user may not do this (403); it needs a role that can change entities")]
     Forbidden { url: String },
@@ -72,6 +74,33 @@ pub enum PreservicaError {
 }
 
 type Result<T> = std::result::Result<T, PreservicaError>;
+
+/// How many times one request logs in again when its token is refused. More than once: a
+/// token can expire (or all sessions be ended) again while a request waits out throttling
+/// or retries, so a second refusal is not yet the account's fault; bounded, so an account
+/// whose tokens are always refused fails soon.
+const MAX_LOGINS_PER_REQUEST: u32 = 3;
+
+/// Whether a failed POST may nevertheless have been carried out: a gateway error (502/504)
+/// or a lost answer, rather than the server saying it did nothing.
+fn may_have_happened(e: &PreservicaError) -> bool {
+    match e {
+        PreservicaError::Status { status, .. } => {
+            matches!(
+                *status,
+                StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT
+            )
+        }
+        PreservicaError::Http(HttpError::Transport { .. }) => true,
+        PreservicaError::Http(HttpError::Exhausted { status, .. }) => {
+            matches!(
+                *status,
+                StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT
+            )
+        }
+        _ => false,
+    }
+}
 
 /// How to reach a tenant; built from `ferry.toml` or directly in tests.
 #[derive(Debug, Clone)]
@@ -207,12 +236,26 @@ impl PreservicaClient {
             Some(t) => form.push(("tenant", t.clone())),
             None => form.push(("includeUserDetails", "true".into())),
         }
-        let reply = self.http.send(|c| c.post(&url).form(&form)).await?;
-        let body: serde_json::Value =
-            serde_json::from_slice(&reply.body).map_err(|e| PreservicaError::Malformed {
-                url: reply.url.clone(),
-                reason: format!("the login answer is not JSON ({e}): {}", reply.snippet()),
-            })?;
+        // Logging in twice only opens two sessions: a 502 or a lost answer is retried, and an
+        // answer cut short is asked for again (twice at most).
+        let mut tries = 0;
+        let (reply, body) = loop {
+            tries += 1;
+            let reply = self
+                .http
+                .send_repeatable(|c| c.post(&url).form(&form))
+                .await?;
+            match serde_json::from_slice::<serde_json::Value>(&reply.body) {
+                Ok(body) => break (reply, body),
+                Err(_) if tries < 3 && reply.status.is_success() => {}
+                Err(e) => {
+                    return Err(PreservicaError::Malformed {
+                        url: reply.url.clone(),
+                        reason: format!("the login answer is not JSON ({e}): {}", reply.snippet()),
+                    });
+                }
+            }
+        };
         if !reply.status.is_success() {
             return Err(PreservicaError::Login {
                 user: self.conn.username.clone(),
@@ -243,7 +286,8 @@ impl PreservicaClient {
         Ok(())
     }
 
-    /// Sends an authenticated request; on 401 logs in again and replays it once.
+    /// Sends an authenticated request; on 401 logs in again and replays it, up to
+    /// `MAX_LOGINS_PER_REQUEST` times.
     async fn call(
         &self,
         method: Method,
@@ -251,7 +295,7 @@ impl PreservicaClient {
         body: Option<(&'static str, Vec<u8>)>,
         extra: &[(&'static str, String)],
     ) -> Result<Reply> {
-        for attempt in 0..2 {
+        for attempt in 0..=MAX_LOGINS_PER_REQUEST {
             let (token, generation) = {
                 let s = self.session.read().await;
                 (s.token.clone(), s.generation)
@@ -281,7 +325,7 @@ impl PreservicaClient {
                 })
                 .await?;
             if reply.status == StatusCode::UNAUTHORIZED {
-                if attempt == 0 {
+                if attempt < MAX_LOGINS_PER_REQUEST {
                     tracing::debug!(url = %reply.url, "token rejected; logging in again");
                     self.login(Some(generation)).await?;
                     continue;
@@ -623,13 +667,31 @@ impl PreservicaClient {
                     let body =
                         wire::metadata_container(&version, &f.schema, reference, None, &f.xml);
                     let url = format!("{}/metadata", self.entity_url(EntityKind::Asset, reference));
-                    self.call(
-                        Method::POST,
-                        &url,
-                        Some(("application/xml;charset=UTF-8", body.into_bytes())),
-                        &[],
-                    )
-                    .await?;
+                    // A new fragment is a POST, never sent twice blindly (two fragments of one
+                    // schema): after an answer that leaves it open whether Preservica made the
+                    // fragment, look, and send it again only if it is not there. The
+                    // read-back below verifies either way.
+                    for attempt in 1..=3 {
+                        let sent = self
+                            .call(
+                                Method::POST,
+                                &url,
+                                Some(("application/xml;charset=UTF-8", body.clone().into_bytes())),
+                                &[],
+                            )
+                            .await;
+                        match sent {
+                            Ok(_) => break,
+                            Err(e) if attempt < 3 && may_have_happened(&e) => {
+                                tracing::debug!(error = %e, "adding a fragment may have failed; looking before sending again");
+                                let now = self.entity(EntityKind::Asset, reference).await?;
+                                if now.fragments.iter().any(|(s, _)| *s == f.schema) {
+                                    break;
+                                }
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
                 }
             }
         }

@@ -5,7 +5,7 @@
 //! pushes, so what it reports is exactly what a real run would do, and the real store gains
 //! nothing but the run record (DESIGN invariant 5).
 
-use super::pair::{Candidate, PairAction, find_pairs};
+use super::pair::{Candidate, PairAction, find_pairs, stored_candidates};
 use super::plan::{
     FieldDecision, PairState, Plan, UNREADABLE_PREFIX, check_mass_change, plan_pair,
 };
@@ -91,18 +91,6 @@ pub struct SyncOutcome {
     pub touched: Vec<AssetId>,
 }
 
-fn host() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|h| h.trim().to_string())
-        })
-        .unwrap_or_else(|| "localhost".into())
-}
-
 /// Runs one sync cycle.
 pub async fn run_sync(
     store: &mut Store,
@@ -111,10 +99,21 @@ pub async fn run_sync(
 ) -> Result<SyncOutcome, SyncError> {
     let pid = std::process::id() as i64;
     let now = ctx.clock.now();
-    if let Err(holder) =
-        store.acquire_lock(pid, &host(), now, chrono::Duration::hours(LOCK_TTL_HOURS))?
-    {
-        return Err(SyncError::Locked(holder));
+    let host = super::lock::this_host();
+    let ttl = chrono::Duration::hours(LOCK_TTL_HOURS);
+    if let Err(holder) = store.acquire_lock(pid, &host, now, ttl)? {
+        // A run killed on this host leaves its lock behind; rather than block every run
+        // until the expiry, hours later, the lock of a process that is gone is taken over.
+        if !super::lock::holder_is_gone(&holder, &host, pid)
+            || !store.take_over_lock(&holder, pid, &host, now, ttl)?
+        {
+            return Err(SyncError::Locked(holder));
+        }
+        tracing::warn!(
+            pid = holder.owner_pid,
+            since = %holder.acquired_at,
+            "took over the run lock of a ferry run that is gone (killed or crashed)"
+        );
     }
     let result = run_locked(store, ctx, opts).await;
     store.release_lock(pid)?;
@@ -344,8 +343,17 @@ async fn cycle(
     assets = store.assets()?;
     pair_new(store, &assets, &ps, &pv, &ps_ids, &pv_ids, now)?;
     assets = store.assets()?;
-    let ps_snaps = store.snapshots(System::PhotoShelter)?;
-    let pv_snaps = store.snapshots(System::Preservica)?;
+    let mut ps_snaps = store.snapshots(System::PhotoShelter)?;
+    let mut pv_snaps = store.snapshots(System::Preservica)?;
+    // An incremental pull lists only what changed: what the store knows of unpaired assets
+    // pairs too (an archive copy ingested by hand of a PhotoShelter item that did not
+    // change). Rarely pairs anything; the snapshots are read again only when it does.
+    if !(ps.full && pv.full) && pair_stored(store, &assets, &ps_snaps, &pv_snaps, ctx.mapping, now)?
+    {
+        assets = store.assets()?;
+        ps_snaps = store.snapshots(System::PhotoShelter)?;
+        pv_snaps = store.snapshots(System::Preservica)?;
+    }
     report.summary.assets_photoshelter = ps_snaps.len() as u64;
     report.summary.assets_preservica = pv_snaps.len() as u64;
 
@@ -751,6 +759,47 @@ fn pair_new(
         }
     }
     Ok(())
+}
+
+/// Pairs unpaired assets by their stored snapshots (identifier or checksum only: suggestions
+/// come from pulls, so they are not made again every run). Whether anything was paired.
+fn pair_stored(
+    store: &mut Store,
+    assets: &[AssetRow],
+    ps_snaps: &HashMap<AssetId, Snapshot>,
+    pv_snaps: &HashMap<AssetId, Snapshot>,
+    mapping: &Mapping,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let unpaired = || assets.iter().filter(|a| a.paired_by.is_none());
+    let ps = stored_candidates(
+        unpaired().filter_map(|a| Some((a.id, a.photoshelter_id.as_deref()?))),
+        ps_snaps,
+        mapping
+            .field("preservation_reference")
+            .map(|f| f.name.as_str()),
+    );
+    let pv = stored_candidates(
+        unpaired().filter_map(|a| Some((a.id, a.preservica_ref.as_deref()?))),
+        pv_snaps,
+        None,
+    );
+    if ps.is_empty() || pv.is_empty() {
+        return Ok(false);
+    }
+    let mut paired = false;
+    for action in find_pairs(&ps, &pv) {
+        if let PairAction::Pair {
+            photoshelter,
+            preservica,
+            by,
+        } = action
+        {
+            store.pair(photoshelter, preservica, by, now)?;
+            paired = true;
+        }
+    }
+    Ok(paired)
 }
 
 /// A stored snapshot as a canonical record, with its unreadable-field markers apart.

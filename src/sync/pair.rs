@@ -108,6 +108,39 @@ pub fn find_pairs(photoshelter: &[Candidate], preservica: &[Candidate]) -> Vec<P
     out
 }
 
+/// Candidates from what the store keeps of unpaired assets of one system: `(asset, id)` with
+/// their snapshots. An incremental pull lists only what changed, so an archive copy ingested
+/// by hand has to meet an unchanged PhotoShelter item (or the other way round) here. The
+/// link is the snapshot's `link_field` (PhotoShelter's preservation reference); Preservica's
+/// identifiers are not kept, but its fixity is.
+pub fn stored_candidates<'a>(
+    unpaired: impl Iterator<Item = (AssetId, &'a str)>,
+    snapshots: &HashMap<AssetId, crate::store::sync::Snapshot>,
+    link_field: Option<&str>,
+) -> Vec<Candidate> {
+    use crate::model::{FieldKind, FieldValue};
+    unpaired
+        .filter_map(|(asset, id)| {
+            let snap = snapshots.get(&asset)?;
+            Some(Candidate {
+                asset,
+                id: id.to_string(),
+                link: link_field.and_then(|f| snap.fields.get(f).cloned()),
+                checksum: snap.checksum.clone(),
+                file_name: snap.file_name.clone(),
+                date: snap
+                    .fields
+                    .get("date_created")
+                    .and_then(|v| FieldValue::parse(FieldKind::Date, v).ok().flatten())
+                    .and_then(|v| match v {
+                        FieldValue::Date(d) => Some(d.day()),
+                        _ => None,
+                    }),
+            })
+        })
+        .collect()
+}
+
 fn by_sum(cands: &[Candidate]) -> HashMap<(String, String), Vec<&Candidate>> {
     let mut m: HashMap<(String, String), Vec<&Candidate>> = HashMap::new();
     for c in cands {

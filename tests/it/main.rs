@@ -15,6 +15,7 @@ mod preservica;
 mod props;
 mod report;
 mod server;
+mod soak;
 mod store;
 mod sync;
 mod transfer;

@@ -13,7 +13,10 @@ mod ingest;
 mod seed;
 
 use super::wire::{self, EntityKind, Identifier, Version};
-use crate::emulate::{self, FaultOptions, Faults, RequestLog, Running, lock};
+use crate::emulate::{
+    self, FaultOptions, Faults, JournalEntry, RequestLog, Running, WriteJournal, lock,
+};
+use crate::mapping::preservica::{Fragment, PreservicaRecord};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -220,6 +223,29 @@ impl Data {
 pub(crate) struct Shared {
     pub options: EmulatorOptions,
     pub data: Mutex<Data>,
+    /// Every write to an asset with the asset before and after (when a test asks).
+    pub journal: WriteJournal<PreservicaRecord>,
+}
+
+/// An asset as a client reads it (title, description, fragments, security tag, modified).
+fn record_of(data: &Data, reference: &str) -> Option<PreservicaRecord> {
+    let e = data.entities.get(reference)?;
+    (e.kind == EntityKind::Asset).then(|| PreservicaRecord {
+        reference: e.reference.clone(),
+        title: Some(e.title.clone()),
+        description: e.description.clone(),
+        fragments: e
+            .fragments
+            .iter()
+            .map(|f| Fragment {
+                schema: f.schema.clone(),
+                xml: f.xml.clone(),
+            })
+            .collect(),
+        modified_at: Some(e.modified),
+        security_tag: Some(e.security_tag.clone()),
+        ..PreservicaRecord::default()
+    })
 }
 
 /// A running emulator.
@@ -248,6 +274,7 @@ pub async fn start(
     let shared = Arc::new(Shared {
         options,
         data: Mutex::new(data),
+        journal: WriteJournal::default(),
     });
     let router = Router::new()
         .fallback(dispatch)
@@ -294,6 +321,27 @@ impl PreservicaEmulator {
     /// Makes every token issued so far invalid, as if they had all timed out.
     pub fn expire_tokens(&self) {
         lock(&self.shared.data).tokens.clear();
+    }
+
+    /// An asset as a client would read it, straight from the emulator's store.
+    pub fn record(&self, reference: &str) -> Option<PreservicaRecord> {
+        record_of(&lock(&self.shared.data), reference)
+    }
+
+    /// Turns the write journal on or off (off by default).
+    pub fn set_journal(&self, on: bool) {
+        self.shared.journal.set_on(on);
+    }
+
+    /// Every write to an asset since the journal was turned on, with the asset before and
+    /// after it.
+    pub fn journal(&self) -> Vec<JournalEntry<PreservicaRecord>> {
+        self.shared.journal.entries()
+    }
+
+    /// How many writes the journal holds.
+    pub fn journal_len(&self) -> usize {
+        self.shared.journal.len()
     }
 
     /// Refs of every asset, in creation order.
@@ -625,7 +673,33 @@ async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let span =
         tracing::debug_span!("preservica_emulator", method = %call.method, path = %call.path);
     let _enter = span.enter();
-    route(&shared, call)
+    if !shared.journal.is_on() || matches!(call.method, Method::GET | Method::HEAD) {
+        return route(&shared, call);
+    }
+    // The journal: the asset a write names, before and after. ferry writes one asset at a
+    // time, so nothing else changes it in between.
+    let id = {
+        let data = lock(&shared.data);
+        call.path
+            .split('/')
+            .find(|s| data.entities.get(*s).map(|e| e.kind) == Some(EntityKind::Asset))
+            .map(str::to_string)
+    };
+    let Some(id) = id else {
+        return route(&shared, call);
+    };
+    let before = record_of(&lock(&shared.data), &id);
+    let (method, path) = (call.method.to_string(), call.path.clone());
+    let resp = route(&shared, call);
+    shared.journal.push(JournalEntry {
+        method,
+        path,
+        status: resp.status().as_u16(),
+        before,
+        after: record_of(&lock(&shared.data), &id),
+        id,
+    });
+    resp
 }
 
 fn route(shared: &Shared, call: Call) -> Response {

@@ -78,7 +78,11 @@ async fn malformed_answers_are_clear_errors_naming_the_url() {
         let id = emu.media_ids()[0].clone();
         let media_path = format!("/psapi/v4.0/media/{id}");
 
-        emu.override_response(json_override(media_path.clone(), 200, r#"{"data": {"id": "#));
+        // Not JSON every time: a GET whose answer is cut short is fetched again twice.
+        emu.override_response(Override {
+            times: 3,
+            ..json_override(media_path.clone(), 200, r#"{"data": {"id": "#)
+        });
         let e = c.read_record(&id).await.unwrap_err();
         let text = error_text(&emu, &e);
         assert!(matches!(e, PhotoShelterError::Malformed { .. }), "{text}");

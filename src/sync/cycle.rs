@@ -98,22 +98,9 @@ pub async fn run_sync(
     opts: &SyncOptions,
 ) -> Result<SyncOutcome, SyncError> {
     let pid = std::process::id() as i64;
-    let now = ctx.clock.now();
-    let host = super::lock::this_host();
     let ttl = chrono::Duration::hours(LOCK_TTL_HOURS);
-    if let Err(holder) = store.acquire_lock(pid, &host, now, ttl)? {
-        // A run killed on this host leaves its lock behind; rather than block every run
-        // until the expiry, hours later, the lock of a process that is gone is taken over.
-        if !super::lock::holder_is_gone(&holder, &host, pid)
-            || !store.take_over_lock(&holder, pid, &host, now, ttl)?
-        {
-            return Err(SyncError::Locked(holder));
-        }
-        tracing::warn!(
-            pid = holder.owner_pid,
-            since = %holder.acquired_at,
-            "took over the run lock of a ferry run that is gone (killed or crashed)"
-        );
+    if let Err(holder) = super::lock::acquire(store, ctx.clock.now(), ttl)? {
+        return Err(SyncError::Locked(holder));
     }
     let result = run_locked(store, ctx, opts).await;
     store.release_lock(pid)?;

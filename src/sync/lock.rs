@@ -11,6 +11,32 @@
 //! since (the lock then waits for its expiry, as before).
 
 use crate::store::sync::LockHolder;
+use crate::store::{Store, StoreError};
+use chrono::{DateTime, Utc};
+
+/// Takes the run lock for this process (sync runs and transfers alike), taking over the lock
+/// of a run on this host whose process is gone; otherwise says who holds it.
+pub fn acquire(
+    store: &mut Store,
+    now: DateTime<Utc>,
+    ttl: chrono::Duration,
+) -> Result<Result<(), LockHolder>, StoreError> {
+    let pid = std::process::id() as i64;
+    let host = this_host();
+    if let Err(holder) = store.acquire_lock(pid, &host, now, ttl)? {
+        if !holder_is_gone(&holder, &host, pid)
+            || !store.take_over_lock(&holder, pid, &host, now, ttl)?
+        {
+            return Ok(Err(holder));
+        }
+        tracing::warn!(
+            pid = holder.owner_pid,
+            since = %holder.acquired_at,
+            "took over the run lock of a ferry run that is gone (killed or crashed)"
+        );
+    }
+    Ok(Ok(()))
+}
 
 /// This machine's name as the run lock records it.
 pub fn this_host() -> String {

@@ -190,13 +190,6 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-fn host() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
-}
-
 /// Takes the run lock, refuses while locked out, and opens a run of `kind`.
 pub(crate) fn begin_run(
     store: &mut Store,
@@ -206,7 +199,7 @@ pub(crate) fn begin_run(
     let now = clock.now();
     let pid = std::process::id() as i64;
     if let Err(holder) =
-        store.acquire_lock(pid, &host(), now, chrono::Duration::hours(LOCK_TTL_HOURS))?
+        crate::sync::lock::acquire(store, now, chrono::Duration::hours(LOCK_TTL_HOURS))?
     {
         return Err(TransferError::Locked(holder));
     }

@@ -1350,3 +1350,217 @@ async fn the_preservica_client_rides_out_each_fault_the_soak_met() {
     }
     world.stop().await;
 }
+
+const TRANSFER_ITERATIONS: usize = 30;
+const TRANSFER_SEED: u64 = 19_620_714;
+
+/// Runs `ferry archive` with `args`, killing it with SIGKILL after `kill_after` unless it ends
+/// before; `None` when killed.
+fn archive_once(
+    dir: &std::path::Path,
+    env: &[(String, String)],
+    args: &[String],
+    kill_after: Option<Duration>,
+) -> (Option<i32>, String, Duration) {
+    let started = Instant::now();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["--config", "ferry.toml", "archive"])
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the ferry binary starts");
+    let mut killed = false;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if let Some(limit) = kill_after
+            && started.elapsed() >= limit
+        {
+            child.kill().unwrap(); // SIGKILL
+            killed = true;
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "a ferry archive ran for a minute"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let out = child.wait_with_output().unwrap();
+    let elapsed = started.elapsed();
+    std::thread::sleep(Duration::from_millis(30));
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (if killed { None } else { out.status.code() }, text, elapsed)
+}
+
+#[test]
+fn crash_soak_killed_archives_resume_and_upload_each_asset_once() {
+    let seed: u64 = std::env::var("FERRY_SOAK_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(TRANSFER_SEED);
+    let context = |what: &str| format!("transfer crash soak seed {seed} (FERRY_SOAK_SEED), {what}");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mapping = mapping();
+    let world = rt
+        .block_on(start_world(
+            &WorldOptions {
+                media: 4,
+                seed: CRASH_WORLD_SEED,
+                ..WorldOptions::default()
+            },
+            &mapping,
+        ))
+        .unwrap();
+    let ps = PhotoShelterClient::new(&world.photoshelter_config()).unwrap();
+    // One finished shoot per iteration: two images and a release form each.
+    let mut galleries = Vec::new();
+    let mut media = Vec::new();
+    for g in 0..=TRANSFER_ITERATIONS {
+        let gallery = rt
+            .block_on(ps.create_gallery(
+                &format!("Shoot {g}"),
+                None,
+                ferry::photoshelter::wire::Visibility::Permission,
+                true,
+            ))
+            .unwrap();
+        for (name, kind) in [
+            ("a.jpg", "image/jpeg"),
+            ("b.jpg", "image/jpeg"),
+            ("release.pdf", "application/pdf"),
+        ] {
+            let bytes: Vec<u8> = (0..20_000u32)
+                .map(|i| (i as u8).wrapping_mul(13).wrapping_add(g as u8))
+                .collect();
+            let up = rt
+                .block_on(ps.upload(&gallery, name, kind, bytes::Bytes::from(bytes)))
+                .unwrap();
+            media.push(up.media_id);
+        }
+        galleries.push(gallery);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let env = write_config(dir.path(), &world);
+    let mut config = std::fs::read_to_string(dir.path().join("ferry.toml")).unwrap();
+    config.push_str(&format!("\n[archive]\nfolder = \"{}\"\n", world.folder));
+    std::fs::write(dir.path().join("ferry.toml"), config).unwrap();
+    let gallery_args = |gs: &[&String]| -> Vec<String> {
+        gs.iter()
+            .flat_map(|g| ["--gallery".to_string(), (*g).clone()])
+            .collect()
+    };
+
+    // The first gallery goes through whole: it times an archive run.
+    let (code, out, first) = archive_once(dir.path(), &env, &gallery_args(&[&galleries[0]]), None);
+    assert_eq!(code, Some(0), "{}\n{out}", context("first run"));
+    let window = first * 3 / 2;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut killed = 0;
+    for i in 1..=TRANSFER_ITERATIONS {
+        // Each run takes its own gallery and whatever the run before left unfinished.
+        let args = gallery_args(&[&galleries[i - 1], &galleries[i]]);
+        let kill_after = Duration::from_micros(rng.random_range(0..window.as_micros() as u64));
+        let (code, out, _) = archive_once(dir.path(), &env, &args, Some(kill_after));
+        match code {
+            None => killed += 1,
+            Some(c) => assert!(
+                c == 0,
+                "{}: exit {c}\n{out}",
+                context(&format!("iteration {i}"))
+            ),
+        }
+    }
+    let all: Vec<&String> = galleries.iter().collect();
+    let (code, out, _) = archive_once(dir.path(), &env, &gallery_args(&all), None);
+    assert_eq!(code, Some(0), "{}\n{out}", context("last run"));
+    assert!(
+        killed >= 10,
+        "{}: only {killed} runs were killed",
+        context("kills")
+    );
+
+    // Every media item is in the archive exactly once, written back, and was never part of
+    // two packages that reached Preservica.
+    let mut packaged: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (key, bytes) in world.preservica.packages() {
+        let plan = ferry::preservica::opex::read_package(&bytes).unwrap();
+        for a in plan.assets {
+            let id = a
+                .identifiers
+                .iter()
+                .find(|(t, _)| t == "photoshelter")
+                .map(|(_, v)| v.clone())
+                .unwrap();
+            packaged.entry(id).or_default().push(key.clone());
+        }
+    }
+    for m in &media {
+        let refs = world.preservica.find_by_identifier("photoshelter", m);
+        assert_eq!(
+            refs.len(),
+            1,
+            "{}: {m} is archived {} times",
+            context("end"),
+            refs.len()
+        );
+        assert_eq!(
+            packaged.get(m).map(Vec::len),
+            Some(1),
+            "{}: {m} went up in {:?}",
+            context("end"),
+            packaged.get(m)
+        );
+        let record = world.photoshelter.record(m).unwrap();
+        assert_eq!(
+            record.iptc.get("instructions").and_then(|v| v.as_str()),
+            Some(refs[0].as_str()),
+            "{}: {m}'s preservation reference",
+            context("end")
+        );
+    }
+    // One folder per gallery.
+    let folders = world.preservica.folder_refs(Some(&world.folder));
+    let titles: BTreeSet<String> = folders
+        .iter()
+        .filter_map(|f| world.preservica.title(f))
+        .filter(|t| t.starts_with("Shoot "))
+        .collect();
+    let shoot_folders = folders
+        .iter()
+        .filter(|f| {
+            world
+                .preservica
+                .title(f)
+                .is_some_and(|t| t.starts_with("Shoot "))
+        })
+        .count();
+    assert_eq!(titles.len(), galleries.len());
+    assert_eq!(
+        shoot_folders,
+        galleries.len(),
+        "{}: a gallery folder made twice",
+        context("end")
+    );
+    let store = Store::open(&dir.path().join("ferry.db")).unwrap();
+    assert_eq!(store.integrity_check().unwrap(), Ok(()));
+    println!(
+        "transfer crash soak: {} iterations, {killed} killed, {} media archived once each",
+        TRANSFER_ITERATIONS,
+        media.len()
+    );
+}

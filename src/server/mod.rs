@@ -25,6 +25,7 @@ mod auth;
 mod html;
 mod metrics;
 mod pages;
+mod preview;
 mod republish;
 mod search;
 mod view;
@@ -195,6 +196,7 @@ fn router(state: Shared) -> Router {
     Router::new()
         .route("/", get(pages::search))
         .route("/assets/{id}", get(pages::asset))
+        .route("/assets/{id}/preview", get(preview::preview))
         .route("/runs", get(pages::runs))
         .route("/runs/{id}", get(pages::run_report))
         .route("/runs/{id}/{format}", get(pages::run_report_data))

@@ -230,12 +230,25 @@ pub async fn asset(
     Path(raw): Path<String>,
 ) -> Result<Html<String>, PageError> {
     let id = parse_id(&raw, "asset")?;
-    let (chrome, asset) = with_store(&state, move |store, state| {
+    let (chrome, mut asset) = with_store(&state, move |store, state| {
         let asset = view::asset_view(store, &state.mapping, id)?
             .ok_or_else(|| WebError::NotFound(format!("ferry knows no asset {id}")))?;
         Ok((chrome(store)?, asset))
     })
     .await?;
+    // A preview when the app can reach the systems and either holds a picture a browser shows.
+    let showable = [&asset.snapshots.photoshelter, &asset.snapshots.preservica]
+        .into_iter()
+        .flatten()
+        .any(|s| {
+            s.file_name
+                .as_deref()
+                .and_then(super::preview::web_image_type)
+                .is_some()
+        });
+    if state.republisher.is_some() && showable {
+        asset.preview_url = Some(format!("/assets/{id}/preview"));
+    }
     Ok(page(
         &asset.label,
         Nav::None,
@@ -259,7 +272,17 @@ fn render_asset(a: &AssetView) -> String {
     let mut b = String::with_capacity(16 * 1024);
     let _ = writeln!(b, "<h1><bdi>{}</bdi></h1>", esc(&a.label));
     b.push_str("<div class=\"asset-head\">\n");
-    b.push_str(html::NO_PREVIEW);
+    match &a.preview_url {
+        Some(url) => {
+            let _ = write!(
+                b,
+                "<img class=\"preview\" src=\"{}\" alt=\"preview of {}\" loading=\"lazy\">",
+                esc(url),
+                esc(&a.label)
+            );
+        }
+        None => b.push_str(html::NO_PREVIEW),
+    }
     b.push_str("\n<dl class=\"facts\">");
     dd(&mut b, "ferry id", Some(&a.id.to_string()));
     dd(&mut b, "PhotoShelter media", a.photoshelter_id.as_deref());

@@ -21,14 +21,14 @@ pub struct Republisher {
 
 /// The republish form under the search results (inside the results' `<form>`).
 pub fn render_form(body: &mut String, csrf: &str) {
-    let _ = write!(
+    let _ = writeln!(
         body,
         "<fieldset class=\"republish\"><legend>Republish the ticked archive assets to PhotoShelter</legend>\
          <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
          <label>Gallery <input name=\"gallery\" required placeholder=\"Anniversary 2027\"></label> \
          <label>Campaign <input name=\"campaign\" placeholder=\"(keep the archive's)\"></label> \
          <label><input type=\"checkbox\" name=\"allow_expired\" value=\"1\"> also assets whose licence has expired</label> \
-         <button class=\"primary\" type=\"submit\">Republish</button></fieldset>\n",
+         <button class=\"primary\" type=\"submit\">Republish</button></fieldset>",
         esc(csrf)
     );
 }

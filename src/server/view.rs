@@ -31,7 +31,8 @@ pub struct AssetView {
     pub open_conflicts: Vec<ConflictView>,
     pub writes: Vec<WriteView>,
     pub history: Vec<HistoryView>,
-    /// Neither system offers a preview through ferry's clients yet: always `None` for now.
+    /// Where the page's preview picture comes from (`/assets/{id}/preview`), when the app
+    /// can fetch one; set by the page handler, which knows the tenants.
     pub preview_url: Option<String>,
 }
 

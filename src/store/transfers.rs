@@ -249,23 +249,26 @@ impl Store {
 
     /// The Preservica ref a PhotoShelter media item is paired with, if it is.
     pub fn preservica_ref_of(&self, photoshelter_id: &str) -> Result<Option<String>, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT preservica_ref FROM assets WHERE photoshelter_id = ?1",
-                [photoshelter_id],
-                |r| r.get::<_, Option<String>>(0),
-            )
-            .optional()
-            .map(Option::flatten)
-            .map_err(|e| self.sql_error(e))
+        self.pair_partner("preservica_ref", "photoshelter_id", photoshelter_id)
     }
 
     /// The PhotoShelter media id a Preservica asset is paired with, if it is.
     pub fn photoshelter_id_of(&self, preservica_ref: &str) -> Result<Option<String>, StoreError> {
+        self.pair_partner("photoshelter_id", "preservica_ref", preservica_ref)
+    }
+
+    /// `wanted` of the asset whose `known` column is `value` (columns named by the callers
+    /// above, never by input).
+    fn pair_partner(
+        &self,
+        wanted: &str,
+        known: &str,
+        value: &str,
+    ) -> Result<Option<String>, StoreError> {
         self.conn
             .query_row(
-                "SELECT photoshelter_id FROM assets WHERE preservica_ref = ?1",
-                [preservica_ref],
+                &format!("SELECT {wanted} FROM assets WHERE {known} = ?1"),
+                [value],
                 |r| r.get::<_, Option<String>>(0),
             )
             .optional()

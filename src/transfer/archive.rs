@@ -14,8 +14,9 @@
 //! `uploading` asks the process monitor whether its package arrived before sending it again.
 
 use super::{
-    Digests, PlannedTransfer, TransferContext, TransferError, TransferOutcome, agreed_fields,
-    begin_run, byte_bar, check_fixity, detail_of, detail_str, finish_run, record_pair,
+    Digests, PlannedTransfer, Step, TransferContext, TransferError, TransferOutcome, advance,
+    agreed_fields, begin_run, byte_bar, check_fixity, detail_of, detail_str, finish_run,
+    record_pair, record_step,
 };
 use crate::config::AfterArchive;
 use crate::mapping::photoshelter as ps_map;
@@ -392,36 +393,6 @@ fn check_stop(opts: &ArchiveOptions, step: ArchiveStep) -> Result<(), TransferEr
     Ok(())
 }
 
-fn save(
-    store: &mut Store,
-    ctx: &TransferContext<'_>,
-    item: &mut Item,
-    state: TransferState,
-    step: ArchiveStep,
-    target: Option<&str>,
-    detail: serde_json::Map<String, Value>,
-    error: Option<&str>,
-) -> Result<(), TransferError> {
-    let detail = Value::Object(detail);
-    store.record_transfer_step(
-        item.record.id,
-        state,
-        step.name(),
-        target,
-        &detail,
-        error,
-        ctx.clock.now(),
-    )?;
-    item.record.state = state;
-    item.record.step = Some(step.name().into());
-    if let Some(t) = target {
-        item.record.target_id = Some(t.to_string());
-    }
-    item.record.detail = detail;
-    item.record.error = error.map(str::to_string);
-    Ok(())
-}
-
 /// Marks a transfer failed at the step it reached, keeping that step so a later run resumes
 /// from it.
 fn fail(
@@ -503,15 +474,17 @@ async fn archive_batch(
         }
         match download(ctx, &staging, &item.media, &item.record).await {
             Ok(detail) => {
-                save(
+                record_step(
                     store,
-                    ctx,
-                    item,
-                    TransferState::InProgress,
-                    ArchiveStep::Downloaded,
-                    None,
-                    detail,
-                    None,
+                    &ctx.clock,
+                    &mut item.record,
+                    Step {
+                        state: TransferState::InProgress,
+                        name: ArchiveStep::Downloaded.name(),
+                        target: None,
+                        detail,
+                        error: None,
+                    },
                 )?;
                 check_stop(opts, ArchiveStep::Downloaded)?;
             }
@@ -528,22 +501,11 @@ async fn archive_batch(
         let Some(key) = detail_str(&item.record, "package") else {
             continue;
         };
-        let arrived = ctx.preservica.package_status(&key).await?;
-        let detail = detail_of(&item.record);
-        let step = match arrived {
+        let step = match ctx.preservica.package_status(&key).await? {
             Some(_) => ArchiveStep::Uploaded,
             None => ArchiveStep::Downloaded,
         };
-        save(
-            store,
-            ctx,
-            item,
-            TransferState::InProgress,
-            step,
-            None,
-            detail,
-            None,
-        )?;
+        advance(store, &ctx.clock, &mut item.record, step.name(), None)?;
     }
 
     // Package and upload everything downloaded.
@@ -591,16 +553,12 @@ async fn archive_batch(
                 for &n in &members {
                     let item = &mut items[n];
                     let reference = found[&source_id(&item.record)].clone();
-                    let detail = detail_of(&item.record);
-                    save(
+                    advance(
                         store,
-                        ctx,
-                        item,
-                        TransferState::InProgress,
-                        ArchiveStep::Ingested,
+                        &ctx.clock,
+                        &mut item.record,
+                        ArchiveStep::Ingested.name(),
                         Some(&reference),
-                        detail,
-                        None,
                     )?;
                 }
                 check_stop(opts, ArchiveStep::Ingested)?;
@@ -630,15 +588,17 @@ async fn archive_batch(
                 Ok(algorithms) => {
                     let mut detail = detail_of(&item.record);
                     detail.insert("verified".into(), json!(algorithms));
-                    save(
+                    record_step(
                         store,
-                        ctx,
-                        item,
-                        TransferState::InProgress,
-                        ArchiveStep::Verified,
-                        None,
-                        detail,
-                        None,
+                        &ctx.clock,
+                        &mut item.record,
+                        Step {
+                            state: TransferState::InProgress,
+                            name: ArchiveStep::Verified.name(),
+                            target: None,
+                            detail,
+                            error: None,
+                        },
                     )?;
                     check_stop(opts, ArchiveStep::Verified)?;
                 }
@@ -667,15 +627,11 @@ async fn archive_batch(
             .await
             {
                 Ok(()) => {
-                    let detail = detail_of(&item.record);
-                    save(
+                    advance(
                         store,
-                        ctx,
-                        item,
-                        TransferState::InProgress,
-                        ArchiveStep::WrittenBack,
-                        None,
-                        detail,
+                        &ctx.clock,
+                        &mut item.record,
+                        ArchiveStep::WrittenBack.name(),
                         None,
                     )?;
                     check_stop(opts, ArchiveStep::WrittenBack)?;
@@ -718,15 +674,17 @@ async fn archive_batch(
             {
                 let _ = tokio::fs::remove_file(path).await;
             }
-            save(
+            record_step(
                 store,
-                ctx,
-                item,
-                TransferState::Done,
-                ArchiveStep::Done,
-                None,
-                detail,
-                None,
+                &ctx.clock,
+                &mut item.record,
+                Step {
+                    state: TransferState::Done,
+                    name: ArchiveStep::Done.name(),
+                    target: None,
+                    detail,
+                    error: None,
+                },
             )?;
             tracing::info!(media = %item.media.id, reference, "archived");
         }
@@ -1091,15 +1049,17 @@ async fn package_and_upload(
                 item.media.id
             )));
         }
-        save(
+        record_step(
             store,
-            ctx,
-            item,
-            TransferState::InProgress,
-            ArchiveStep::Uploading,
-            None,
-            detail,
-            None,
+            &ctx.clock,
+            &mut item.record,
+            Step {
+                state: TransferState::InProgress,
+                name: ArchiveStep::Uploading.name(),
+                target: None,
+                detail,
+                error: None,
+            },
         )?;
     }
     check_stop(opts, ArchiveStep::Uploading)?;
@@ -1113,15 +1073,11 @@ async fn package_and_upload(
             tracing::info!(package = %key, multipart = upload.multipart, "package uploaded");
             for (n, _) in &packaged {
                 let item = &mut items[*n];
-                let detail = detail_of(&item.record);
-                save(
+                advance(
                     store,
-                    ctx,
-                    item,
-                    TransferState::InProgress,
-                    ArchiveStep::Uploaded,
-                    None,
-                    detail,
+                    &ctx.clock,
+                    &mut item.record,
+                    ArchiveStep::Uploaded.name(),
                     None,
                 )?;
             }

@@ -474,6 +474,66 @@ pub(crate) fn record_pair(
     Ok(Some(asset))
 }
 
+/// A step of a transfer to record.
+pub(crate) struct Step<'a> {
+    pub state: TransferState,
+    pub name: &'static str,
+    /// The target system's id for the new asset, once known.
+    pub target: Option<&'a str>,
+    pub detail: serde_json::Map<String, serde_json::Value>,
+    pub error: Option<&'a str>,
+}
+
+/// Records `step` in the store (committed before the caller goes on), then in `record`.
+pub(crate) fn record_step(
+    store: &mut Store,
+    clock: &Clock,
+    record: &mut TransferRecord,
+    step: Step<'_>,
+) -> Result<(), TransferError> {
+    let detail = serde_json::Value::Object(step.detail);
+    store.record_transfer_step(
+        record.id,
+        step.state,
+        step.name,
+        step.target,
+        &detail,
+        step.error,
+        clock.now(),
+    )?;
+    record.state = step.state;
+    record.step = Some(step.name.into());
+    if let Some(t) = step.target {
+        record.target_id = Some(t.to_string());
+    }
+    record.detail = detail;
+    record.error = step.error.map(str::to_string);
+    Ok(())
+}
+
+/// Moves `record` on to step `name` (in progress), keeping its detail.
+pub(crate) fn advance(
+    store: &mut Store,
+    clock: &Clock,
+    record: &mut TransferRecord,
+    name: &'static str,
+    target: Option<&str>,
+) -> Result<(), TransferError> {
+    let detail = detail_of(record);
+    record_step(
+        store,
+        clock,
+        record,
+        Step {
+            state: TransferState::InProgress,
+            name,
+            target,
+            detail,
+            error: None,
+        },
+    )
+}
+
 /// The detail of a transfer as a JSON object to add keys to.
 pub(crate) fn detail_of(r: &TransferRecord) -> serde_json::Map<String, serde_json::Value> {
     r.detail.as_object().cloned().unwrap_or_default()

@@ -12,8 +12,8 @@
 //! the upload before sending it again; republishing a done transfer does nothing.
 
 use super::{
-    PlannedTransfer, TransferContext, TransferError, TransferOutcome, agreed_fields, begin_run,
-    byte_bar, detail_of, detail_str, finish_run, record_pair,
+    PlannedTransfer, Step, TransferContext, TransferError, TransferOutcome, advance, agreed_fields,
+    begin_run, byte_bar, detail_of, detail_str, finish_run, record_pair, record_step,
 };
 use crate::config::Rendition;
 use crate::mapping::photoshelter as ps_map;
@@ -342,35 +342,6 @@ fn content_type(name: &str) -> &'static str {
     }
 }
 
-fn save(
-    store: &mut Store,
-    ctx: &TransferContext<'_>,
-    record: &mut TransferRecord,
-    state: TransferState,
-    step: RepublishStep,
-    target: Option<&str>,
-    detail: serde_json::Map<String, Value>,
-) -> Result<(), TransferError> {
-    let detail = Value::Object(detail);
-    store.record_transfer_step(
-        record.id,
-        state,
-        step.name(),
-        target,
-        &detail,
-        None,
-        ctx.clock.now(),
-    )?;
-    record.state = state;
-    record.step = Some(step.name().into());
-    if let Some(t) = target {
-        record.target_id = Some(t.to_string());
-    }
-    record.detail = detail;
-    record.error = None;
-    Ok(())
-}
-
 fn check_stop(opts: &RepublishOptions, step: RepublishStep) -> Result<(), TransferError> {
     if opts.stop_after == Some(step) {
         return Err(TransferError::StoppedAfter(step.name()));
@@ -520,27 +491,21 @@ async fn republish_one(
         let size = record.detail.get("size").and_then(Value::as_u64);
         match find_upload(store, ctx, gallery, &name, size).await? {
             Some(media) => {
-                let detail = detail_of(record);
-                save(
+                advance(
                     store,
-                    ctx,
+                    &ctx.clock,
                     record,
-                    TransferState::InProgress,
-                    RepublishStep::Uploaded,
+                    RepublishStep::Uploaded.name(),
                     Some(&media),
-                    detail,
                 )?;
             }
             None => {
-                let detail = detail_of(record);
-                save(
+                advance(
                     store,
-                    ctx,
+                    &ctx.clock,
                     record,
-                    TransferState::InProgress,
-                    RepublishStep::Downloaded,
+                    RepublishStep::Downloaded.name(),
                     None,
-                    detail,
                 )?;
             }
         }
@@ -574,28 +539,28 @@ async fn republish_one(
             json!(format!("{} {}", got.verified.0, got.verified.1)),
         );
         detail.insert("staged".into(), json!(staged.display().to_string()));
-        save(
+        record_step(
             store,
-            ctx,
+            &ctx.clock,
             record,
-            TransferState::InProgress,
-            RepublishStep::Downloaded,
-            None,
-            detail,
+            Step {
+                state: TransferState::InProgress,
+                name: RepublishStep::Downloaded.name(),
+                target: None,
+                detail,
+                error: None,
+            },
         )?;
         check_stop(opts, RepublishStep::Downloaded)?;
     }
 
     if RepublishStep::of(record) == Some(RepublishStep::Downloaded) {
-        let detail = detail_of(record);
-        save(
+        advance(
             store,
-            ctx,
+            &ctx.clock,
             record,
-            TransferState::InProgress,
-            RepublishStep::Uploading,
+            RepublishStep::Uploading.name(),
             None,
-            detail,
         )?;
         check_stop(opts, RepublishStep::Uploading)?;
         let name = detail_str(record, "upload_name").unwrap_or_else(|| reference.clone());
@@ -604,15 +569,12 @@ async fn republish_one(
             .photoshelter
             .upload_file(gallery, &name, content_type(&name), &staged)
             .await?;
-        let detail = detail_of(record);
-        save(
+        advance(
             store,
-            ctx,
+            &ctx.clock,
             record,
-            TransferState::InProgress,
-            RepublishStep::Uploaded,
+            RepublishStep::Uploaded.name(),
             Some(&uploaded.media_id),
-            detail,
         )?;
         check_stop(opts, RepublishStep::Uploaded)?;
     }
@@ -622,15 +584,12 @@ async fn republish_one(
         let changes = metadata_changes(ctx.mapping, &candidate.canonical, overrides, reference);
         let write = ps_map::plan_write(ctx.mapping, &changes);
         ctx.photoshelter.apply_write(&media, &write).await?;
-        let detail = detail_of(record);
-        save(
+        advance(
             store,
-            ctx,
+            &ctx.clock,
             record,
-            TransferState::InProgress,
-            RepublishStep::Written,
+            RepublishStep::Written.name(),
             None,
-            detail,
         )?;
         check_stop(opts, RepublishStep::Written)?;
     }
@@ -689,14 +648,17 @@ async fn republish_one(
         {
             let _ = tokio::fs::remove_file(path).await;
         }
-        save(
+        record_step(
             store,
-            ctx,
+            &ctx.clock,
             record,
-            TransferState::Done,
-            RepublishStep::Done,
-            None,
-            detail,
+            Step {
+                state: TransferState::Done,
+                name: RepublishStep::Done.name(),
+                target: None,
+                detail,
+                error: None,
+            },
         )?;
         tracing::info!(reference, media, "republished");
     }

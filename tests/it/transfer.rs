@@ -79,27 +79,7 @@ impl Lab {
         request: &ArchiveRequest,
         opts: ArchiveOptions,
     ) -> Result<TransferOutcome, TransferError> {
-        let Lab {
-            mapping,
-            ps,
-            pv,
-            store,
-            dir,
-            archive,
-            republish,
-            ..
-        } = self;
-        let ctx = TransferContext {
-            mapping,
-            photoshelter: ps,
-            preservica: pv,
-            archive,
-            republish,
-            reports_dir: dir.path().join("reports"),
-            index_dir: dir.path().join("index"),
-            clock: Clock::system(),
-            progress: None,
-        };
+        let (store, ctx) = self.parts();
         run_archive(store, &ctx, request, &opts).await
     }
 
@@ -108,6 +88,12 @@ impl Lab {
         request: &RepublishRequest,
         opts: RepublishOptions,
     ) -> Result<TransferOutcome, TransferError> {
+        let (store, ctx) = self.parts();
+        run_republish(store, &ctx, request, &opts).await
+    }
+
+    /// The store and a transfer context over the rest of the lab, borrowed apart.
+    fn parts(&mut self) -> (&mut Store, TransferContext<'_>) {
         let Lab {
             mapping,
             ps,
@@ -129,7 +115,7 @@ impl Lab {
             clock: Clock::system(),
             progress: None,
         };
-        run_republish(store, &ctx, request, &opts).await
+        (store, ctx)
     }
 
     async fn sync(&mut self) -> ferry::sync::SyncOutcome {
@@ -1180,6 +1166,22 @@ async fn the_web_app_republishes_ticked_search_results() {
         None,
         &jpeg(62, 2000),
     );
+    let gallery = lab
+        .ps
+        .create_gallery("Previews", None, Visibility::Private, false)
+        .await
+        .unwrap();
+    let picture = jpeg(8, 3000);
+    let up = lab
+        .ps
+        .upload(
+            &gallery,
+            "quay.jpg",
+            "image/jpeg",
+            Bytes::from(picture.clone()),
+        )
+        .await
+        .unwrap();
     index_everything(&mut lab).await;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let app = ferry::server::start(
@@ -1257,6 +1259,53 @@ async fn the_web_app_republishes_ticked_search_results() {
         lab.ps_custom(&media[0], "Campaign").as_deref(),
         Some("Anniversary 2027")
     );
+    // Asset pages show a preview fetched from the system that holds the picture.
+    let asset = lab
+        .store
+        .assets()
+        .unwrap()
+        .into_iter()
+        .find(|a| a.photoshelter_id.as_deref() == Some(up.media_id.as_str()))
+        .unwrap()
+        .id;
+    let page = http
+        .get(format!("{}/assets/{asset}", app.url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("src=\"/assets/{asset}/preview\"")),
+        "{page}"
+    );
+    let preview = http
+        .get(format!("{}/assets/{asset}/preview", app.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preview.status(), 200);
+    assert_eq!(
+        preview.headers()["content-type"].to_str().unwrap(),
+        "image/jpeg"
+    );
+    assert_eq!(preview.bytes().await.unwrap().as_ref(), picture.as_slice());
+    // The TIFF master of the archive-only asset is not something a browser shows.
+    let tiff = lab
+        .store
+        .assets()
+        .unwrap()
+        .into_iter()
+        .find(|a| a.preservica_ref.as_deref() == Some(regatta.as_str()))
+        .unwrap()
+        .id;
+    let none = http
+        .get(format!("{}/assets/{tiff}/preview", app.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(none.status(), 404);
     let _ = tx.send(());
     app.wait().await.unwrap();
 }

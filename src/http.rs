@@ -153,6 +153,13 @@ pub struct HttpClient {
 }
 
 impl HttpClient {
+    /// How many times a GET whose answer cannot be read (a body cut short on the way: not
+    /// UTF-8, not XML, not JSON) is fetched in all: the same budget as a failing answer, so
+    /// that faults a run rides out in one form it rides out in the other.
+    pub fn fetches_for_unreadable(&self) -> u32 {
+        self.options.max_retries.max(2) + 1
+    }
+
     pub fn new(system: System, options: HttpOptions) -> Result<HttpClient, HttpError> {
         // Credentials travel in custom headers (X-PS-Api-Key, Preservica-Access-Token) that
         // reqwest would carry along to any host a redirect names; only same-host redirects

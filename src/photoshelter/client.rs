@@ -884,9 +884,10 @@ impl PhotoShelterClient {
     }
 
     /// Sends a call and returns its JSON; for v3 the `data` member of an `ok` answer. A GET
-    /// whose answer is not JSON (cut short on the way) is fetched again, twice at most.
+    /// whose answer is not JSON (cut short on the way) is fetched again, within the retry
+    /// budget.
     async fn call_json(&self, call: &Call) -> Result<(Value, String)> {
-        let mut fetches = 0;
+        let mut fetches: u32 = 0;
         let (reply, body) = loop {
             let reply = self.execute(call).await?;
             if !reply.status.is_success() {
@@ -895,7 +896,10 @@ impl PhotoShelterClient {
             fetches += 1;
             match self.json(call, &reply) {
                 Ok(body) => break (reply, body),
-                Err(e) if call.method == Method::GET && fetches < 3 => {
+                Err(e)
+                    if call.method == Method::GET
+                        && fetches < self.http.fetches_for_unreadable() =>
+                {
                     tracing::debug!(error = %e, "the answer is not JSON; fetching it again");
                 }
                 Err(e) => return Err(e),

@@ -340,10 +340,10 @@ impl PreservicaClient {
     }
 
     /// GETs an XML document. A body that does not parse (a cut-short answer) is fetched
-    /// again, twice at most, before it is reported as malformed.
+    /// again, within the retry budget, before it is reported as malformed.
     async fn get_xml(&self, url: &str) -> Result<xml::Document> {
         let mut last = String::new();
-        for _ in 0..3 {
+        for _ in 0..self.http.fetches_for_unreadable() {
             let reply = self.call(Method::GET, url, None, &[]).await?;
             let text = match std::str::from_utf8(&reply.body) {
                 Ok(t) => t,

@@ -1,16 +1,16 @@
 //! The web app in a real browser: Debian's Chromium, headless, driven from its command line
-//! (`--dump-dom` prints the DOM after the page loaded, `--screenshot` saves what it drew), so
-//! no driver crate or DevTools connection is needed. Screenshots go to `target/screenshots/`.
+//! (`--dump-dom` prints the DOM after the page loaded, `--screenshot` saves what it drew), and
+//! for the one click, over DevTools on a pipe; no driver crate. Screenshots go to
+//! `target/screenshots/`.
 //!
 //! Without `/usr/bin/chromium` the tests are skipped with a message, unless `CI` is set: in CI
 //! a missing browser is a failure (`.ci/run` installs it).
 //!
-//! The one thing not done by the browser itself is the click on "Take Preservica's": the test
-//! reads the form (action and form token) from the DOM Chromium rendered and sends exactly
-//! what the browser would send for it (the form fields, with the page's `Origin`) with
-//! reqwest, then has Chromium render the page the redirect leads to.
+//! The click on "Take Preservica's" is a real click: the test drives Chromium over the
+//! DevTools protocol on a pipe (`--remote-debugging-pipe`), so the browser itself sends the
+//! form, with its token and the page's origin, and follows the redirect.
 
-use crate::server::{App, HOSTILE_CAPTION, attr_after, start};
+use crate::server::{App, HOSTILE_CAPTION, start};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -152,27 +152,37 @@ async fn a_conflict_is_resolved_from_the_page_chromium_renders() {
     let shot = screenshot(browser, &conflicts, "conflicts").await;
     eprintln!("screenshot: {}", shot.display());
 
-    // The first conflict's "take a side" form, as Chromium rendered it.
+    // The first conflict's "Take Preservica's" button, clicked in Chromium: the browser
+    // sends the form (its token, this page's origin) and follows the redirect.
     let id = app.fx.conflicts[0];
-    let form_marker = format!("action=\"/conflicts/{id}\" class=\"take\"");
-    let at = dom.find(&form_marker).expect("the conflict's form");
-    let form = &dom[at..];
-    let csrf = attr_after(form, "name=\"csrf\"", "value").expect("the form token");
-    assert!(form.contains("value=\"preservica\""));
-
-    // What Chromium sends when "Take Preservica's" is clicked: the form's fields as
-    // application/x-www-form-urlencoded, with the page's origin.
-    let resp = app
-        .http
-        .post(app.url(&format!("/conflicts/{id}")))
-        .header("Origin", &app.base)
-        .header("Referer", &conflicts)
-        .form(&[("csrf", csrf.as_str()), ("take", "preservica")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 303);
-    let next = resp.headers()["location"].to_str().unwrap().to_string();
+    let page_url = conflicts.clone();
+    let (next, html) = tokio::task::spawn_blocking(move || {
+        let mut chrome = Devtools::launch(browser);
+        let page = chrome.open(&page_url);
+        let clicked = chrome.eval(
+            &page,
+            &format!(
+                "(() => {{ const b = document.querySelector('form[action=\"/conflicts/{id}\"] \
+                 button[value=\"preservica\"]'); if (!b) return false; b.click(); return true; }})()"
+            ),
+        );
+        assert_eq!(clicked, serde_json::Value::Bool(true), "the button is on the page");
+        chrome.wait_for(&page, "Page.loadEventFired");
+        let href = chrome.eval(&page, "location.href");
+        let html = chrome.eval(&page, "document.documentElement.outerHTML");
+        (
+            href.as_str().unwrap_or_default().to_string(),
+            html.as_str().unwrap_or_default().to_string(),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(next.starts_with(&app.base), "{next}");
+    assert!(
+        html.contains(&format!("Conflict #{id} (usage_terms) decided")),
+        "{html}"
+    );
+    let next = next[app.base.len()..].to_string();
 
     let after = app.url(&next);
     let dom = dump_dom(browser, &after).await;
@@ -193,4 +203,169 @@ async fn a_conflict_is_resolved_from_the_page_chromium_renders() {
         .find(|i| i.id == id)
         .unwrap();
     assert_eq!(item.resolution.as_deref(), Some("preservica"));
+}
+
+/// A Chromium driven over the DevTools protocol on a pipe (`--remote-debugging-pipe`: commands
+/// on the browser's fd 3, answers and events on its fd 4, each a JSON message ended by NUL),
+/// so the test clicks like a person, with no driver crate and no port.
+struct Devtools {
+    child: std::process::Child,
+    commands: std::io::PipeWriter,
+    answers: std::io::BufReader<std::io::PipeReader>,
+    next_id: u64,
+    _profile: tempfile::TempDir,
+}
+
+impl Devtools {
+    fn launch(browser: &Path) -> Devtools {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::process::CommandExt;
+        let profile = tempfile::tempdir().unwrap();
+        let (cmd_r, cmd_w) = std::io::pipe().unwrap();
+        let (ans_r, ans_w) = std::io::pipe().unwrap();
+        let (cr, aw) = (cmd_r.as_raw_fd(), ans_w.as_raw_fd());
+        let mut cmd = std::process::Command::new(browser);
+        cmd.args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-extensions",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--remote-debugging-pipe",
+            "--window-size=1280,900",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("about:blank")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+        // SAFETY: between fork and exec only async-signal-safe calls (dup2, fcntl) are made,
+        // on descriptors this process owns.
+        unsafe {
+            cmd.pre_exec(move || {
+                for (from, to) in [(cr, 3), (aw, 4)] {
+                    if from == to {
+                        let flags = libc::fcntl(to, libc::F_GETFD);
+                        libc::fcntl(to, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+                    } else if libc::dup2(from, to) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("chromium starts");
+        drop((cmd_r, ans_w));
+        Devtools {
+            child,
+            commands: cmd_w,
+            answers: std::io::BufReader::new(ans_r),
+            next_id: 0,
+            _profile: profile,
+        }
+    }
+
+    fn read_message(&mut self) -> serde_json::Value {
+        use std::io::BufRead;
+        let mut buf = Vec::new();
+        let n = self
+            .answers
+            .read_until(0, &mut buf)
+            .expect("chromium answers");
+        assert!(n > 0, "chromium closed its DevTools pipe");
+        buf.pop();
+        serde_json::from_slice(&buf).expect("a DevTools message is JSON")
+    }
+
+    /// Sends a command (to a page session, or the browser) and returns its result; events
+    /// that arrive meanwhile are dropped.
+    fn call(
+        &mut self,
+        session: Option<&str>,
+        method: &str,
+        params: serde_json::Value,
+    ) -> serde_json::Value {
+        use std::io::Write;
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut msg = serde_json::json!({"id": id, "method": method, "params": params});
+        if let Some(s) = session {
+            msg["sessionId"] = s.into();
+        }
+        let mut bytes = serde_json::to_vec(&msg).unwrap();
+        bytes.push(0);
+        self.commands.write_all(&bytes).unwrap();
+        loop {
+            let m = self.read_message();
+            if m["id"].as_u64() == Some(id) {
+                assert!(m.get("error").is_none(), "{method} failed: {m}");
+                return m["result"].clone();
+            }
+        }
+    }
+
+    /// Waits (at most a minute) for an event of a session.
+    fn wait_for(&mut self, session: &str, event: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {event} within a minute"
+            );
+            let m = self.read_message();
+            if m["method"] == event && m["sessionId"] == session {
+                return;
+            }
+        }
+    }
+
+    /// Opens a page; returns its session.
+    fn open(&mut self, url: &str) -> String {
+        let target = self.call(
+            None,
+            "Target.createTarget",
+            serde_json::json!({"url": "about:blank"}),
+        )["targetId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let session = self.call(
+            None,
+            "Target.attachToTarget",
+            serde_json::json!({"targetId": target, "flatten": true}),
+        )["sessionId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        self.call(Some(&session), "Page.enable", serde_json::json!({}));
+        self.call(
+            Some(&session),
+            "Page.navigate",
+            serde_json::json!({"url": url}),
+        );
+        self.wait_for(&session, "Page.loadEventFired");
+        session
+    }
+
+    /// Evaluates `expression` in the page; returns its value.
+    fn eval(&mut self, session: &str, expression: &str) -> serde_json::Value {
+        self.call(
+            Some(session),
+            "Runtime.evaluate",
+            serde_json::json!({"expression": expression, "returnByValue": true}),
+        )["result"]["value"]
+            .clone()
+    }
+}
+
+impl Drop for Devtools {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -1692,7 +1692,8 @@ async fn deeply_nested_json_from_photoshelter_is_a_clear_error() {
                 "[".repeat(100_000),
                 "]".repeat(100_000)
             ),
-            times: 1,
+            // Every fetch: an unreadable answer is fetched again within the retry budget.
+            times: 20,
         });
         let e = c.read_record(&id).await.unwrap_err();
         let text = e.to_string();

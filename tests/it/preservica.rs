@@ -414,10 +414,11 @@ async fn a_malformed_answer_is_a_clear_error_naming_the_url() {
         msg.contains(&format!("/api/entity/information-objects/{asset}")),
         "{msg}"
     );
+    // Fetched again within the retry budget (the first fetch and `max_retries` more).
     assert_eq!(
         emu.log()
             .count("GET", &format!("information-objects/{asset}")),
-        3
+        9
     );
 }
 

@@ -20,7 +20,7 @@ use ferry::mapping::Mapping;
 use ferry::model::{FieldValue, System};
 use ferry::store::Store;
 use ferry::store::sync::Snapshot;
-use ferry::sync::cycle::canonical;
+use ferry::sync::cycle::{baselines_of, canonical};
 use ferry::sync::plan::{PairState, Plan, check_mass_change, plan_pair};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
@@ -218,19 +218,7 @@ fn main() {
         let (ps_rec, mut unreadable) = canonical(&mapping, ps);
         let (pv_rec, pv_unreadable) = canonical(&mapping, pv);
         unreadable.extend(pv_unreadable);
-        let base: HashMap<String, Option<FieldValue>> = mapping
-            .fields
-            .iter()
-            .filter_map(|f| {
-                stored.get(&(a.id, f.name.clone())).map(|v| {
-                    (
-                        f.name.clone(),
-                        v.as_deref()
-                            .and_then(|v| FieldValue::parse(f.kind, v).ok().flatten()),
-                    )
-                })
-            })
-            .collect();
+        let base = baselines_of(&mapping, &stored, a.id);
         plan_pair(
             &mapping,
             &PairState {

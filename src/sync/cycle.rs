@@ -404,20 +404,7 @@ async fn cycle(
         let (ps_rec, mut unreadable) = canonical(ctx.mapping, ps_snap);
         let (pv_rec, pv_unreadable) = canonical(ctx.mapping, pv_snap);
         unreadable.extend(pv_unreadable);
-        let base: HashMap<String, Option<FieldValue>> = ctx
-            .mapping
-            .fields
-            .iter()
-            .filter_map(|f| {
-                baselines.get(&(a.id, f.name.clone())).map(|v| {
-                    (
-                        f.name.clone(),
-                        v.as_deref()
-                            .and_then(|v| FieldValue::parse(f.kind, v).ok().flatten()),
-                    )
-                })
-            })
-            .collect();
+        let base = baselines_of(ctx.mapping, &baselines, a.id);
         let res: HashMap<String, (i64, String, Option<FieldValue>)> = ctx
             .mapping
             .fields
@@ -789,7 +776,28 @@ fn pair_stored(
     Ok(paired)
 }
 
-/// A stored snapshot as a canonical record, with its unreadable-field markers apart.
+/// The baselines of one asset, field by field, read as the mapping's kinds. Public for the
+/// engine benchmark, which plans from the store as a run does.
+pub fn baselines_of(
+    mapping: &Mapping,
+    stored: &HashMap<(AssetId, String), Option<String>>,
+    asset: AssetId,
+) -> HashMap<String, Option<FieldValue>> {
+    mapping
+        .fields
+        .iter()
+        .filter_map(|f| {
+            stored.get(&(asset, f.name.clone())).map(|v| {
+                (
+                    f.name.clone(),
+                    v.as_deref()
+                        .and_then(|v| FieldValue::parse(f.kind, v).ok().flatten()),
+                )
+            })
+        })
+        .collect()
+}
+
 /// A stored snapshot as a canonical record, and the fields that could not be read (never
 /// compared). Public for the engine benchmark, which plans from stored snapshots as a run does.
 pub fn canonical(

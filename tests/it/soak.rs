@@ -669,9 +669,15 @@ fn write_config(dir: &std::path::Path, world: &World) -> Vec<(String, String)> {
     ]
 }
 
-fn spawn_sync(dir: &std::path::Path, env: &[(String, String)]) -> std::process::Child {
+/// Starts `ferry --config ferry.toml ARGS` in `dir` with only `env`.
+fn spawn_ferry(
+    dir: &std::path::Path,
+    env: &[(String, String)],
+    args: &[String],
+) -> std::process::Child {
     std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["--config", "ferry.toml", "sync"])
+        .args(["--config", "ferry.toml"])
+        .args(args)
         .current_dir(dir)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -682,7 +688,7 @@ fn spawn_sync(dir: &std::path::Path, env: &[(String, String)]) -> std::process::
         .expect("the ferry binary starts")
 }
 
-/// How one `ferry sync` ended.
+/// How one run of ferry ended.
 #[derive(Debug)]
 struct Ended {
     /// `None`: killed.
@@ -698,8 +704,18 @@ fn sync_once(
     env: &[(String, String)],
     kill_after: Option<Duration>,
 ) -> Ended {
+    run_once(dir, env, &["sync".to_string()], kill_after)
+}
+
+/// Runs `ferry ARGS`, killing it with SIGKILL after `kill_after` unless it ends before.
+fn run_once(
+    dir: &std::path::Path,
+    env: &[(String, String)],
+    args: &[String],
+    kill_after: Option<Duration>,
+) -> Ended {
     let started = Instant::now();
-    let mut child = spawn_sync(dir, env);
+    let mut child = spawn_ferry(dir, env, args);
     let mut killed = false;
     loop {
         if child.try_wait().unwrap().is_some() {
@@ -714,7 +730,7 @@ fn sync_once(
         }
         assert!(
             started.elapsed() < Duration::from_secs(60),
-            "a ferry sync ran for a minute"
+            "ferry {args:?} ran for a minute"
         );
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -1354,53 +1370,21 @@ async fn the_preservica_client_rides_out_each_fault_the_soak_met() {
 const TRANSFER_ITERATIONS: usize = 30;
 const TRANSFER_SEED: u64 = 19_620_714;
 
-/// Runs `ferry archive` with `args`, killing it with SIGKILL after `kill_after` unless it ends
-/// before; `None` when killed.
+/// Runs `ferry archive ARGS`; see [`run_once`].
 fn archive_once(
     dir: &std::path::Path,
     env: &[(String, String)],
     args: &[String],
     kill_after: Option<Duration>,
 ) -> (Option<i32>, String, Duration) {
-    let started = Instant::now();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["--config", "ferry.toml", "archive"])
-        .args(args)
-        .current_dir(dir)
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("the ferry binary starts");
-    let mut killed = false;
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if let Some(limit) = kill_after
-            && started.elapsed() >= limit
-        {
-            child.kill().unwrap(); // SIGKILL
-            killed = true;
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "a ferry archive ran for a minute"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    let out = child.wait_with_output().unwrap();
-    let elapsed = started.elapsed();
-    std::thread::sleep(Duration::from_millis(30));
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (if killed { None } else { out.status.code() }, text, elapsed)
+    let mut all = vec!["archive".to_string()];
+    all.extend_from_slice(args);
+    let ended = run_once(dir, env, &all, kill_after);
+    (
+        ended.code,
+        format!("{}\n{}", ended.stdout, ended.stderr),
+        ended.elapsed,
+    )
 }
 
 #[test]

@@ -16,6 +16,22 @@ use std::time::Duration;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
+/// Chromium headless, quiet and reproducible: no sandbox (CI runs as root), no GPU, no
+/// background traffic, a fixed window.
+const HEADLESS: [&str; 11] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--window-size=1280,900",
+];
+
 /// The browser, or `None` (after saying why) when the tests are to be skipped.
 fn chromium() -> Option<&'static Path> {
     let path = Path::new(CHROMIUM);
@@ -38,25 +54,13 @@ fn chromium() -> Option<&'static Path> {
 async fn chromium_run(browser: &Path, url: &str, extra: &[String]) -> String {
     let profile = tempfile::tempdir().unwrap();
     let mut cmd = tokio::process::Command::new(browser);
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-extensions",
-        "--no-first-run",
-        "--no-default-browser-check",
-        "--hide-scrollbars",
-        "--window-size=1280,900",
-    ])
-    .arg(format!("--user-data-dir={}", profile.path().display()))
-    .args(extra)
-    .arg(url)
-    .stdin(std::process::Stdio::null())
-    .kill_on_drop(true);
+    cmd.args(HEADLESS)
+        .arg("--hide-scrollbars")
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(extra)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
     let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
         .await
         .expect("chromium finishes within two minutes")
@@ -225,25 +229,13 @@ impl Devtools {
         let (ans_r, ans_w) = std::io::pipe().unwrap();
         let (cr, aw) = (cmd_r.as_raw_fd(), ans_w.as_raw_fd());
         let mut cmd = std::process::Command::new(browser);
-        cmd.args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-extensions",
-            "--no-first-run",
-            "--no-default-browser-check",
-            "--remote-debugging-pipe",
-            "--window-size=1280,900",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("about:blank")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
+        cmd.args(HEADLESS)
+            .arg("--remote-debugging-pipe")
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
         // SAFETY: between fork and exec only async-signal-safe calls (dup2, fcntl) are made,
         // on descriptors this process owns.
         unsafe {

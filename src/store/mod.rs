@@ -183,6 +183,23 @@ impl Store {
             .map_err(|e| self.sql_error(e))
     }
 
+    /// Every row `sql` returns for `params`, each made by `row`, collected (into a `Vec`, a
+    /// map, …): the one shape of a many-row read, its errors naming this database.
+    fn query_rows<T, C: FromIterator<T>, P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<C, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(sql)
+            .map_err(|e| self.sql_error(e))?;
+        st.query_map(params, row)
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.sql_error(e))
+    }
+
     /// Wraps a SQLite error with this database's path, so the message names the file.
     fn sql_error(&self, source: rusqlite::Error) -> StoreError {
         StoreError::Sqlite {

@@ -192,12 +192,10 @@ impl Store {
 
     /// The latest runs, newest first.
     pub fn runs(&self, limit: usize) -> Result<Vec<RunRow>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT id, kind, status, started_at, finished_at, dry_run, exit_code, report_path FROM runs ORDER BY id DESC LIMIT ?1")
-            .map_err(|e| self.sql_error(e))?;
-        let rows = st
-            .query_map([limit as i64], |r| {
+        self.query_rows(
+            "SELECT id, kind, status, started_at, finished_at, dry_run, exit_code, report_path FROM runs ORDER BY id DESC LIMIT ?1",
+            [limit as i64],
+            |r| {
                 Ok(RunRow {
                     id: r.get(0)?,
                     kind: r.get(1)?,
@@ -208,10 +206,8 @@ impl Store {
                     exit_code: r.get(6)?,
                     report_path: r.get(7)?,
                 })
-            })
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.sql_error(e))?;
-        Ok(rows)
+            },
+        )
     }
 
     /// Marks runs left `running` by a process that died as interrupted.
@@ -317,22 +313,18 @@ impl Store {
     // ---- assets and pairing ----
 
     pub fn assets(&self) -> Result<Vec<AssetRow>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare(
-                "SELECT id, photoshelter_id, preservica_ref, paired_by FROM assets ORDER BY id",
-            )
-            .map_err(|e| self.sql_error(e))?;
-        st.query_map([], |r| {
-            Ok(AssetRow {
-                id: r.get(0)?,
-                photoshelter_id: r.get(1)?,
-                preservica_ref: r.get(2)?,
-                paired_by: r.get(3)?,
-            })
-        })
-        .and_then(|rows| rows.collect())
-        .map_err(|e| self.sql_error(e))
+        self.query_rows(
+            "SELECT id, photoshelter_id, preservica_ref, paired_by FROM assets ORDER BY id",
+            [],
+            |r| {
+                Ok(AssetRow {
+                    id: r.get(0)?,
+                    photoshelter_id: r.get(1)?,
+                    preservica_ref: r.get(2)?,
+                    paired_by: r.get(3)?,
+                })
+            },
+        )
     }
 
     /// The asset for a system id, created (unpaired) when ferry has not seen it before.
@@ -499,15 +491,9 @@ impl Store {
     pub fn pair_suggestions(
         &self,
     ) -> Result<Vec<(i64, String, String, String, String)>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT id, photoshelter_id, preservica_ref, reason, status FROM pair_suggestions ORDER BY status <> 'open', id")
-            .map_err(|e| self.sql_error(e))?;
-        st.query_map([], |r| {
+        self.query_rows("SELECT id, photoshelter_id, preservica_ref, reason, status FROM pair_suggestions ORDER BY status <> 'open', id", [], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })
-        .and_then(|rows| rows.collect())
-        .map_err(|e| self.sql_error(e))
     }
 
     /// A person confirms a suggested pair: the two assets become one pair. `Ok(false)` when
@@ -680,13 +666,9 @@ impl Store {
 
     /// Every baseline: (asset, field) → agreed value (`None`: agreed on no value).
     pub fn baselines(&self) -> Result<HashMap<(AssetId, String), Option<String>>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT asset_id, field, value FROM baselines")
-            .map_err(|e| self.sql_error(e))?;
-        st.query_map([], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.sql_error(e))
+        self.query_rows("SELECT asset_id, field, value FROM baselines", [], |r| {
+            Ok(((r.get(0)?, r.get(1)?), r.get(2)?))
+        })
     }
 
     /// Sets baselines for fields found equal in both systems (invariant 3: only agreed or
@@ -777,8 +759,7 @@ impl Store {
              FROM review_queue q JOIN decisions d ON d.id = q.decision_id JOIN assets a ON a.id = q.asset_id {} ORDER BY q.id",
             if open_only { "WHERE q.status = 'open'" } else { "" }
         );
-        let mut st = self.conn.prepare(&sql).map_err(|e| self.sql_error(e))?;
-        st.query_map([], |r| {
+        self.query_rows(&sql, [], |r| {
             Ok(ReviewItem {
                 id: r.get(0)?,
                 asset_id: r.get(1)?,
@@ -793,8 +774,6 @@ impl Store {
                 resolution_value: r.get(10)?,
             })
         })
-        .and_then(|rows| rows.collect())
-        .map_err(|e| self.sql_error(e))
     }
 
     /// Records a person's decision on a conflict; the next sync carries it out.
@@ -817,15 +796,9 @@ impl Store {
 
     /// Resolved conflicts whose value has not been carried out yet.
     pub fn resolutions(&self) -> Result<HashMap<(AssetId, String), Resolution>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT id, asset_id, field, resolution, resolution_value FROM review_queue WHERE status = 'resolved' AND resolution IS NOT NULL AND resolved_by IS NULL")
-            .map_err(|e| self.sql_error(e))?;
-        st.query_map([], |r| {
+        self.query_rows("SELECT id, asset_id, field, resolution, resolution_value FROM review_queue WHERE status = 'resolved' AND resolution IS NOT NULL AND resolved_by IS NULL", [], |r| {
             Ok(((r.get(1)?, r.get(2)?), (r.get(0)?, r.get(3)?, r.get(4)?)))
         })
-        .and_then(|rows| rows.collect())
-        .map_err(|e| self.sql_error(e))
     }
 
     /// Marks a resolution as carried out by `run`.
@@ -883,11 +856,7 @@ impl Store {
 
     /// Writes not yet finished, from any run, oldest first.
     pub fn pending_outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT id, run_id, asset_id, decision_id, system, field, expected_value, new_value, state, attempts FROM outbox WHERE state IN ('planned', 'written', 'verified') ORDER BY id")
-            .map_err(|e| self.sql_error(e))?;
-        st.query_map([], |r| {
+        self.query_rows("SELECT id, run_id, asset_id, decision_id, system, field, expected_value, new_value, state, attempts FROM outbox WHERE state IN ('planned', 'written', 'verified') ORDER BY id", [], |r| {
             Ok(OutboxEntry {
                 id: r.get(0)?,
                 run_id: r.get(1)?,
@@ -901,8 +870,6 @@ impl Store {
                 attempts: r.get(9)?,
             })
         })
-        .and_then(|rows| rows.collect())
-        .map_err(|e| self.sql_error(e))
     }
 
     /// Moves a write to `state` (`written`, `stale`, `failed`), counting attempts.
@@ -992,11 +959,7 @@ impl Store {
 
     /// Field history of an asset, oldest first.
     pub fn field_history(&self, asset: AssetId) -> Result<Vec<HistoryEntry>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT field, system, old_value, new_value, reason, recorded_at FROM field_history WHERE asset_id = ?1 ORDER BY id")
-            .map_err(|e| self.sql_error(e))?;
-        st.query_map([asset], |r| {
+        self.query_rows("SELECT field, system, old_value, new_value, reason, recorded_at FROM field_history WHERE asset_id = ?1 ORDER BY id", [asset], |r| {
             Ok(HistoryEntry {
                 field: r.get(0)?,
                 system: r.get(1)?,
@@ -1006,8 +969,6 @@ impl Store {
                 recorded_at: r.get(5)?,
             })
         })
-        .and_then(|rows| rows.collect())
-        .map_err(|e| self.sql_error(e))
     }
 
     // ---- cursors ----

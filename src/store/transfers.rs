@@ -190,15 +190,13 @@ impl Store {
         kind: TransferKind,
         source_id: &str,
     ) -> Result<Vec<TransferRecord>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare(&format!(
+        self.query_rows(
+            &format!(
                 "SELECT {COLUMNS} FROM transfers WHERE kind = ?1 AND source_id = ?2 ORDER BY id"
-            ))
-            .map_err(|e| self.sql_error(e))?;
-        st.query_map(params![kind.name(), source_id], record)
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.sql_error(e))
+            ),
+            params![kind.name(), source_id],
+            record,
+        )
     }
 
     /// Records a completed step: the new state, step name, detail and (once known) the
@@ -236,15 +234,11 @@ impl Store {
 
     /// The transfers a run worked on, in the order they were planned.
     pub fn transfers_of_run(&self, run: RunId) -> Result<Vec<TransferRecord>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare(&format!(
-                "SELECT {COLUMNS} FROM transfers WHERE run_id = ?1 ORDER BY id"
-            ))
-            .map_err(|e| self.sql_error(e))?;
-        st.query_map([run], record)
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.sql_error(e))
+        self.query_rows(
+            &format!("SELECT {COLUMNS} FROM transfers WHERE run_id = ?1 ORDER BY id"),
+            [run],
+            record,
+        )
     }
 
     /// The Preservica ref a PhotoShelter media item is paired with, if it is.
@@ -289,15 +283,11 @@ impl Store {
 
     /// The latest transfers, newest first.
     pub fn recent_transfers(&self, limit: usize) -> Result<Vec<TransferRecord>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare(&format!(
-                "SELECT {COLUMNS} FROM transfers ORDER BY updated_at DESC, id DESC LIMIT ?1"
-            ))
-            .map_err(|e| self.sql_error(e))?;
-        st.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], record)
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.sql_error(e))
+        self.query_rows(
+            &format!("SELECT {COLUMNS} FROM transfers ORDER BY updated_at DESC, id DESC LIMIT ?1"),
+            [i64::try_from(limit).unwrap_or(i64::MAX)],
+            record,
+        )
     }
 }
 

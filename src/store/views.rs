@@ -41,17 +41,13 @@ impl Store {
     /// Up to `limit` assets with an id greater than `after`, in id order: one page of a walk
     /// over every asset (start with `after = 0`, continue from the last id returned).
     pub fn asset_page(&self, after: AssetId, limit: usize) -> Result<Vec<AssetRow>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT id, photoshelter_id, preservica_ref, paired_by FROM assets
-                 WHERE id > ?1 ORDER BY id LIMIT ?2",
-            )
-            .map_err(|e| self.sql_error(e))?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        st.query_map(rusqlite::params![after, limit], asset_row)
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.sql_error(e))
+        self.query_rows(
+            "SELECT id, photoshelter_id, preservica_ref, paired_by FROM assets
+             WHERE id > ?1 ORDER BY id LIMIT ?2",
+            rusqlite::params![after, limit],
+            asset_row,
+        )
     }
 
     /// The asset rows of `ids` that exist, in id order; ids of assets that are gone (a
@@ -64,11 +60,8 @@ impl Store {
                  WHERE id IN ({}) ORDER BY id",
                 placeholders(chunk.len())
             );
-            let mut st = self.conn.prepare(&sql).map_err(|e| self.sql_error(e))?;
-            let rows: Vec<AssetRow> = st
-                .query_map(params_from_iter(chunk.iter()), asset_row)
-                .and_then(|rows| rows.collect())
-                .map_err(|e| self.sql_error(e))?;
+            let rows: Vec<AssetRow> =
+                self.query_rows(&sql, params_from_iter(chunk.iter()), asset_row)?;
             out.extend(rows);
         }
         out.sort_by_key(|a| a.id);
@@ -124,19 +117,15 @@ impl Store {
     /// Assets whose stored state `run` changed: a snapshot it stored, a value it wrote (field
     /// history) or a pair it made. These are the assets to reindex after that run.
     pub fn assets_changed_in_run(&self, run: RunId) -> Result<Vec<AssetId>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare(
-                "SELECT asset_id FROM snapshots WHERE run_id = ?1
+        self.query_rows(
+            "SELECT asset_id FROM snapshots WHERE run_id = ?1
                  UNION SELECT asset_id FROM field_history WHERE run_id = ?1
                  UNION SELECT a.id FROM assets a JOIN runs r ON r.id = ?1
                        WHERE a.paired_at >= r.started_at
                          AND (r.finished_at IS NULL OR a.paired_at <= r.finished_at)
                  ORDER BY 1",
-            )
-            .map_err(|e| self.sql_error(e))?;
-        st.query_map([run], |r| r.get(0))
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.sql_error(e))
+            [run],
+            |r| r.get(0),
+        )
     }
 }

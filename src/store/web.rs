@@ -181,18 +181,12 @@ impl Store {
 
     /// The latest decision on each field of an asset, by field name.
     pub fn latest_decisions(&self, id: AssetId) -> Result<Vec<FieldDecision>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare(
-                "SELECT d.id, d.run_id, d.field, d.photoshelter_value, d.preservica_value, d.has_baseline, d.baseline_value,
+        self.query_rows("SELECT d.id, d.run_id, d.field, d.photoshelter_value, d.preservica_value, d.has_baseline, d.baseline_value,
                         d.outcome, d.rule, d.reason, d.winning_value, d.created_at
                  FROM decisions d
                  WHERE d.asset_id = ?1
                    AND d.id = (SELECT max(id) FROM decisions WHERE asset_id = d.asset_id AND field = d.field)
-                 ORDER BY d.field",
-            )
-            .map_err(|e| self.sql_error(e))?;
-        st.query_map([id], |r| {
+                 ORDER BY d.field", [id], |r| {
             Ok(FieldDecision {
                 id: r.get(0)?,
                 run_id: r.get(1)?,
@@ -208,8 +202,6 @@ impl Store {
                 created_at: r.get(11)?,
             })
         })
-        .and_then(|rows| rows.collect())
-        .map_err(|e| self.sql_error(e))
     }
 
     /// The baselines of one asset: field → the value both systems last agreed on.
@@ -217,40 +209,34 @@ impl Store {
         &self,
         id: AssetId,
     ) -> Result<BTreeMap<String, Option<String>>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT field, value FROM baselines WHERE asset_id = ?1")
-            .map_err(|e| self.sql_error(e))?;
-        st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.sql_error(e))
+        self.query_rows(
+            "SELECT field, value FROM baselines WHERE asset_id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
     }
 
     /// Writes to an asset: every unfinished one, then the latest finished ones, newest first,
     /// at most `limit` in all.
     pub fn asset_writes(&self, id: AssetId, limit: usize) -> Result<Vec<AssetWrite>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare(
-                "SELECT id, run_id, system, field, new_value, state, last_error, updated_at FROM outbox
+        self.query_rows(
+            "SELECT id, run_id, system, field, new_value, state, last_error, updated_at FROM outbox
                  WHERE asset_id = ?1
                  ORDER BY state IN ('planned', 'written', 'verified') DESC, id DESC LIMIT ?2",
-            )
-            .map_err(|e| self.sql_error(e))?;
-        st.query_map(params![id, limit as i64], |r| {
-            Ok(AssetWrite {
-                id: r.get(0)?,
-                run_id: r.get(1)?,
-                system: r.get(2)?,
-                field: r.get(3)?,
-                new_value: r.get(4)?,
-                state: r.get(5)?,
-                last_error: r.get(6)?,
-                updated_at: r.get(7)?,
-            })
-        })
-        .and_then(|rows| rows.collect())
-        .map_err(|e| self.sql_error(e))
+            params![id, limit as i64],
+            |r| {
+                Ok(AssetWrite {
+                    id: r.get(0)?,
+                    run_id: r.get(1)?,
+                    system: r.get(2)?,
+                    field: r.get(3)?,
+                    new_value: r.get(4)?,
+                    state: r.get(5)?,
+                    last_error: r.get(6)?,
+                    updated_at: r.get(7)?,
+                })
+            },
+        )
     }
 
     /// One run, or `None` when the store does not know the id.
@@ -267,15 +253,11 @@ impl Store {
 
     /// The latest runs with their summaries, newest first.
     pub fn run_details(&self, limit: usize) -> Result<Vec<RunDetail>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare(&format!(
-                "SELECT {RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?1"
-            ))
-            .map_err(|e| self.sql_error(e))?;
-        st.query_map([limit as i64], run_detail)
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.sql_error(e))
+        self.query_rows(
+            &format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?1"),
+            [limit as i64],
+            run_detail,
+        )
     }
 
     /// The latest run that has finished (whatever its status).
@@ -294,14 +276,8 @@ impl Store {
 
     /// Conflicts people decided, newest first.
     pub fn decided_conflicts(&self, limit: usize) -> Result<Vec<DecidedConflict>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare(
-                "SELECT id, asset_id, field, resolution, resolution_value, resolved_at, resolved_by
-                 FROM review_queue WHERE status = 'resolved' ORDER BY resolved_at DESC, id DESC LIMIT ?1",
-            )
-            .map_err(|e| self.sql_error(e))?;
-        st.query_map([limit as i64], |r| {
+        self.query_rows("SELECT id, asset_id, field, resolution, resolution_value, resolved_at, resolved_by
+                 FROM review_queue WHERE status = 'resolved' ORDER BY resolved_at DESC, id DESC LIMIT ?1", [limit as i64], |r| {
             Ok(DecidedConflict {
                 id: r.get(0)?,
                 asset_id: r.get(1)?,
@@ -312,8 +288,6 @@ impl Store {
                 carried_out_by: r.get(6)?,
             })
         })
-        .and_then(|rows| rows.collect())
-        .map_err(|e| self.sql_error(e))
     }
 
     /// The numbers behind `/metrics`, read in one transaction so they agree with each other.

@@ -14,8 +14,8 @@
 //! `uploading` asks the process monitor whether its package arrived before sending it again.
 
 use super::{
-    Digests, PlannedTransfer, Step, TransferContext, TransferError, TransferOutcome, advance,
-    agreed_fields, begin_run, byte_bar, check_fixity, detail_of, detail_str, finish_run,
+    Digests, PlannedTransfer, RunEnd, Step, TransferContext, TransferError, TransferOutcome,
+    advance, agreed_fields, begin_run, byte_bar, check_fixity, detail_of, detail_str, finish_run,
     record_pair, record_step,
 };
 use crate::config::AfterArchive;
@@ -151,14 +151,7 @@ pub async fn run_archive(
         for batch in &batches {
             plan_batch(store, ctx, &folder, batch, &mut planned).await?;
         }
-        return Ok(TransferOutcome {
-            run_id: None,
-            outcome: crate::exit::Outcome::Done,
-            planned,
-            report: None,
-            paths: None,
-            touched: Vec::new(),
-        });
+        return Ok(TransferOutcome::dry_run(planned));
     }
     let started = ctx.clock.now();
     let run = begin_run(store, &ctx.clock, "archive")?;
@@ -211,16 +204,20 @@ pub async fn run_archive(
             }
         }
     }
-    let (mut report, paths, outcome) = finish_run(store, ctx, run, started, stopped, failures)?;
-    report.transfers.extend(notes);
-    Ok(TransferOutcome {
-        run_id: Some(run),
-        outcome,
-        planned,
-        report: Some(report),
-        paths: Some(paths),
-        touched,
-    })
+    finish_run(
+        store,
+        ctx,
+        run,
+        RunEnd {
+            started,
+            stopped,
+            failures,
+            notes,
+            refused: 0,
+            planned,
+            touched,
+        },
+    )
 }
 
 /// The batches `request` names, galleries first; media named on their own form one batch.

@@ -109,6 +109,34 @@ pub struct TransferOutcome {
     pub touched: Vec<AssetId>,
 }
 
+impl TransferOutcome {
+    /// What a dry run would move: nothing recorded, nothing written.
+    pub fn dry_run(planned: Vec<PlannedTransfer>) -> TransferOutcome {
+        TransferOutcome {
+            run_id: None,
+            outcome: Outcome::Done,
+            planned,
+            report: None,
+            paths: None,
+            touched: Vec::new(),
+        }
+    }
+}
+
+/// How a transfer run ended, for [`finish_run`] to report.
+pub(crate) struct RunEnd {
+    pub started: DateTime<Utc>,
+    /// Why the run stopped early, if it did.
+    pub stopped: Option<String>,
+    pub failures: Vec<Failure>,
+    /// Report rows that are not transfer records (a gallery made private).
+    pub notes: Vec<TransferRow>,
+    /// Assets refused (an expired licence): the run ends as "some skipped".
+    pub refused: usize,
+    pub planned: Vec<PlannedTransfer>,
+    pub touched: Vec<AssetId>,
+}
+
 /// Prints what a transfer run did (or, dry, would do), one line at a time.
 pub fn describe(out: &TransferOutcome, print: &mut dyn FnMut(String)) {
     let size = |s: Option<u64>| s.map(human_bytes).unwrap_or_else(|| "size unknown".into());
@@ -221,14 +249,22 @@ pub(crate) fn finish_run(
     store: &mut Store,
     ctx: &TransferContext<'_>,
     run: RunId,
-    started: DateTime<Utc>,
-    stopped: Option<String>,
-    mut failures: Vec<Failure>,
-) -> Result<(RunReport, ReportPaths, Outcome), TransferError> {
+    end: RunEnd,
+) -> Result<TransferOutcome, TransferError> {
     let pid = std::process::id() as i64;
+    let RunEnd {
+        started,
+        stopped,
+        mut failures,
+        notes,
+        refused,
+        planned,
+        touched,
+    } = end;
     let result = (|| {
         let records = store.transfers_of_run(run)?;
-        let transfers: Vec<TransferRow> = records.iter().map(transfer_row).collect();
+        let mut transfers: Vec<TransferRow> = records.iter().map(transfer_row).collect();
+        transfers.extend(notes);
         for r in &records {
             if r.state == TransferState::Failed {
                 failures.push(Failure {
@@ -249,7 +285,7 @@ pub(crate) fn finish_run(
             Outcome::Fatal
         } else if !failures.is_empty() {
             Outcome::Failures
-        } else if unfinished {
+        } else if unfinished || refused > 0 {
             Outcome::SomeSkipped
         } else {
             Outcome::Done
@@ -295,7 +331,14 @@ pub(crate) fn finish_run(
             stopped.as_deref(),
             finished,
         )?;
-        Ok((report, paths, outcome))
+        Ok(TransferOutcome {
+            run_id: Some(run),
+            outcome,
+            planned,
+            report: Some(report),
+            paths: Some(paths),
+            touched,
+        })
     })();
     store.release_lock(pid)?;
     result

@@ -12,8 +12,9 @@
 //! the upload before sending it again; republishing a done transfer does nothing.
 
 use super::{
-    PlannedTransfer, Step, TransferContext, TransferError, TransferOutcome, advance, agreed_fields,
-    begin_run, byte_bar, detail_of, detail_str, finish_run, record_pair, record_step,
+    PlannedTransfer, RunEnd, Step, TransferContext, TransferError, TransferOutcome, advance,
+    agreed_fields, begin_run, byte_bar, detail_of, detail_str, finish_run, record_pair,
+    record_step,
 };
 use crate::config::Rendition;
 use crate::mapping::photoshelter as ps_map;
@@ -204,14 +205,7 @@ pub async fn run_republish(
                 skip: c.refused.clone().or(done),
             });
         }
-        return Ok(TransferOutcome {
-            run_id: None,
-            outcome: crate::exit::Outcome::Done,
-            planned,
-            report: None,
-            paths: None,
-            touched: Vec::new(),
-        });
+        return Ok(TransferOutcome::dry_run(planned));
     }
 
     let started = ctx.clock.now();
@@ -238,24 +232,22 @@ pub async fn run_republish(
             store.release_lock(std::process::id() as i64)?;
             return Err(e);
         }
-        Err(e @ (TransferError::Store(_) | TransferError::PhotoShelter(_))) => {
-            (Vec::new(), Vec::new(), Some(e.to_string()))
-        }
         Err(e) => (Vec::new(), Vec::new(), Some(e.to_string())),
     };
-    let refused = candidates.iter().filter(|c| c.refused.is_some()).count();
-    let (report, paths, mut outcome) = finish_run(store, ctx, run, started, stopped, failures)?;
-    if refused > 0 && outcome == crate::exit::Outcome::Done {
-        outcome = crate::exit::Outcome::SomeSkipped;
-    }
-    Ok(TransferOutcome {
-        run_id: Some(run),
-        outcome,
-        planned,
-        report: Some(report),
-        paths: Some(paths),
-        touched,
-    })
+    finish_run(
+        store,
+        ctx,
+        run,
+        RunEnd {
+            started,
+            stopped,
+            failures,
+            notes: Vec::new(),
+            refused: candidates.iter().filter(|c| c.refused.is_some()).count(),
+            planned,
+            touched,
+        },
+    )
 }
 
 /// The refs `request` names, each once, in the order given.

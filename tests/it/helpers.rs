@@ -32,3 +32,28 @@ pub fn ferry(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+/// A sync context with the settings the scenario tests share (mass-change guard at 10% of at
+/// least 50 assets, 4 requests in flight per system, reports in `reports`); a test changes
+/// the fields its scenario is about.
+pub fn sync_context<'a>(
+    mapping: &'a ferry::mapping::Mapping,
+    photoshelter: &'a ferry::photoshelter::client::PhotoShelterClient,
+    preservica: &'a ferry::preservica::client::PreservicaClient,
+    reports: PathBuf,
+) -> ferry::sync::SyncContext<'a> {
+    ferry::sync::SyncContext {
+        mapping,
+        photoshelter,
+        preservica,
+        max_change_share: 0.10,
+        min_assets: 50,
+        concurrency_photoshelter: 4,
+        concurrency_preservica: 4,
+        reports_dir: reports,
+        clock: ferry::clock::Clock::system(),
+        progress: None,
+        expiring_days: 30,
+        rights: Default::default(),
+    }
+}

@@ -11,7 +11,6 @@
 //!   the store is sound and a further run finds nothing to push.
 
 use crate::helpers::repo_file;
-use ferry::clock::Clock;
 use ferry::demo::{World, WorldOptions, start_world};
 use ferry::emulate::{FaultOptions, JournalEntry, ScriptedAnswer, ScriptedFault};
 use ferry::mapping::photoshelter::{self as ps_map, PhotoShelterRecord};
@@ -361,20 +360,9 @@ async fn fault_scenario(faulty: bool) -> (EndState, FaultStats) {
     };
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&dir.path().join("ferry.db")).unwrap();
-    let ctx = SyncContext {
-        mapping: &mapping,
-        photoshelter: &ps,
-        preservica: &pv,
-        max_change_share: 0.10,
-        min_assets: 50,
-        concurrency_photoshelter: 8,
-        concurrency_preservica: 8,
-        reports_dir: dir.path().join("reports"),
-        clock: Clock::system(),
-        progress: None,
-        expiring_days: 30,
-        rights: Default::default(),
-    };
+    let mut ctx = crate::helpers::sync_context(&mapping, &ps, &pv, dir.path().join("reports"));
+    ctx.concurrency_photoshelter = 8;
+    ctx.concurrency_preservica = 8;
     let mut stats = FaultStats::default();
     let seed = faulty.then_some(0x50a6);
 
@@ -1094,20 +1082,7 @@ async fn the_lock_of_a_killed_run_is_taken_over_and_a_live_ones_is_not() {
     let pv = PreservicaClient::new(world.preservica_connection()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&dir.path().join("ferry.db")).unwrap();
-    let ctx = SyncContext {
-        mapping: &mapping,
-        photoshelter: &ps,
-        preservica: &pv,
-        max_change_share: 0.10,
-        min_assets: 50,
-        concurrency_photoshelter: 4,
-        concurrency_preservica: 4,
-        reports_dir: dir.path().join("reports"),
-        clock: Clock::system(),
-        progress: None,
-        expiring_days: 30,
-        rights: Default::default(),
-    };
+    let ctx = crate::helpers::sync_context(&mapping, &ps, &pv, dir.path().join("reports"));
     let host = ferry::sync::lock::this_host();
     let hold = |store: &mut Store, pid: u32| {
         store
@@ -1164,20 +1139,7 @@ async fn an_incremental_run_pairs_a_hand_ingested_copy_of_an_unchanged_document(
     let pv = PreservicaClient::new(world.preservica_connection()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&dir.path().join("ferry.db")).unwrap();
-    let ctx = SyncContext {
-        mapping: &mapping,
-        photoshelter: &ps,
-        preservica: &pv,
-        max_change_share: 0.10,
-        min_assets: 50,
-        concurrency_photoshelter: 4,
-        concurrency_preservica: 4,
-        reports_dir: dir.path().join("reports"),
-        clock: Clock::system(),
-        progress: None,
-        expiring_days: 30,
-        rights: Default::default(),
-    };
+    let ctx = crate::helpers::sync_context(&mapping, &ps, &pv, dir.path().join("reports"));
     run_sync(&mut store, &ctx, &SyncOptions::default())
         .await
         .unwrap();

@@ -2,7 +2,6 @@
 //! rclone bisync's scenario suite: both emulators, real HTTP, a store in a temp directory.
 
 use crate::helpers::repo_file;
-use ferry::clock::Clock;
 use ferry::demo::{World, WorldOptions, start_world};
 use ferry::emulate::FaultOptions;
 use ferry::exit::Outcome;
@@ -12,7 +11,7 @@ use ferry::photoshelter::client::PhotoShelterClient;
 use ferry::preservica::client::PreservicaClient;
 use ferry::store::Store;
 use ferry::store::sync::OutboxEntry;
-use ferry::sync::{SyncContext, SyncError, SyncOptions, SyncOutcome, run_sync};
+use ferry::sync::{SyncError, SyncOptions, SyncOutcome, run_sync};
 use std::time::Duration;
 
 const DC: &str = "http://www.openarchives.org/OAI/2.0/oai_dc/";
@@ -57,20 +56,14 @@ async fn harness(media: usize) -> Harness {
 
 impl Harness {
     async fn run(&mut self, opts: SyncOptions) -> Result<SyncOutcome, SyncError> {
-        let ctx = SyncContext {
-            mapping: &self.mapping,
-            photoshelter: &self.ps,
-            preservica: &self.pv,
-            max_change_share: 0.10,
-            min_assets: self.min_assets,
-            concurrency_photoshelter: 4,
-            concurrency_preservica: 4,
-            reports_dir: self.dir.path().join("reports"),
-            clock: Clock::system(),
-            progress: None,
-            expiring_days: 30,
-            rights: self.rights.clone(),
-        };
+        let mut ctx = crate::helpers::sync_context(
+            &self.mapping,
+            &self.ps,
+            &self.pv,
+            self.dir.path().join("reports"),
+        );
+        ctx.min_assets = self.min_assets;
+        ctx.rights = self.rights.clone();
         tokio::time::timeout(
             Duration::from_secs(120),
             run_sync(&mut self.store, &ctx, &opts),

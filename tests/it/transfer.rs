@@ -18,7 +18,7 @@ use ferry::preservica::opex::read_package;
 use ferry::preservica::wire::PHOTOSHELTER_ID_TYPE;
 use ferry::store::Store;
 use ferry::store::transfers::{TransferKind, TransferState};
-use ferry::sync::{SyncContext, SyncOptions, run_sync};
+use ferry::sync::{SyncOptions, run_sync};
 use ferry::transfer::archive::{ArchiveOptions, ArchiveRequest, ArchiveStep, run_archive};
 use ferry::transfer::republish::{
     RepublishOptions, RepublishRequest, RepublishStep, run_republish,
@@ -119,20 +119,14 @@ impl Lab {
     }
 
     async fn sync(&mut self) -> ferry::sync::SyncOutcome {
-        let ctx = SyncContext {
-            mapping: &self.mapping,
-            photoshelter: &self.ps,
-            preservica: &self.pv,
-            max_change_share: 1.0,
-            min_assets: 1000,
-            concurrency_photoshelter: 4,
-            concurrency_preservica: 4,
-            reports_dir: self.dir.path().join("reports"),
-            clock: Clock::system(),
-            progress: None,
-            expiring_days: 30,
-            rights: Default::default(),
-        };
+        let mut ctx = crate::helpers::sync_context(
+            &self.mapping,
+            &self.ps,
+            &self.pv,
+            self.dir.path().join("reports"),
+        );
+        ctx.max_change_share = 1.0;
+        ctx.min_assets = 1000;
         run_sync(&mut self.store, &ctx, &SyncOptions::default())
             .await
             .expect("the sync completes")

@@ -325,25 +325,32 @@ async fn already_archived(
     ctx: &TransferContext<'_>,
     folder: &str,
     media: &str,
+    // The media's record when the caller has read it; else it is read only if needed.
+    known: Option<&crate::mapping::photoshelter::PhotoShelterRecord>,
 ) -> Result<Option<String>, TransferError> {
-    if let Some(t) = store.transfer_for(TransferKind::Archive, media, folder)?
+    let transfer = store.transfer_for(TransferKind::Archive, media, folder)?;
+    if let Some(t) = &transfer
         && t.state == TransferState::Done
     {
         return Ok(Some(format!(
             "already archived as {}",
-            t.target_id.unwrap_or_default()
+            t.target_id.clone().unwrap_or_default()
         )));
     }
     if let Some(reference) = store.preservica_ref_of(media)? {
         return Ok(Some(format!("already in the archive as {reference}")));
     }
     // Never synced, but PhotoShelter names a preservation reference: archived before.
-    if store
-        .transfer_for(TransferKind::Archive, media, folder)?
-        .is_none()
-    {
-        let record = ctx.photoshelter.read_record(media).await?;
-        let canonical = ps_map::read_record(ctx.mapping, &record).record;
+    if transfer.is_none() {
+        let read;
+        let record = match known {
+            Some(r) => r,
+            None => {
+                read = ctx.photoshelter.read_record(media).await?;
+                &read
+            }
+        };
+        let canonical = ps_map::read_record(ctx.mapping, record).record;
         if let Some(r) = canonical.get("preservation_reference") {
             return Ok(Some(format!(
                 "PhotoShelter names preservation reference {}",
@@ -377,7 +384,7 @@ async fn plan_batch(
                 .unwrap_or_default(),
             size: record.file_size,
             target: target.clone(),
-            skip: already_archived(store, ctx, folder, &m.id).await?,
+            skip: already_archived(store, ctx, folder, &m.id, Some(&record)).await?,
         });
     }
     Ok(())
@@ -439,7 +446,7 @@ async fn archive_batch(
         .unwrap_or_else(|| format!("folder {folder}"));
     let mut items = Vec::new();
     for m in &batch.media {
-        let skip = already_archived(store, ctx, folder, &m.id).await?;
+        let skip = already_archived(store, ctx, folder, &m.id, None).await?;
         planned.push(PlannedTransfer {
             source: m.id.clone(),
             name: m.file_name.clone().unwrap_or_default(),

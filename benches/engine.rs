@@ -7,22 +7,26 @@
 //! ```
 //!
 //! Generates N pairs (N assets in each system) with 15 mapped fields each, as a library
-//! looks after its first sync: every pair has baselines. 2% of the pairs drifted since: a
-//! third changed in PhotoShelter, a third in Preservica, a third in both. Then times, in
-//! order: recording the pairs (one transaction), writing both systems' snapshots (2N rows),
-//! and reconciling and planning every pair from the store exactly as `ferry sync` does
-//! (load snapshots and baselines, three-way reconcile per field, plan the writes, run the
-//! mass-change guard). Prints one figure per line and the process's peak memory. A benchmark,
-//! not a test: nothing is asserted.
+//! looks after its first sync: every pair has baselines and both systems' snapshots (the
+//! first snapshot write, 2N new rows, is timed apart). Then tonight: every asset is read
+//! again and 2% of the pairs drifted (a third changed in PhotoShelter, a third in
+//! Preservica, a third in both). Times, in order: recording the pairs (one transaction),
+//! writing tonight's snapshots (2N rows compared, the changed ones rewritten), and
+//! reconciling and planning every pair with the engine `ferry sync` runs
+//! (`sync::engine::plan_all_pairs`: pages of pairs from the store, three-way reconcile per
+//! field, baselines and decisions recorded, writes planned), then the mass-change guard.
+//! Prints one figure per line and the process's peak memory. A benchmark, not a test:
+//! nothing is asserted.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use ferry::config::RightsConfig;
 use ferry::mapping::Mapping;
 use ferry::model::{FieldValue, System};
 use ferry::store::Store;
 use ferry::store::sync::Snapshot;
-use ferry::sync::cycle::{baselines_of, canonical};
-use ferry::sync::plan::{PairState, Plan, check_mass_change, plan_pair};
-use std::collections::{BTreeMap, HashMap};
+use ferry::sync::engine::{EngineRun, plan_all_pairs};
+use ferry::sync::plan::check_mass_change;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Instant;
 
 const CREATORS: [&str; 8] = [
@@ -107,10 +111,10 @@ fn fields(i: usize) -> BTreeMap<String, String> {
     f
 }
 
-fn snapshot(fields: BTreeMap<String, String>) -> Snapshot {
+fn snapshot(fields: BTreeMap<String, String>, modified_at: DateTime<Utc>) -> Snapshot {
     Snapshot {
         fields,
-        modified_at: Some(Utc::now()),
+        modified_at: Some(modified_at),
         file_name: None,
         file_size: None,
         checksum: None,
@@ -130,6 +134,7 @@ fn main() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let mut store = Store::open(&dir.path().join("ferry.db")).expect("a store");
     let now = Utc::now();
+    let yesterday = now - chrono::Duration::days(1);
     println!("engine.pairs {n}");
 
     let t = Instant::now();
@@ -149,8 +154,11 @@ fn main() {
     let run = store.begin_run("sync", false, now).unwrap();
     let mut baselines = Vec::with_capacity(n * 15);
     for (i, id) in ids.iter().enumerate() {
-        for (k, v) in fields(i) {
-            baselines.push((*id, k, Some(v)));
+        let mut f = fields(i);
+        // A first sync agrees on every mapped field, those absent in both included.
+        for spec in mapping.paired_fields() {
+            let v = f.remove(&spec.name);
+            baselines.push((*id, spec.name.clone(), v));
         }
         if baselines.len() >= 150_000 {
             store.set_baselines(run, &baselines, now).unwrap();
@@ -160,89 +168,111 @@ fn main() {
     store.set_baselines(run, &baselines, now).unwrap();
     drop(baselines);
 
-    // Tonight's snapshots: 2% drifted.
+    // Yesterday's snapshots, as the first sync left them: both systems agree (timed apart:
+    // a first sync writes every row).
     let mut drifted = 0usize;
-    let t = Instant::now();
-    for system in [System::PhotoShelter, System::Preservica] {
-        for chunk in ids.chunks(100_000) {
-            let items: Vec<_> = chunk
-                .iter()
-                .map(|id| {
-                    let i = (*id - ids[0]) as usize;
-                    let mut f = fields(i);
-                    if i % 50 == 7 {
-                        let changed_here = match (i / 50) % 3 {
-                            0 => system == System::PhotoShelter,
-                            1 => system == System::Preservica,
-                            _ => true,
-                        };
-                        if changed_here {
-                            f.insert(
-                                "caption".into(),
-                                format!("Recaptioned in {}: photograph {i}", system.name()),
-                            );
+    // Returns the seconds spent in the store: generating the records is not timed.
+    let mut write_snapshots = |store: &mut Store, run, drift: bool| {
+        let mut seconds = 0.0;
+        for system in [System::PhotoShelter, System::Preservica] {
+            for chunk in ids.chunks(100_000) {
+                let items: Vec<_> = chunk
+                    .iter()
+                    .map(|id| {
+                        let i = (*id - ids[0]) as usize;
+                        let mut f = fields(i);
+                        if drift && i % 50 == 7 {
+                            let changed_here = match (i / 50) % 3 {
+                                0 => system == System::PhotoShelter,
+                                1 => system == System::Preservica,
+                                _ => true,
+                            };
+                            if changed_here {
+                                f.insert(
+                                    "caption".into(),
+                                    format!("Recaptioned in {}: photograph {i}", system.name()),
+                                );
+                            }
+                            if system == System::PhotoShelter {
+                                drifted += 1;
+                            }
                         }
-                        if system == System::PhotoShelter {
-                            drifted += 1;
-                        }
-                    }
-                    (*id, snapshot(f))
-                })
-                .collect();
-            store.put_snapshots(run, system, &items, now).unwrap();
+                        (*id, snapshot(f, yesterday))
+                    })
+                    .collect();
+                let t = Instant::now();
+                store.put_snapshots(run, system, &items, now).unwrap();
+                seconds += t.elapsed().as_secs_f64();
+            }
         }
-    }
-    let write = t.elapsed().as_secs_f64();
+        seconds
+    };
+    let first = write_snapshots(&mut store, run, false);
+    println!("engine.snapshot_first_write_s {first:.2}");
+
+    // Reconcile and plan from the store, with the engine a run uses: once comparing every
+    // pair (a first sync, or `ferry sync --full`), once as a nightly run does (pairs settled
+    // the night before and unchanged since are skipped).
+    let no_skips = HashSet::new();
+    let rights = RightsConfig::default();
+    let reconcile_plan = |store: &mut Store, run, compare_settled| {
+        let t = Instant::now();
+        let plan = plan_all_pairs(
+            store,
+            &EngineRun {
+                mapping: &mapping,
+                run,
+                now,
+                today: now.date_naive(),
+                skip: &no_skips,
+                rights: &rights,
+                expiring_days: 30,
+                compare_settled,
+            },
+        )
+        .unwrap();
+        let entries: Vec<(i64, &str)> = plan
+            .writes
+            .iter()
+            .map(|w| (w.asset, w.field.as_str()))
+            .chain(
+                plan.enforcement
+                    .iter()
+                    .map(|(e, _)| (e.asset_id, e.field.as_str())),
+            )
+            .collect();
+        let verdict = check_mass_change(entries, plan.all_pairs(), 0.10, 50);
+        (t.elapsed().as_secs_f64(), plan, verdict)
+    };
+
+    let (full, plan, _) = reconcile_plan(&mut store, run, true);
+    println!("engine.full_reconcile_plan_s {full:.2}");
+    println!("engine.full_pairs_compared {}", plan.pairs);
+    println!(
+        "engine.full_fields_compared {}",
+        plan.settled_fields + plan.decisions.len() as u64
+    );
+    println!("engine.full_peak_rss_mib {:.0}", peak_rss_mib());
+    drop(plan);
+    store
+        .finish_run(run, "done", 0, None, None, None, now)
+        .unwrap();
+
+    // The nightly run: tonight's snapshots, every asset read again and 2% drifted, then
+    // reconcile and plan.
+    let run = store.begin_run("sync", false, now).unwrap();
+    let write = write_snapshots(&mut store, run, true);
     println!("engine.snapshot_write_s {write:.2}");
     println!(
         "engine.snapshot_write_rows_per_s {:.0}",
         2.0 * n as f64 / write
     );
     println!("engine.drifted_pairs {drifted}");
-
-    // Reconcile and plan, from the store, as a run does.
-    let t = Instant::now();
-    let assets = store.assets().unwrap();
-    let ps_snaps = store.snapshots(System::PhotoShelter).unwrap();
-    let pv_snaps = store.snapshots(System::Preservica).unwrap();
-    let stored = store.baselines().unwrap();
-    let load = t.elapsed().as_secs_f64();
-    let mut plan = Plan::default();
-    let no_resolutions = HashMap::new();
-    let mut pairs_planned = 0usize;
-    for a in &assets {
-        let (Some(ps), Some(pv)) = (ps_snaps.get(&a.id), pv_snaps.get(&a.id)) else {
-            continue;
-        };
-        pairs_planned += 1;
-        let (ps_rec, mut unreadable) = canonical(&mapping, ps);
-        let (pv_rec, pv_unreadable) = canonical(&mapping, pv);
-        unreadable.extend(pv_unreadable);
-        let base = baselines_of(&mapping, &stored, a.id);
-        plan_pair(
-            &mapping,
-            &PairState {
-                asset: a.id,
-                photoshelter: &ps_rec,
-                preservica: &pv_rec,
-                unreadable: &unreadable,
-                baselines: &base,
-                resolutions: &no_resolutions,
-            },
-            &mut plan,
-        );
-    }
-    let verdict = check_mass_change(
-        plan.writes.iter().map(|w| (w.asset, w.field.as_str())),
-        pairs_planned,
-        0.10,
-        50,
-    );
-    let reconcile = t.elapsed().as_secs_f64();
-    println!("engine.load_snapshots_s {load:.2}");
-    println!("engine.reconcile_plan_s {:.2}", reconcile - load);
-    println!("engine.reconcile_plan_total_s {reconcile:.2}");
-    println!("engine.decisions {}", plan.decisions.len());
+    let (reconcile, plan, verdict) = reconcile_plan(&mut store, run, false);
+    println!("engine.reconcile_plan_s {reconcile:.2}");
+    println!("engine.pairs_compared {}", plan.pairs);
+    println!("engine.pairs_unchanged {}", plan.pairs_unchanged);
+    println!("engine.decisions_kept {}", plan.decisions.len());
     println!("engine.planned_writes {}", plan.writes.len());
     println!("engine.guard_tripped {}", verdict.reason.is_some());
     println!(

@@ -195,6 +195,16 @@ impl fmt::Display for FieldValue {
 
 /// NFC, CRLF/CR to LF, ends trimmed; `None` when nothing is left.
 pub fn normalise_text(raw: &str) -> Option<String> {
+    // Most values (and every stored canonical one) are already NFC with plain line ends:
+    // the quick check says so without building a normalised copy.
+    if !raw.contains('\r') {
+        let trimmed = raw.trim();
+        if unicode_normalization::is_nfc_quick(trimmed.chars())
+            == unicode_normalization::IsNormalized::Yes
+        {
+            return (!trimmed.is_empty()).then(|| trimmed.to_string());
+        }
+    }
     let unified = if raw.contains('\r') {
         raw.replace("\r\n", "\n").replace('\r', "\n")
     } else {
@@ -253,6 +263,10 @@ fn parse_date(raw: &str) -> Result<Option<DateValue>, ValueError> {
         value: raw.to_string(),
         reason: reason.to_string(),
     };
+    // A plain day, the stored form of most dates, without trying every pattern first.
+    if let Some(d) = plain_day(v) {
+        return Ok(Some(DateValue::Day(d)));
+    }
     // RFC 3339 with `Z` first: the commonest form on the wire.
     if let Ok(t) = DateTime::parse_from_rfc3339(v) {
         return Ok(Some(DateValue::Instant(t.with_timezone(&Utc))));
@@ -283,6 +297,22 @@ fn parse_date(raw: &str) -> Result<Option<DateValue>, ValueError> {
     Err(err(
         "expected a date like 2024-05-01, 2024-05-01T12:00:00Z or 2024-05-01 12:00:00 GMT",
     ))
+}
+
+/// `YYYY-MM-DD` and a real day, else `None` (the general parser then decides).
+fn plain_day(v: &str) -> Option<NaiveDate> {
+    let b = v.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let digits = |r: std::ops::Range<usize>| {
+        b[r.clone()]
+            .iter()
+            .all(u8::is_ascii_digit)
+            .then(|| v[r].parse::<u32>().ok())
+            .flatten()
+    };
+    NaiveDate::from_ymd_opt(digits(0..4)? as i32, digits(5..7)?, digits(8..10)?)
 }
 
 /// Which of the two systems a record or value belongs to.

@@ -49,6 +49,74 @@ impl PhotoShelterRecord {
     }
 }
 
+/// Which of the three reads of a media record (its attributes, IPTC, custom metadata) a
+/// piece of work needs: a write re-checks and reads back only the parts it touches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordParts {
+    pub attributes: bool,
+    pub iptc: bool,
+    pub custom: bool,
+}
+
+impl RecordParts {
+    pub const ALL: RecordParts = RecordParts {
+        attributes: true,
+        iptc: true,
+        custom: true,
+    };
+    pub const NONE: RecordParts = RecordParts {
+        attributes: false,
+        iptc: false,
+        custom: false,
+    };
+
+    /// The parts holding `fields` (canonical names; names the mapping does not place in
+    /// PhotoShelter, such as access state, live in the media attributes).
+    pub fn holding<'a>(mapping: &Mapping, fields: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut parts = RecordParts::NONE;
+        for field in fields {
+            match mapping.field(field).and_then(|f| f.photoshelter.as_ref()) {
+                Some(loc) => match loc.place {
+                    PhotoShelterPlace::Iptc(_) => parts.iptc = true,
+                    PhotoShelterPlace::Custom(_) => parts.custom = true,
+                    PhotoShelterPlace::Attribute(_) => parts.attributes = true,
+                },
+                None => parts.attributes = true,
+            }
+        }
+        parts
+    }
+
+    /// The parts a write changes.
+    pub fn written(write: &PhotoShelterWrite) -> Self {
+        RecordParts {
+            attributes: !write.attributes.is_empty(),
+            iptc: !write.iptc.is_empty(),
+            custom: !write.custom.is_empty(),
+        }
+    }
+}
+
+impl PhotoShelterRecord {
+    /// This record with the `parts` of `newer` in place of its own.
+    pub fn with_parts(mut self, newer: PhotoShelterRecord, parts: RecordParts) -> Self {
+        if parts.attributes {
+            self.attributes = newer.attributes;
+            self.modified_at = newer.modified_at;
+            self.file_name = newer.file_name;
+            self.file_size = newer.file_size;
+            self.checksum = newer.checksum;
+        }
+        if parts.iptc {
+            self.iptc = newer.iptc;
+        }
+        if parts.custom {
+            self.custom = newer.custom;
+        }
+        self
+    }
+}
+
 /// Everything to send to PhotoShelter for one media item.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PhotoShelterWrite {

@@ -100,6 +100,26 @@ fn unreadable(spec: &FieldSpec, detail: String) -> FieldProblem {
     }
 }
 
+/// The schemas of the fragments holding `fields` (canonical names; access state such as
+/// `@security_tag` and the entity's own Title and Description need none), or `None` when a
+/// field is one the mapping does not place, so every fragment must be read.
+pub fn schemas_holding<'a>(
+    mapping: &Mapping,
+    fields: impl IntoIterator<Item = &'a str>,
+) -> Option<std::collections::BTreeSet<String>> {
+    let mut schemas = std::collections::BTreeSet::new();
+    for field in fields {
+        if field.starts_with('@') {
+            continue;
+        }
+        let loc = mapping.field(field)?.preservica.as_ref()?;
+        if let PreservicaPlace::Element { fragment, .. } = &loc.place {
+            schemas.insert(mapping.fragment(fragment)?.schema.clone());
+        }
+    }
+    Some(schemas)
+}
+
 /// Reads the mapped fields of a Preservica asset into a canonical record.
 pub fn read_record(mapping: &Mapping, record: &PreservicaRecord) -> Translation {
     let mut out = Translation {

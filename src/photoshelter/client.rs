@@ -20,7 +20,7 @@
 use super::wire::{self, Encoding, IdKind, MediaKind, OrgInfo, Visibility, check_id, get};
 use crate::config::{PhotoShelterConfig, Secret};
 use crate::http::{HttpClient, HttpError, HttpOptions, Reply, RequestCounts, redact_url};
-use crate::mapping::photoshelter::{PhotoShelterRecord, PhotoShelterWrite};
+use crate::mapping::photoshelter::{PhotoShelterRecord, PhotoShelterWrite, RecordParts};
 use crate::model::System;
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};

@@ -16,7 +16,7 @@ use crate::xml::{self, Element};
 use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::{Method, StatusCode};
 use sha2::Digest;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -629,8 +629,91 @@ impl PreservicaClient {
         reference: &str,
         write: &PreservicaWrite,
     ) -> Result<PreservicaRecord> {
-        let version = self.version().await?;
         let entity = self.entity(EntityKind::Asset, reference).await?;
+        self.send_write(reference, write, &entity).await?;
+        let after = self.read_asset(reference).await?;
+        verify(reference, write, &after)?;
+        Ok(after)
+    }
+
+    /// The asset's entity and the fragments of `schemas` only (one request each; `None`:
+    /// every fragment), with the entity as read, for a write that follows at once.
+    pub async fn read_asset_for_write(
+        &self,
+        reference: &str,
+        schemas: Option<&BTreeSet<String>>,
+    ) -> Result<(PreservicaRecord, EntityDoc)> {
+        let e = self.entity(EntityKind::Asset, reference).await?;
+        let mut fragments = Vec::new();
+        for (schema, url) in &e.fragments {
+            if schemas.is_some_and(|wanted| !wanted.contains(schema)) {
+                continue;
+            }
+            let mut f = self.fragment(url).await?;
+            if f.schema.is_empty() {
+                f.schema = schema.clone();
+            }
+            fragments.push(f);
+        }
+        let record = PreservicaRecord {
+            reference: e.reference.clone(),
+            title: e.title.clone(),
+            description: e.description.clone(),
+            fragments,
+            security_tag: (!e.security_tag.is_empty()).then(|| e.security_tag.clone()),
+            ..PreservicaRecord::default()
+        };
+        Ok((record, e))
+    }
+
+    /// [`Self::apply_write`] on an asset just read with [`Self::read_asset_for_write`]: the
+    /// entity is not read again before writing, and only what was written is read back (the
+    /// entity if its Title or Description was, or a fragment was added; each fragment
+    /// written) and checked; the rest is taken from `before`.
+    pub async fn apply_write_over(
+        &self,
+        reference: &str,
+        write: &PreservicaWrite,
+        entity: &EntityDoc,
+        before: PreservicaRecord,
+    ) -> Result<PreservicaRecord> {
+        self.send_write(reference, write, entity).await?;
+        let adds_fragment = write
+            .fragments
+            .iter()
+            .any(|f| !entity.fragments.iter().any(|(s, _)| *s == f.schema));
+        let mut after = before;
+        let urls = if write.title.is_some() || write.description.is_some() || adds_fragment {
+            let now = self.entity(EntityKind::Asset, reference).await?;
+            after.title = now.title.clone();
+            after.description = now.description.clone();
+            now.fragments
+        } else {
+            entity.fragments.clone()
+        };
+        for f in &write.fragments {
+            let Some((_, url)) = urls.iter().find(|(s, _)| *s == f.schema) else {
+                continue;
+            };
+            let mut stored = self.fragment(url).await?;
+            if stored.schema.is_empty() {
+                stored.schema = f.schema.clone();
+            }
+            after.fragments.retain(|x| x.schema != f.schema);
+            after.fragments.push(stored);
+        }
+        verify(reference, write, &after)?;
+        Ok(after)
+    }
+
+    /// Sends a write's Title/Description and fragments for an asset whose entity is `entity`.
+    async fn send_write(
+        &self,
+        reference: &str,
+        write: &PreservicaWrite,
+        entity: &EntityDoc,
+    ) -> Result<()> {
+        let version = self.version().await?;
         if write.title.is_some() || write.description.is_some() {
             let mut doc = entity.clone();
             if let Some(t) = &write.title {
@@ -695,9 +778,7 @@ impl PreservicaClient {
                 }
             }
         }
-        let after = self.read_asset(reference).await?;
-        verify(reference, write, &after)?;
-        Ok(after)
+        Ok(())
     }
 
     /// External identifiers of an entity.

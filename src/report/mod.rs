@@ -29,7 +29,9 @@ pub struct RunReport {
     /// Why the run stopped before writing, if it did (mass-change guard, bad listing, lock).
     pub stopped: Option<String>,
     pub summary: Summary,
-    /// One row per compared field of each paired asset, drifted ones and in-sync ones alike.
+    /// One row per field decision worth a look: drift, conflicts, fields not compared, and
+    /// fields in sync whose agreed value is new. Fields found equal and already agreed are
+    /// counted in the summary, not listed: a large library would list millions.
     pub fields: Vec<FieldRow>,
     pub rights: Vec<RightsProblem>,
     pub failures: Vec<Failure>,
@@ -41,7 +43,12 @@ pub struct RunReport {
 pub struct Summary {
     pub assets_photoshelter: u64,
     pub assets_preservica: u64,
+    /// Every pair, compared or not.
     pub pairs: u64,
+    /// Pairs not compared again: an earlier run found them equal and agreed, and neither
+    /// system's copy, nor their baselines, nor the mapping has changed since.
+    #[serde(default)]
+    pub pairs_unchanged: u64,
     pub fields_compared: u64,
     pub in_sync: u64,
     pub drifted: u64,

@@ -57,14 +57,17 @@
 //! | `transfers` | array of objects | archive and republish transfers of the run, see below |
 //!
 //! `summary` holds the integers `assets_photoshelter`, `assets_preservica`, `pairs`,
-//! `fields_compared`, `in_sync`, `drifted`, `pushed_to_photoshelter`, `pushed_to_preservica`,
+//! `pairs_unchanged` (pairs an earlier run found settled and that nothing has changed since:
+//! not compared again), `fields_compared`, `in_sync`, `drifted`, `pushed_to_photoshelter`, `pushed_to_preservica`,
 //! `conflicts_queued`, `conflicts_resolved`, `skipped`, `failures`; the objects
 //! `api_calls_photoshelter` and `api_calls_preservica`, each with the integers `requests`
 //! (every attempt on the wire, retries included), `retries`, `throttled` (answers of 429) and
 //! `server_errors` (answers of 5xx); and the numbers (seconds) `seconds_pull_photoshelter`,
 //! `seconds_pull_preservica`, `seconds_push`, `seconds_total`.
 //!
-//! Each object of `fields` has: `asset_id` (integer, ferry's id), `photoshelter_id` and
+//! `fields` lists the field decisions worth a look: drift, conflicts, fields not compared, and
+//! fields in sync whose agreed value (baseline) is new this run. Fields found equal and
+//! already agreed are only counted (`in_sync`). Each object of `fields` has: `asset_id` (integer, ferry's id), `photoshelter_id` and
 //! `preservica_ref` (string or null), `label` (string), `field` (string, the canonical field
 //! name), `kind`, `photoshelter_value`, `preservica_value` (string or null), `has_baseline`
 //! (bool: false when the two systems never agreed on this field before), `baseline_value`
@@ -392,10 +395,15 @@ fn seconds(s: f64) -> String {
 fn render_summary(out: &mut String, s: &Summary) {
     out.push_str("<section id=\"summary\">\n<h2>Summary</h2>\n<div class=\"summary\">\n");
     out.push_str("<table class=\"numbers\">\n<caption>Assets and fields</caption>\n<tbody>\n");
-    let rows: [(&str, u64, bool); 12] = [
+    let rows: [(&str, u64, bool); 13] = [
         ("Assets in PhotoShelter", s.assets_photoshelter, false),
         ("Assets in Preservica", s.assets_preservica, false),
         ("Pairs", s.pairs, false),
+        (
+            "Pairs unchanged since an earlier run",
+            s.pairs_unchanged,
+            false,
+        ),
         ("Fields compared", s.fields_compared, false),
         ("In sync", s.in_sync, false),
         ("Drifted", s.drifted, true),

@@ -11,11 +11,18 @@ use super::StoreError;
 
 /// Every migration, in order: (schema version it leads to, file name, SQL). A unit test checks
 /// this list against the `migrations/` directory, so a new file cannot be forgotten here.
-pub(super) const MIGRATIONS: [(u32, &str, &str); 1] = [(
-    1,
-    "0001_init.sql",
-    include_str!("../../migrations/0001_init.sql"),
-)];
+pub(super) const MIGRATIONS: [(u32, &str, &str); 2] = [
+    (
+        1,
+        "0001_init.sql",
+        include_str!("../../migrations/0001_init.sql"),
+    ),
+    (
+        2,
+        "0002_settled_pairs.sql",
+        include_str!("../../migrations/0002_settled_pairs.sql"),
+    ),
+];
 
 /// The schema version the newest migration leads to.
 pub(super) const LATEST: u32 = MIGRATIONS[MIGRATIONS.len() - 1].0;

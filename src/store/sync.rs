@@ -7,7 +7,7 @@ use super::{Store, StoreError};
 use crate::model::System;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{OptionalExtension, params};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 pub type AssetId = i64;
 pub type RunId = i64;
@@ -20,6 +20,64 @@ pub fn ts(t: DateTime<Utc>) -> String {
 fn parse_ts(s: Option<String>) -> Option<DateTime<Utc>> {
     s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
         .map(|t| t.with_timezone(&Utc))
+}
+
+/// The snapshot columns [`snapshot_at`] reads, in its order.
+const SNAPSHOT_COLUMNS: &str =
+    "fields_json, system_modified_at, file_name, file_size, checksum_algorithm, checksum_value";
+const SNAPSHOT_COLUMN_COUNT: usize = 6;
+
+fn prefixed_snapshot_columns(table: &str) -> String {
+    SNAPSHOT_COLUMNS
+        .split(", ")
+        .map(|c| format!("{table}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A snapshot from the [`SNAPSHOT_COLUMNS`] starting at column `at`.
+fn snapshot_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Snapshot> {
+    let fields: String = r.get(at)?;
+    let algorithm: Option<String> = r.get(at + 4)?;
+    let value: Option<String> = r.get(at + 5)?;
+    Ok(Snapshot {
+        // The schema's CHECK holds `fields_json` to a JSON object.
+        fields: serde_json::from_str(&fields).unwrap_or_default(),
+        modified_at: parse_ts(r.get(at + 1)?),
+        file_name: r.get(at + 2)?,
+        file_size: r.get::<_, Option<i64>>(at + 3)?.map(|v| v as u64),
+        checksum: algorithm.zip(value),
+    })
+}
+
+/// Which settled pairs a run may skip: those recorded under `digest` whose licence expiry
+/// (if any) is after `expiring_after` (`YYYY-MM-DD`).
+#[derive(Debug, Clone)]
+pub struct SettledFilter {
+    pub digest: String,
+    pub expiring_after: String,
+}
+
+/// The SQL condition on `settled_pairs s` for a skippable row.
+const SETTLED_EXPIRY: &str = "s.digest = :digest AND (s.license_expiry IS NULL OR substr(s.license_expiry, 1, 10) > :expiring_after)";
+
+/// A paired asset with both systems' snapshots.
+#[derive(Debug, Clone)]
+pub struct StoredPair {
+    pub asset: AssetRow,
+    pub photoshelter: Snapshot,
+    pub preservica: Snapshot,
+}
+
+/// A snapshot row as stored, for comparing with a new read.
+struct StoredSnapshot {
+    fields: String,
+    modified_at: Option<String>,
+    captured_at: String,
+    run_id: RunId,
+    file_name: Option<String>,
+    file_size: Option<i64>,
+    checksum: Option<(String, String)>,
 }
 
 /// A snapshot of one asset in one system, fields in canonical string form.
@@ -551,7 +609,7 @@ impl Store {
         };
         {
             let mut old = tx
-                .prepare("SELECT fields_json, system_modified_at, captured_at, run_id FROM snapshots WHERE asset_id = ?1 AND system = ?2")
+                .prepare("SELECT fields_json, system_modified_at, captured_at, run_id, file_name, file_size, checksum_algorithm, checksum_value FROM snapshots WHERE asset_id = ?1 AND system = ?2")
                 .map_err(e)?;
             let mut hist = tx
                 .prepare("INSERT INTO snapshot_history (asset_id, system, run_id, fields_json, system_modified_at, captured_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
@@ -562,31 +620,65 @@ impl Store {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 )
                 .map_err(e)?;
+            let captured_at = ts(now);
             for (asset, s) in items {
                 let fields = serde_json::to_string(&s.fields).expect("a map of strings serialises");
-                let previous: Option<(String, Option<String>, String, i64)> = old
+                let modified_at = s.modified_at.map(ts);
+                let file_size = s.file_size.map(|v| v as i64);
+                let checksum = s
+                    .checksum
+                    .as_ref()
+                    .map(|c| (c.0.to_lowercase(), c.1.to_lowercase()));
+                let previous = old
                     .query_row(params![asset, system.name()], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                        Ok(StoredSnapshot {
+                            fields: r.get(0)?,
+                            modified_at: r.get(1)?,
+                            captured_at: r.get(2)?,
+                            run_id: r.get(3)?,
+                            file_name: r.get(4)?,
+                            file_size: r.get(5)?,
+                            checksum: r.get::<_, Option<String>>(6)?.zip(r.get(7)?),
+                        })
                     })
                     .optional()
                     .map_err(e)?;
-                if let Some((pf, pm, pc, pr)) = previous
-                    && pf != fields
-                {
-                    hist.execute(params![asset, system.name(), pr, pf, pm, pc])
+                if let Some(p) = &previous {
+                    // A snapshot read again unchanged keeps its row: `captured_at` is when
+                    // this version was first read, and a nightly re-read of a million
+                    // unchanged assets writes nothing.
+                    if p.fields == fields
+                        && p.modified_at == modified_at
+                        && p.file_name == s.file_name
+                        && p.file_size == file_size
+                        && p.checksum == checksum
+                    {
+                        continue;
+                    }
+                    if p.fields != fields {
+                        hist.execute(params![
+                            asset,
+                            system.name(),
+                            p.run_id,
+                            p.fields,
+                            p.modified_at,
+                            p.captured_at
+                        ])
                         .map_err(e)?;
+                    }
                 }
+                let (algorithm, value) = checksum.unzip();
                 put.execute(params![
                     asset,
                     system.name(),
                     fields,
-                    s.modified_at.map(ts),
+                    modified_at,
                     s.file_name,
-                    s.file_size.map(|v| v as i64),
-                    s.checksum.as_ref().map(|c| c.0.to_lowercase()),
-                    s.checksum.as_ref().map(|c| c.1.to_lowercase()),
+                    file_size,
+                    algorithm,
+                    value,
                     run,
-                    ts(now)
+                    captured_at
                 ])
                 .map_err(e)?;
             }
@@ -597,29 +689,166 @@ impl Store {
 
     /// Every current snapshot of `system`, by asset.
     pub fn snapshots(&self, system: System) -> Result<HashMap<AssetId, Snapshot>, StoreError> {
+        self.query_rows(
+            &format!("SELECT asset_id, {SNAPSHOT_COLUMNS} FROM snapshots WHERE system = ?1"),
+            [system.name()],
+            |r| Ok((r.get::<_, i64>(0)?, snapshot_at(r, 1)?)),
+        )
+    }
+
+    /// The current snapshots of `system` for the given assets (those it has).
+    pub fn snapshots_of(
+        &self,
+        system: System,
+        assets: impl IntoIterator<Item = AssetId>,
+    ) -> Result<HashMap<AssetId, Snapshot>, StoreError> {
         let mut st = self
             .conn
-            .prepare("SELECT asset_id, fields_json, system_modified_at, file_name, file_size, checksum_algorithm, checksum_value FROM snapshots WHERE system = ?1")
+            .prepare_cached(&format!(
+                "SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE asset_id = ?1 AND system = ?2"
+            ))
             .map_err(|e| self.sql_error(e))?;
-        let rows = st
-            .query_map([system.name()], |r| {
-                let fields: String = r.get(1)?;
-                let alg: Option<String> = r.get(5)?;
-                let val: Option<String> = r.get(6)?;
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    Snapshot {
-                        fields: serde_json::from_str(&fields).unwrap_or_default(),
-                        modified_at: parse_ts(r.get(2)?),
-                        file_name: r.get(3)?,
-                        file_size: r.get::<_, Option<i64>>(4)?.map(|v| v as u64),
-                        checksum: alg.zip(val),
+        let mut out = HashMap::new();
+        for asset in assets {
+            if let Some(s) = st
+                .query_row(params![asset, system.name()], |r| snapshot_at(r, 0))
+                .optional()
+                .map_err(|e| self.sql_error(e))?
+            {
+                out.insert(asset, s);
+            }
+        }
+        Ok(out)
+    }
+
+    /// How many assets `system` has a snapshot of.
+    pub fn snapshot_count(&self, system: System) -> Result<u64, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM snapshots WHERE system = ?1",
+                [system.name()],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(|e| self.sql_error(e))
+    }
+
+    /// Up to `limit` pairs with a snapshot in both systems, in asset id order, after asset
+    /// `after`: the page the engine reconciles next, so that a run holds one page of the
+    /// library in memory rather than all of it. With `settled`, pairs [`Store::settled`]
+    /// counts are left out.
+    pub fn pairs_after(
+        &self,
+        after: AssetId,
+        limit: usize,
+        settled: Option<&SettledFilter>,
+    ) -> Result<Vec<StoredPair>, StoreError> {
+        let (digest, expiring_after) = settled
+            .map(|s| (s.digest.as_str(), s.expiring_after.as_str()))
+            .unwrap_or(("", ""));
+        self.query_rows(
+            &format!(
+                "SELECT a.id, a.photoshelter_id, a.preservica_ref, a.paired_by, {ps}, {pv}
+                 FROM assets a
+                 JOIN snapshots p ON p.asset_id = a.id AND p.system = 'photoshelter'
+                 JOIN snapshots v ON v.asset_id = a.id AND v.system = 'preservica'
+                 WHERE a.paired_by IS NOT NULL AND a.id > :after
+                   AND NOT EXISTS (SELECT 1 FROM settled_pairs s WHERE s.asset_id = a.id
+                       AND {SETTLED_EXPIRY})
+                 ORDER BY a.id LIMIT :limit",
+                ps = prefixed_snapshot_columns("p"),
+                pv = prefixed_snapshot_columns("v"),
+            ),
+            rusqlite::named_params! {
+                ":after": after,
+                ":limit": limit as i64,
+                ":digest": digest,
+                ":expiring_after": expiring_after,
+            },
+            |r| {
+                Ok(StoredPair {
+                    asset: AssetRow {
+                        id: r.get(0)?,
+                        photoshelter_id: r.get(1)?,
+                        preservica_ref: r.get(2)?,
+                        paired_by: r.get(3)?,
                     },
-                ))
-            })
-            .and_then(|rows| rows.collect::<Result<HashMap<_, _>, _>>())
-            .map_err(|e| self.sql_error(e))?;
-        Ok(rows)
+                    photoshelter: snapshot_at(r, 4)?,
+                    preservica: snapshot_at(r, 4 + SNAPSHOT_COLUMN_COUNT)?,
+                })
+            },
+        )
+    }
+
+    /// How many pairs are settled under `filter`: found equal and agreed by an earlier run,
+    /// with nothing they depend on changed since and no licence expiring within the window.
+    pub fn settled(&self, filter: &SettledFilter) -> Result<u64, StoreError> {
+        self.conn
+            .query_row(
+                &format!("SELECT COUNT(*) FROM settled_pairs s WHERE {SETTLED_EXPIRY}"),
+                rusqlite::named_params! {
+                    ":digest": filter.digest,
+                    ":expiring_after": filter.expiring_after,
+                },
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(|e| self.sql_error(e))
+    }
+
+    /// Records pairs a run found settled: (asset, agreed licence expiry).
+    pub fn mark_settled(
+        &mut self,
+        run: RunId,
+        digest: &str,
+        pairs: &[(AssetId, Option<String>)],
+    ) -> Result<(), StoreError> {
+        let tx = self.tx()?;
+        let e = |source| StoreError::Sqlite {
+            path: "settled_pairs".into(),
+            source,
+        };
+        {
+            let mut put = tx
+                .prepare("INSERT OR REPLACE INTO settled_pairs (asset_id, run_id, digest, license_expiry) VALUES (?1, ?2, ?3, ?4)")
+                .map_err(e)?;
+            for (asset, expiry) in pairs {
+                put.execute(params![asset, run, digest, expiry])
+                    .map_err(e)?;
+            }
+        }
+        tx.commit().map_err(e)
+    }
+
+    /// The baselines of `assets` (in ascending order), in asset order.
+    pub fn baselines_for(
+        &self,
+        assets: &[AssetId],
+    ) -> Result<Vec<(AssetId, String, Option<String>)>, StoreError> {
+        let (Some(first), Some(last)) = (assets.first(), assets.last()) else {
+            return Ok(Vec::new());
+        };
+        // A dense run of ids is one range scan; scattered ids (a nightly run's few changed
+        // pairs) are looked up one by one rather than scanning everything between them.
+        if ((last - first) as usize) < assets.len() * 4 {
+            let wanted: HashSet<AssetId> = assets.iter().copied().collect();
+            let rows: Vec<(AssetId, String, Option<String>)> = self.query_rows(
+                "SELECT asset_id, field, value FROM baselines WHERE asset_id BETWEEN ?1 AND ?2 ORDER BY asset_id",
+                params![first, last],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
+            return Ok(rows.into_iter().filter(|r| wanted.contains(&r.0)).collect());
+        }
+        let mut out = Vec::new();
+        for asset in assets {
+            let rows: Vec<(AssetId, String, Option<String>)> = self.query_rows(
+                "SELECT asset_id, field, value FROM baselines WHERE asset_id = ?1",
+                [asset],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
+            out.extend(rows);
+        }
+        Ok(out)
     }
 
     /// Updates one field of a stored snapshot after ferry wrote it, so the next run compares

@@ -5,23 +5,22 @@
 //! pushes, so what it reports is exactly what a real run would do, and the real store gains
 //! nothing but the run record (DESIGN invariant 5).
 
+use super::engine::{EnginePlan, EngineRun, plan_all_pairs};
 use super::pair::{Candidate, PairAction, find_pairs, stored_candidates};
-use super::plan::{
-    FieldDecision, PairState, Plan, UNREADABLE_PREFIX, check_mass_change, plan_pair,
-};
+use super::plan::{UNREADABLE_PREFIX, check_mass_change};
 use super::pull::{PullError, PullResult, pull_photoshelter, pull_preservica};
 use super::push::{WriteResult, push_photoshelter_media, push_preservica_asset};
 use super::reconcile::Outcome as DecisionOutcome;
 use crate::clock::Clock;
 use crate::exit::Outcome;
 use crate::mapping::Mapping;
-use crate::model::{CanonicalRecord, FieldValue, System};
+use crate::model::{FieldValue, System};
 use crate::photoshelter::client::PhotoShelterClient;
 use crate::preservica::client::PreservicaClient;
 use crate::report::render::{ReportPaths, write_all};
 use crate::report::{Failure, FieldRow, REPORT_SCHEMA_VERSION, RunReport};
 use crate::store::sync::{
-    AssetId, AssetRow, DecisionRow, LockHolder, Lockout, OutboxEntry, RunId, Snapshot, ts,
+    AssetId, AssetRow, LockHolder, Lockout, OutboxEntry, RunId, Snapshot, ts,
 };
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Utc};
@@ -329,20 +328,15 @@ async fn cycle(
     // 4. Pairing.
     assets = store.assets()?;
     pair_new(store, &assets, &ps, &pv, &ps_ids, &pv_ids, now)?;
-    assets = store.assets()?;
-    let mut ps_snaps = store.snapshots(System::PhotoShelter)?;
-    let mut pv_snaps = store.snapshots(System::Preservica)?;
     // An incremental pull lists only what changed: what the store knows of unpaired assets
     // pairs too (an archive copy ingested by hand of a PhotoShelter item that did not
-    // change). Rarely pairs anything; the snapshots are read again only when it does.
-    if !(ps.full && pv.full) && pair_stored(store, &assets, &ps_snaps, &pv_snaps, ctx.mapping, now)?
-    {
+    // change).
+    assets = store.assets()?;
+    if !(ps.full && pv.full) && pair_stored(store, &assets, ctx.mapping, now)? {
         assets = store.assets()?;
-        ps_snaps = store.snapshots(System::PhotoShelter)?;
-        pv_snaps = store.snapshots(System::Preservica)?;
     }
-    report.summary.assets_photoshelter = ps_snaps.len() as u64;
-    report.summary.assets_preservica = pv_snaps.len() as u64;
+    report.summary.assets_photoshelter = store.snapshot_count(System::PhotoShelter)?;
+    report.summary.assets_preservica = store.snapshot_count(System::Preservica)?;
 
     // 5. Reconcile and plan. Assets whose read failed this run keep old snapshots; they are
     // not reconciled on stale data. Nor are assets a complete listing no longer shows: absence
@@ -382,93 +376,27 @@ async fn cycle(
             }
         }
     }
-    let baselines = store.baselines()?;
-    let resolutions = store.resolutions()?;
-    let mut plan = Plan::default();
-    let mut pairs = 0usize;
+    drop((ps, pv));
+    // 6. The engine records decisions and agreed baselines page by page as it goes; the
+    // guard then looks at the writes.
+    let plan = plan_all_pairs(
+        store,
+        &EngineRun {
+            mapping: ctx.mapping,
+            run,
+            now,
+            today: started.date_naive(),
+            skip: &failed,
+            rights: &ctx.rights,
+            expiring_days: ctx.expiring_days,
+            compare_settled: opts.full,
+        },
+    )?;
+    report.summary.pairs = plan.all_pairs() as u64;
+    report.summary.pairs_unchanged = plan.pairs_unchanged;
     let by_id: HashMap<AssetId, &AssetRow> = assets.iter().map(|a| (a.id, a)).collect();
-    for a in assets.iter().filter(|a| a.paired_by.is_some()) {
-        let (Some(ps_snap), Some(pv_snap)) = (ps_snaps.get(&a.id), pv_snaps.get(&a.id)) else {
-            continue;
-        };
-        if a.photoshelter_id
-            .as_ref()
-            .is_some_and(|i| failed.contains(i))
-            || a.preservica_ref
-                .as_ref()
-                .is_some_and(|i| failed.contains(i))
-        {
-            continue;
-        }
-        pairs += 1;
-        let (ps_rec, mut unreadable) = canonical(ctx.mapping, ps_snap);
-        let (pv_rec, pv_unreadable) = canonical(ctx.mapping, pv_snap);
-        unreadable.extend(pv_unreadable);
-        let base = baselines_of(ctx.mapping, &baselines, a.id);
-        let res: HashMap<String, (i64, String, Option<FieldValue>)> = ctx
-            .mapping
-            .fields
-            .iter()
-            .filter_map(|f| {
-                resolutions
-                    .get(&(a.id, f.name.clone()))
-                    .map(|(id, how, v)| {
-                        (
-                            f.name.clone(),
-                            (
-                                *id,
-                                how.clone(),
-                                v.as_deref()
-                                    .and_then(|v| FieldValue::parse(f.kind, v).ok().flatten()),
-                            ),
-                        )
-                    })
-            })
-            .collect();
-        plan_pair(
-            ctx.mapping,
-            &PairState {
-                asset: a.id,
-                photoshelter: &ps_rec,
-                preservica: &pv_rec,
-                unreadable: &unreadable,
-                baselines: &base,
-                resolutions: &res,
-            },
-            &mut plan,
-        );
-    }
-    report.summary.pairs = pairs as u64;
-
-    // 6. Record decisions; agreed values become baselines; the guard looks at the writes.
-    let rows: Vec<DecisionRow> = plan.decisions.iter().map(decision_row).collect();
-    let decision_ids = store.record_decisions(run, &rows, now)?;
-    let agreed: Vec<(AssetId, String, Option<String>)> = plan
-        .decisions
-        .iter()
-        .filter(|d| d.decision.outcome == DecisionOutcome::InSync && d.skipped.is_none())
-        .filter(|d| d.baseline.as_ref() != Some(&d.decision.value))
-        .map(|d| {
-            (
-                d.asset,
-                d.decision.field.clone(),
-                d.decision
-                    .value
-                    .as_ref()
-                    .map(FieldValue::to_canonical_string),
-            )
-        })
-        .collect();
-    store.set_baselines(run, &agreed, now)?;
     // Rights enforcement: planned like any write, so it is guarded, shown in dry runs and
     // carried out through the outbox.
-    let enforcement = plan_enforcement(
-        &ctx.rights,
-        &plan,
-        &ps_snaps,
-        &pv_snaps,
-        started.date_naive(),
-    );
     let mut entries: Vec<OutboxEntry> = plan
         .writes
         .iter()
@@ -476,7 +404,7 @@ async fn cycle(
             id: 0,
             run_id: run,
             asset_id: w.asset,
-            decision_id: decision_ids.get(w.decision).copied(),
+            decision_id: plan.decision_ids.get(w.decision).copied(),
             system: w.system,
             field: w.field.clone(),
             expected_value: w.expected.as_ref().map(FieldValue::to_canonical_string),
@@ -485,13 +413,13 @@ async fn cycle(
             attempts: 0,
         })
         .collect();
-    entries.extend(enforcement.iter().map(|(e, _)| OutboxEntry {
+    entries.extend(plan.enforcement.iter().map(|(e, _)| OutboxEntry {
         run_id: run,
         ..e.clone()
     }));
     let guard = check_mass_change(
         entries.iter().map(|e| (e.asset_id, e.field.as_str())),
-        pairs,
+        plan.all_pairs(),
         ctx.max_change_share,
         ctx.min_assets,
     );
@@ -527,7 +455,7 @@ async fn cycle(
             }
         }
     }
-    for (e, why) in &enforcement {
+    for (e, why) in &plan.enforcement {
         let row = by_id.get(&e.asset_id);
         let state = write_state
             .get(&(e.asset_id, e.field.clone()))
@@ -544,9 +472,10 @@ async fn cycle(
             asset_id: e.asset_id,
             photoshelter_id: row.and_then(|r| r.photoshelter_id.clone()),
             preservica_ref: row.and_then(|r| r.preservica_ref.clone()),
-            label: ps_snaps
+            label: plan
+                .labels
                 .get(&e.asset_id)
-                .and_then(|s| s.fields.get("title").cloned())
+                .cloned()
                 .unwrap_or_else(|| format!("asset {}", e.asset_id)),
             kind: "restricted".into(),
             detail: format!(
@@ -557,8 +486,8 @@ async fn cycle(
     }
 
     // 8. The report's field rows and counts.
-    fill_report(report, ctx.mapping, &plan, &by_id, &ps_snaps, &write_state);
-    rights_problems(report, &plan, &by_id, &ps_snaps, ctx.expiring_days);
+    fill_report(report, ctx.mapping, &plan, &by_id, &write_state);
+    report.rights.extend(plan.rights);
     let s = &report.summary;
     if outcome == Outcome::Done {
         outcome = if s.failures > 0 {
@@ -740,12 +669,23 @@ fn pair_new(
 fn pair_stored(
     store: &mut Store,
     assets: &[AssetRow],
-    ps_snaps: &HashMap<AssetId, Snapshot>,
-    pv_snaps: &HashMap<AssetId, Snapshot>,
     mapping: &Mapping,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     let unpaired = || assets.iter().filter(|a| a.paired_by.is_none());
+    // Only unpaired assets' snapshots are read: a library is mostly pairs.
+    let ps_snaps = &store.snapshots_of(
+        System::PhotoShelter,
+        unpaired()
+            .filter(|a| a.photoshelter_id.is_some())
+            .map(|a| a.id),
+    )?;
+    let pv_snaps = &store.snapshots_of(
+        System::Preservica,
+        unpaired()
+            .filter(|a| a.preservica_ref.is_some())
+            .map(|a| a.id),
+    )?;
     let ps = stored_candidates(
         unpaired().filter_map(|a| Some((a.id, a.photoshelter_id.as_deref()?))),
         ps_snaps,
@@ -774,73 +714,6 @@ fn pair_stored(
         }
     }
     Ok(paired)
-}
-
-/// The baselines of one asset, field by field, read as the mapping's kinds. Public for the
-/// engine benchmark, which plans from the store as a run does.
-pub fn baselines_of(
-    mapping: &Mapping,
-    stored: &HashMap<(AssetId, String), Option<String>>,
-    asset: AssetId,
-) -> HashMap<String, Option<FieldValue>> {
-    mapping
-        .fields
-        .iter()
-        .filter_map(|f| {
-            stored.get(&(asset, f.name.clone())).map(|v| {
-                (
-                    f.name.clone(),
-                    v.as_deref()
-                        .and_then(|v| FieldValue::parse(f.kind, v).ok().flatten()),
-                )
-            })
-        })
-        .collect()
-}
-
-/// A stored snapshot as a canonical record, and the fields that could not be read (never
-/// compared). Public for the engine benchmark, which plans from stored snapshots as a run does.
-pub fn canonical(
-    mapping: &Mapping,
-    snap: &Snapshot,
-) -> (CanonicalRecord, BTreeMap<String, String>) {
-    let mut record = CanonicalRecord {
-        modified_at: snap.modified_at,
-        file_name: snap.file_name.clone(),
-        file_size: snap.file_size,
-        ..CanonicalRecord::default()
-    };
-    let mut unreadable = BTreeMap::new();
-    for (k, v) in &snap.fields {
-        if let Some(field) = k.strip_prefix(UNREADABLE_PREFIX) {
-            unreadable.insert(field.to_string(), v.clone());
-            continue;
-        }
-        if let Some(spec) = mapping.field(k) {
-            match FieldValue::parse(spec.kind, v) {
-                Ok(value) => record.set(k, value),
-                Err(e) => {
-                    unreadable.insert(k.clone(), e.to_string());
-                }
-            }
-        }
-    }
-    (record, unreadable)
-}
-
-fn decision_row(d: &FieldDecision) -> DecisionRow {
-    let s = |v: &Option<FieldValue>| v.as_ref().map(FieldValue::to_canonical_string);
-    DecisionRow {
-        asset_id: d.asset,
-        field: d.decision.field.clone(),
-        photoshelter_value: s(&d.photoshelter),
-        preservica_value: s(&d.preservica),
-        baseline: d.baseline.as_ref().map(s),
-        outcome: d.outcome_name(),
-        rule: d.decision.rule.to_string(),
-        reason: d.decision.reason.clone(),
-        winning_value: s(&d.decision.value),
-    }
 }
 
 /// Executes outbox entries, asset by asset, with bounded concurrency per system; records each
@@ -942,15 +815,18 @@ async fn execute(
     Ok(states)
 }
 
+/// The report's rows: one per kept decision (fields that were equal and already agreed are
+/// counted, not listed).
 fn fill_report(
     report: &mut RunReport,
     mapping: &Mapping,
-    plan: &Plan,
+    plan: &EnginePlan,
     assets: &HashMap<AssetId, &AssetRow>,
-    ps_snaps: &HashMap<AssetId, Snapshot>,
     write_state: &HashMap<(AssetId, String), String>,
 ) {
     let s = &mut report.summary;
+    s.fields_compared += plan.settled_fields;
+    s.in_sync += plan.settled_fields;
     for d in &plan.decisions {
         let row = assets.get(&d.asset);
         let state = write_state
@@ -984,10 +860,10 @@ fn fill_report(
             }
         }
         let v = |x: &Option<FieldValue>| x.as_ref().map(|v| v.to_string());
-        let label = ps_snaps
+        let label = plan
+            .labels
             .get(&d.asset)
-            .and_then(|snap| snap.fields.get("title").cloned())
-            .or_else(|| row.and_then(|r| r.photoshelter_id.clone()))
+            .cloned()
             .unwrap_or_else(|| format!("asset {}", d.asset));
         report.fields.push(FieldRow {
             asset_id: d.asset,
@@ -1014,145 +890,4 @@ fn fill_report(
         });
     }
     s.failures = report.failures.len() as u64;
-}
-
-/// Licence expiry problems: dates that differ between the systems, licences that have
-/// expired (the asset may still be published) and licences expiring soon.
-fn rights_problems(
-    report: &mut RunReport,
-    plan: &Plan,
-    assets: &HashMap<AssetId, &AssetRow>,
-    ps_snaps: &HashMap<AssetId, Snapshot>,
-    expiring_days: u32,
-) {
-    let today = Utc::now().date_naive();
-    for d in plan
-        .decisions
-        .iter()
-        .filter(|d| d.decision.field == "license_expiry")
-    {
-        let row = assets.get(&d.asset);
-        let label = ps_snaps
-            .get(&d.asset)
-            .and_then(|snap| snap.fields.get("title").cloned())
-            .unwrap_or_else(|| format!("asset {}", d.asset));
-        let mut push = |kind: &str, detail: String| {
-            report.rights.push(crate::report::RightsProblem {
-                asset_id: d.asset,
-                photoshelter_id: row.and_then(|r| r.photoshelter_id.clone()),
-                preservica_ref: row.and_then(|r| r.preservica_ref.clone()),
-                label: label.clone(),
-                kind: kind.into(),
-                detail,
-            })
-        };
-        let show =
-            |v: &Option<FieldValue>| v.as_ref().map_or("none".to_string(), |v| v.to_string());
-        if d.photoshelter != d.preservica {
-            push(
-                "expiry_differs",
-                format!(
-                    "PhotoShelter says {}, Preservica says {}; {}",
-                    show(&d.photoshelter),
-                    show(&d.preservica),
-                    d.decision.reason
-                ),
-            );
-        }
-        let effective = match d.decision.outcome {
-            DecisionOutcome::Review => d.photoshelter.clone().or(d.preservica.clone()),
-            _ => d.decision.value.clone(),
-        };
-        if let Some(FieldValue::Date(date)) = effective {
-            let day = date.day();
-            if day < today {
-                push(
-                    "expired_licence",
-                    format!(
-                        "the licence expired on {day}; it is still published in PhotoShelter unless restricted"
-                    ),
-                );
-            } else if (day - today).num_days() <= i64::from(expiring_days) {
-                push("expiring_soon", format!("the licence expires on {day}"));
-            }
-        }
-    }
-}
-
-/// Restrictions the rights policy asks for: for each paired asset whose licence has expired
-/// (or whose model release is none), make it not searchable in PhotoShelter and give it the
-/// restricted security tag in Preservica — where it is not so already. Never deletes.
-fn plan_enforcement(
-    policy: &crate::config::RightsConfig,
-    plan: &Plan,
-    ps_snaps: &HashMap<AssetId, Snapshot>,
-    pv_snaps: &HashMap<AssetId, Snapshot>,
-    today: chrono::NaiveDate,
-) -> Vec<(OutboxEntry, String)> {
-    use super::pull::{SEARCHABLE_KEY, SECURITY_TAG_KEY};
-    use crate::config::RightsAction;
-    let effective = |d: &FieldDecision| match d.decision.outcome {
-        DecisionOutcome::Review => d.photoshelter.clone().or(d.preservica.clone()),
-        _ => d.decision.value.clone(),
-    };
-    let mut reasons: BTreeMap<AssetId, String> = BTreeMap::new();
-    for d in &plan.decisions {
-        match d.decision.field.as_str() {
-            "license_expiry" if policy.expired == RightsAction::Restrict => {
-                if let Some(FieldValue::Date(date)) = effective(d)
-                    && date.day() < today
-                {
-                    reasons.insert(d.asset, format!("the licence expired on {}", date.day()));
-                }
-            }
-            "model_release"
-                if policy.missing_model_release == RightsAction::Restrict
-                    && effective(d).is_none_or(|v| v.to_canonical_string() == "MR-NON") =>
-            {
-                reasons
-                    .entry(d.asset)
-                    .or_insert_with(|| "there is no model release".into());
-            }
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    for (asset, why) in reasons {
-        let entry = |system, field: &str, expected: Option<String>, new: &str| OutboxEntry {
-            id: 0,
-            run_id: 0,
-            asset_id: asset,
-            decision_id: None,
-            system,
-            field: field.into(),
-            expected_value: expected,
-            new_value: Some(new.into()),
-            state: "planned".into(),
-            attempts: 0,
-        };
-        if let Some(s) = ps_snaps.get(&asset) {
-            let now = s.fields.get(SEARCHABLE_KEY).cloned();
-            if now.as_deref() != Some("false") {
-                out.push((
-                    entry(System::PhotoShelter, SEARCHABLE_KEY, now, "false"),
-                    why.clone(),
-                ));
-            }
-        }
-        if let Some(s) = pv_snaps.get(&asset) {
-            let now = s.fields.get(SECURITY_TAG_KEY).cloned();
-            if now.as_deref() != Some(policy.restricted_tag.as_str()) {
-                out.push((
-                    entry(
-                        System::Preservica,
-                        SECURITY_TAG_KEY,
-                        now,
-                        &policy.restricted_tag,
-                    ),
-                    why.clone(),
-                ));
-            }
-        }
-    }
-    out
 }

@@ -2,6 +2,7 @@
 //! corrections, guard against mass change, push through the outbox, and report.
 
 pub mod cycle;
+pub mod engine;
 pub mod lock;
 pub mod pair;
 pub mod plan;

@@ -6,7 +6,7 @@
 //! target that someone changed since the plan is left alone (stale) and looked at next run.
 
 use super::pull::{read_photoshelter, read_preservica};
-use crate::mapping::photoshelter as ps_map;
+use crate::mapping::photoshelter::{self as ps_map, RecordParts};
 use crate::mapping::preservica as pv_map;
 use crate::mapping::{FieldChange, FieldProblem, Mapping, Translation};
 use crate::model::FieldValue;
@@ -162,7 +162,13 @@ pub async fn push_preservica_asset(
     reference: &str,
     entries: &[OutboxEntry],
 ) -> Vec<(i64, WriteResult)> {
-    let record = match client.read_asset(reference).await {
+    // The entity and only the fragments holding the fields to write are re-read; the entity
+    // read here is the one the write goes on.
+    let schemas = pv_map::schemas_holding(mapping, entries.iter().map(|e| e.field.as_str()));
+    let (record, entity) = match client
+        .read_asset_for_write(reference, schemas.as_ref())
+        .await
+    {
         Ok(r) => r,
         Err(e) => return failed(entries.iter(), &e.to_string()),
     };
@@ -173,6 +179,7 @@ pub async fn push_preservica_asset(
         .drain(..)
         .partition(|(e, _, _)| is_access(&e.field));
     to_write = fields;
+    let tag_set = !access.is_empty();
     for (entry, old, _) in access {
         let tag = entry.new_value.clone().unwrap_or_default();
         let result = match client
@@ -193,11 +200,17 @@ pub async fn push_preservica_asset(
         results.extend(verify_written(&current, to_write, &write.problems));
         return results;
     }
-    let after = client
-        .apply_write(reference, &write)
-        .await
-        .map(|after| read_preservica(mapping, &after))
-        .map_err(|e| e.to_string());
+    // A security tag just set changed the entity: the write then starts from a fresh read of
+    // it rather than send the old one back.
+    let after = if tag_set {
+        client.apply_write(reference, &write).await
+    } else {
+        client
+            .apply_write_over(reference, &write, &entity, record)
+            .await
+    }
+    .map(|after| read_preservica(mapping, &after))
+    .map_err(|e| e.to_string());
     results.extend(settle(after, to_write, &write.problems));
     results
 }
@@ -209,7 +222,9 @@ pub async fn push_photoshelter_media(
     media_id: &str,
     entries: &[OutboxEntry],
 ) -> Vec<(i64, WriteResult)> {
-    let record = match client.read_record(media_id).await {
+    // Only the parts holding the fields to write are re-read (and later read back).
+    let parts = RecordParts::holding(mapping, entries.iter().map(|e| e.field.as_str()));
+    let record = match client.read_parts(media_id, parts).await {
         Ok(r) => r,
         Err(e) => return failed(entries.iter(), &e.to_string()),
     };
@@ -238,7 +253,7 @@ pub async fn push_photoshelter_media(
         return results;
     }
     let after = client
-        .apply_write(media_id, &write)
+        .apply_write_over(media_id, &write, record)
         .await
         .map(|after| read_photoshelter(mapping, &after))
         .map_err(|e| e.to_string());

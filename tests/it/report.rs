@@ -47,6 +47,7 @@ fn base_report() -> RunReport {
             assets_photoshelter: 120,
             assets_preservica: 118,
             pairs: 110,
+            pairs_unchanged: 0,
             fields_compared: 1100,
             in_sync: 1090,
             drifted: 10,

@@ -881,3 +881,197 @@ async fn expired_licences_are_restricted_in_both_systems_when_the_policy_says_so
             .any(|r| r.kind == "restricted" && r.photoshelter_id.as_deref() == Some(&m0))
     );
 }
+
+/// Requests an emulator log holds whose path names `id`.
+fn requests_naming(log: &ferry::emulate::RequestLog, id: &str) -> Vec<String> {
+    log.entries()
+        .into_iter()
+        .filter(|r| r.path.contains(id))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
+/// Pairs a run looked at for their licence (expiring soon or expired): these are compared
+/// every run, settled or not.
+fn licence_watched(out: &SyncOutcome) -> std::collections::BTreeSet<String> {
+    out.report
+        .rights
+        .iter()
+        .filter(|r| matches!(r.kind.as_str(), "expiring_soon" | "expired_licence"))
+        .filter_map(|r| r.photoshelter_id.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_settled_library_is_not_compared_again_until_something_it_depends_on_changes() {
+    let mut h = harness(10).await;
+    // The first run agrees the baselines; the second finds every pair settled.
+    h.sync().await;
+    let second = h.sync().await;
+    assert_eq!(second.report.summary.pairs, 10);
+    assert_eq!(second.report.summary.pairs_unchanged, 0);
+    assert!(
+        second.report.fields.is_empty(),
+        "{:?}",
+        second.report.fields
+    );
+    let quiet = h.sync().await;
+    // Only pairs whose licence needs watching are compared again.
+    let watched = licence_watched(&quiet);
+    assert!(watched.len() < 10, "{watched:?}");
+    let s = &quiet.report.summary;
+    assert_eq!(
+        (s.pairs, s.pairs_unchanged),
+        (10, 10 - watched.len() as u64)
+    );
+    let per_pair = h.mapping.paired_fields().count() as u64;
+    assert_eq!(s.fields_compared, watched.len() as u64 * per_pair);
+    assert!(quiet.report.fields.is_empty(), "{:?}", quiet.report.fields);
+    let settled = 10 - watched.len() as u64;
+    let mut quiet_pairs = (0..10)
+        .map(|i| h.pair(i))
+        .filter(|(m, _)| !watched.contains(m))
+        .collect::<Vec<_>>()
+        .into_iter();
+
+    // A change in one system: that pair, and only that pair, is compared and corrected.
+    let (m0, r0) = quiet_pairs.next().unwrap();
+    h.world
+        .photoshelter
+        .set_iptc(&m0, "caption", Some("Fog over the quay"));
+    let out = h.sync().await;
+    assert_eq!(out.outcome, Outcome::Done, "{:?}", out.report.failures);
+    assert_eq!(out.report.summary.pairs_unchanged, settled - 1);
+    assert_eq!(Harness::row(&out, &m0, "caption").write_state, "done");
+    assert_eq!(
+        h.pv.read_asset(&r0).await.unwrap().description.as_deref(),
+        Some("Fog over the quay")
+    );
+    // The corrected pair settles again once a run has found it agreed.
+    h.sync().await;
+    assert_eq!(h.sync().await.report.summary.pairs_unchanged, settled);
+
+    // A baseline changed by any path (here straight in the store) unsettles its pair.
+    let (m1, _) = quiet_pairs.next().unwrap();
+    let a1 = h
+        .store
+        .assets()
+        .unwrap()
+        .into_iter()
+        .find(|a| a.photoshelter_id.as_deref() == Some(m1.as_str()))
+        .unwrap()
+        .id;
+    h.store
+        .set_baselines(
+            1,
+            &[(a1, "headline".into(), Some("An old guess".into()))],
+            chrono::Utc::now(),
+        )
+        .unwrap();
+    let out = h.sync().await;
+    assert_eq!(out.report.summary.pairs_unchanged, settled - 1);
+    let row = Harness::row(&out, &m1, "headline");
+    assert_eq!(row.outcome, "in_sync", "{row:?}");
+    assert_eq!(row.baseline_value.as_deref(), Some("An old guess"));
+
+    // `--full` compares every pair.
+    h.sync().await;
+    let full = h
+        .run(SyncOptions {
+            full: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(full.report.summary.pairs_unchanged, 0);
+    assert_eq!(full.report.summary.fields_compared, 10 * per_pair);
+
+    // Another mapping (here one rule changed) compares every pair again.
+    let text = std::fs::read_to_string(repo_file("mappings/default.toml")).unwrap();
+    h.mapping = Mapping::parse(
+        &text.replacen("rule = \"newest\"", "rule = \"manual\"", 1),
+        &repo_file("mappings/default.toml"),
+    )
+    .unwrap();
+    let out = h.sync().await;
+    assert_eq!(out.report.summary.pairs_unchanged, 0);
+    assert_eq!(h.sync().await.report.summary.pairs_unchanged, settled);
+
+    // So does another rights policy.
+    h.rights.missing_model_release = ferry::config::RightsAction::Report;
+    assert_eq!(h.sync().await.report.summary.pairs_unchanged, 0);
+}
+
+#[tokio::test]
+async fn a_licence_expiring_soon_is_looked_at_every_night_even_when_settled() {
+    let mut h = harness(6).await;
+    h.sync().await;
+    h.sync().await;
+    let before = licence_watched(&h.sync().await);
+    let (m0, _) = (0..6)
+        .map(|i| h.pair(i))
+        .find(|(m, _)| !before.contains(m))
+        .expect("a pair whose licence is not watched yet");
+    let soon = chrono::Utc::now().date_naive() + chrono::Days::new(5);
+    h.ps.set_license_expiry(&m0, Some(soon)).await.unwrap();
+    h.sync().await;
+    h.sync().await;
+    for _ in 0..2 {
+        let out = h.sync().await;
+        let watched = licence_watched(&out);
+        assert!(watched.contains(&m0), "{:?}", out.report.rights);
+        assert_eq!(
+            out.report.summary.pairs_unchanged,
+            6 - watched.len() as u64,
+            "{:?}",
+            out.report.summary
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_correction_re_reads_and_reads_back_only_what_it_writes() {
+    let mut h = harness(8).await;
+    let yesterday = chrono::Utc::now() - chrono::Duration::days(1);
+    for (m, r) in h.world.pairs.clone() {
+        h.world.photoshelter.set_modified_at(&m, yesterday);
+        h.world.preservica.set_modified(&r, yesterday);
+    }
+    h.sync().await;
+    h.sync().await;
+    let (m0, r0) = h.pair(0);
+    let (m1, r1) = h.pair(1);
+    h.world
+        .photoshelter
+        .set_iptc(&m0, "caption", Some("Nets drying on the slip"));
+    h.world.preservica.set_title(&r1, "Slipway, 1958");
+    h.world.photoshelter.log().clear();
+    h.world.preservica.log().clear();
+    let out = h.sync().await;
+    assert_eq!(out.report.summary.pushed_to_preservica, 1);
+    assert_eq!(out.report.summary.pushed_to_photoshelter, 1);
+
+    // The caption is the Preservica entity's Description: the entity is re-read (the stale
+    // check), written and read back; no fragment is read.
+    let pv = requests_naming(&h.world.preservica.log(), &r0);
+    let entity = format!("/api/entity/information-objects/{r0}");
+    assert_eq!(
+        pv,
+        [
+            format!("GET {entity}"),
+            format!("PUT {entity}"),
+            format!("GET {entity}")
+        ],
+        "{pv:#?}"
+    );
+    // The title goes into PhotoShelter's IPTC: IPTC re-read, written, read back.
+    let ps = requests_naming(&h.world.photoshelter.log(), &m1);
+    assert_eq!(ps.len(), 3, "{ps:#?}");
+    assert!(ps.iter().all(|r| r.contains("/iptc")), "{ps:#?}");
+    // Both corrections hold.
+    assert_eq!(h.ps_iptc(&m1, "title").as_deref(), Some("Slipway, 1958"));
+    assert_eq!(
+        h.pv.read_asset(&r0).await.unwrap().description.as_deref(),
+        Some("Nets drying on the slip")
+    );
+}

@@ -170,7 +170,24 @@ fn main() {
         println!("cycle.full_pairs {}", full.pairs);
 
         let changed = change(&world, (world.pairs.len() / 100).max(1));
+        world.photoshelter.log().clear();
+        world.preservica.log().clear();
         let nightly = cycle(&world, &mapping, &mut store, &reports, concurrency, false).await;
+        // Requests about one asset (its path names a media item or an information object)
+        // against the rest: listing pages, logins, the version check.
+        let about_an_asset = |r: &ferry::emulate::LoggedRequest| {
+            r.path.contains("/media/")
+                || r.path.contains("/mem/image/")
+                || r.path.contains("/information-objects/")
+        };
+        let entries: Vec<_> = world
+            .photoshelter
+            .log()
+            .entries()
+            .into_iter()
+            .chain(world.preservica.log().entries())
+            .collect();
+        let per_asset = entries.iter().filter(|r| about_an_asset(r)).count();
         let requests = nightly.photoshelter + nightly.preservica;
         println!("cycle.incremental_changed_assets {changed}");
         println!("cycle.incremental_s {:.2}", nightly.seconds);
@@ -185,6 +202,14 @@ fn main() {
         println!(
             "cycle.incremental_requests_per_changed_asset {:.2}",
             requests as f64 / changed as f64
+        );
+        println!(
+            "cycle.incremental_requests_listing_and_login {}",
+            entries.len() - per_asset
+        );
+        println!(
+            "cycle.incremental_requests_per_changed_asset_beyond_listing {:.2}",
+            per_asset as f64 / changed as f64
         );
         println!("cycle.incremental_pushed {}", nightly.pushed);
         world.stop().await;

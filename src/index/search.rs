@@ -1,5 +1,5 @@
 //! Running a search: the page of hits and the total in one scored pass over the matches, the
-//! facet counts (when asked for) in a second pass without scoring.
+//! facet counts (when asked for) in a second pass without scoring, on a second thread.
 
 use super::query::{self, Compiler};
 use super::schema::{self, Fields, RIGHTS_RELEASED, RIGHTS_RESTRICTED};
@@ -46,7 +46,11 @@ pub fn run(index: &SearchIndex, request: &SearchRequest) -> Result<SearchResults
     let searcher = index.reader.searcher();
     let error = index.tantivy_error("search failed");
 
-    // The page of hits and the total, in one scored pass.
+    // The page of hits and the total in one scored pass; the facet counts (when asked for)
+    // in a second pass without scoring, so tantivy hands the matches over in blocks. The two
+    // passes run side by side: on a broad query counting facets costs as much as ranking, and
+    // a curator waits for both. The counts over the whole index are kept until the index or
+    // the day changes.
     // tantivy keeps offset + limit candidates per segment: past MAX_OFFSET, only the total.
     let offset = request.offset;
     let limit = if offset > MAX_OFFSET {
@@ -54,49 +58,60 @@ pub fn run(index: &SearchIndex, request: &SearchRequest) -> Result<SearchResults
     } else {
         request.limit.min(MAX_LIMIT)
     };
-    let (total, addresses) = if matches_all && request.sort == Sort::Relevance {
-        // Nothing to rank by: every document, in index order, without visiting them all.
-        let total = usize::try_from(searcher.num_docs()).unwrap_or(usize::MAX);
-        (total, first_documents(&searcher, offset, limit))
-    } else {
-        scored_page(&searcher, query.as_ref(), request.sort, offset, limit).map_err(&error)?
-    };
-
-    // Facets in a second pass without scoring, so tantivy hands the matches over in blocks;
-    // the counts over the whole index are kept until the index or the day changes.
-    let mut facets = BTreeMap::new();
-    if request.facets {
-        let generation = searcher.generation().generation_id();
-        let cached = matches_all
-            .then(|| index.facet_cache.lock().ok()?.clone())
-            .flatten()
-            .filter(|c| c.generation == generation && c.today == request.today);
-        let all = match cached {
-            Some(c) => c.counts,
-            None => {
-                let counts = searcher
-                    .search(
-                        query.as_ref(),
-                        &FacetCounter {
-                            today: request.today,
-                        },
-                    )
-                    .map_err(&error)?;
-                if matches_all && let Ok(mut cache) = index.facet_cache.lock() {
-                    *cache = Some(FacetCache {
-                        generation,
-                        today: request.today,
-                        counts: counts.clone(),
-                    });
-                }
-                counts
-            }
-        };
-        for (name, values) in all {
-            let mut values = values;
-            values.truncate(request.facet_limit);
-            facets.insert(name, values);
+    let page = || {
+        if matches_all && request.sort == Sort::Relevance {
+            // Nothing to rank by: every document, in index order, without visiting them all.
+            let total = usize::try_from(searcher.num_docs()).unwrap_or(usize::MAX);
+            Ok((total, first_documents(&searcher, offset, limit)))
+        } else {
+            scored_page(&searcher, query.as_ref(), request.sort, offset, limit)
         }
+    };
+    let generation = searcher.generation().generation_id();
+    let cached = (request.facets && matches_all)
+        .then(|| index.facet_cache.lock().ok()?.clone())
+        .flatten()
+        .filter(|c| c.generation == generation && c.today == request.today)
+        .map(|c| c.counts);
+    let (page, counted) = if request.facets && cached.is_none() {
+        let count = || {
+            searcher.search(
+                query.as_ref(),
+                &FacetCounter {
+                    today: request.today,
+                },
+            )
+        };
+        std::thread::scope(|scope| {
+            let counting = scope.spawn(count);
+            let page = page();
+            let counted = counting
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (page, Some(counted))
+        })
+    } else {
+        (page(), None)
+    };
+    let (total, addresses) = page.map_err(&error)?;
+    let all = match counted {
+        Some(counts) => {
+            let counts = counts.map_err(&error)?;
+            if matches_all && let Ok(mut cache) = index.facet_cache.lock() {
+                *cache = Some(FacetCache {
+                    generation,
+                    today: request.today,
+                    counts: counts.clone(),
+                });
+            }
+            Some(counts)
+        }
+        None => cached,
+    };
+    let mut facets = BTreeMap::new();
+    for (name, mut values) in all.into_iter().flatten() {
+        values.truncate(request.facet_limit);
+        facets.insert(name, values);
     }
 
     let mut hits = Vec::with_capacity(addresses.len());

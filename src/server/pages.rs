@@ -302,7 +302,9 @@ fn render_asset(a: &AssetView) -> String {
         ("Preservica", &a.snapshots.preservica),
     ] {
         let text = snap.as_ref().map(|s| {
-            let mut t = format!("read {} (run {})", s.captured_at, s.run_id);
+            // A re-read that finds the copy unchanged keeps its row: this is when ferry first
+            // saw this version.
+            let mut t = format!("this version read {} (run {})", s.captured_at, s.run_id);
             if let Some(m) = &s.system_modified_at {
                 let _ = write!(t, ", modified there {m}");
             }

@@ -69,15 +69,12 @@ pub struct StoredPair {
     pub preservica: Snapshot,
 }
 
-/// A snapshot row as stored, for comparing with a new read.
+/// A snapshot row as stored, for its history when a new read replaces it.
 struct StoredSnapshot {
     fields: String,
     modified_at: Option<String>,
     captured_at: String,
     run_id: RunId,
-    file_name: Option<String>,
-    file_size: Option<i64>,
-    checksum: Option<(String, String)>,
 }
 
 /// A snapshot of one asset in one system, fields in canonical string form.
@@ -608,8 +605,18 @@ impl Store {
             source,
         };
         {
+            // A snapshot read again unchanged keeps its row (`captured_at` is when this
+            // version was first read): a nightly re-read of a million unchanged assets writes
+            // nothing. SQLite compares, so an unchanged row is never copied out.
+            let mut unchanged = tx
+                .prepare(
+                    "SELECT 1 FROM snapshots WHERE asset_id = ?1 AND system = ?2 AND fields_json = ?3
+                       AND system_modified_at IS ?4 AND file_name IS ?5 AND file_size IS ?6
+                       AND checksum_algorithm IS ?7 AND checksum_value IS ?8",
+                )
+                .map_err(e)?;
             let mut old = tx
-                .prepare("SELECT fields_json, system_modified_at, captured_at, run_id, file_name, file_size, checksum_algorithm, checksum_value FROM snapshots WHERE asset_id = ?1 AND system = ?2")
+                .prepare("SELECT fields_json, system_modified_at, captured_at, run_id FROM snapshots WHERE asset_id = ?1 AND system = ?2")
                 .map_err(e)?;
             let mut hist = tx
                 .prepare("INSERT INTO snapshot_history (asset_id, system, run_id, fields_json, system_modified_at, captured_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
@@ -629,6 +636,22 @@ impl Store {
                     .checksum
                     .as_ref()
                     .map(|c| (c.0.to_lowercase(), c.1.to_lowercase()));
+                let (algorithm, value) = checksum.unzip();
+                if unchanged
+                    .exists(params![
+                        asset,
+                        system.name(),
+                        fields,
+                        modified_at,
+                        s.file_name,
+                        file_size,
+                        algorithm,
+                        value
+                    ])
+                    .map_err(e)?
+                {
+                    continue;
+                }
                 let previous = old
                     .query_row(params![asset, system.name()], |r| {
                         Ok(StoredSnapshot {
@@ -636,38 +659,23 @@ impl Store {
                             modified_at: r.get(1)?,
                             captured_at: r.get(2)?,
                             run_id: r.get(3)?,
-                            file_name: r.get(4)?,
-                            file_size: r.get(5)?,
-                            checksum: r.get::<_, Option<String>>(6)?.zip(r.get(7)?),
                         })
                     })
                     .optional()
                     .map_err(e)?;
-                if let Some(p) = &previous {
-                    // A snapshot read again unchanged keeps its row: `captured_at` is when
-                    // this version was first read, and a nightly re-read of a million
-                    // unchanged assets writes nothing.
-                    if p.fields == fields
-                        && p.modified_at == modified_at
-                        && p.file_name == s.file_name
-                        && p.file_size == file_size
-                        && p.checksum == checksum
-                    {
-                        continue;
-                    }
-                    if p.fields != fields {
-                        hist.execute(params![
-                            asset,
-                            system.name(),
-                            p.run_id,
-                            p.fields,
-                            p.modified_at,
-                            p.captured_at
-                        ])
-                        .map_err(e)?;
-                    }
+                if let Some(p) = previous
+                    && p.fields != fields
+                {
+                    hist.execute(params![
+                        asset,
+                        system.name(),
+                        p.run_id,
+                        p.fields,
+                        p.modified_at,
+                        p.captured_at
+                    ])
+                    .map_err(e)?;
                 }
-                let (algorithm, value) = checksum.unzip();
                 put.execute(params![
                     asset,
                     system.name(),

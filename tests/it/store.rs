@@ -6,7 +6,7 @@ use std::path::Path;
 use ferry::store::{Store, StoreCounts, StoreError};
 use rusqlite::{Connection, ErrorCode};
 
-const TABLES: [&str; 14] = [
+const TABLES: [&str; 15] = [
     "runs",
     "assets",
     "snapshots",
@@ -21,6 +21,7 @@ const TABLES: [&str; 14] = [
     "run_lock",
     "lockout",
     "pair_suggestions",
+    "settled_pairs",
 ];
 
 /// A second connection to a store's file, as another process would see it. Foreign keys are a
@@ -333,4 +334,88 @@ fn counts_have_stable_labels() {
             "open pair suggestions",
         ]
     );
+}
+
+#[test]
+fn a_snapshot_read_again_unchanged_keeps_its_row_and_a_change_keeps_the_old_one_in_history() {
+    use chrono::{TimeZone, Utc};
+    use ferry::model::System;
+    use ferry::store::sync::Snapshot;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ferry.db");
+    let mut store = Store::open(&path).unwrap();
+    let t = |h| Utc.with_ymd_and_hms(2026, 5, 1, h, 0, 0).unwrap();
+    let ids = store
+        .ensure_assets(System::PhotoShelter, &["I0000abc".to_string()], t(9))
+        .unwrap();
+    let asset = ids["I0000abc"];
+    let snapshot = |caption: &str| Snapshot {
+        fields: [("caption".to_string(), caption.to_string())].into(),
+        modified_at: Some(t(8)),
+        ..Snapshot::default()
+    };
+    let row = |conn: &Connection| -> (i64, String, String) {
+        conn.query_row(
+            "SELECT run_id, captured_at, fields_json FROM snapshots WHERE asset_id = ?1",
+            [asset],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap()
+    };
+    let history = |conn: &Connection| -> Vec<String> {
+        let mut st = conn
+            .prepare("SELECT fields_json FROM snapshot_history WHERE asset_id = ?1 ORDER BY id")
+            .unwrap();
+        st.query_map([asset], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let first = store.begin_run("sync", false, t(10)).unwrap();
+    store
+        .put_snapshots(
+            first,
+            System::PhotoShelter,
+            &[(asset, snapshot("Regatta"))],
+            t(10),
+        )
+        .unwrap();
+    let second = store.begin_run("sync", false, t(11)).unwrap();
+    store
+        .put_snapshots(
+            second,
+            System::PhotoShelter,
+            &[(asset, snapshot("Regatta"))],
+            t(11),
+        )
+        .unwrap();
+    let conn = raw(&path);
+    assert_eq!(
+        row(&conn),
+        (
+            first,
+            "2026-05-01T10:00:00.000Z".into(),
+            r#"{"caption":"Regatta"}"#.into()
+        )
+    );
+    assert!(history(&conn).is_empty());
+
+    let third = store.begin_run("sync", false, t(12)).unwrap();
+    store
+        .put_snapshots(
+            third,
+            System::PhotoShelter,
+            &[(asset, snapshot("Regatta, 1962"))],
+            t(12),
+        )
+        .unwrap();
+    assert_eq!(
+        row(&conn),
+        (
+            third,
+            "2026-05-01T12:00:00.000Z".into(),
+            r#"{"caption":"Regatta, 1962"}"#.into()
+        )
+    );
+    assert_eq!(history(&conn), [r#"{"caption":"Regatta"}"#]);
 }

@@ -376,6 +376,8 @@ async fn cycle(
             }
         }
     }
+    // The pulled records are in the store now; a full pull of a large library is too big to
+    // keep beside the engine's pages.
     drop((ps, pv));
     // 6. The engine records decisions and agreed baselines page by page as it goes; the
     // guard then looks at the writes.

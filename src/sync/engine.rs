@@ -241,10 +241,21 @@ fn plan_page(
             out.labels.insert(*asset, label(pair));
         }
     }
-    // Pairs with nothing kept, planned or enforced are settled until an input changes.
+    // A pair whose every field is in sync (agreed before or just now: the page's baselines
+    // are written above) and that needs no restriction is settled until an input changes.
+    let unsettled: HashSet<AssetId> = kept
+        .iter()
+        .filter(|d| {
+            d.skipped.is_some()
+                || d.resolution.is_some()
+                || d.decision.outcome != DecisionOutcome::InSync
+        })
+        .map(|d| d.asset)
+        .chain(enforcement.iter().map(|(e, _)| e.asset_id))
+        .collect();
     let settled: Vec<(AssetId, Option<String>)> = reconciled
         .into_iter()
-        .filter(|a| !named.contains(a))
+        .filter(|a| !unsettled.contains(a))
         .map(|a| {
             let expiry = by_asset
                 .get(&a)

@@ -66,6 +66,8 @@ struct Cycle {
     photoshelter: u64,
     preservica: u64,
     pairs: u64,
+    /// Pairs compared (the rest were settled and left alone).
+    compared: u64,
     pushed: u64,
 }
 
@@ -114,6 +116,7 @@ async fn cycle(
         photoshelter: s.api_calls_photoshelter.requests,
         preservica: s.api_calls_preservica.requests,
         pairs: s.pairs,
+        compared: s.pairs - s.pairs_unchanged,
         pushed: s.pushed_to_photoshelter + s.pushed_to_preservica,
     }
 }
@@ -211,6 +214,7 @@ fn main() {
             "cycle.incremental_requests_per_changed_asset_beyond_listing {:.2}",
             per_asset as f64 / changed as f64
         );
+        println!("cycle.incremental_pairs_compared {}", nightly.compared);
         println!("cycle.incremental_pushed {}", nightly.pushed);
         world.stop().await;
 

@@ -534,25 +534,8 @@ impl PreservicaClient {
         &self,
         reference: &str,
     ) -> Result<(PreservicaRecord, Option<String>)> {
-        let e = self.entity(EntityKind::Asset, reference).await?;
-        let parent = e.parent.clone();
-        let mut fragments = Vec::with_capacity(e.fragments.len());
-        for (schema, url) in &e.fragments {
-            let mut f = self.fragment(url).await?;
-            if f.schema.is_empty() {
-                f.schema = schema.clone();
-            }
-            fragments.push(f);
-        }
-        let record = PreservicaRecord {
-            reference: e.reference,
-            title: e.title,
-            description: e.description,
-            fragments,
-            security_tag: (!e.security_tag.is_empty()).then_some(e.security_tag),
-            ..PreservicaRecord::default()
-        };
-        Ok((record, parent))
+        let (record, entity) = self.read_asset_for_write(reference, None).await?;
+        Ok((record, entity.parent))
     }
 
     /// Sets an entity's security tag (an asynchronous action in Preservica), waits for it to
@@ -637,7 +620,7 @@ impl PreservicaClient {
     }
 
     /// The asset's entity and the fragments of `schemas` only (one request each; `None`:
-    /// every fragment), with the entity as read, for a write that follows at once.
+    /// every fragment), with the entity as read: a write that follows at once goes on it.
     pub async fn read_asset_for_write(
         &self,
         reference: &str,

@@ -765,6 +765,12 @@ pub fn describe(out: &crate::sync::SyncOutcome, say: &mut dyn FnMut(String)) {
         "  assets: {} in PhotoShelter, {} in Preservica, {} pairs",
         s.assets_photoshelter, s.assets_preservica, s.pairs
     ));
+    if s.pairs_unchanged > 0 {
+        say(format!(
+            "  {} pairs unchanged since an earlier run found them agreed: not compared again",
+            s.pairs_unchanged
+        ));
+    }
     say(format!(
         "  fields: {} compared, {} in sync, {} drifted; pushed {} to PhotoShelter, {} to Preservica",
         s.fields_compared, s.in_sync, s.drifted, s.pushed_to_photoshelter, s.pushed_to_preservica

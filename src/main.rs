@@ -585,8 +585,9 @@ fn report(config: &Config, run: Option<i64>, open: bool) -> Result<Outcome> {
             );
         } else {
             println!(
-                "pairs {}, fields compared {}, in sync {}, drifted {}, pushed to PhotoShelter {}, to Preservica {}, conflicts waiting {}, failures {}",
+                "pairs {} ({} unchanged, not compared again), fields compared {}, in sync {}, drifted {}, pushed to PhotoShelter {}, to Preservica {}, conflicts waiting {}, failures {}",
                 s["pairs"],
+                s["pairs_unchanged"].as_u64().unwrap_or(0),
                 s["fields_compared"],
                 s["in_sync"],
                 s["drifted"],

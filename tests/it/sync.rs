@@ -932,6 +932,13 @@ async fn a_settled_library_is_not_compared_again_until_something_it_depends_on_c
     assert_eq!(s.fields_compared, watched.len() as u64 * per_pair);
     assert!(quiet.report.fields.is_empty(), "{:?}", quiet.report.fields);
     let settled = 10 - watched.len() as u64;
+    // `ferry sync` says so.
+    let mut said = Vec::new();
+    ferry::demo::describe(&quiet, &mut |line| said.push(line));
+    let line = format!(
+        "  {settled} pairs unchanged since an earlier run found them agreed: not compared again"
+    );
+    assert!(said.contains(&line), "{said:#?}");
     let mut quiet_pairs = (0..10)
         .map(|i| h.pair(i))
         .filter(|(m, _)| !watched.contains(m))

@@ -202,11 +202,18 @@ impl Store {
 
     /// Wraps a SQLite error with this database's path, so the message names the file.
     fn sql_error(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite {
-            path: self
-                .path
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(IN_MEMORY)),
+        self.sql_errors()(source)
+    }
+
+    /// [`Self::sql_error`] as a function that does not borrow the store: for the errors of a
+    /// transaction, which holds the connection.
+    fn sql_errors(&self) -> impl Fn(rusqlite::Error) -> StoreError + use<> {
+        let path = self
+            .path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(IN_MEMORY));
+        move |source| StoreError::Sqlite {
+            path: path.clone(),
             source,
         }
     }

@@ -199,13 +199,10 @@ fn system_of(s: &str) -> System {
 
 impl Store {
     pub(super) fn tx(&mut self) -> Result<rusqlite::Transaction<'_>, StoreError> {
-        let path = self.path.clone();
+        let e = self.sql_errors();
         self.conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|source| StoreError::Sqlite {
-                path: path.unwrap_or_else(|| ":memory:".into()),
-                source,
-            })
+            .map_err(e)
     }
 
     // ---- runs ----
@@ -286,6 +283,7 @@ impl Store {
         now: DateTime<Utc>,
         ttl: chrono::Duration,
     ) -> Result<Result<(), LockHolder>, StoreError> {
+        let e = self.sql_errors();
         let tx = self.tx()?;
         let held: Option<LockHolder> = tx
             .query_row(
@@ -301,10 +299,7 @@ impl Store {
                 },
             )
             .optional()
-            .map_err(|source| StoreError::Sqlite {
-                path: "run_lock".into(),
-                source,
-            })?;
+            .map_err(&e)?;
         if let Some(h) = held
             && parse_ts(Some(h.expires_at.clone())).is_some_and(|e| e > now)
         {
@@ -315,7 +310,7 @@ impl Store {
             params![pid, host, ts(now), ts(now + ttl)],
         )
         .and_then(|_| tx.commit())
-        .map_err(|source| StoreError::Sqlite { path: "run_lock".into(), source })?;
+        .map_err(&e)?;
         Ok(Ok(()))
     }
 
@@ -393,50 +388,32 @@ impl Store {
             System::PhotoShelter => "photoshelter_id",
             System::Preservica => "preservica_ref",
         };
+        let e = self.sql_errors();
         let tx = self.tx()?;
         let mut out = HashMap::with_capacity(ids.len());
         {
             let mut find = tx
                 .prepare(&format!("SELECT id FROM assets WHERE {column} = ?1"))
-                .map_err(|source| StoreError::Sqlite {
-                    path: "assets".into(),
-                    source,
-                })?;
+                .map_err(&e)?;
             let mut insert = tx
                 .prepare(&format!(
                     "INSERT INTO assets ({column}, created_at) VALUES (?1, ?2)"
                 ))
-                .map_err(|source| StoreError::Sqlite {
-                    path: "assets".into(),
-                    source,
-                })?;
+                .map_err(&e)?;
             for id in ids {
                 let found: Option<i64> =
-                    find.query_row([id], |r| r.get(0))
-                        .optional()
-                        .map_err(|source| StoreError::Sqlite {
-                            path: "assets".into(),
-                            source,
-                        })?;
+                    find.query_row([id], |r| r.get(0)).optional().map_err(&e)?;
                 let asset = match found {
                     Some(a) => a,
                     None => {
-                        insert.execute(params![id, ts(now)]).map_err(|source| {
-                            StoreError::Sqlite {
-                                path: "assets".into(),
-                                source,
-                            }
-                        })?;
+                        insert.execute(params![id, ts(now)]).map_err(&e)?;
                         tx.last_insert_rowid()
                     }
                 };
                 out.insert(id.clone(), asset);
             }
         }
-        tx.commit().map_err(|source| StoreError::Sqlite {
-            path: "assets".into(),
-            source,
-        })?;
+        tx.commit().map_err(&e)?;
         Ok(out)
     }
 
@@ -449,46 +426,43 @@ impl Store {
         by: &str,
         now: DateTime<Utc>,
     ) -> Result<AssetId, StoreError> {
+        let e = self.sql_errors();
         let tx = self.tx()?;
-        let e = |source| StoreError::Sqlite {
-            path: "assets".into(),
-            source,
-        };
         let pv_ref: String = tx
             .query_row(
                 "SELECT preservica_ref FROM assets WHERE id = ?1 AND photoshelter_id IS NULL",
                 [pv],
                 |r| r.get(0),
             )
-            .map_err(e)?;
+            .map_err(&e)?;
         tx.execute(
             "UPDATE snapshots SET asset_id = ?1 WHERE asset_id = ?2",
             [ps, pv],
         )
-        .map_err(e)?;
+        .map_err(&e)?;
         tx.execute(
             "UPDATE snapshot_history SET asset_id = ?1 WHERE asset_id = ?2",
             [ps, pv],
         )
-        .map_err(e)?;
+        .map_err(&e)?;
         tx.execute(
             "UPDATE decisions SET asset_id = ?1 WHERE asset_id = ?2",
             [ps, pv],
         )
-        .map_err(e)?;
+        .map_err(&e)?;
         tx.execute(
             "UPDATE field_history SET asset_id = ?1 WHERE asset_id = ?2",
             [ps, pv],
         )
-        .map_err(e)?;
+        .map_err(&e)?;
         tx.execute("DELETE FROM assets WHERE id = ?1", [pv])
-            .map_err(e)?;
+            .map_err(&e)?;
         tx.execute(
             "UPDATE assets SET preservica_ref = ?2, paired_by = ?3, paired_at = ?4 WHERE id = ?1",
             params![ps, pv_ref, by, ts(now)],
         )
-        .map_err(e)?;
-        tx.commit().map_err(e)?;
+        .map_err(&e)?;
+        tx.commit().map_err(&e)?;
         Ok(ps)
     }
 
@@ -501,11 +475,8 @@ impl Store {
         by: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<AssetId>, StoreError> {
+        let e = self.sql_errors();
         let tx = self.tx()?;
-        let e = |source| StoreError::Sqlite {
-            path: "assets".into(),
-            source,
-        };
         let mut ids = Vec::with_capacity(pairs.len());
         {
             let mut put = tx
@@ -513,14 +484,14 @@ impl Store {
                     "INSERT INTO assets (photoshelter_id, preservica_ref, paired_by, paired_at, created_at)
                      VALUES (?1, ?2, ?3, ?4, ?4)",
                 )
-                .map_err(e)?;
+                .map_err(&e)?;
             let at = ts(now);
             for (ps, pv) in pairs {
-                put.execute(params![ps, pv, by, at]).map_err(e)?;
+                put.execute(params![ps, pv, by, at]).map_err(&e)?;
                 ids.push(tx.last_insert_rowid());
             }
         }
-        tx.commit().map_err(e)?;
+        tx.commit().map_err(&e)?;
         Ok(ids)
     }
 
@@ -599,11 +570,8 @@ impl Store {
         items: &[(AssetId, Snapshot)],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let e = self.sql_errors();
         let tx = self.tx()?;
-        let e = |source| StoreError::Sqlite {
-            path: "snapshots".into(),
-            source,
-        };
         {
             // A snapshot read again unchanged keeps its row (`captured_at` is when this
             // version was first read): a nightly re-read of a million unchanged assets writes
@@ -614,19 +582,19 @@ impl Store {
                        AND system_modified_at IS ?4 AND file_name IS ?5 AND file_size IS ?6
                        AND checksum_algorithm IS ?7 AND checksum_value IS ?8",
                 )
-                .map_err(e)?;
+                .map_err(&e)?;
             let mut old = tx
                 .prepare("SELECT fields_json, system_modified_at, captured_at, run_id FROM snapshots WHERE asset_id = ?1 AND system = ?2")
-                .map_err(e)?;
+                .map_err(&e)?;
             let mut hist = tx
                 .prepare("INSERT INTO snapshot_history (asset_id, system, run_id, fields_json, system_modified_at, captured_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-                .map_err(e)?;
+                .map_err(&e)?;
             let mut put = tx
                 .prepare(
                     "INSERT OR REPLACE INTO snapshots (asset_id, system, fields_json, system_modified_at, file_name, file_size, checksum_algorithm, checksum_value, run_id, captured_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 )
-                .map_err(e)?;
+                .map_err(&e)?;
             let captured_at = ts(now);
             for (asset, s) in items {
                 let fields = serde_json::to_string(&s.fields).expect("a map of strings serialises");
@@ -648,7 +616,7 @@ impl Store {
                         algorithm,
                         value
                     ])
-                    .map_err(e)?
+                    .map_err(&e)?
                 {
                     continue;
                 }
@@ -662,7 +630,7 @@ impl Store {
                         })
                     })
                     .optional()
-                    .map_err(e)?;
+                    .map_err(&e)?;
                 if let Some(p) = previous
                     && p.fields != fields
                 {
@@ -674,7 +642,7 @@ impl Store {
                         p.modified_at,
                         p.captured_at
                     ])
-                    .map_err(e)?;
+                    .map_err(&e)?;
                 }
                 put.execute(params![
                     asset,
@@ -688,10 +656,10 @@ impl Store {
                     run,
                     captured_at
                 ])
-                .map_err(e)?;
+                .map_err(&e)?;
             }
         }
-        tx.commit().map_err(e)?;
+        tx.commit().map_err(&e)?;
         Ok(())
     }
 
@@ -811,21 +779,18 @@ impl Store {
         digest: &str,
         pairs: &[(AssetId, Option<String>)],
     ) -> Result<(), StoreError> {
+        let e = self.sql_errors();
         let tx = self.tx()?;
-        let e = |source| StoreError::Sqlite {
-            path: "settled_pairs".into(),
-            source,
-        };
         {
             let mut put = tx
                 .prepare("INSERT OR REPLACE INTO settled_pairs (asset_id, run_id, digest, license_expiry) VALUES (?1, ?2, ?3, ?4)")
-                .map_err(e)?;
+                .map_err(&e)?;
             for (asset, expiry) in pairs {
                 put.execute(params![asset, run, digest, expiry])
-                    .map_err(e)?;
+                    .map_err(&e)?;
             }
         }
-        tx.commit().map_err(e)
+        tx.commit().map_err(&e)
     }
 
     /// The baselines of `assets` (in ascending order), in asset order.
@@ -916,21 +881,18 @@ impl Store {
         items: &[(AssetId, String, Option<String>)],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let e = self.sql_errors();
         let tx = self.tx()?;
-        let e = |source| StoreError::Sqlite {
-            path: "baselines".into(),
-            source,
-        };
         {
             let mut put = tx
                 .prepare("INSERT OR REPLACE INTO baselines (asset_id, field, value, run_id, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)")
-                .map_err(e)?;
+                .map_err(&e)?;
             for (asset, field, value) in items {
                 put.execute(params![asset, field, value, run, ts(now)])
-                    .map_err(e)?;
+                    .map_err(&e)?;
             }
         }
-        tx.commit().map_err(e)
+        tx.commit().map_err(&e)
     }
 
     // ---- decisions and review ----
@@ -943,11 +905,8 @@ impl Store {
         rows: &[DecisionRow],
         now: DateTime<Utc>,
     ) -> Result<Vec<i64>, StoreError> {
+        let e = self.sql_errors();
         let tx = self.tx()?;
-        let e = |source| StoreError::Sqlite {
-            path: "decisions".into(),
-            source,
-        };
         let mut ids = Vec::with_capacity(rows.len());
         {
             let mut put = tx
@@ -955,10 +914,10 @@ impl Store {
                     "INSERT INTO decisions (run_id, asset_id, field, photoshelter_value, preservica_value, has_baseline, baseline_value, outcome, rule, reason, winning_value, created_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 )
-                .map_err(e)?;
+                .map_err(&e)?;
             let mut review = tx
                 .prepare("INSERT OR IGNORE INTO review_queue (decision_id, asset_id, field, status, created_at) VALUES (?1, ?2, ?3, 'open', ?4)")
-                .map_err(e)?;
+                .map_err(&e)?;
             for d in rows {
                 let reason = d.reason.replace(['\n', '\r'], " ");
                 put.execute(params![
@@ -975,17 +934,17 @@ impl Store {
                     d.winning_value,
                     ts(now)
                 ])
-                .map_err(e)?;
+                .map_err(&e)?;
                 let id = tx.last_insert_rowid();
                 if d.outcome == "queued_for_review" {
                     review
                         .execute(params![id, d.asset_id, d.field, ts(now)])
-                        .map_err(e)?;
+                        .map_err(&e)?;
                 }
                 ids.push(id);
             }
         }
-        tx.commit().map_err(e)?;
+        tx.commit().map_err(&e)?;
         Ok(ids)
     }
 
@@ -1059,11 +1018,8 @@ impl Store {
         items: &[OutboxEntry],
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
+        let e = self.sql_errors();
         let tx = self.tx()?;
-        let e = |source| StoreError::Sqlite {
-            path: "outbox".into(),
-            source,
-        };
         let mut n = 0;
         {
             let mut put = tx
@@ -1071,7 +1027,7 @@ impl Store {
                     "INSERT OR IGNORE INTO outbox (run_id, asset_id, decision_id, system, field, expected_value, new_value, state, created_at, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'planned', ?8, ?8)",
                 )
-                .map_err(e)?;
+                .map_err(&e)?;
             for i in items {
                 n += put
                     .execute(params![
@@ -1084,10 +1040,10 @@ impl Store {
                         i.new_value,
                         ts(now)
                     ])
-                    .map_err(e)?;
+                    .map_err(&e)?;
             }
         }
-        tx.commit().map_err(e)?;
+        tx.commit().map_err(&e)?;
         Ok(n)
     }
 
@@ -1137,21 +1093,18 @@ impl Store {
         run: RunId,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let e = self.sql_errors();
         let tx = self.tx()?;
-        let e = |source| StoreError::Sqlite {
-            path: "outbox".into(),
-            source,
-        };
         tx.execute(
             "UPDATE outbox SET state = 'done', last_error = NULL, updated_at = ?2 WHERE id = ?1",
             params![entry.id, ts(now)],
         )
-        .map_err(e)?;
+        .map_err(&e)?;
         tx.execute(
             "INSERT INTO field_history (asset_id, field, system, old_value, new_value, run_id, reason, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![entry.asset_id, entry.field, entry.system.name(), old_value, entry.new_value, run, reason, ts(now)],
         )
-        .map_err(e)?;
+        .map_err(&e)?;
         let current: Option<String> = tx
             .query_row(
                 "SELECT fields_json FROM snapshots WHERE asset_id = ?1 AND system = ?2",
@@ -1159,7 +1112,7 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()
-            .map_err(e)?;
+            .map_err(&e)?;
         if let Some(current) = current {
             let mut fields: BTreeMap<String, String> =
                 serde_json::from_str(&current).unwrap_or_default();
@@ -1175,7 +1128,7 @@ impl Store {
                     serde_json::to_string(&fields).expect("serialises")
                 ],
             )
-            .map_err(e)?;
+            .map_err(&e)?;
         }
         let others: i64 = tx
             .query_row(
@@ -1183,15 +1136,15 @@ impl Store {
                 params![entry.asset_id, entry.field, entry.id],
                 |r| r.get(0),
             )
-            .map_err(e)?;
+            .map_err(&e)?;
         if others == 0 {
             tx.execute(
                 "INSERT OR REPLACE INTO baselines (asset_id, field, value, run_id, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![entry.asset_id, entry.field, entry.new_value, run, ts(now)],
             )
-            .map_err(e)?;
+            .map_err(&e)?;
         }
-        tx.commit().map_err(e)
+        tx.commit().map_err(&e)
     }
 
     /// Field history of an asset, oldest first.

@@ -127,11 +127,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<TransferRecord, StoreError> {
         let (from, to) = kind.systems();
+        let e = self.sql_errors();
         let tx = self.tx()?;
-        let e = |source| StoreError::Sqlite {
-            path: "transfers".into(),
-            source,
-        };
         tx.execute(
             "INSERT INTO transfers (run_id, kind, source_system, source_id, target_system,
                                     target_container, state, created_at, updated_at)
@@ -149,7 +146,7 @@ impl Store {
                 ts(now)
             ],
         )
-        .map_err(e)?;
+        .map_err(&e)?;
         let row = tx
             .query_row(
                 &format!(
@@ -159,8 +156,8 @@ impl Store {
                 params![kind.name(), source_id, target_container],
                 record,
             )
-            .map_err(e)?;
-        tx.commit().map_err(e)?;
+            .map_err(&e)?;
+        tx.commit().map_err(&e)?;
         Ok(row)
     }
 

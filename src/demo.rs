@@ -143,6 +143,30 @@ pub fn mirror(
 }
 
 impl World {
+    /// Copies a PhotoShelter document that has no archive copy into the archive folder as a
+    /// person would by hand: same bytes, title from the file name, no link to PhotoShelter.
+    /// Returns its media id and the new ref; `None` when every item is paired already.
+    pub fn ingest_a_document_by_hand(&self) -> Option<(String, String)> {
+        let doc = self
+            .photoshelter
+            .media_ids()
+            .into_iter()
+            .find(|id| self.pairs.iter().all(|(m, _)| m != id))?;
+        let record = self.photoshelter.record(&doc)?;
+        let bytes = self.photoshelter.media_bytes(&doc)?;
+        let asset = PreservicaRecord {
+            title: record.file_name.clone(),
+            ..PreservicaRecord::default()
+        };
+        let reference = self.preservica.add_asset(&self.folder, &asset, &[]);
+        self.preservica.add_content(
+            &reference,
+            record.file_name.as_deref().unwrap_or("document.pdf"),
+            &bytes,
+        );
+        Some((doc, reference))
+    }
+
     /// A `[photoshelter]` config pointing at the emulator's demo account.
     pub fn photoshelter_config(&self) -> PhotoShelterConfig {
         let o = self.photoshelter.options();
@@ -540,30 +564,15 @@ pub async fn run_demo(
     .await?;
     edits.push("a creator catalogued in Preservica longer than IPTC's 32 bytes (never cut)".into());
     // A document someone ingested into the archive by hand: same bytes, no link.
-    let document = world
-        .photoshelter
-        .media_ids()
-        .into_iter()
-        .find(|id| world.pairs.iter().all(|(m, _)| m != id));
-    if let Some(doc) = &document {
-        let record = world.photoshelter.record(doc);
-        let bytes = world.photoshelter.media_bytes(doc);
-        if let (Some(record), Some(bytes)) = (record, bytes) {
-            let asset = PreservicaRecord {
-                title: record.file_name.clone(),
-                ..PreservicaRecord::default()
-            };
-            let reference = world.preservica.add_asset(&world.folder, &asset, &[]);
-            world.preservica.add_content(
-                &reference,
-                record.file_name.as_deref().unwrap_or("document.pdf"),
-                &bytes,
-            );
-            edits.push(format!(
-                "{} ingested into the archive by hand, without a link (paired by checksum)",
-                record.file_name.unwrap_or_default()
-            ));
-        }
+    if let Some((doc, _)) = world.ingest_a_document_by_hand() {
+        let name = world
+            .photoshelter
+            .record(&doc)
+            .and_then(|r| r.file_name)
+            .unwrap_or_default();
+        edits.push(format!(
+            "{name} ingested into the archive by hand, without a link (paired by checksum)"
+        ));
     }
     say("\nToday, people edited both systems:".into());
     for e in &edits {

@@ -663,15 +663,6 @@ impl Store {
         Ok(())
     }
 
-    /// Every current snapshot of `system`, by asset.
-    pub fn snapshots(&self, system: System) -> Result<HashMap<AssetId, Snapshot>, StoreError> {
-        self.query_rows(
-            &format!("SELECT asset_id, {SNAPSHOT_COLUMNS} FROM snapshots WHERE system = ?1"),
-            [system.name()],
-            |r| Ok((r.get::<_, i64>(0)?, snapshot_at(r, 1)?)),
-        )
-    }
-
     /// The current snapshots of `system` for the given assets (those it has).
     pub fn snapshots_of(
         &self,

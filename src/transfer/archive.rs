@@ -301,10 +301,16 @@ fn ready_by_field(
     field: &str,
     values: &[String],
 ) -> Result<Vec<String>, TransferError> {
-    let snapshots = store.snapshots(System::PhotoShelter)?;
+    let unarchived: Vec<_> = store
+        .assets()?
+        .into_iter()
+        .filter(|a| a.photoshelter_id.is_some() && a.preservica_ref.is_none())
+        .collect();
+    // Only these assets' snapshots: most of a library is paired already.
+    let snapshots = store.snapshots_of(System::PhotoShelter, unarchived.iter().map(|a| a.id))?;
     let mut out = Vec::new();
-    for a in store.assets()? {
-        let (Some(ps), None) = (&a.photoshelter_id, &a.preservica_ref) else {
+    for a in unarchived {
+        let Some(ps) = &a.photoshelter_id else {
             continue;
         };
         let ready = snapshots

@@ -57,3 +57,26 @@ pub fn sync_context<'a>(
         rights: Default::default(),
     }
 }
+
+/// The store's row for the asset PhotoShelter knows as `media_id`.
+pub fn asset_row(store: &ferry::store::Store, media_id: &str) -> ferry::store::sync::AssetRow {
+    store
+        .assets()
+        .unwrap()
+        .into_iter()
+        .find(|a| a.photoshelter_id.as_deref() == Some(media_id))
+        .unwrap_or_else(|| panic!("the store knows {media_id}"))
+}
+
+/// Both emulators seeded with `media` items and the other options at their defaults.
+pub async fn world(media: usize, mapping: &ferry::mapping::Mapping) -> ferry::demo::World {
+    ferry::demo::start_world(
+        &ferry::demo::WorldOptions {
+            media,
+            ..ferry::demo::WorldOptions::default()
+        },
+        mapping,
+    )
+    .await
+    .unwrap()
+}

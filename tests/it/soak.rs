@@ -227,29 +227,6 @@ async fn a_day_of_edits(e: &Editors<'_>) {
     .await;
 }
 
-/// A document someone ingested into the archive by hand: same bytes, no link. Returns its
-/// media id and new ref, for `Refs`.
-fn ingest_a_document_by_hand(world: &World) -> Option<(String, String)> {
-    let doc = world
-        .photoshelter
-        .media_ids()
-        .into_iter()
-        .find(|id| world.pairs.iter().all(|(m, _)| m != id))?;
-    let record = world.photoshelter.record(&doc)?;
-    let bytes = world.photoshelter.media_bytes(&doc)?;
-    let asset = PreservicaRecord {
-        title: record.file_name.clone(),
-        ..PreservicaRecord::default()
-    };
-    let reference = world.preservica.add_asset(&world.folder, &asset, &[]);
-    world.preservica.add_content(
-        &reference,
-        record.file_name.as_deref().unwrap_or("document.pdf"),
-        &bytes,
-    );
-    Some((doc, reference))
-}
-
 /// What a scenario ends with, every volatile part (times, run ids, refs) taken out.
 #[derive(Debug, PartialEq)]
 struct EndState {
@@ -373,7 +350,9 @@ async fn fault_scenario(faulty: bool) -> (EndState, FaultStats) {
     };
     let first = run_with_faults(&world, &mut store, &ctx, full, seed, &mut stats).await;
     a_day_of_edits(&editors).await;
-    let document = ingest_a_document_by_hand(&world).expect("the library has a document");
+    let document = world
+        .ingest_a_document_by_hand()
+        .expect("the library has a document");
     let second = run_with_faults(
         &world,
         &mut store,
@@ -1069,15 +1048,7 @@ fn crash_soak_killed_runs_restart_and_apply_every_correction_exactly_once() {
 #[tokio::test]
 async fn the_lock_of_a_killed_run_is_taken_over_and_a_live_ones_is_not() {
     let mapping = mapping();
-    let world = start_world(
-        &WorldOptions {
-            media: 3,
-            ..WorldOptions::default()
-        },
-        &mapping,
-    )
-    .await
-    .unwrap();
+    let world = crate::helpers::world(3, &mapping).await;
     let ps = PhotoShelterClient::new(&world.photoshelter_config()).unwrap();
     let pv = PreservicaClient::new(world.preservica_connection()).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -1143,16 +1114,11 @@ async fn an_incremental_run_pairs_a_hand_ingested_copy_of_an_unchanged_document(
     run_sync(&mut store, &ctx, &SyncOptions::default())
         .await
         .unwrap();
-    let (doc, reference) = ingest_a_document_by_hand(&world).expect("a document");
+    let (doc, reference) = world.ingest_a_document_by_hand().expect("a document");
     let out = run_sync(&mut store, &ctx, &SyncOptions::default())
         .await
         .unwrap();
-    let asset = store
-        .assets()
-        .unwrap()
-        .into_iter()
-        .find(|a| a.photoshelter_id.as_deref() == Some(doc.as_str()))
-        .unwrap();
+    let asset = crate::helpers::asset_row(&store, &doc);
     assert_eq!(asset.preservica_ref.as_deref(), Some(reference.as_str()));
     assert_eq!(asset.paired_by.as_deref(), Some("checksum"));
     // Paired in that very run, and reconciled: PhotoShelter's values went to the archive.
@@ -1186,15 +1152,7 @@ fn scripted(method: &str, path: &str, answer: ScriptedAnswer, times: usize) -> S
 #[tokio::test]
 async fn the_photoshelter_client_rides_out_each_fault_the_soak_met() {
     let mapping = mapping();
-    let world = start_world(
-        &WorldOptions {
-            media: 3,
-            ..WorldOptions::default()
-        },
-        &mapping,
-    )
-    .await
-    .unwrap();
+    let world = crate::helpers::world(3, &mapping).await;
     let faults = world.photoshelter.faults();
     let log = world.photoshelter.log();
     let client = PhotoShelterClient::new(&world.photoshelter_config()).unwrap();
@@ -1254,15 +1212,7 @@ async fn the_photoshelter_client_rides_out_each_fault_the_soak_met() {
 #[tokio::test]
 async fn the_preservica_client_rides_out_each_fault_the_soak_met() {
     let mapping = mapping();
-    let world = start_world(
-        &WorldOptions {
-            media: 3,
-            ..WorldOptions::default()
-        },
-        &mapping,
-    )
-    .await
-    .unwrap();
+    let world = crate::helpers::world(3, &mapping).await;
     let faults = world.preservica.faults();
     let log = world.preservica.log();
     let client = PreservicaClient::new(world.preservica_connection()).unwrap();

@@ -2,7 +2,7 @@
 //! rclone bisync's scenario suite: both emulators, real HTTP, a store in a temp directory.
 
 use crate::helpers::repo_file;
-use ferry::demo::{World, WorldOptions, start_world};
+use ferry::demo::World;
 use ferry::emulate::FaultOptions;
 use ferry::exit::Outcome;
 use ferry::mapping::Mapping;
@@ -29,15 +29,7 @@ struct Harness {
 
 async fn harness(media: usize) -> Harness {
     let mapping = Mapping::load(&repo_file("mappings/default.toml")).unwrap();
-    let world = start_world(
-        &WorldOptions {
-            media,
-            ..WorldOptions::default()
-        },
-        &mapping,
-    )
-    .await
-    .unwrap();
+    let world = crate::helpers::world(media, &mapping).await;
     let ps = PhotoShelterClient::new(&world.photoshelter_config()).unwrap();
     let pv = PreservicaClient::new(world.preservica_connection()).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -266,13 +258,7 @@ async fn true_conflicts_follow_each_rule_and_keep_the_losing_value() {
     assert_eq!(out.report.summary.conflicts_queued, 1);
     assert_eq!(h.ps_iptc(&m2, "copyright").as_deref(), Some("© PS"));
     // The losing Preservica caption is kept in field history.
-    let asset = h
-        .store
-        .assets()
-        .unwrap()
-        .into_iter()
-        .find(|a| a.photoshelter_id.as_deref() == Some(&m0))
-        .unwrap();
+    let asset = crate::helpers::asset_row(&h.store, &m0);
     let history = h.store.field_history(asset.id).unwrap();
     assert!(
         history
@@ -553,13 +539,7 @@ fn pending_entry(
     expected: Option<&str>,
     new: Option<&str>,
 ) -> OutboxEntry {
-    let asset = h
-        .store
-        .assets()
-        .unwrap()
-        .into_iter()
-        .find(|a| a.photoshelter_id.as_deref() == Some(media))
-        .unwrap();
+    let asset = crate::helpers::asset_row(&h.store, media);
     OutboxEntry {
         id: 0,
         run_id: 1,
@@ -967,14 +947,7 @@ async fn a_settled_library_is_not_compared_again_until_something_it_depends_on_c
 
     // A baseline changed by any path (here straight in the store) unsettles its pair.
     let (m1, _) = quiet_pairs.next().unwrap();
-    let a1 = h
-        .store
-        .assets()
-        .unwrap()
-        .into_iter()
-        .find(|a| a.photoshelter_id.as_deref() == Some(m1.as_str()))
-        .unwrap()
-        .id;
+    let a1 = crate::helpers::asset_row(&h.store, &m1).id;
     h.store
         .set_baselines(
             1,

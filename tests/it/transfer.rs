@@ -7,7 +7,7 @@ use crate::helpers::repo_file;
 use bytes::Bytes;
 use ferry::clock::Clock;
 use ferry::config::{AfterArchive, ArchiveConfig, RepublishConfig};
-use ferry::demo::{World, WorldOptions, start_world};
+use ferry::demo::World;
 use ferry::exit::Outcome;
 use ferry::mapping::Mapping;
 use ferry::mapping::preservica::{Fragment, PreservicaRecord};
@@ -42,15 +42,7 @@ struct Lab {
 
 async fn lab() -> Lab {
     let mapping = Mapping::load(&repo_file("mappings/default.toml")).unwrap();
-    let world = start_world(
-        &WorldOptions {
-            media: 6,
-            ..WorldOptions::default()
-        },
-        &mapping,
-    )
-    .await
-    .unwrap();
+    let world = crate::helpers::world(6, &mapping).await;
     let ps = PhotoShelterClient::new(&world.photoshelter_config()).unwrap();
     let pv = PreservicaClient::new(world.preservica_connection()).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -1264,14 +1256,7 @@ async fn the_web_app_republishes_ticked_search_results() {
         Some("Anniversary 2027")
     );
     // Asset pages show a preview fetched from the system that holds the picture.
-    let asset = lab
-        .store
-        .assets()
-        .unwrap()
-        .into_iter()
-        .find(|a| a.photoshelter_id.as_deref() == Some(up.media_id.as_str()))
-        .unwrap()
-        .id;
+    let asset = crate::helpers::asset_row(&lab.store, &up.media_id).id;
     let page = http
         .get(format!("{}/assets/{asset}", app.url()))
         .send()

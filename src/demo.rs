@@ -337,6 +337,7 @@ async fn edit_photoshelter(
 ) -> Result<(), DemoError> {
     let write = ps_map::plan_write(
         mapping,
+        &Default::default(),
         &[FieldChange {
             field: field.into(),
             value,

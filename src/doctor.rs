@@ -8,6 +8,7 @@ use crate::config::{PhotoShelterConfig, PreservicaConfig};
 use crate::mapping::preservica::PreservicaWrite;
 use crate::model::System;
 use crate::photoshelter::client::{PhotoShelterClient, PhotoShelterError};
+use crate::photoshelter::wire::LicensePlace;
 use crate::preservica::client::PreservicaClient;
 use crate::preservica::emulator::WRITE_ROLES;
 use std::time::Duration;
@@ -140,8 +141,10 @@ pub async fn check_photoshelter(cfg: &PhotoShelterConfig) -> Vec<Check> {
     let rest = [
         "API key",
         "login",
+        "v3 login",
         "organisation",
         "read access",
+        "licence",
         "write probe",
     ];
     if !reach(&mut c, &cfg.base_url).await {
@@ -181,6 +184,7 @@ pub async fn check_photoshelter(cfg: &PhotoShelterConfig) -> Vec<Check> {
             info.auth
         ),
     );
+    check_v3_login(&mut c, &client).await;
     match (&cfg.org_id, &info.org_id) {
         (Some(want), Some(got)) if want == got => {
             c.add("organisation", Status::Ok, format!("{got} selected"))
@@ -209,6 +213,7 @@ pub async fn check_photoshelter(cfg: &PhotoShelterConfig) -> Vec<Check> {
         ),
         Err(e) => c.add("read access", Status::Fail, e.to_string()),
     }
+    check_license_places(&mut c, &client, cfg.probe_media_id.as_deref()).await;
     match &cfg.probe_media_id {
         None => c.add(
             "write probe",
@@ -233,6 +238,78 @@ pub async fn check_photoshelter(cfg: &PhotoShelterConfig) -> Vec<Check> {
         },
     }
     c.list
+}
+
+/// v3 carries uploads (republish), gallery creation and visibility, and the documented
+/// licence record, with a key of its own: a v4 login says nothing about it.
+async fn check_v3_login(c: &mut Checks, client: &PhotoShelterClient) {
+    match client.login_v3().await {
+        Ok(_) => c.add(
+            "v3 login",
+            Status::Ok,
+            format!(
+                "psapi v3 accepts the {} key and the login",
+                if client.has_own_v3_key() { "v3" } else { "v4 (no api_key_v3 set)" }
+            ),
+        ),
+        Err(e) if e.status() == Some(404) => c.add(
+            "v3 login",
+            Status::Warn,
+            format!("this server does not answer psapi v3 ({e}): republish, gallery visibility and v3 licence records will fail"),
+        ),
+        Err(e) => c.add(
+            "v3 login",
+            Status::Fail,
+            format!("{e}; republish, gallery creation and visibility, and licence records need v3: check photoshelter.api_key_v3"),
+        ),
+    }
+}
+
+/// Reads a probe media's licence in each place an account may keep it, and says which
+/// answered and the mapping line that reads it.
+async fn check_license_places(c: &mut Checks, client: &PhotoShelterClient, probe: Option<&str>) {
+    let Some(id) = probe else {
+        c.add(
+            "licence",
+            Status::Skipped,
+            "set photoshelter.probe_media_id to find where this account keeps licences",
+        );
+        return;
+    };
+    let mut answered = Vec::new();
+    let mut lines = Vec::new();
+    for place in LicensePlace::ALL {
+        let outcome = match client.license_at(place, id).await {
+            Ok(Some(v)) if v.is_null() => "answers, no expiry set".to_string(),
+            Ok(Some(v)) => format!("answers {v}"),
+            Ok(None) => "no licence record".to_string(),
+            Err(e) => format!(
+                "no ({})",
+                e.status().map_or("failed".into(), |s| format!("HTTP {s}"))
+            ),
+        };
+        if outcome.starts_with("answers") {
+            answered.push(place);
+        }
+        lines.push(format!("{}: {outcome}", place.describe()));
+    }
+    match answered.first() {
+        Some(place) => c.add(
+            "licence",
+            Status::Ok,
+            format!(
+                "{}; ferry reads {}: in the mapping, {}",
+                lines.join("; "),
+                place.describe(),
+                place.mapping_line()
+            ),
+        ),
+        None => c.add(
+            "licence",
+            Status::Fail,
+            format!("no place answered for {id}: {}", lines.join("; ")),
+        ),
+    }
 }
 
 /// Checks the Preservica tenant.

@@ -12,6 +12,7 @@ pub mod doctor;
 pub mod emulate;
 pub mod exit;
 pub mod http;
+pub mod ids;
 pub mod index;
 pub mod mapping;
 pub mod model;

@@ -3,12 +3,12 @@
 //! comparing values, not formats.
 //!
 //! Normalisation is what keeps formatting from looking like drift: text is Unicode NFC with
-//! line endings unified and the ends trimmed; dates from any of the formats the two systems use
-//! become one form; sets are sorted and de-duplicated (case-sensitively: "Harbour" and "harbour"
-//! are two keywords). An empty value is no value: an empty caption and a missing caption are the
+//! line endings unified and the ends trimmed; a date in any of the forms the two systems use
+//! becomes the calendar day it names; sets are sorted and de-duplicated (case-sensitively:
+//! "Harbour" and "harbour" are two keywords). An empty value is no value: an empty caption and a missing caption are the
 //! same thing in both systems.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -55,31 +55,27 @@ impl fmt::Display for FieldKind {
     }
 }
 
-/// A date as the systems hold it: a calendar day, or an instant (kept in UTC).
+/// The value of a `date` field: a calendar day. Every form either system uses for one day
+/// (`1968-04-13`, `1968-04-13 00:00:00 GMT`, `1968-04-13T09:30:00+02:00`, `19680413`,
+/// `1968:04:13`) reads as the same value, the day as written, so a difference of form is never
+/// drift. How a system spelled it is kept apart, as a [`DateForm`], for writing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum DateValue {
-    Day(NaiveDate),
-    Instant(DateTime<Utc>),
-}
+pub struct DateValue(NaiveDate);
 
 impl DateValue {
-    /// The calendar day, for comparisons where only the day matters (expiry, search ranges).
+    pub fn new(day: NaiveDate) -> DateValue {
+        DateValue(day)
+    }
+
+    /// The calendar day.
     pub fn day(&self) -> NaiveDate {
-        match self {
-            DateValue::Day(d) => *d,
-            DateValue::Instant(t) => t.date_naive(),
-        }
+        self.0
     }
 }
 
 impl fmt::Display for DateValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DateValue::Day(d) => write!(f, "{}", d.format("%Y-%m-%d")),
-            // AutoSi prints fractional seconds only when there are any, so a value read back
-            // from a system that drops them compares equal.
-            DateValue::Instant(t) => f.write_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
-        }
+        write!(f, "{}", self.0.format("%Y-%m-%d"))
     }
 }
 
@@ -234,16 +230,39 @@ fn parse_bool(raw: &str) -> Result<Option<bool>, ValueError> {
     }
 }
 
-/// Date-time forms with an explicit zone or offset.
+/// How a system spelled a date. ferry compares dates by day whatever the form, and writes a
+/// date in the form the target system used for that field, so that what it reads back is the
+/// same text it would have written itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DateForm {
+    /// `1968-04-13`: ferry's own form, and the one used when a target holds no value yet.
+    Day,
+    /// `19680413` (IPTC's Date Created).
+    Compact,
+    /// `1968:04:13` (EXIF).
+    Colons,
+    /// `1968:04:13 00:00:00` (EXIF date-time).
+    ColonsTime,
+    /// `1968-04-13 00:00:00 GMT` (PhotoShelter's timestamps); `zone` is `GMT` or `UTC`.
+    Timestamp { zone: &'static str },
+    /// `1968-04-13 00:00:00`, or with `T` when `t` is set.
+    Naive { t: bool },
+    /// `1968-04-13T00:00:00Z`, RFC 3339 (any offset when read).
+    Rfc3339,
+    /// Seconds since 1970 (9 to 11 digits): a day in UTC.
+    EpochSeconds,
+}
+
+/// Date-time forms with an explicit numeric offset (RFC 3339's own parser takes the rest).
 const ZONED_FORMATS: &[&str] = &[
     "%Y-%m-%dT%H:%M:%S%.f%:z",
     "%Y-%m-%dT%H:%M:%S%.f%z",
     "%Y-%m-%d %H:%M:%S%.f%:z",
     "%Y-%m-%d %H:%M:%S%.f%z",
+    "%Y-%m-%d %H:%M:%S%.f %z",
 ];
 
-/// Date-time forms without a zone: both systems mean UTC by them (PhotoShelter writes
-/// `2019-04-25 14:54:12.136828`, and `... GMT`/`... UTC`, handled by stripping the suffix).
+/// Date-time forms without a zone (after ` GMT`, ` UTC` or `Z` is taken off).
 const NAIVE_FORMATS: &[&str] = &[
     "%Y-%m-%dT%H:%M:%S%.f",
     "%Y-%m-%d %H:%M:%S%.f",
@@ -251,55 +270,124 @@ const NAIVE_FORMATS: &[&str] = &[
     "%Y-%m-%d %H:%M",
 ];
 
-const DAY_FORMATS: &[&str] = &["%Y-%m-%d", "%Y%m%d", "%Y:%m:%d"];
-
-fn parse_date(raw: &str) -> Result<Option<DateValue>, ValueError> {
-    let v = raw.trim();
-    if v.is_empty() {
-        return Ok(None);
-    }
-    let err = |reason: &str| ValueError {
-        kind: FieldKind::Date,
-        value: raw.to_string(),
-        reason: reason.to_string(),
-    };
-    // A plain day, the stored form of most dates, without trying every pattern first.
-    if let Some(d) = plain_day(v) {
-        return Ok(Some(DateValue::Day(d)));
-    }
-    // RFC 3339 with `Z` first: the commonest form on the wire.
-    if let Ok(t) = DateTime::parse_from_rfc3339(v) {
-        return Ok(Some(DateValue::Instant(t.with_timezone(&Utc))));
-    }
-    for f in ZONED_FORMATS {
-        if let Ok(t) = DateTime::parse_from_str(v, f) {
-            return Ok(Some(DateValue::Instant(t.with_timezone(&Utc))));
+impl DateForm {
+    /// The day `raw` names, as written (an offset does not move it to another day), and the
+    /// form it is written in; `None` when it is no date ferry knows.
+    pub fn read(raw: &str) -> Option<(NaiveDate, DateForm)> {
+        let v = raw.trim();
+        if let Some(d) = plain_day(v) {
+            return Some((d, DateForm::Day));
         }
-    }
-    let without_zone = v
-        .strip_suffix(" GMT")
-        .or_else(|| v.strip_suffix(" UTC"))
-        .or_else(|| v.strip_suffix('Z'))
-        .unwrap_or(v)
-        .trim_end();
-    for f in NAIVE_FORMATS {
-        if let Ok(t) = NaiveDateTime::parse_from_str(without_zone, f) {
-            return Ok(Some(DateValue::Instant(t.and_utc())));
+        if v.bytes().all(|b| b.is_ascii_digit()) {
+            return match v.len() {
+                8 => NaiveDate::parse_from_str(v, "%Y%m%d")
+                    .ok()
+                    .map(|d| (d, DateForm::Compact)),
+                9..=11 => DateTime::from_timestamp(v.parse().ok()?, 0)
+                    .map(|t| (t.date_naive(), DateForm::EpochSeconds)),
+                _ => None,
+            };
         }
-    }
-    if without_zone.len() == v.len() {
-        for f in DAY_FORMATS {
-            if let Ok(d) = NaiveDate::parse_from_str(v, f) {
-                return Ok(Some(DateValue::Day(d)));
+        if v.as_bytes().get(4) == Some(&b':') {
+            if let Ok(d) = NaiveDate::parse_from_str(v, "%Y:%m:%d") {
+                return Some((d, DateForm::Colons));
             }
+            return NaiveDateTime::parse_from_str(v, "%Y:%m:%d %H:%M:%S")
+                .ok()
+                .map(|t| (t.date(), DateForm::ColonsTime));
+        }
+        let day = plain_day(v.get(..10)?)?;
+        let form = date_time_form(v)?;
+        Some((day, form))
+    }
+
+    /// `day` in this form (midnight, in UTC, where the form has a time).
+    pub fn write(self, day: NaiveDate) -> String {
+        let f = match self {
+            DateForm::Day => "%Y-%m-%d",
+            DateForm::Compact => "%Y%m%d",
+            DateForm::Colons => "%Y:%m:%d",
+            DateForm::ColonsTime => "%Y:%m:%d 00:00:00",
+            DateForm::Timestamp { zone: "UTC" } => "%Y-%m-%d 00:00:00 UTC",
+            DateForm::Timestamp { .. } => "%Y-%m-%d 00:00:00 GMT",
+            DateForm::Naive { t: false } => "%Y-%m-%d 00:00:00",
+            DateForm::Naive { t: true } => "%Y-%m-%dT00:00:00",
+            DateForm::Rfc3339 => "%Y-%m-%dT00:00:00Z",
+            DateForm::EpochSeconds => {
+                return day
+                    .and_time(NaiveTime::MIN)
+                    .and_utc()
+                    .timestamp()
+                    .to_string();
+            }
+        };
+        day.format(f).to_string()
+    }
+
+    /// `value` as text for a system whose current value for the field is `current`: a date in
+    /// that value's form, anything else in its canonical form.
+    pub fn spell(value: &FieldValue, current: Option<&str>) -> String {
+        match value {
+            FieldValue::Date(d) => current
+                .and_then(DateForm::read)
+                .map_or(DateForm::Day, |(_, form)| form)
+                .write(d.day()),
+            other => other.to_canonical_string(),
         }
     }
-    Err(err(
-        "expected a date like 2024-05-01, 2024-05-01T12:00:00Z or 2024-05-01 12:00:00 GMT",
-    ))
 }
 
-/// `YYYY-MM-DD` and a real day, else `None` (the general parser then decides).
+/// Whether two system strings name the same day (both must read as dates): the read-back of
+/// a date written in one form may come back in another.
+pub fn same_day(a: &str, b: &str) -> bool {
+    match (DateForm::read(a), DateForm::read(b)) {
+        (Some((x, _)), Some((y, _))) => x == y,
+        _ => false,
+    }
+}
+
+/// The form of a date-time that starts with a valid `YYYY-MM-DD`, if the rest is a time.
+fn date_time_form(v: &str) -> Option<DateForm> {
+    let sep_t = v.as_bytes().get(10) == Some(&b'T');
+    if DateTime::parse_from_rfc3339(v).is_ok()
+        || ZONED_FORMATS
+            .iter()
+            .any(|f| DateTime::parse_from_str(v, f).is_ok())
+    {
+        return Some(DateForm::Rfc3339);
+    }
+    let (bare, form) = if let Some(b) = v.strip_suffix(" GMT") {
+        (b, DateForm::Timestamp { zone: "GMT" })
+    } else if let Some(b) = v.strip_suffix(" UTC") {
+        (b, DateForm::Timestamp { zone: "UTC" })
+    } else if let Some(b) = v.strip_suffix('Z') {
+        (b, DateForm::Rfc3339)
+    } else {
+        (v, DateForm::Naive { t: sep_t })
+    };
+    NAIVE_FORMATS
+        .iter()
+        .any(|f| NaiveDateTime::parse_from_str(bare.trim_end(), f).is_ok())
+        .then_some(form)
+}
+
+fn parse_date(raw: &str) -> Result<Option<DateValue>, ValueError> {
+    if raw.trim().is_empty() {
+        return Ok(None);
+    }
+    match DateForm::read(raw) {
+        Some((day, _)) => Ok(Some(DateValue(day))),
+        None => Err(ValueError {
+            kind: FieldKind::Date,
+            value: raw.to_string(),
+            reason: "expected a date like 2024-05-01, 2024-05-01 12:00:00 GMT, \
+                     2024-05-01T12:00:00Z, 20240501 or 2024:05:01"
+                .into(),
+        }),
+    }
+}
+
+/// `YYYY-MM-DD` and a real day, else `None`.
 fn plain_day(v: &str) -> Option<NaiveDate> {
     let b = v.as_bytes();
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
@@ -390,22 +478,57 @@ mod tests {
     }
 
     #[test]
-    fn dates_of_every_form_the_systems_use_normalise_to_one() {
-        assert_eq!(date("2019-10-02 14:39:23 GMT"), "2019-10-02T14:39:23Z");
-        assert_eq!(date("2019-10-02T14:39:23Z"), "2019-10-02T14:39:23Z");
-        assert_eq!(date("2019-10-02T16:39:23+02:00"), "2019-10-02T14:39:23Z");
-        assert_eq!(date("2019-10-02T14:39:23.000Z"), "2019-10-02T14:39:23Z");
+    fn every_form_of_one_day_is_that_day_whatever_the_time() {
+        for form in [
+            "1968-04-13",
+            " 1968-04-13 ",
+            "1968-04-13 00:00:00 GMT",
+            "1968-04-13 23:59:59 UTC",
+            "1968-04-13 14:54:12.136828",
+            "1968-04-13T09:30:00Z",
+            "1968-04-13T09:30:00.000Z",
+            "1968-04-13T23:30:00-05:00",
+            "1968-04-13T00:30:00+02:00",
+            "1968-04-13 10:00:00 +0000",
+            "19680413",
+            "1968:04:13",
+            "1968:04:13 12:00:00",
+        ] {
+            assert_eq!(date(form), "1968-04-13", "{form}");
+        }
         assert_eq!(
-            date("2019-04-25 14:54:12.136828"),
-            "2019-04-25T14:54:12.136828Z"
+            date("2000000000"),
+            "2033-05-18",
+            "seconds since 1970, in UTC"
+        );
+    }
+
+    #[test]
+    fn a_date_is_written_in_the_form_the_target_used() {
+        let day = NaiveDate::from_ymd_opt(2030, 1, 2).unwrap();
+        let v = FieldValue::Date(DateValue::new(day));
+        let spelled = |current: Option<&str>| DateForm::spell(&v, current);
+        assert_eq!(spelled(None), "2030-01-02");
+        assert_eq!(spelled(Some("garbage")), "2030-01-02");
+        assert_eq!(
+            spelled(Some("2024-05-01 12:00:00 GMT")),
+            "2030-01-02 00:00:00 GMT"
         );
         assert_eq!(
-            date("2026-11-25T10:42:59.149410+00:00"),
-            "2026-11-25T10:42:59.149410Z"
+            spelled(Some("2024-05-01T12:00:00+02:00")),
+            "2030-01-02T00:00:00Z"
         );
-        assert_eq!(date("1962-07-14"), "1962-07-14");
-        assert_eq!(date("19620714"), "1962-07-14");
-        assert_eq!(date(" 1962-07-14 "), "1962-07-14");
+        assert_eq!(spelled(Some("20240501")), "20300102");
+        assert_eq!(spelled(Some("2024:05:01")), "2030:01:02");
+        assert_eq!(spelled(Some("1714564800")), "1893542400");
+        for current in [
+            "2024-05-01 12:00:00 UTC",
+            "2024-05-01T12:00",
+            "2024:05:01 10:00:00",
+        ] {
+            let (back, _) = DateForm::read(&spelled(Some(current))).unwrap();
+            assert_eq!(back, day, "{current}");
+        }
     }
 
     #[test]
@@ -414,9 +537,16 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "'14/07/1962' is not a valid date: expected a date like 2024-05-01, \
-             2024-05-01T12:00:00Z or 2024-05-01 12:00:00 GMT"
+             2024-05-01 12:00:00 GMT, 2024-05-01T12:00:00Z, 20240501 or 2024:05:01"
         );
-        assert!(FieldValue::parse(FieldKind::Date, "2024-02-30").is_err());
+        for bad in [
+            "2024-02-30",
+            "2024-02-01 garbage",
+            "2024-02-01T25:00:00Z",
+            "1234567",
+        ] {
+            assert!(FieldValue::parse(FieldKind::Date, bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! Reading and validating a mapping file. Every problem is reported with the file and line it
 //! is on, all at once, so a user fixes a file in one pass rather than one error per run.
 
-use super::{FieldSpec, FragmentDef, Location, Mapping, PhotoShelterPlace, PreservicaPlace, Rule};
+use super::{
+    FieldSpec, FragmentDef, LicenseField, Location, Mapping, PhotoShelterPlace, PreservicaPlace,
+    Rule,
+};
 use crate::model::FieldKind;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
@@ -79,6 +82,7 @@ struct RawPhotoShelter {
     iptc: Option<String>,
     custom: Option<String>,
     attribute: Option<String>,
+    license: Option<String>,
     max_bytes: Option<usize>,
 }
 
@@ -412,10 +416,30 @@ impl Validator<'_> {
     ) -> Option<Location<PhotoShelterPlace>> {
         let line = self.line(&raw);
         let raw = raw.into_inner();
+        let license = match raw
+            .license
+            .as_deref()
+            .map(|n| (n, LicenseField::from_name(n)))
+        {
+            None => None,
+            Some((_, Some(f))) => Some(PhotoShelterPlace::License(f)),
+            Some((n, None)) => {
+                let known: Vec<&str> = LicenseField::ALL.iter().map(|f| f.name()).collect();
+                self.problem(
+                    line,
+                    format!(
+                        "field '{field}': the licence record has no field '{n}' (known: {})",
+                        known.join(", ")
+                    ),
+                );
+                return None;
+            }
+        };
         let places: Vec<PhotoShelterPlace> = [
             raw.iptc.map(PhotoShelterPlace::Iptc),
             raw.custom.map(PhotoShelterPlace::Custom),
             raw.attribute.map(PhotoShelterPlace::Attribute),
+            license,
         ]
         .into_iter()
         .flatten()
@@ -423,7 +447,7 @@ impl Validator<'_> {
         let Ok([place]) = <[PhotoShelterPlace; 1]>::try_from(places) else {
             self.problem(
                 line,
-                format!("field '{field}': a photoshelter location names exactly one of iptc, custom or attribute"),
+                format!("field '{field}': a photoshelter location names exactly one of iptc, custom, attribute or license"),
             );
             return None;
         };
@@ -443,12 +467,14 @@ impl Validator<'_> {
                     matches!(kind, FieldKind::Text | FieldKind::Enum | FieldKind::Bool)
                 }
                 PhotoShelterPlace::Attribute(_) => kind != FieldKind::Set,
+                PhotoShelterPlace::License(LicenseField::ExpirationDate) => kind == FieldKind::Date,
             };
             if !holds {
                 let what = match &place {
                     PhotoShelterPlace::Iptc(n) => format!("IPTC field '{n}'"),
                     PhotoShelterPlace::Custom(n) => format!("custom metadata field '{n}'"),
                     PhotoShelterPlace::Attribute(n) => format!("media attribute '{n}'"),
+                    PhotoShelterPlace::License(f) => format!("licence record field '{}'", f.name()),
                 };
                 self.problem(
                     line,

@@ -15,6 +15,7 @@ pub use load::{MappingError, Problem};
 pub use xml::XmlError;
 
 use crate::model::{FieldKind, FieldValue, System};
+pub use crate::photoshelter::wire::LicenseField;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -83,8 +84,11 @@ pub enum PhotoShelterPlace {
     Iptc(String),
     /// A custom metadata field, by its name; PhotoShelter holds one preset tag per field.
     Custom(String),
-    /// A media attribute (`/media/{id}`), e.g. the licence expiration date.
+    /// A media attribute (`/media/{id}`).
     Attribute(String),
+    /// A field of the media's licence record, wherever the account keeps it (see
+    /// [`crate::photoshelter::wire::LicensePlace`]).
+    License(LicenseField),
 }
 
 /// Where a field lives on a Preservica asset.
@@ -164,6 +168,7 @@ impl FieldSpec {
                 Some(PhotoShelterPlace::Iptc(n)) => format!("iptc.{n}"),
                 Some(PhotoShelterPlace::Custom(n)) => format!("custom[{n}]"),
                 Some(PhotoShelterPlace::Attribute(n)) => format!("media.{n}"),
+                Some(PhotoShelterPlace::License(f)) => format!("license.{}", f.name()),
                 None => "-".into(),
             },
             System::Preservica => match self.preservica.as_ref().map(|l| &l.place) {

@@ -1,7 +1,8 @@
 //! PhotoShelter media ⇄ canonical record.
 //!
-//! A media item's descriptive values live in three places: IPTC attributes, custom metadata
-//! (one preset tag per field) and the media's own attributes (release flags, licence expiry).
+//! A media item's descriptive values live in four places: IPTC attributes, custom metadata
+//! (one preset tag per field), the media's own attributes (release flags) and its licence
+//! record (licence expiry).
 //! Values arrive leniently typed (numbers as strings, `t`/`f`), so every value is read as text
 //! and then parsed as the field's kind.
 
@@ -9,7 +10,7 @@ use super::{
     FieldChange, FieldProblem, FieldSpec, Mapping, PhotoShelterPlace, ProblemKind, Translation,
     check_limit, parse_for,
 };
-use crate::model::{CanonicalRecord, FieldKind, FieldValue, System};
+use crate::model::{CanonicalRecord, DateForm, FieldKind, FieldValue, System};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -24,6 +25,9 @@ pub struct PhotoShelterRecord {
     pub iptc: Map<String, Value>,
     /// Custom metadata: field name to the tag set on this media.
     pub custom: BTreeMap<String, String>,
+    /// The licence record: field (a [`LicenseField`] name) to value, wherever the account
+    /// keeps it.
+    pub license: Map<String, Value>,
     pub modified_at: Option<DateTime<Utc>>,
     pub file_name: Option<String>,
     pub file_size: Option<u64>,
@@ -40,6 +44,9 @@ impl PhotoShelterRecord {
         for (k, v) in &write.attributes {
             self.attributes.insert(k.clone(), v.clone());
         }
+        for (k, v) in &write.license {
+            self.license.insert(k.clone(), v.clone());
+        }
         for (k, v) in &write.custom {
             match v {
                 Some(tag) => self.custom.insert(k.clone(), tag.clone()),
@@ -49,13 +56,14 @@ impl PhotoShelterRecord {
     }
 }
 
-/// Which of the three reads of a media record (its attributes, IPTC, custom metadata) a
+/// Which of the reads of a media record (its attributes, IPTC, custom metadata, licence) a
 /// piece of work needs: a write re-checks and reads back only the parts it touches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordParts {
     pub attributes: bool,
     pub iptc: bool,
     pub custom: bool,
+    pub license: bool,
 }
 
 impl RecordParts {
@@ -63,11 +71,13 @@ impl RecordParts {
         attributes: true,
         iptc: true,
         custom: true,
+        license: true,
     };
     pub const NONE: RecordParts = RecordParts {
         attributes: false,
         iptc: false,
         custom: false,
+        license: false,
     };
 
     /// The parts holding `fields` (canonical names; names the mapping does not place in
@@ -80,6 +90,7 @@ impl RecordParts {
                     PhotoShelterPlace::Iptc(_) => parts.iptc = true,
                     PhotoShelterPlace::Custom(_) => parts.custom = true,
                     PhotoShelterPlace::Attribute(_) => parts.attributes = true,
+                    PhotoShelterPlace::License(_) => parts.license = true,
                 },
                 None => parts.attributes = true,
             }
@@ -93,6 +104,7 @@ impl RecordParts {
             attributes: !write.attributes.is_empty(),
             iptc: !write.iptc.is_empty(),
             custom: !write.custom.is_empty(),
+            license: !write.license.is_empty(),
         }
     }
 }
@@ -113,6 +125,9 @@ impl PhotoShelterRecord {
         if parts.custom {
             self.custom = newer.custom;
         }
+        if parts.license {
+            self.license = newer.license;
+        }
         self
     }
 }
@@ -126,13 +141,18 @@ pub struct PhotoShelterWrite {
     pub custom: BTreeMap<String, Option<String>>,
     /// Media attribute to value (`null` clears).
     pub attributes: Map<String, Value>,
+    /// Licence record field to value (`null` clears).
+    pub license: Map<String, Value>,
     /// Changes that were left out, and why.
     pub problems: Vec<FieldProblem>,
 }
 
 impl PhotoShelterWrite {
     pub fn is_empty(&self) -> bool {
-        self.iptc.is_empty() && self.custom.is_empty() && self.attributes.is_empty()
+        self.iptc.is_empty()
+            && self.custom.is_empty()
+            && self.attributes.is_empty()
+            && self.license.is_empty()
     }
 }
 
@@ -156,6 +176,7 @@ pub fn read_record(mapping: &Mapping, record: &PhotoShelterRecord) -> Translatio
             PhotoShelterPlace::Iptc(n) => json_strings(record.iptc.get(n)),
             PhotoShelterPlace::Attribute(n) => json_strings(record.attributes.get(n)),
             PhotoShelterPlace::Custom(n) => Ok(record.custom.get(n).cloned().into_iter().collect()),
+            PhotoShelterPlace::License(f) => json_strings(record.license.get(f.name())),
         };
         let value = raw.and_then(|values| match spec.kind {
             // IPTC keeps a keyword list as one comma-separated string.
@@ -199,6 +220,11 @@ fn json_strings(v: Option<&Value>) -> Result<Vec<String>, String> {
     }
 }
 
+/// The single text a JSON value holds (a number as its digits), if any.
+fn current_text(v: Option<&Value>) -> Option<String> {
+    json_strings(v).ok()?.into_iter().next()
+}
+
 fn problem(spec: &FieldSpec, kind: ProblemKind, detail: impl Into<String>) -> FieldProblem {
     FieldProblem {
         field: spec.name.clone(),
@@ -210,7 +236,14 @@ fn problem(spec: &FieldSpec, kind: ProblemKind, detail: impl Into<String>) -> Fi
 
 /// Plans the PhotoShelter side of `changes`. Changes that PhotoShelter would cut or could not
 /// hold are left out and listed in `problems`; nothing is ever cut silently.
-pub fn plan_write(mapping: &Mapping, changes: &[FieldChange]) -> PhotoShelterWrite {
+///
+/// A date is written in the form `current` (the media as last read; an empty record for new
+/// media) holds it in, so what PhotoShelter answers afterwards is what ferry would write.
+pub fn plan_write(
+    mapping: &Mapping,
+    current: &PhotoShelterRecord,
+    changes: &[FieldChange],
+) -> PhotoShelterWrite {
     let mut out = PhotoShelterWrite::default();
     for change in changes {
         let Some(spec) = mapping.field(&change.field) else {
@@ -242,7 +275,7 @@ pub fn plan_write(mapping: &Mapping, changes: &[FieldChange]) -> PhotoShelterWri
                         }
                         items.iter().cloned().collect::<Vec<_>>().join(", ")
                     }
-                    Some(v) => v.to_canonical_string(),
+                    Some(v) => DateForm::spell(v, current_text(current.iptc.get(name)).as_deref()),
                 };
                 out.iptc.insert(name.clone(), Value::String(text));
             }
@@ -256,9 +289,19 @@ pub fn plan_write(mapping: &Mapping, changes: &[FieldChange]) -> PhotoShelterWri
                 let value = match &change.value {
                     None => Value::Null,
                     Some(FieldValue::Bool(b)) => Value::Bool(*b),
-                    Some(v) => Value::String(v.to_canonical_string()),
+                    Some(v) => Value::String(DateForm::spell(
+                        v,
+                        current_text(current.attributes.get(name)).as_deref(),
+                    )),
                 };
                 out.attributes.insert(name.clone(), value);
+            }
+            PhotoShelterPlace::License(field) => {
+                let current = current_text(current.license.get(field.name()));
+                let value = change.value.as_ref().map_or(Value::Null, |v| {
+                    Value::String(DateForm::spell(v, current.as_deref()))
+                });
+                out.license.insert(field.name().to_string(), value);
             }
         }
     }

@@ -10,7 +10,7 @@ use super::{
     FieldChange, FieldProblem, FieldSpec, FragmentDef, Mapping, PreservicaPlace, ProblemKind,
     Translation, check_limit, parse_for,
 };
-use crate::model::{CanonicalRecord, FieldKind, FieldValue, System};
+use crate::model::{CanonicalRecord, DateForm, FieldKind, FieldValue, System};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
@@ -205,6 +205,21 @@ fn to_value(spec: &FieldSpec, values: &[String]) -> Result<Option<FieldValue>, S
     }
 }
 
+/// The one value an element of `record` holds now, if it holds exactly one.
+fn current_element_text(
+    mapping: &Mapping,
+    record: &PreservicaRecord,
+    fragment: &str,
+    element: &str,
+) -> Option<String> {
+    let def = mapping.fragment(fragment)?;
+    let doc = xml::parse_fragment(&record.fragment(&def.schema)?.xml).ok()?;
+    match element_values(&doc, def, element).ok()?.as_slice() {
+        [one] => Some(one.clone()),
+        _ => None,
+    }
+}
+
 fn problem(spec: &FieldSpec, kind: ProblemKind, detail: impl Into<String>) -> FieldProblem {
     FieldProblem {
         field: spec.name.clone(),
@@ -238,7 +253,16 @@ pub fn plan_write(
             out.problems.push(p);
             continue;
         }
-        let text = change.value.as_ref().map(FieldValue::to_canonical_string);
+        let current = match &loc.place {
+            PreservicaPlace::Element { fragment, element } => {
+                current_element_text(mapping, record, fragment, element)
+            }
+            _ => None,
+        };
+        let text = change
+            .value
+            .as_ref()
+            .map(|v| DateForm::spell(v, current.as_deref()));
         if let Some(c) = text.as_deref().and_then(xml::first_non_xml_char) {
             out.problems.push(problem(
                 spec,
@@ -262,11 +286,11 @@ pub fn plan_write(
                 let Some(def) = mapping.fragment(fragment) else {
                     continue;
                 };
-                let values = change
-                    .value
-                    .as_ref()
-                    .map(FieldValue::members)
-                    .unwrap_or_default();
+                let values = match (&change.value, &text) {
+                    (Some(set @ FieldValue::Set(_)), _) => set.members(),
+                    (_, Some(one)) => vec![one.clone()],
+                    (_, None) => Vec::new(),
+                };
                 let entry = match docs.get_mut(&def.schema) {
                     Some(e) => e,
                     None => {

@@ -37,6 +37,7 @@ use tokio::sync::Mutex;
 use tracing::Instrument;
 
 mod files;
+mod license;
 mod listing;
 mod media;
 mod types;
@@ -350,6 +351,8 @@ pub struct PhotoShelterClient {
     org_id: Option<String>,
     key_v4: Secret,
     key_v3: Secret,
+    /// Whether `api_key_v3` was configured (otherwise v3 gets the v4 key).
+    own_v3_key: bool,
     auth: Auth,
     concurrency: usize,
     options: ClientOptions,
@@ -361,6 +364,10 @@ pub struct PhotoShelterClient {
     user: Mutex<Option<(String, Option<String>)>>,
     generation: AtomicU64,
     call_id: AtomicU64,
+    /// Ids of an unexpected shape already logged.
+    odd_ids: crate::ids::OddIds,
+    /// Where this account keeps licence records, once found.
+    license_places: StdMutex<license::LicensePlaces>,
 }
 
 impl PhotoShelterClient {
@@ -398,6 +405,7 @@ impl PhotoShelterClient {
             org_id: config.org_id.clone().filter(|o| !o.trim().is_empty()),
             key_v4,
             key_v3,
+            own_v3_key: config.api_key_v3.is_some(),
             auth,
             concurrency,
             options: ClientOptions::default(),
@@ -407,7 +415,14 @@ impl PhotoShelterClient {
             user: Mutex::new(None),
             generation: AtomicU64::new(0),
             call_id: AtomicU64::new(0),
+            odd_ids: Default::default(),
+            license_places: StdMutex::new(Default::default()),
         })
+    }
+
+    /// Whether v3 calls use a key of their own (`photoshelter.api_key_v3`).
+    pub fn has_own_v3_key(&self) -> bool {
+        self.own_v3_key
     }
 
     pub fn with_options(mut self, options: ClientOptions) -> Self {
@@ -943,17 +958,31 @@ impl PhotoShelterClient {
     /// Checks an id from an answer.
     fn id_from(&self, url: &str, kind: IdKind, v: Option<&Value>) -> Result<String> {
         let text = v.and_then(wire::lenient_text).unwrap_or_default();
-        check_id(kind, &text).map_err(|reason| PhotoShelterError::BadId {
+        check_id(&text).map_err(|reason| PhotoShelterError::BadId {
             url: url.to_string(),
             what: kind.name(),
             value: self.scrub(&text),
             reason,
         })?;
+        if let Some(why) = wire::odd_shape(kind, &text) {
+            self.warn_odd_id(kind, &text, &why);
+        }
         Ok(text)
     }
 
+    /// Logs an id of an unexpected shape, once per id for this client's life (one run).
+    fn warn_odd_id(&self, kind: IdKind, id: &str, why: &str) {
+        if self.odd_ids.first_time(id) {
+            tracing::warn!(
+                id = %self.scrub(id),
+                "PhotoShelter {} of an unexpected shape ({why}); ids are opaque, going on",
+                kind.name()
+            );
+        }
+    }
+
     fn check_arg(kind: IdKind, id: &str) -> Result<()> {
-        check_id(kind, id).map_err(|e| {
+        check_id(id).map_err(|e| {
             PhotoShelterError::Invalid(format!(
                 "\"{id}\" is not a PhotoShelter {}: {e}",
                 kind.name()

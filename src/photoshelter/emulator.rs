@@ -10,6 +10,7 @@
 //! Layout: `store` (account and seed), `request` (parameters and error envelopes), `v4` and
 //! `v3` (the two API trees).
 
+mod license;
 mod request;
 mod store;
 mod v3;
@@ -20,7 +21,7 @@ use crate::emulate::{
     FaultOptions, Faults, JournalEntry, RequestLog, Running, WriteJournal, fault_layer, lock, serve,
 };
 use crate::mapping::photoshelter::PhotoShelterRecord;
-use crate::photoshelter::wire::{self, Visibility};
+use crate::photoshelter::wire::{self, LicensePlace, Visibility};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -65,6 +66,8 @@ pub struct Quirks {
     pub modify_filter: ModifyFilter,
     /// The largest `per_page` honoured; larger requests get this many.
     pub max_per_page: usize,
+    /// Where the account keeps licence records (each of the others answers 404).
+    pub license_places: Vec<LicensePlace>,
 }
 
 impl Default for Quirks {
@@ -74,6 +77,7 @@ impl Default for Quirks {
             org_as_object: false,
             modify_filter: ModifyFilter::Honoured,
             max_per_page: 1000,
+            license_places: LicensePlace::ALL.to_vec(),
         }
     }
 }
@@ -378,6 +382,11 @@ impl Emu {
         DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
     }
 
+    /// Whether this account keeps licence records at `place`.
+    pub fn offers(&self, place: LicensePlace) -> bool {
+        lock(&self.quirks).license_places.contains(&place)
+    }
+
     pub fn quirks(&self) -> Quirks {
         lock(&self.quirks).clone()
     }
@@ -529,13 +538,9 @@ impl Emu {
         put(wire::MODEL_RELEASED, json!(m.model_released));
         put(wire::PROPERTY_RELEASED, json!(m.property_released));
         put("flagged", json!(false));
-        put(
-            wire::LICENSE_EXPIRATION_DATE,
-            json!(
-                m.license_expiration_date
-                    .map(|d| d.format("%Y-%m-%d").to_string())
-            ),
-        );
+        if self.offers(LicensePlace::V4Attribute) {
+            put(wire::LICENSE_EXPIRATION_DATE, license::expiry_value(m));
+        }
         if m.kind != wire::MediaKind::Image {
             put("format", json!(m.content_type));
             put("hash", json!(m.sha1()));
@@ -560,6 +565,10 @@ impl Emu {
                 .map(|(k, v)| (k.clone(), Value::String(v.clone())))
                 .collect(),
             custom: m.custom.clone(),
+            license: match license::expiry_value(m) {
+                Value::Null => Map::new(),
+                v => Map::from_iter([(wire::LicenseField::ExpirationDate.name().to_string(), v)]),
+            },
             modified_at: Some(m.modified_at),
             file_name: Some(m.file_name.clone()),
             file_size: Some(m.bytes.len() as u64),
@@ -904,6 +913,26 @@ impl PhotoShelterEmulator {
             .get(container_id)
             .map(|g| g.mode)
             .or_else(|| store.collections.get(container_id).map(|c| c.mode))
+    }
+
+    /// Gives a media item another id, as a server with ids of another shape would have it
+    /// (galleries keep it in its place). False if there is no such media or the id is taken.
+    pub fn rename_media(&self, media_id: &str, new_id: &str) -> bool {
+        let mut store = lock(&self.emu.store);
+        if store.media.contains_key(new_id) {
+            return false;
+        }
+        let Some(mut m) = store.media.remove(media_id) else {
+            return false;
+        };
+        m.id = new_id.to_string();
+        store.media.insert(new_id.to_string(), m);
+        for g in store.galleries.values_mut() {
+            for (id, _) in g.media.iter_mut().filter(|(id, _)| id == media_id) {
+                *id = new_id.to_string();
+            }
+        }
+        true
     }
 
     /// Edits an IPTC field as a user of the web UI would (`None` clears); the media's

@@ -40,18 +40,7 @@ pub const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S GMT";
 // ---------------------------------------------------------------------------------------------
 // Paths (relative to `V4` or `V3`; ids are encoded as path segments)
 
-/// One path segment, percent-encoded. Ids are opaque and may contain `.` and `_`.
-pub fn seg(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    for b in raw.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+pub use crate::ids::segment as seg;
 
 pub mod v4 {
     //! psapi v4.0 paths, relative to [`super::V4`].
@@ -75,6 +64,11 @@ pub mod v4 {
     }
     pub fn media_iptc(id: &str) -> String {
         format!("/media/{}/iptc", seg(id))
+    }
+    /// The licence record as a v4 sub-resource: **Unknown / inferred**, by analogy with
+    /// `/iptc`. Tried after v3's documented record (see [`super::LicensePlace`]).
+    pub fn media_license(id: &str) -> String {
+        format!("/media/{}/license", seg(id))
     }
     /// Hyphenated spelling: NA used it on a real account. KUK spells it `custom_metadata`;
     /// the emulator serves both.
@@ -135,6 +129,11 @@ pub mod v3 {
     }
     pub fn image_download(id: &str) -> String {
         format!("/mem/image/{}/download", seg(id))
+    }
+    /// The image's `License` record (NIN names a `license` sibling of `iptc`; Unverified).
+    /// Also the licence write: **Unknown**, no source writes a licence.
+    pub fn image_license(id: &str) -> String {
+        format!("/mem/image/{}/license", seg(id))
     }
     pub fn gallery_images(id: &str) -> String {
         format!("/mem/gallery/{}/images", seg(id))
@@ -251,10 +250,88 @@ pub const IPTC_WRITE_METHOD: &str = "PATCH";
 /// value clears. Needs live verification.
 pub const ATTRIBUTE_WRITE_ENCODING: Encoding = Encoding::Query;
 
-/// The licence expiration date of License Alerts as a v4 media attribute. **Unknown**: v3
-/// calls it `License.license_etime`; the v4 name is not documented. Kept equal to the name
-/// in `mappings/default.toml`. Written and read as `YYYY-MM-DD`.
+/// The licence expiration date of License Alerts as a v4 media attribute. **Unknown**: the
+/// v4 name is not documented; the last place ferry looks for a licence
+/// ([`LicensePlace::V4Attribute`]), and a mapping can name it with `attribute = "…"`.
 pub const LICENSE_EXPIRATION_DATE: &str = "license_expiration_date";
+
+/// v3's licence record (`extend` key `License`, TAMUS; Likely) and its expiry field.
+pub const V3_LICENSE_RECORD: &str = "License";
+pub const V3_LICENSE_EXPIRY: &str = "license_etime";
+/// The `extend` that asks v3 for an image's licence with the image.
+pub const V3_LICENSE_EXTEND: &str = r#"{"License":{"fields":"license_etime"}}"#;
+/// Names an expiry may have in a v4 licence record (**Unknown**): v3's first.
+pub const V4_LICENSE_EXPIRY_KEYS: &[&str] = &[
+    V3_LICENSE_EXPIRY,
+    "expiration_date",
+    LICENSE_EXPIRATION_DATE,
+    "expires_at",
+];
+
+/// Where an account keeps a media item's licence record (contract §10, §3.2). Only v3's is
+/// documented; the others are plausible v4 places. ferry reads them in this order until one
+/// answers, and remembers that one for the rest of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LicensePlace {
+    /// `GET /mem/image/{id}?extend={"License":…}` → `Image.License.license_etime`.
+    V3Extend,
+    /// `GET /mem/image/{id}/license` → `License.license_etime`.
+    V3Record,
+    /// `GET /media/{id}/license` → `attributes.license_etime` (or another expiry name).
+    V4Record,
+    /// The media attribute `license_expiration_date` on `GET /media/{id}`.
+    V4Attribute,
+}
+
+impl LicensePlace {
+    pub const ALL: [LicensePlace; 4] = [
+        LicensePlace::V3Extend,
+        LicensePlace::V3Record,
+        LicensePlace::V4Record,
+        LicensePlace::V4Attribute,
+    ];
+
+    /// Where it is, for logs and `ferry doctor`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            LicensePlace::V3Extend => "v3 /mem/image/{id} extend License.license_etime",
+            LicensePlace::V3Record => "v3 /mem/image/{id}/license",
+            LicensePlace::V4Record => "v4 /media/{id}/license",
+            LicensePlace::V4Attribute => "v4 /media/{id} attribute license_expiration_date",
+        }
+    }
+
+    /// The mapping line that reads the licence expiry from here.
+    pub fn mapping_line(self) -> &'static str {
+        match self {
+            LicensePlace::V4Attribute => {
+                r#"photoshelter = { attribute = "license_expiration_date" }"#
+            }
+            _ => r#"photoshelter = { license = "expiration_date" }"#,
+        }
+    }
+}
+
+/// The fields of a licence record a mapping can name (`license = "…"`), and what each is
+/// called in v3's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LicenseField {
+    ExpirationDate,
+}
+
+impl LicenseField {
+    pub const ALL: [LicenseField; 1] = [LicenseField::ExpirationDate];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LicenseField::ExpirationDate => "expiration_date",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<LicenseField> {
+        LicenseField::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
 /// Release flags, booleans on the media (SPEC, TSAPI). Likely.
 pub const MODEL_RELEASED: &str = "model_released";
 pub const PROPERTY_RELEASED: &str = "property_released";
@@ -377,11 +454,13 @@ impl IdKind {
     }
 }
 
-/// Checks an id: 16 characters, a letter prefix padded with zeros to 5, then 11 characters
-/// from `[A-Za-z0-9._]` (Confirmed). The error says what is wrong.
-pub fn check_id(kind: IdKind, id: &str) -> Result<(), String> {
+pub use crate::ids::check as check_id;
+
+/// Why `id` does not have the shape every documented id of `kind` has (16 characters: a
+/// letter prefix padded with zeros to 5, then 11 from `[A-Za-z0-9._]`), or `None` if it has.
+pub fn odd_shape(kind: IdKind, id: &str) -> Option<String> {
     if id.len() != 16 || !id.is_ascii() {
-        return Err(format!(
+        return Some(format!(
             "expected 16 ASCII characters, got {}",
             id.chars().count()
         ));
@@ -389,21 +468,17 @@ pub fn check_id(kind: IdKind, id: &str) -> Result<(), String> {
     let (head, tail) = id.split_at(5);
     let letters = head.trim_end_matches('0');
     if letters.is_empty() || !letters.bytes().all(|b| b.is_ascii_uppercase()) {
-        return Err("expected a letter prefix padded with zeros to 5 characters".into());
+        return Some("expected a letter prefix padded with zeros to 5 characters".into());
     }
     if !kind.prefixes().contains(&letters) {
-        return Err(format!(
+        return Some(format!(
             "prefix '{letters}' is not one of {}",
             kind.prefixes().join(", ")
         ));
     }
-    if let Some(bad) = tail
-        .chars()
+    tail.chars()
         .find(|c| !(c.is_ascii_alphanumeric() || *c == '.' || *c == '_'))
-    {
-        return Err(format!("character '{bad}' is not allowed"));
-    }
-    Ok(())
+        .map(|bad| format!("character '{bad}' is not one of [A-Za-z0-9._]"))
 }
 
 /// The kind of media, from `type` or, failing that, from the id's prefix.
@@ -709,8 +784,10 @@ pub fn parse_orgs(v: Option<&Value>) -> Result<Vec<OrgInfo>, String> {
                 .or_else(|| get(o, "org_id"))
                 .and_then(lenient_text)
                 .ok_or("an organisation without an id")?;
-            check_id(IdKind::Organization, &id)
-                .map_err(|e| format!("organisation id \"{id}\": {e}"))?;
+            check_id(&id).map_err(|e| format!("organisation id \"{id}\": {e}"))?;
+            if let Some(why) = odd_shape(IdKind::Organization, &id) {
+                tracing::warn!(%id, "PhotoShelter organisation id of an unexpected shape ({why}); ids are opaque, going on");
+            }
             let attrs = get(o, "attributes").unwrap_or(o);
             Ok(OrgInfo {
                 id,
@@ -758,15 +835,27 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn ids_are_checked_strictly() {
-        assert!(check_id(IdKind::Media, "I0000AbCdEfGhIjK").is_ok());
-        assert!(check_id(IdKind::Media, "VD000a.b_c123456").is_ok());
-        assert!(check_id(IdKind::Gallery, "G0000AbCdEfGhIjK").is_ok());
-        assert!(check_id(IdKind::Media, "G0000AbCdEfGhIjK").is_err());
-        assert!(check_id(IdKind::Media, "I0000AbCdEfGhIj").is_err());
-        assert!(check_id(IdKind::Media, "I0000AbCdEf/hIjK").is_err());
-        assert!(check_id(IdKind::Media, "1234567890123456").is_err());
-        assert!(check_id(IdKind::Media, "i0000AbCdEfGhIjK").is_err());
+    fn ids_are_opaque_but_must_be_safe_and_odd_shapes_are_told_apart() {
+        for odd in [
+            "G0000AbCdEfGhIjK",
+            "I0000AbCdEfGhIj",
+            "I0000AbCdEf/hIjK",
+            "1234567890123456",
+            "i0000AbCdEfGhIjK",
+            "img-2024/05/01 ü",
+            "..",
+        ] {
+            assert!(check_id(odd).is_ok(), "{odd}");
+            assert!(odd_shape(IdKind::Media, odd).is_some(), "{odd}");
+        }
+        for usual in ["I0000AbCdEfGhIjK", "VD000a.b_c123456"] {
+            assert!(check_id(usual).is_ok());
+            assert_eq!(odd_shape(IdKind::Media, usual), None);
+        }
+        assert_eq!(odd_shape(IdKind::Gallery, "G0000AbCdEfGhIjK"), None);
+        for unsafe_id in ["", "  ", "a\nb", "a\u{7f}b", &"x".repeat(257)] {
+            assert!(check_id(unsafe_id).is_err(), "{unsafe_id:?}");
+        }
     }
 
     #[test]
@@ -820,7 +909,12 @@ mod tests {
         .unwrap();
         assert_eq!(a, o);
         assert_eq!(a[0].member, Some(true));
-        assert!(parse_orgs(Some(&json!([{"id": "nope"}]))).is_err());
+        // Ids are opaque: an odd shape is read; an unusable id is refused.
+        assert_eq!(
+            parse_orgs(Some(&json!([{"id": "org-7"}]))).unwrap()[0].id,
+            "org-7"
+        );
+        assert!(parse_orgs(Some(&json!([{"id": "a\nb"}]))).is_err());
     }
 
     #[test]

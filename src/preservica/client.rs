@@ -185,6 +185,8 @@ pub struct PreservicaClient {
     conn: Connection,
     session: RwLock<Session>,
     login_lock: Mutex<()>,
+    /// Refs of an unexpected shape already logged.
+    odd_refs: crate::ids::OddIds,
 }
 
 impl PreservicaClient {
@@ -194,6 +196,7 @@ impl PreservicaClient {
             conn,
             session: RwLock::new(Session::default()),
             login_lock: Mutex::new(()),
+            odd_refs: Default::default(),
         })
     }
 
@@ -214,7 +217,7 @@ impl PreservicaClient {
             "{}/{}/{}",
             wire::ENTITY_PREFIX,
             kind.segment(),
-            urlencode(reference)
+            crate::ids::segment(reference)
         ))
     }
 
@@ -429,10 +432,25 @@ impl PreservicaClient {
             }
             let doc = self.get_xml(&url).await?;
             let page = read(&doc.root);
-            out.extend(page.items);
+            out.extend(page.items.into_iter().filter(|e| self.usable_ref(&url, e)));
             next = page.next;
         }
         Ok(out)
+    }
+
+    /// Whether a listed entity's ref can be used: refs are opaque, so one of an unexpected
+    /// shape is logged once and used; one that is unsafe (empty, huge, control characters)
+    /// is logged and left out of the listing rather than stop it.
+    fn usable_ref(&self, url: &str, entity: &EntityLink) -> bool {
+        let reference = &entity.reference;
+        if let Err(why) = crate::ids::check(reference) {
+            tracing::warn!(url = %redact(url), "a listed entity's ref is unusable ({why}); left out");
+            return false;
+        }
+        if !crate::ids::is_uuid_shaped(reference) && self.odd_refs.first_time(reference) {
+            tracing::warn!(%reference, "Preservica ref of an unexpected shape; refs are opaque, going on");
+        }
+        true
     }
 
     /// Every child of a folder (`None`: the root), all pages.
@@ -445,7 +463,7 @@ impl PreservicaClient {
             Some(f) => format!(
                 "{}/structural-objects/{}/children",
                 wire::ENTITY_PREFIX,
-                urlencode(f)
+                crate::ids::segment(f)
             ),
             None => format!("{}/root/children", wire::ENTITY_PREFIX),
         };

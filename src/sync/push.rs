@@ -238,7 +238,7 @@ pub async fn push_photoshelter_media(
         .filter(|(e, _, _)| !is_access(&e.field))
         .map(|(_, _, c)| c.clone())
         .collect();
-    let mut write = ps_map::plan_write(mapping, &changes);
+    let mut write = ps_map::plan_write(mapping, &record, &changes);
     for (e, _, _) in to_write
         .iter()
         .filter(|(e, _, _)| e.field == super::pull::SEARCHABLE_KEY)

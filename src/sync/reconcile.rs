@@ -227,12 +227,9 @@ fn most_restrictive<'a>(
     }
 }
 
-/// Earlier first; a day counts as its start, so a day and an instant on it compare by day.
+/// Earlier first.
 fn compare_dates(x: &DateValue, y: &DateValue) -> Ordering {
-    match x.day().cmp(&y.day()) {
-        Ordering::Equal => x.cmp(y),
-        other => other,
-    }
+    x.day().cmp(&y.day())
 }
 
 #[cfg(test)]

@@ -1177,7 +1177,7 @@ async fn write_back(
     if changes.is_empty() {
         return Ok(());
     }
-    let write = ps_map::plan_write(mapping, &changes);
+    let write = ps_map::plan_write(mapping, &Default::default(), &changes);
     ctx.photoshelter.apply_write(media, &write).await?;
     Ok(())
 }

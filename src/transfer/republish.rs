@@ -574,7 +574,7 @@ async fn republish_one(
     let media = record.target_id.clone().unwrap_or_default();
     if RepublishStep::of(record) == Some(RepublishStep::Uploaded) {
         let changes = metadata_changes(ctx.mapping, &candidate.canonical, overrides, reference);
-        let write = ps_map::plan_write(ctx.mapping, &changes);
+        let write = ps_map::plan_write(ctx.mapping, &Default::default(), &changes);
         ctx.photoshelter.apply_write(&media, &write).await?;
         advance(
             store,

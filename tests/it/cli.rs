@@ -380,8 +380,10 @@ fn doctor_is_green_against_the_emulators_and_names_a_stopped_one() {
     );
     for line in [
         "API key       ok",
+        "v3 login      ok",
         "organisation  ok",
         "API version   ok",
+        "licence       ok",
         "write probe   ok",
     ] {
         assert!(out.stdout.contains(line), "{line}\n{}", out.stdout);
@@ -393,6 +395,32 @@ fn doctor_is_green_against_the_emulators_and_names_a_stopped_one() {
     for (_, secret) in &env {
         assert!(!out.stdout.contains(secret) && !out.stderr.contains(secret));
     }
+    // Where the account keeps licences, and the mapping line that reads them.
+    assert!(
+        out.stdout
+            .contains(r#"photoshelter = { license = "expiration_date" }"#),
+        "{}",
+        out.stdout
+    );
+    // A wrong v3 key fails doctor, though v4 logs in: republish would fail on it.
+    let mut wrong: Vec<(&str, &str)> = env
+        .iter()
+        .filter(|(k, _)| *k != "FERRY_PHOTOSHELTER_API_KEY_V3")
+        .copied()
+        .collect();
+    wrong.push(("FERRY_PHOTOSHELTER_API_KEY_V3", "wrong.key_3"));
+    let out = ferry(dir.path(), &["doctor"], &wrong);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("not ready: photoshelter v3 login"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("photoshelter.api_key_v3"),
+        "{}",
+        out.stdout
+    );
     // Stop PhotoShelter: doctor names it and exits non-zero.
     rt.block_on(ps.stop());
     let out = ferry(dir.path(), &["doctor"], &env);

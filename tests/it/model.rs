@@ -1,7 +1,7 @@
 //! Normalisation of canonical values: formatting differences are never drift.
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use ferry::model::{DateValue, FieldKind, FieldValue};
+use ferry::model::{DateForm, DateValue, FieldKind, FieldValue};
 use proptest::prelude::*;
 use unicode_normalization::UnicodeNormalization;
 
@@ -58,30 +58,35 @@ proptest! {
         prop_assert_eq!(FieldValue::set(&items), FieldValue::set(&shuffled));
     }
 
-    /// Every date form either system uses for one instant reads as the same value.
+    /// Every form either system uses for a moment reads as the day written in it, and the
+    /// form a target used writes that day so that it reads back the same.
     #[test]
-    fn one_instant_in_every_format_is_one_value(secs in 0i64..4_102_444_800, micros in 0u32..1_000_000) {
+    fn every_form_of_a_moment_is_the_day_written_in_it(secs in 0i64..4_102_444_800, micros in 0u32..1_000_000) {
         let t: DateTime<Utc> = DateTime::from_timestamp(secs, micros * 1000).unwrap();
-        let expected = Some(FieldValue::Date(DateValue::Instant(t)));
         let offset = t.with_timezone(&chrono::FixedOffset::east_opt(2 * 3600).unwrap());
         let forms = [
-            t.to_rfc3339_opts(SecondsFormat::Micros, true),
-            t.to_rfc3339_opts(SecondsFormat::Micros, false),
-            offset.to_rfc3339_opts(SecondsFormat::Micros, false),
-            t.format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
-            t.format("%Y-%m-%d %H:%M:%S%.6f GMT").to_string(),
+            (t.to_rfc3339_opts(SecondsFormat::Micros, true), t.date_naive()),
+            (t.to_rfc3339_opts(SecondsFormat::Micros, false), t.date_naive()),
+            (offset.to_rfc3339_opts(SecondsFormat::Micros, false), offset.date_naive()),
+            (t.format("%Y-%m-%d %H:%M:%S%.6f").to_string(), t.date_naive()),
+            (t.format("%Y-%m-%d %H:%M:%S GMT").to_string(), t.date_naive()),
+            (t.format("%Y%m%d").to_string(), t.date_naive()),
+            (t.format("%Y:%m:%d").to_string(), t.date_naive()),
         ];
-        for form in forms {
+        for (form, day) in forms {
+            let expected = Some(FieldValue::Date(DateValue::new(day)));
             prop_assert_eq!(&parse(FieldKind::Date, &form), &expected, "{}", form);
             let canonical = expected.as_ref().unwrap().to_canonical_string();
             prop_assert_eq!(&parse(FieldKind::Date, &canonical), &expected);
+            let spelled = DateForm::spell(expected.as_ref().unwrap(), Some(&form));
+            prop_assert_eq!(&parse(FieldKind::Date, &spelled), &expected, "{} written as {}", form, spelled);
         }
     }
 
     #[test]
     fn days_normalise_from_every_day_form(y in 1800i32..2200, m in 1u32..13, d in 1u32..29) {
         let day = NaiveDate::from_ymd_opt(y, m, d).unwrap();
-        let expected = Some(FieldValue::Date(DateValue::Day(day)));
+        let expected = Some(FieldValue::Date(DateValue::new(day)));
         for form in [day.format("%Y-%m-%d").to_string(), day.format("%Y%m%d").to_string(), format!(" {} ", day)] {
             prop_assert_eq!(&parse(FieldKind::Date, &form), &expected);
         }
@@ -100,14 +105,14 @@ proptest! {
 }
 
 #[test]
-fn seconds_without_fraction_equal_the_same_with_zero_fraction() {
+fn seconds_without_fraction_and_the_time_of_day_are_form_not_value() {
     assert_eq!(
         parse(FieldKind::Date, "2024-05-01 12:00:00 GMT"),
         parse(FieldKind::Date, "2024-05-01T12:00:00.000Z")
     );
-    assert_ne!(
+    assert_eq!(
         parse(FieldKind::Date, "2024-05-01"),
         parse(FieldKind::Date, "2024-05-01T00:00:00Z"),
-        "a day and an instant are different facts"
+        "a date field is a day: the time of day is form, not value"
     );
 }

@@ -817,9 +817,12 @@ proptest! {
         if let Err(e) = psw::parse_bool_text(&s) {
             prop_assert!(!e.trim().is_empty());
         }
+        if let Err(e) = psw::check_id(&s) {
+            prop_assert!(!e.trim().is_empty());
+        }
         for kind in [IdKind::Media, IdKind::Gallery, IdKind::Collection, IdKind::Organization, IdKind::User] {
-            if let Err(e) = psw::check_id(kind, &s) {
-                prop_assert!(!e.trim().is_empty());
+            if let Some(why) = psw::odd_shape(kind, &s) {
+                prop_assert!(!why.trim().is_empty());
             }
         }
         let _ = MediaKind::from_id(&s);

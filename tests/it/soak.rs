@@ -113,6 +113,7 @@ impl Editors<'_> {
         let (media, _) = &self.world.pairs[pair];
         let write = ps_map::plan_write(
             self.mapping,
+            &Default::default(),
             &[FieldChange {
                 field: field.into(),
                 value,
@@ -728,6 +729,7 @@ fn random_edits(world: &World, mapping: &Mapping, rng: &mut StdRng, iteration: u
             let field = PS_FIELDS[rng.random_range(0..PS_FIELDS.len())];
             let write = ps_map::plan_write(
                 mapping,
+                &Default::default(),
                 &[FieldChange {
                     field: field.into(),
                     value,
@@ -1182,6 +1184,7 @@ async fn the_photoshelter_client_rides_out_each_fault_the_soak_met() {
     faults.script(scripted("PATCH", &iptc, ScriptedAnswer::CutShort, 1));
     let write = ps_map::plan_write(
         &mapping,
+        &Default::default(),
         &[FieldChange {
             field: "headline".into(),
             value: text("Written through faults"),

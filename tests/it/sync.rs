@@ -14,6 +14,8 @@ use ferry::store::sync::OutboxEntry;
 use ferry::sync::{SyncError, SyncOptions, SyncOutcome, run_sync};
 use std::time::Duration;
 
+mod forms;
+
 const DC: &str = "http://www.openarchives.org/OAI/2.0/oai_dc/";
 
 struct Harness {
@@ -785,6 +787,7 @@ async fn expired_licences_are_restricted_in_both_systems_when_the_policy_says_so
     // An editor records that the licence ran out last year.
     let write = ferry::mapping::photoshelter::plan_write(
         &h.mapping,
+        &Default::default(),
         &[ferry::mapping::FieldChange {
             field: "license_expiry".into(),
             value: ferry::model::FieldValue::parse(ferry::model::FieldKind::Date, "2025-01-31")

@@ -749,8 +749,8 @@ async fn republish_by_query_into_a_new_private_gallery_with_a_new_campaign() {
             .photoshelter
             .record(&media)
             .unwrap()
-            .attributes
-            .get("license_expiration_date")
+            .license
+            .get("expiration_date")
             .and_then(|v| v.as_str())
             .map(|s| s.starts_with("2099-01-01")),
         Some(true),
@@ -850,8 +850,8 @@ async fn an_expired_licence_is_refused_unless_allowed() {
             .photoshelter
             .record(&media)
             .unwrap()
-            .attributes
-            .get("license_expiration_date")
+            .license
+            .get("expiration_date")
             .and_then(|v| v.as_str())
             .map(|s| s.starts_with("2001-05-31")),
         Some(true),

@@ -1,6 +1,7 @@
 //! The emulator's in-memory account and its deterministic seed generator.
 
 use super::EmulatorOptions;
+use crate::model::DateForm;
 use crate::photoshelter::wire::{MediaKind, Visibility};
 use bytes::Bytes;
 use chrono::{DateTime, Duration as ChronoDuration, NaiveDate, TimeZone, Utc};
@@ -597,14 +598,16 @@ fn seed_media(
     if rng.random_bool(0.1) {
         put("instructions", "Check with the archive before reuse".into());
     }
-    put(
-        "date_created",
-        format!(
-            "{year}-{:02}-{:02}",
-            rng.random_range(1..13),
-            rng.random_range(1..29)
-        ),
-    );
+    // Real libraries hold dates in several spellings (typed, embedded, imported): one in three
+    // as PhotoShelter's timestamp, one in three as IPTC's compact form.
+    let (month, day) = (rng.random_range(1..13), rng.random_range(1..29));
+    let taken = NaiveDate::from_ymd_opt(year, month, day).expect("a day under 29 exists");
+    let form = match i % 3 {
+        0 => DateForm::Day,
+        1 => DateForm::Timestamp { zone: "GMT" },
+        _ => DateForm::Compact,
+    };
+    put("date_created", form.write(taken));
 
     let mr = pick(rng, &["MR-NON", "MR-LMR", "MR-NAP", "MR-UMR"]);
     let pr = pick(rng, &["PR-NON", "PR-LPR", "PR-NAP", "PR-UPR"]);

@@ -53,6 +53,10 @@ pub(super) fn router() -> Router<S> {
         .route("/mem/image/upload", post(upload))
         .route("/mem/image/{id}", get(image))
         .route("/mem/image/{id}/iptc", get(image_iptc))
+        .route(
+            "/mem/image/{id}/license",
+            get(super::license::v3_get).post(super::license::v3_post),
+        )
         .route("/mem/image/{id}/download", get(image_download))
         .fallback(fallback)
 }
@@ -61,7 +65,7 @@ async fn fallback() -> Response {
     ApiErr::not_found(API, "Endpoint").into_response()
 }
 
-fn ok(data: Value) -> Response {
+pub(super) fn ok(data: Value) -> Response {
     axum::Json(json!({"status": "ok", "data": data})).into_response()
 }
 
@@ -69,7 +73,7 @@ fn tf(b: bool) -> &'static str {
     if b { "t" } else { "f" }
 }
 
-fn body_ok(req: &Req) -> Result<(), ApiErr> {
+pub(super) fn body_ok(req: &Req) -> Result<(), ApiErr> {
     match &req.body_error {
         Some(e) => Err(ApiErr::bad_request(API, e.clone())),
         None => Ok(()),
@@ -191,7 +195,7 @@ fn gallery_record(g: &Gallery) -> Value {
     })
 }
 
-fn scope(emu: &Emu, req: &Req) -> Result<Option<String>, ApiErr> {
+pub(super) fn scope(emu: &Emu, req: &Req) -> Result<Option<String>, ApiErr> {
     let ctx = emu.session(req, API)?;
     emu.scope(&ctx, req, API)
 }
@@ -410,7 +414,11 @@ async fn collection_visibility_update(State(emu): State<S>, Path(id): Path<Strin
 // ---------------------------------------------------------------------------------------------
 // Images
 
-fn find_image<'a>(store: &'a Store, id: &str, scope: &Option<String>) -> Result<&'a Media, ApiErr> {
+pub(super) fn find_image<'a>(
+    store: &'a Store,
+    id: &str,
+    scope: &Option<String>,
+) -> Result<&'a Media, ApiErr> {
     store
         .media
         .get(id)
@@ -421,9 +429,12 @@ fn find_image<'a>(store: &'a Store, id: &str, scope: &Option<String>) -> Result<
 async fn image(State(emu): State<S>, Path(id): Path<String>, req: Req) -> R {
     let scope = scope(&emu, &req)?;
     let store = lock(&emu.store);
-    Ok(ok(
-        json!({"Image": image_record(find_image(&store, &id, &scope)?)}),
-    ))
+    let m = find_image(&store, &id, &scope)?;
+    let mut record = image_record(m);
+    if super::license::extends_license(&emu, &req) {
+        record[wire::V3_LICENSE_RECORD] = super::license::v3_record(m);
+    }
+    Ok(ok(json!({ "Image": record })))
 }
 
 async fn image_iptc(State(emu): State<S>, Path(id): Path<String>, req: Req) -> R {

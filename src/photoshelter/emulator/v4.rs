@@ -4,13 +4,13 @@ use super::request::{Api, ApiErr, Req};
 use super::store::{Collection, Gallery, Media, Store};
 use super::{Ctx, Emu, ModifyFilter};
 use crate::emulate::lock;
-use crate::photoshelter::wire::{self, MediaKind, Visibility};
+use crate::photoshelter::wire::{self, LicensePlace, MediaKind, Visibility};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -69,6 +69,13 @@ pub(super) fn router() -> Router<S> {
                 .put(custom_patch)
                 .post(custom_patch),
         )
+        .route(
+            "/media/{id}/license",
+            get(super::license::v4_get)
+                .patch(super::license::v4_patch)
+                .put(super::license::v4_patch)
+                .post(super::license::v4_patch),
+        )
         .route("/media/{id}/galleries", get(media_galleries))
         .route("/media/{id}/download", get(download))
         .fallback(fallback)
@@ -84,7 +91,7 @@ async fn fallback() -> Response {
     .into_response()
 }
 
-fn body_ok(req: &Req) -> Result<(), ApiErr> {
+pub(super) fn body_ok(req: &Req) -> Result<(), ApiErr> {
     match &req.body_error {
         Some(e) => Err(ApiErr::new(
             API,
@@ -334,7 +341,7 @@ fn container_json(store: &Store, is_collection: bool, id: &str) -> Option<Value>
     }
 }
 
-fn authed(emu: &Emu, req: &Req) -> Result<(Ctx, Option<String>, Page), ApiErr> {
+pub(super) fn authed(emu: &Emu, req: &Req) -> Result<(Ctx, Option<String>, Page), ApiErr> {
     let ctx = emu.session(req, API)?;
     let scope = emu.scope(&ctx, req, API)?;
     let page = page_of(req, API, emu.quirks().max_per_page)?;
@@ -756,7 +763,11 @@ async fn search(emu: S, req: Req, media_path: bool) -> R {
 // ---------------------------------------------------------------------------------------------
 // Media
 
-fn find_media<'a>(store: &'a Store, id: &str, scope: &Option<String>) -> Result<&'a Media, ApiErr> {
+pub(super) fn find_media<'a>(
+    store: &'a Store,
+    id: &str,
+    scope: &Option<String>,
+) -> Result<&'a Media, ApiErr> {
     store
         .media
         .get(id)
@@ -764,7 +775,7 @@ fn find_media<'a>(store: &'a Store, id: &str, scope: &Option<String>) -> Result<
         .ok_or_else(|| ApiErr::not_found(API, &format!("Media {id}")))
 }
 
-fn find_media_mut<'a>(
+pub(super) fn find_media_mut<'a>(
     store: &'a mut Store,
     id: &str,
     scope: &Option<String>,
@@ -834,12 +845,6 @@ pub(super) fn write_fields(req: &Req) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
-fn parse_date(v: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d")
-        .or_else(|_| wire::parse_timestamp(v).map(|t| t.date_naive()))
-        .map_err(|_| format!("\"{v}\" is not a date (YYYY-MM-DD)"))
-}
-
 async fn media_patch(State(emu): State<S>, Path(id): Path<String>, req: Req) -> R {
     let (_, scope, _) = authed(&emu, &req)?;
     body_ok(&req)?;
@@ -862,9 +867,9 @@ async fn media_patch(State(emu): State<S>, Path(id): Path<String>, req: Req) -> 
             }
         };
         match k.as_str() {
-            wire::LICENSE_EXPIRATION_DATE => {
+            wire::LICENSE_EXPIRATION_DATE if emu.offers(LicensePlace::V4Attribute) => {
                 next.license_expiration_date =
-                    v.as_deref().map(parse_date).transpose().map_err(bad)?;
+                    super::license::parse_expiry(v.as_deref()).map_err(|e| bad(e.to_string()))?;
             }
             wire::MODEL_RELEASED => next.model_released = flag(&v)?,
             wire::PROPERTY_RELEASED => next.property_released = flag(&v)?,

@@ -164,7 +164,7 @@ async fn an_upload_reply_without_an_id_is_malformed() {
             path: "/psapi/v3/mem/image/upload".into(),
             status: 200,
             content_type: "application/json".into(),
-            body: r#"{"status":"ok","data":{"Image":{"image_id":"12345"}}}"#.into(),
+            body: r#"{"status":"ok","data":{"Image":{"image_id":"bad\u0007id"}}}"#.into(),
             times: 1,
         });
         let e = c
@@ -173,7 +173,7 @@ async fn an_upload_reply_without_an_id_is_malformed() {
             .unwrap_err();
         let text = error_text(&emu, &e);
         assert!(matches!(e, PhotoShelterError::BadId { .. }), "{text}");
-        assert!(text.contains("\"12345\""), "{text}");
+        assert!(text.contains("U+0007"), "{text}");
     })
     .await
 }

@@ -140,21 +140,39 @@ async fn malformed_answers_are_clear_errors_naming_the_url() {
 }
 
 #[tokio::test]
-async fn an_id_that_is_not_an_id_in_a_listing_is_an_error() {
+async fn ids_in_a_listing_are_opaque_but_an_unusable_one_is_an_error() {
     bounded(async {
         let emu = start(options(30)).await;
         let c = client(&emu);
         let g = emu.gallery_ids()[0].clone();
         let path = format!("/psapi/v4.0/galleries/{g}/children");
+        // An odd shape (even one that looks like a path) is an id like any other ...
         emu.override_response(json_override(
             path.clone(),
             200,
             r#"{"data":[{"id":"I0000AbCdEfGhIjK","type":"image"},{"id":"../../admin","type":"image"}],"meta":{"paging":{"total":2}}}"#,
         ));
+        let listing = c.list_all(&Scope::Galleries(vec![g.clone()])).await.unwrap();
+        let ids: Vec<&str> = listing.media.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(ids, ["I0000AbCdEfGhIjK", "../../admin"]);
+        // ... and travels as one encoded path segment, never as path steps.
+        let e = c.read_record("../../admin").await.unwrap_err();
+        assert!(matches!(e, PhotoShelterError::NotFound { .. }), "{e}");
+        assert!(
+            emu.log().entries().iter().any(|r| r.path == "/psapi/v4.0/media/..%2F..%2Fadmin"),
+            "{:?}",
+            emu.log().entries().iter().map(|r| r.path.clone()).collect::<Vec<_>>()
+        );
+        // An id that cannot be carried (a control character) stops the listing, named.
+        emu.override_response(json_override(
+            path.clone(),
+            200,
+            r#"{"data":[{"id":"I0000Ab\u0000dEfGhIjK","type":"image"}],"meta":{"paging":{"total":1}}}"#,
+        ));
         let e = c.list_all(&Scope::Galleries(vec![g.clone()])).await.unwrap_err();
         let text = error_text(&emu, &e);
         assert!(matches!(e, PhotoShelterError::BadId { .. }), "{text}");
-        assert!(text.contains("../../admin") && text.contains(&path), "{text}");
+        assert!(text.contains("U+0000") && text.contains(&path), "{text}");
 
         emu.override_response(json_override(
             path.clone(),

@@ -159,11 +159,11 @@ async fn requests_match_the_reviewed_snapshots() {
         w.iptc.insert("author".into(), json!(""));
         w.custom.insert("Campaign".into(), Some("Heritage Week".into()));
         w.custom.insert("Archive Status".into(), None);
-        w.attributes.insert("license_expiration_date".into(), json!("2031-03-04"));
+        w.license.insert("expiration_date".into(), json!("2031-03-04"));
         w.attributes.insert("model_released".into(), json!(true));
         emu.clear_captured();
         c.apply_write(&id, &w).await.unwrap();
-        s.check(&emu, "apply_write", "PhotoShelterClient::apply_write(id, IPTC + custom metadata + attributes), then read-back");
+        s.check(&emu, "apply_write", "PhotoShelterClient::apply_write(id, IPTC + custom metadata + attributes + licence), then read-back");
 
         emu.clear_captured();
         c.set_license_expiry(&id, chrono::NaiveDate::from_ymd_opt(2030, 1, 31))

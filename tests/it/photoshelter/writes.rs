@@ -8,7 +8,7 @@ use ferry::mapping::{FieldChange, Mapping};
 use ferry::model::FieldValue;
 use ferry::photoshelter::client::{ContainerKind, PhotoShelterError};
 use ferry::photoshelter::emulator::Override;
-use ferry::photoshelter::wire::Visibility;
+use ferry::photoshelter::wire::{LicensePlace, Visibility};
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -96,7 +96,7 @@ async fn planned_iptc_custom_and_attribute_writes_are_applied_and_read_back() {
                 value: FieldValue::parse(ferry::model::FieldKind::Date, "2031-03-04").unwrap(),
             },
         ];
-        let write = plan_write(&m, &changes);
+        let write = plan_write(&m, &Default::default(), &changes);
         assert!(write.problems.is_empty(), "{:?}", write.problems);
         let back = c.apply_write(&id, &write).await.unwrap();
         assert_eq!(Some(&back), emu.record(&id).as_ref());
@@ -173,16 +173,12 @@ async fn licence_expiry_and_release_flags_are_set_and_cleared() {
         let d = NaiveDate::from_ymd_opt(2029, 12, 31).unwrap();
         c.set_license_expiry(&id, Some(d)).await.unwrap();
         assert_eq!(
-            emu.record(&id).unwrap().attributes["license_expiration_date"],
-            json!("2029-12-31")
+            emu.record(&id).unwrap().license["expiration_date"],
+            json!("2029-12-31 00:00:00 GMT"),
+            "PhotoShelter answers licence dates as its timestamps"
         );
         c.set_license_expiry(&id, None).await.unwrap();
-        assert!(
-            !emu.record(&id)
-                .unwrap()
-                .attributes
-                .contains_key("license_expiration_date")
-        );
+        assert!(emu.record(&id).unwrap().license.is_empty());
         c.set_releases(&id, Some(true), Some(false)).await.unwrap();
         let a = emu.record(&id).unwrap().attributes;
         assert_eq!(
@@ -263,14 +259,29 @@ async fn the_write_probe_restores_the_original_value() {
 }
 
 #[tokio::test]
-async fn ids_that_are_not_ids_are_refused_before_sending() {
+async fn ids_that_cannot_be_carried_are_refused_before_sending() {
     let emu = start(options(1)).await;
     let c = client(&emu);
-    for bad in ["", "I0000../../etc/x", "G0000AbCdEfGhIjK", "I0000short"] {
+    let huge = "I".repeat(300);
+    for bad in ["", " ", "I0000\n../etc", "I0000\u{7f}x", huge.as_str()] {
         let e = c.read_record(bad).await.unwrap_err();
-        assert!(matches!(e, PhotoShelterError::Invalid(_)), "{bad}: {e}");
+        assert!(matches!(e, PhotoShelterError::Invalid(_)), "{bad:?}: {e}");
     }
     assert!(emu.log().is_empty());
+    // Odd but safe ids are sent, each as one path segment.
+    for odd in ["I0000../../etc/x", "G0000AbCdEfGhIjK", "I0000short"] {
+        let e = c.read_record(odd).await.unwrap_err();
+        assert!(
+            matches!(e, PhotoShelterError::NotFound { .. }),
+            "{odd}: {e}"
+        );
+    }
+    assert!(
+        emu.log()
+            .entries()
+            .iter()
+            .any(|r| r.path == "/psapi/v4.0/media/I0000..%2F..%2Fetc%2Fx")
+    );
 }
 
 #[tokio::test]
@@ -296,6 +307,91 @@ async fn long_values_are_written_in_several_requests_and_verified() {
             patches
                 .iter()
                 .all(|r| r.query.as_ref().unwrap().len() <= 6000 + 20)
+        );
+    })
+    .await
+}
+
+/// An image of the emulator's seed (v3 keeps licences of images only).
+fn an_image(emu: &ferry::photoshelter::emulator::PhotoShelterEmulator) -> String {
+    emu.media_ids()
+        .into_iter()
+        .find(|id| id.starts_with("I0000"))
+        .expect("the seed holds images")
+}
+
+#[tokio::test]
+async fn the_licence_round_trips_through_whichever_place_the_account_keeps_it_in() {
+    bounded(async {
+        for place in LicensePlace::ALL {
+            let mut o = options(12);
+            o.quirks.license_places = vec![place];
+            let emu = start(o).await;
+            let c = client(&emu);
+            let id = an_image(&emu);
+            let d = NaiveDate::from_ymd_opt(2031, 3, 4).unwrap();
+            c.set_license_expiry(&id, Some(d)).await.unwrap();
+            assert_eq!(c.license_place(), Some(place), "{place:?}");
+            // A fresh client (a new run) finds the same place by reading.
+            let fresh = client(&emu);
+            let rec = fresh.read_record(&id).await.unwrap();
+            let t = read_record(&mapping(), &rec);
+            assert!(t.problems.is_empty(), "{place:?}: {:?}", t.problems);
+            assert_eq!(
+                t.record.get("license_expiry").map(|v| v.to_string()),
+                Some("2031-03-04".to_string()),
+                "{place:?}"
+            );
+            assert_eq!(fresh.license_place(), Some(place), "{place:?}");
+            c.set_license_expiry(&id, None).await.unwrap();
+            let rec = fresh.read_record(&id).await.unwrap();
+            assert!(rec.license.is_empty(), "{place:?}: {:?}", rec.license);
+            emu.stop().await;
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_licence_date_is_written_back_in_the_form_photoshelter_answers_it_in() {
+    bounded(async {
+        let emu = start(options(12)).await;
+        let c = client(&emu);
+        let id = an_image(&emu);
+        let m = mapping();
+        let before = c.read_record(&id).await.unwrap();
+        let changes = vec![
+            FieldChange {
+                field: "license_expiry".into(),
+                value: FieldValue::parse(ferry::model::FieldKind::Date, "2032-07-01").unwrap(),
+            },
+            FieldChange {
+                field: "date_created".into(),
+                value: FieldValue::parse(ferry::model::FieldKind::Date, "1962-07-14").unwrap(),
+            },
+        ];
+        let mut current = before.clone();
+        current
+            .license
+            .insert("expiration_date".into(), json!("2020-01-01 00:00:00 GMT"));
+        current
+            .iptc
+            .insert("date_created".into(), json!("19550101"));
+        let write = plan_write(&m, &current, &changes);
+        assert_eq!(
+            write.license["expiration_date"],
+            json!("2032-07-01 00:00:00 GMT")
+        );
+        assert_eq!(write.iptc["date_created"], json!("19620714"));
+        let after = c.apply_write(&id, &write).await.unwrap();
+        let t = read_record(&m, &after);
+        assert_eq!(
+            t.record.get("license_expiry").unwrap().to_string(),
+            "2032-07-01"
+        );
+        assert_eq!(
+            t.record.get("date_created").unwrap().to_string(),
+            "1962-07-14"
         );
     })
     .await

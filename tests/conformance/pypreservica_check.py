@@ -341,8 +341,20 @@ class Suite:
                      self.c_bitstreams, needs=("a0",))
             self.run("19", "bitstream_content(bitstream, file): SHA1/SHA256 match the fixity",
                      self.c_content, needs=("bitstream",))
-            self.run("20", "entity_events(asset)", self.c_events, needs=("a0",))
+            self.run("19b", "add_access_representation(asset, file), read back through "
+                     "representations -> content_objects -> bitstream_content", self.c_access,
+                     needs=("a0", "co"))
+            self.run("20", "entity_events(asset): creation and every metadata edit", self.c_events,
+                     needs=("a0",))
+            self.run("20b", "entity_events of a save, a security change, a move; 31 events paged",
+                     self.c_events_changes, needs=("assets", "root"))
+            self.run("20c", "all_events(), all_ingest_events(), entity_from_event()",
+                     self.c_all_events, needs=("a0", "new_folder"))
             self.run("21", "relationships(asset)", self.c_relationships, needs=("a0",))
+            self.run("21b", "add_relation(), relationships() of both ends, delete_relationships()",
+                     self.c_relations, needs=("a0", "assets", "new_folder"))
+            self.run("21c", "relationships() of 30 links, 2 pages", self.c_relations_paging,
+                     needs=("root", "series1_refs"))
             self.run("22", "thumbnail(asset) without one gives None", self.c_thumbnail, needs=("a0",))
             self.run("23", "user_security_tags()", self.c_tags)
             self.run("29", "UploadAPI().upload_zip_package(OPEX zip, folder) then SourceID lookup",
@@ -704,14 +716,176 @@ class Suite:
         expect(data[:3] == b"\xff\xd8\xff", "not a JPEG")
         return f"sha1 {bs.fixity['SHA1'][:12]}…"
 
+    def c_access(self):
+        from pyPreservica import RepresentationType
+        c = self.client
+        a0 = self.s["a0"]
+        data = b"\x89PNG\r\n\x1a\n" + hashlib.sha256(a0.reference.encode()).digest() * 64
+        name = f"access-{self.version}.png"
+        path = os.path.join(self.workdir, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        token = c.add_access_representation(a0, path, name="Access copy")
+        expect(isinstance(token, str) and token.strip() != "", f"no progress token: {token!r}")
+        expect_eq(c.get_async_progress(token), "COMPLETED", "progress of the new representation")
+        reps = {r.rep_type.value: r for r in c.representations(a0)}
+        expect_eq(sorted(reps), ["Access", "Preservation"], "representation types")
+        access = reps["Access"]
+        expect_eq(access.name, "Access copy", "name of the access representation")
+        expect(access.url.startswith(self.emu.url) and access.url.endswith(
+            f"/information-objects/{a0.reference}/representations/Access/1"), f"URL {access.url!r}")
+        cos = c.content_objects(access)
+        expect_eq(len(cos), 1, "content objects in the access representation")
+        co = cos[0]
+        expect_eq((co.title, co.parent, co.security_tag), (name, a0.reference, a0.security_tag),
+                  "content object of the access copy")
+        gens = c.generations(co)
+        expect_eq([(g.original, g.active) for g in gens], [(True, True)], "generations (original, active)")
+        bitstreams = gens[0].bitstreams
+        expect_eq([(b.filename, b.length) for b in bitstreams], [(name, len(data))], "bitstreams")
+        bs = bitstreams[0]
+        expect_eq(bs.fixity.get("SHA1", "").lower(), hashlib.sha1(data).hexdigest(), "SHA1 fixity")
+        expect_eq(bs.fixity.get("SHA256", "").lower(), hashlib.sha256(data).hexdigest(), "SHA256 fixity")
+        back = os.path.join(self.workdir, f"access-back-{self.version}.png")
+        expect_eq(c.bitstream_content(bs, back), len(data), "bytes downloaded")
+        with open(back, "rb") as f:
+            expect(f.read() == data, "the downloaded access copy differs from the uploaded file")
+        kept = [x.reference for x in c.content_objects(reps["Preservation"])]
+        expect_eq(kept, [self.s["co"]], "content objects of the preservation representation")
+        expect_eq(c.set_representation_name(a0, "Renamed copy", RepresentationType.Access),
+                  "Renamed copy", "set_representation_name")
+        names = {r.rep_type.value: r.name for r in c.representations(a0)}
+        expect_eq(names, {"Access": "Renamed copy", "Preservation": "Preservation"}, "names after rename")
+        return f"{len(data)} bytes in content object {co.reference}"
+
     def c_events(self):
-        events = list(self.client.entity_events(self.s["a0"]))
-        expect(isinstance(events, list), "entity_events did not give a list")
+        a0 = self.s["a0"]
+        mark = len(self.requests)
+        events = list(self.client.entity_events(a0))
+        # What checks 06-12 and 19b did to this asset, in order.
+        wanted = ["command_create", "AddMetadata", "AddMetadata", "DeleteMetadata", "UpdateMetadata",
+                  "DeleteMetadata", "AddIdentifier", "UpdateIdentifier", "DeleteIdentifier",
+                  "AddRepresentation", "RenameRepresentation"]
+        expect_eq([e["commandType"] for e in events], wanted, "commandType of each event action")
+        expect(all(e.get("User") == self.emu.username for e in events), f"users {events!r}")
+        expect(events[0]["Date"].startswith("2024-01-01T"), f"seeded creation date {events[0]!r}")
+        dates = [e["Date"] for e in events]
+        expect_eq(dates, sorted(dates), "dates oldest first")
+        refs = [e.get("Ref") for e in events]
+        expect(all(refs) and len(set(refs)) == len(refs), f"event refs {refs!r}")
+        reqs = self.requests_since(mark)
+        expect(reqs and urlsplit(reqs[0][1]).path.endswith(f"/information-objects/{a0.reference}/event-actions"),
+               f"unexpected first request {reqs[:1]}")
+        q = parse_qs(urlsplit(reqs[0][1]).query)
+        expect_eq((q.get("start"), q.get("max")), (["0"], ["25"]), "event-actions paging parameters")
         return f"{len(events)} events"
+
+    def c_events_changes(self):
+        c = self.client
+        assets = self.s["assets"]
+
+        def commands(entity):
+            return [e["commandType"] for e in c.entity_events(entity)]
+
+        expect_eq(commands(c.asset(assets[1])), ["command_create", "UpdateEntity"], "saved asset (15)")
+        expect_eq(commands(c.asset(assets[2])), ["command_create", "UpdateSecurityDescriptor"],
+                  "asset whose security tag changed (16)")
+        expect_eq(commands(c.asset(assets[3])), ["command_create", "MoveEntity"], "moved asset (17)")
+        expect_eq(commands(c.asset(assets[10])), ["command_create"], "untouched asset")
+        folder = c.create_folder("Often renamed", "31 events", "open", parent=self.s["root"])
+        for i in range(30):
+            folder.title = f"Renamed {i}"
+            folder = c.save(folder)
+        mark = len(self.requests)
+        expect_eq(commands(folder), ["command_create"] + ["UpdateEntity"] * 30, "folder saved 30 times")
+        pages = [(parse_qs(urlsplit(u).query).get("start"), parse_qs(urlsplit(u).query).get("max"))
+                 for (_, u, _) in self.requests_since(mark) if urlsplit(u).path.endswith("/event-actions")]
+        expect_eq(pages, [(["0"], ["25"]), (["25"], ["25"])], "event-actions pages (start, max)")
+        return None
+
+    def c_all_events(self):
+        c = self.client
+        everything = list(c.all_events())
+        seeded = 1 + SEED_ASSETS // FOLDER_SIZE + 2 * SEED_ASSETS  # folders, assets, content objects
+        kinds = {}
+        for e in everything:
+            kinds[e["eventType"]] = kinds.get(e["eventType"], 0) + 1
+        expect(kinds.get("Ingest", 0) > seeded, f"Ingest events {kinds}")
+        expect(kinds.get("Moved", 0) >= 3, f"Moved events {kinds}")
+        expect(kinds.get("Modified", 0) >= 40, f"Modified events {kinds}")
+        expect(all(e.get("User") == self.emu.username and e.get("Date") for e in everything),
+               "an event without user or date")
+        refs = [e["Ref"] for e in everything]
+        expect_eq(len(set(refs)), len(refs), "distinct event refs")
+        a0_events = list(c.entity_events(self.s["a0"]))
+        last = a0_events[-1]
+        expect(last["Ref"] in refs, "the asset's last event is not among all events")
+        found = list(c.entity_from_event(last["Ref"]))
+        expect_eq([(x["EventType"], x["Entity"]) for x in found], [("Modified", self.s["a0"].reference)],
+                  "entity_from_event")
+        today = list(c.all_ingest_events(previous_days=1))
+        expect(today and all(e["eventType"] == "Ingest" for e in today), f"ingest events {today[:3]!r}")
+        today_refs = {e["Ref"] for e in today}
+        created = list(c.entity_events(self.s["new_folder"]))[0]
+        expect(created["Ref"] in today_refs, "today's folder creation is not among today's ingest events")
+        expect(a0_events[0]["Ref"] not in today_refs, "a seeded creation (2024) is among today's events")
+        return f"{len(everything)} events, {len(today)} ingest events today"
 
     def c_relationships(self):
         rels = list(self.client.relationships(self.s["a0"]))
         expect_eq(rels, [], "relationships of a seeded asset")
+        return None
+
+    def c_relations(self):
+        from pyPreservica import Relationship
+        c = self.client
+        a0 = c.asset(self.s["a0"].reference)
+        a10 = c.asset(self.s["assets"][10])
+        folder = c.folder(self.s["new_folder"].reference)
+        refs, part_of = Relationship.DCMI_references, Relationship.DCMI_isPartOf
+        expect_eq(c.add_relation(a0, refs, a10), refs, "type returned by add_relation")
+        expect_eq(c.add_relation(a0, part_of, folder), part_of, "type returned by add_relation")
+
+        def view(entity):
+            out = []
+            for r in c.relationships(entity):
+                expect_eq(r.this_ref, entity.reference, "this_ref of a relationship")
+                expect(bool(r.api_id), "a relationship without apiId")
+                out.append((r.relationship_type, r.direction.value, r.other_ref, r.entity_type.value, r.title))
+            return sorted(out)
+
+        expect_eq(view(a0), sorted([(refs, "From", a10.reference, "IO", a10.title),
+                                    (part_of, "From", folder.reference, "SO", folder.title)]),
+                  "relationships of the source")
+        expect_eq(view(a10), [(refs, "To", a0.reference, "IO", a0.title)], "relationships of the target asset")
+        expect_eq(view(folder), [(part_of, "To", a0.reference, "IO", a0.title)],
+                  "relationships of the target folder")
+        c.delete_relationships(a0, refs)
+        expect_eq(view(a0), [(part_of, "From", folder.reference, "SO", folder.title)],
+                  "relationships of the source after delete_relationships")
+        expect_eq(view(a10), [], "relationships of the target after delete_relationships")
+        commands = [e["commandType"] for e in c.entity_events(a0)][-3:]
+        expect_eq(commands, ["AddLink", "AddLink", "DeleteLink"], "the source's last events")
+        return None
+
+    def c_relations_paging(self):
+        from pyPreservica import Relationship
+        c = self.client
+        source = c.create_folder("Links source", "30 links", "open", parent=self.s["root"])
+        targets = sorted(self.s["series1_refs"])[:30]
+        for ref in targets:
+            c.add_relation(source, Relationship.DCMI_hasPart, c.asset(ref))
+        mark = len(self.requests)
+        rels = list(c.relationships(source))
+        expect_eq(sorted(r.other_ref for r in rels), targets, "linked refs across pages")
+        expect(all(r.direction.value == "From" and r.entity_type.value == "IO" for r in rels),
+               "direction/type of the links")
+        pages = [(parse_qs(urlsplit(u).query).get("start"), parse_qs(urlsplit(u).query).get("max"))
+                 for (_, u, _) in self.requests_since(mark)]
+        expect_eq(pages, [(["0"], ["25"]), (["25"], ["25"])], "links pages (start, max)")
+        back = list(c.relationships(c.asset(targets[0])))
+        expect_eq([(r.direction.value, r.other_ref, r.entity_type.value) for r in back],
+                  [("To", source.reference, "SO")], "the link seen from a target")
         return None
 
     def c_thumbnail(self):

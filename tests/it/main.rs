@@ -12,6 +12,7 @@ mod model;
 mod opex;
 mod photoshelter;
 mod preservica;
+mod preservica_actions;
 mod props;
 mod report;
 mod server;

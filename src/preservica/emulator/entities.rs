@@ -1,8 +1,12 @@
 //! The Entity API of the emulator: entities, children, metadata fragments, identifiers,
-//! updated-since, representations down to bitstream bytes, and the async actions.
+//! updated-since, representations down to bitstream bytes, and the async actions. Event
+//! actions, links and added representations have their own modules; every change made here
+//! is recorded through `Data::changed` (see `events`).
 
+use super::events::{self, Change};
 use super::{
-    Call, Data, Entity, Shared, StoredFragment, bad_request, bytes_response, not_found, text, xml,
+    Call, Data, Entity, Shared, StoredFragment, bad_request, bytes_response, links, not_found,
+    representations, text, xml,
 };
 use crate::preservica::wire::{self, EntityDoc, EntityKind, EntityLink, Identifier, Version};
 use crate::xml::{self, Element, esc};
@@ -11,14 +15,15 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 
 /// The answer's version and the base URL of entity paths (keeping a `/vX.Y` prefix when the
-/// request used one, so followed URLs stay in that version).
-struct Ctx {
-    version: Version,
-    base: String,
+/// request used one, so followed URLs stay in that version), and the user events are by.
+pub(super) struct Ctx {
+    pub(super) version: Version,
+    pub(super) base: String,
+    pub(super) user: String,
 }
 
 impl Ctx {
-    fn url(&self, kind: EntityKind, reference: &str) -> String {
+    pub(super) fn url(&self, kind: EntityKind, reference: &str) -> String {
         format!("{}/{}/{}", self.base, kind.segment(), reference)
     }
 }
@@ -28,6 +33,7 @@ pub(super) fn route(shared: &Shared, data: &mut Data, call: &Call, rest: &str) -
     let mut ctx = Ctx {
         version: shared.options.version,
         base: format!("{}{}", call.origin, wire::ENTITY_PREFIX),
+        user: shared.options.username.clone(),
     };
     if let Some(first) = segs.first()
         && first.starts_with('v')
@@ -47,6 +53,10 @@ pub(super) fn route(shared: &Shared, data: &mut Data, call: &Call, rest: &str) -
         ["entities", "by-identifier"] if *m == Method::GET => by_identifier(data, &ctx, call),
         ["entities", "updated-since"] if *m == Method::GET => updated_since(data, &ctx, call),
         ["progress", _token] => xml(StatusCode::OK, wire::progress_response("COMPLETED")),
+        ["events"] if *m == Method::GET => events::all_events(data, &ctx, call),
+        ["events", event, "event-actions"] if *m == Method::GET => {
+            events::actions_of_event(data, &ctx, call, event)
+        }
         [seg] if *m == Method::POST => match EntityKind::from_segment(seg) {
             Some(kind) => create(data, &ctx, call, kind),
             None => not_found(&format!("no such entity type: {seg}")),
@@ -114,27 +124,26 @@ fn entity_route(
             }
             let e = data.entities.get_mut(reference).expect("checked above");
             e.security_tag = tag;
-            e.modified = Utc::now();
+            data.changed(reference, Change::SecurityChanged);
             progress(data)
         }
         ["parent-ref"] if *m == Method::PUT => move_entity(data, call, kind, reference),
-        ["event-actions"] | ["links"] if *m == Method::GET => {
-            let root = if tail == ["links"] {
-                "LinksResponse"
-            } else {
-                "EventActionsResponse"
-            };
-            let mut s = wire::response_open(root, &ctx.version);
-            s.push_str(&format!("<{}/>", root.trim_end_matches("Response")));
-            s.push_str(&wire::paging(None, 0));
-            s.push_str(&format!("</{root}>"));
-            xml(StatusCode::OK, s)
+        ["event-actions"] if *m == Method::GET => events::entity_events(data, ctx, call, reference),
+        ["links"] if *m == Method::GET => links::list(data, ctx, call, reference),
+        ["links"] if *m == Method::POST => links::add(data, ctx, call, kind, reference),
+        ["links", api_id] => links::one(data, ctx, call, reference, api_id),
+        ["representations"] if *m == Method::POST => {
+            representations::add_access(data, call, kind, reference)
+        }
+        ["representations", spec, "name"] if *m == Method::PUT => {
+            representations::rename(data, call, reference, spec)
         }
         _ => not_found(&format!("no such entity API path: {}", call.path)),
     }
 }
 
-fn progress(data: &mut Data) -> Response {
+/// 202 with a plain-text progress token: the answer of every async action, done at once.
+pub(super) fn progress(data: &mut Data) -> Response {
     let token = data.next_id("progress-");
     text(StatusCode::ACCEPTED, token)
 }
@@ -196,7 +205,11 @@ fn entity_response(data: &Data, ctx: &Ctx, reference: &str) -> Response {
 
 /// `start`/`max` of a paged request, bounded.
 #[allow(clippy::result_large_err)] // the error is the answer itself, returned once per request
-fn page_params(call: &Call, default_max: usize, limit: usize) -> Result<(usize, usize), Response> {
+pub(super) fn page_params(
+    call: &Call,
+    default_max: usize,
+    limit: usize,
+) -> Result<(usize, usize), Response> {
     let num = |name: &str, default: usize| match call.param(name) {
         None => Ok(default),
         Some(v) => v
@@ -209,8 +222,15 @@ fn page_params(call: &Call, default_max: usize, limit: usize) -> Result<(usize, 
 }
 
 /// The URL of the next page: the request's own URL with `start` moved on.
-fn next_url(ctx: &Ctx, call: &Call, start: usize, max: usize, total: usize) -> Option<String> {
-    if start + max >= total {
+pub(super) fn next_url(
+    ctx: &Ctx,
+    call: &Call,
+    start: usize,
+    max: usize,
+    total: usize,
+) -> Option<String> {
+    // Saturating: `start` comes from the caller and may be anything up to usize::MAX.
+    if start.saturating_add(max) >= total {
         return None;
     }
     let path = call.path.trim_start_matches(wire::ENTITY_PREFIX);
@@ -301,7 +321,7 @@ fn by_identifier(data: &Data, ctx: &Ctx, call: &Call) -> Response {
 
 /// Reads the instants both known clients send: pyPreservica's microseconds with `+00:00`,
 /// TNA's milliseconds with `Z`, and plain dates.
-fn parse_instant(s: &str) -> Option<DateTime<Utc>> {
+pub(super) fn parse_instant(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s.trim()) {
         return Some(t.with_timezone(&Utc));
     }
@@ -358,7 +378,7 @@ fn updated_since(data: &Data, ctx: &Ctx, call: &Call) -> Response {
 /// Parses a request body, refusing DOCTYPEs and entities, and finds the XIP element `name`
 /// (the root itself, or a child of an `XIP` wrapper).
 #[allow(clippy::result_large_err)] // the error is the answer itself, returned once per request
-fn xip_body(call: &Call) -> Result<xml::Document, Response> {
+pub(super) fn xip_body(call: &Call) -> Result<xml::Document, Response> {
     let body = call.text()?;
     xml::parse(body).map_err(|e| bad_request(&format!("malformed XML body: {e}")))
 }
@@ -443,7 +463,7 @@ fn update(data: &mut Data, ctx: &Ctx, call: &Call, kind: EntityKind, reference: 
         .child("Description")
         .map(|d| d.text.clone())
         .filter(|d| !d.is_empty());
-    e.modified = Utc::now();
+    data.changed(reference, Change::Updated);
     entity_response(data, ctx, reference)
 }
 
@@ -473,7 +493,7 @@ fn move_entity(data: &mut Data, call: &Call, kind: EntityKind, reference: &str) 
         .get_mut(reference)
         .expect("checked by the caller");
     e.parent = new_parent;
-    e.modified = Utc::now();
+    data.changed(reference, Change::Moved);
     progress(data)
 }
 
@@ -516,8 +536,8 @@ fn add_metadata(data: &mut Data, ctx: &Ctx, call: &Call, reference: &str) -> Res
         schema: schema.clone(),
         xml: content.clone(),
     });
-    e.modified = Utc::now();
     let kind = e.kind;
+    data.changed(reference, Change::MetadataAdded);
     let self_url = format!("{}/metadata/{id}", ctx.url(kind, reference));
     xml(
         StatusCode::OK,
@@ -554,7 +574,7 @@ fn metadata(data: &mut Data, ctx: &Ctx, call: &Call, reference: &str, id: &str) 
                 .expect("checked by the caller");
             e.fragments[pos].schema = schema.clone();
             e.fragments[pos].xml = content.clone();
-            e.modified = Utc::now();
+            data.changed(reference, Change::MetadataUpdated);
             xml(
                 StatusCode::OK,
                 wire::metadata_response(&ctx.version, &schema, id, reference, &content, &self_url),
@@ -562,7 +582,7 @@ fn metadata(data: &mut Data, ctx: &Ctx, call: &Call, reference: &str, id: &str) 
         }
         Method::DELETE => {
             e.fragments.remove(pos);
-            e.modified = Utc::now();
+            data.changed(reference, Change::MetadataDeleted);
             text(StatusCode::NO_CONTENT, String::new())
         }
         _ => not_found("unsupported method on a metadata fragment"),
@@ -596,7 +616,7 @@ fn add_identifier(data: &mut Data, ctx: &Ctx, call: &Call, reference: &str) -> R
         .get_mut(reference)
         .expect("checked by the caller");
     e.identifiers.push(id.clone());
-    e.modified = Utc::now();
+    data.changed(reference, Change::IdentifierAdded);
     xml(
         StatusCode::OK,
         wire::identifiers_response(&ctx.version, &[id]),
@@ -614,7 +634,7 @@ fn identifier(data: &mut Data, ctx: &Ctx, call: &Call, reference: &str, api_id: 
     match call.method {
         Method::DELETE => {
             e.identifiers.remove(pos);
-            e.modified = Utc::now();
+            data.changed(reference, Change::IdentifierDeleted);
             text(StatusCode::NO_CONTENT, String::new())
         }
         Method::PUT => {
@@ -632,8 +652,8 @@ fn identifier(data: &mut Data, ctx: &Ctx, call: &Call, reference: &str, api_id: 
             if let Some(v) = doc.root.child_text("Value") {
                 e.identifiers[pos].value = v;
             }
-            e.modified = Utc::now();
             let id = e.identifiers[pos].clone();
+            data.changed(reference, Change::IdentifierUpdated);
             xml(
                 StatusCode::OK,
                 wire::identifiers_response(&ctx.version, &[id]),

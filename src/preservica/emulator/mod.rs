@@ -9,7 +9,10 @@
 //! parameters.
 
 mod entities;
+mod events;
 mod ingest;
+mod links;
+mod representations;
 mod seed;
 
 use super::wire::{self, EntityKind, Identifier, Version};
@@ -125,6 +128,8 @@ pub(crate) struct Entity {
     pub modified: DateTime<Utc>,
     pub representations: Vec<Representation>,
     pub generations: Vec<Generation>,
+    /// Everything done to the entity, oldest first (see `events`).
+    pub events: Vec<events::EventAction>,
 }
 
 impl Entity {
@@ -142,6 +147,7 @@ impl Entity {
             modified: Utc::now(),
             representations: Vec::new(),
             generations: Vec::new(),
+            events: Vec::new(),
         }
     }
 }
@@ -199,6 +205,10 @@ pub(crate) struct Data {
     /// When set, ingest stores each file with its first byte flipped and fixities computed
     /// from the damaged bytes: a copy that went wrong on the way in.
     pub corrupt_ingest: bool,
+    /// The last event number given out (see `events`).
+    pub event_seq: u64,
+    /// Relationship links between entities, in creation order.
+    pub links: Vec<links::Link>,
 }
 
 impl Data {
@@ -208,7 +218,9 @@ impl Data {
         format!("{prefix}{:08x}", self.counter)
     }
 
-    pub fn insert(&mut self, e: Entity) {
+    /// Stores a new entity and records its creation, dated by its `modified` time.
+    pub fn insert(&mut self, mut e: Entity) {
+        self.record_creation(&mut e);
         let parent = e.parent.clone().unwrap_or_default();
         if e.kind != EntityKind::ContentObject {
             self.children
@@ -395,23 +407,30 @@ impl PreservicaEmulator {
         let mut d = lock(&self.shared.data);
         let id = d.next_id("frag-");
         if let Some(e) = d.entities.get_mut(reference) {
-            match e.fragments.iter_mut().find(|f| f.schema == schema) {
-                Some(f) => f.xml = xml.to_string(),
-                None => e.fragments.push(StoredFragment {
-                    id,
-                    schema: schema.to_string(),
-                    xml: xml.to_string(),
-                }),
-            }
-            e.modified = Utc::now();
+            let change = match e.fragments.iter_mut().find(|f| f.schema == schema) {
+                Some(f) => {
+                    f.xml = xml.to_string();
+                    events::Change::MetadataUpdated
+                }
+                None => {
+                    e.fragments.push(StoredFragment {
+                        id,
+                        schema: schema.to_string(),
+                        xml: xml.to_string(),
+                    });
+                    events::Change::MetadataAdded
+                }
+            };
+            d.changed(reference, change);
         }
     }
 
     /// Sets an entity's title directly and marks it modified now.
     pub fn set_title(&self, reference: &str, title: &str) {
-        if let Some(e) = lock(&self.shared.data).entities.get_mut(reference) {
+        let mut d = lock(&self.shared.data);
+        if let Some(e) = d.entities.get_mut(reference) {
             e.title = title.to_string();
-            e.modified = Utc::now();
+            d.changed(reference, events::Change::Updated);
         }
     }
 
@@ -546,30 +565,18 @@ impl PreservicaEmulator {
     /// Gives an asset a preservation representation holding `bytes` as `file_name`, with
     /// SHA1 and SHA256 fixities.
     pub fn add_content(&self, asset: &str, file_name: &str, bytes: &[u8]) -> bool {
-        use sha2::Digest;
         let mut d = lock(&self.shared.data);
-        if d.entities.get(asset).map(|e| e.kind) != Some(EntityKind::Asset) {
+        let Some(tag) = d
+            .entities
+            .get(asset)
+            .filter(|e| e.kind == EntityKind::Asset)
+            .map(|e| e.security_tag.clone())
+        else {
             return false;
-        }
-        let co = uuid::Uuid::new_v4().to_string();
-        let mut c = Entity::new(
-            EntityKind::ContentObject,
-            co.clone(),
-            file_name.to_string(),
-            Some(asset.to_string()),
-        );
-        c.generations = vec![Generation {
-            original: true,
-            active: true,
-            bitstreams: vec![StoredBitstream {
-                filename: file_name.to_string(),
-                bytes: Bytes::copy_from_slice(bytes),
-                fixities: vec![
-                    ("SHA1".into(), hex::encode(sha1::Sha1::digest(bytes))),
-                    ("SHA256".into(), hex::encode(sha2::Sha256::digest(bytes))),
-                ],
-            }],
-        }];
+        };
+        let c =
+            representations::content_object(asset, &tag, file_name, Bytes::copy_from_slice(bytes));
+        let co = c.reference.clone();
         d.insert(c);
         if let Some(e) = d.entities.get_mut(asset) {
             e.representations.push(Representation {

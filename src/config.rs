@@ -19,6 +19,8 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use toml::Spanned;
 
+use crate::http::Limits;
+
 /// The commented `ferry.toml` that `ferry init` writes.
 pub const INIT_TEMPLATE: &str = include_str!("config_template.toml");
 
@@ -26,6 +28,8 @@ const DEFAULT_CONCURRENCY: usize = 8;
 const MAX_CONCURRENCY: usize = 64;
 const DEFAULT_TIMEOUT_SECS: u64 = 60;
 const MAX_TIMEOUT_SECS: u64 = 3600;
+const MAX_ANSWER_MIB: u64 = 1024;
+const MAX_LISTING_PAGES: u32 = 10_000_000;
 const DEFAULT_NIGHTLY: &str = "30 2 * * *";
 const DEFAULT_TIMEZONE: &str = "UTC";
 const DEFAULT_MAX_CHANGE_SHARE: f64 = 0.10;
@@ -72,6 +76,10 @@ pub struct PhotoShelterConfig {
     pub oauth_token: Option<Secret>,
     /// A media item `ferry doctor` may write to (and restore) to prove write access.
     pub probe_media_id: Option<String>,
+    /// The largest answers of each kind, and the most pages of one listing.
+    pub limits: Limits,
+    /// Plain HTTP to a host other than this machine; refused unless set.
+    pub allow_insecure_http: bool,
     /// The config file, so that "secret missing" messages can say where to set it.
     pub file: PathBuf,
 }
@@ -90,6 +98,10 @@ pub struct PreservicaConfig {
     pub password: Option<Secret>,
     /// An asset `ferry doctor` may write to (and restore) to prove write access.
     pub probe_asset: Option<String>,
+    /// The largest answers of each kind, and the most pages of one listing.
+    pub limits: Limits,
+    /// Plain HTTP to a host other than this machine; refused unless set.
+    pub allow_insecure_http: bool,
     /// The config file, so that "secret missing" messages can say where to set it.
     pub file: PathBuf,
 }
@@ -878,6 +890,11 @@ struct RawPhotoShelter {
     probe_media_id: Option<Spanned<String>>,
     concurrency: Option<Spanned<usize>>,
     timeout_secs: Option<Spanned<u64>>,
+    allow_insecure_http: Option<Spanned<bool>>,
+    max_login_mib: Option<Spanned<u64>>,
+    max_page_mib: Option<Spanned<u64>>,
+    max_record_mib: Option<Spanned<u64>>,
+    max_pages: Option<Spanned<u32>>,
     api_key_file: Option<Spanned<PathBuf>>,
     api_key_v3_file: Option<Spanned<PathBuf>>,
     password_file: Option<Spanned<PathBuf>>,
@@ -898,8 +915,23 @@ struct RawPreservica {
     username: Option<Spanned<String>>,
     concurrency: Option<Spanned<usize>>,
     timeout_secs: Option<Spanned<u64>>,
+    allow_insecure_http: Option<Spanned<bool>>,
+    max_login_mib: Option<Spanned<u64>>,
+    max_page_mib: Option<Spanned<u64>>,
+    max_record_mib: Option<Spanned<u64>>,
+    max_fragment_mib: Option<Spanned<u64>>,
+    max_pages: Option<Spanned<u32>>,
     password_file: Option<Spanned<PathBuf>>,
     password: Option<Spanned<IgnoredAny>>,
+}
+
+/// The answer limits of one system's section, as written.
+struct RawLimits {
+    login_mib: Option<Spanned<u64>>,
+    page_mib: Option<Spanned<u64>>,
+    record_mib: Option<Spanned<u64>>,
+    fragment_mib: Option<Spanned<u64>>,
+    pages: Option<Spanned<u32>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -1368,6 +1400,18 @@ impl Ctx<'_> {
                 1,
                 MAX_TIMEOUT_SECS,
             )?,
+            limits: self.limits(
+                "photoshelter",
+                RawLimits {
+                    login_mib: raw.max_login_mib,
+                    page_mib: raw.max_page_mib,
+                    record_mib: raw.max_record_mib,
+                    // PhotoShelter has no metadata fragments.
+                    fragment_mib: None,
+                    pages: raw.max_pages,
+                },
+            )?,
+            allow_insecure_http: raw.allow_insecure_http.is_some_and(Spanned::into_inner),
             api_key: self.secret(env, "photoshelter.api_key", raw.api_key_file)?,
             api_key_v3: self.secret(env, "photoshelter.api_key_v3", raw.api_key_v3_file)?,
             password: self.secret(env, "photoshelter.password", raw.password_file)?,
@@ -1430,8 +1474,45 @@ impl Ctx<'_> {
                 1,
                 MAX_TIMEOUT_SECS,
             )?,
+            limits: self.limits(
+                "preservica",
+                RawLimits {
+                    login_mib: raw.max_login_mib,
+                    page_mib: raw.max_page_mib,
+                    record_mib: raw.max_record_mib,
+                    fragment_mib: raw.max_fragment_mib,
+                    pages: raw.max_pages,
+                },
+            )?,
+            allow_insecure_http: raw.allow_insecure_http.is_some_and(Spanned::into_inner),
             password: self.secret(env, "preservica.password", raw.password_file)?,
             file: self.file.to_path_buf(),
+        })
+    }
+
+    /// A system's answer limits: each in MiB (1 to 1024), pages 1 to 10,000,000.
+    fn limits(&self, section: &str, raw: RawLimits) -> Result<Limits, ConfigError> {
+        let d = Limits::default();
+        let mib = |name: &str, v: Option<Spanned<u64>>, default: u64| {
+            self.in_range(&format!("{section}.{name}"), v, default, 1, MAX_ANSWER_MIB)
+                .map(|m| m * 1024 * 1024)
+        };
+        Ok(Limits {
+            login: mib("max_login_mib", raw.login_mib, Limits::DEFAULT_LOGIN_MIB)?,
+            page: mib("max_page_mib", raw.page_mib, Limits::DEFAULT_PAGE_MIB)?,
+            record: mib("max_record_mib", raw.record_mib, Limits::DEFAULT_RECORD_MIB)?,
+            fragment: mib(
+                "max_fragment_mib",
+                raw.fragment_mib,
+                Limits::DEFAULT_FRAGMENT_MIB,
+            )?,
+            max_pages: self.in_range(
+                &format!("{section}.max_pages"),
+                raw.pages,
+                d.max_pages,
+                1,
+                MAX_LISTING_PAGES,
+            )?,
         })
     }
 

@@ -181,6 +181,8 @@ impl World {
             password: Some(Secret::new(o.password.clone())),
             oauth_token: None,
             probe_media_id: None,
+            limits: Default::default(),
+            allow_insecure_http: false,
             file: "ferry.toml".into(),
         }
     }

@@ -1,10 +1,13 @@
 //! `ferry doctor`: what an operator runs before the first real sync. For each tenant it
-//! checks, in order, that the server answers, that the credentials log in, the organisation
-//! or tenant, the API version and roles, that a page can be read, and — only when the config
-//! names a probe asset — that a write lands and is restored. A failed step skips the steps
-//! that depend on it, so the first red line is the one to fix.
+//! checks, in order, that the credentials may travel to the server at all (plain HTTP to
+//! another host fails unless `allow_insecure_http = true`; nothing is sent then), that the
+//! server answers, that the credentials log in, the organisation or tenant, the API version
+//! and roles, that a page can be read, and — only when the config names a probe asset — that
+//! a write lands and is restored. A failed step skips the steps that depend on it, so the
+//! first red line is the one to fix.
 
 use crate::config::{PhotoShelterConfig, PreservicaConfig};
+use crate::http::Transport;
 use crate::mapping::preservica::PreservicaWrite;
 use crate::model::System;
 use crate::photoshelter::client::{PhotoShelterClient, PhotoShelterError};
@@ -66,8 +69,48 @@ impl Checks {
     }
 }
 
-/// Whether the server answers HTTP at all (and, for https, completes a TLS handshake).
-async fn reach(checks: &mut Checks, url: &str) -> bool {
+/// How the credentials would travel to `url`, or `None` (a FAIL line added, nothing sent)
+/// when ferry refuses to send them there.
+fn transport(checks: &mut Checks, url: &str, allow_insecure_http: bool) -> Option<Transport> {
+    let system = checks.system;
+    let Ok(parsed) = url::Url::parse(url) else {
+        checks.add("TLS", Status::Fail, format!("{url} is not a URL"));
+        return None;
+    };
+    match Transport::of(&parsed, allow_insecure_http) {
+        Transport::InsecureRefused => {
+            checks.add(
+                "TLS",
+                Status::Fail,
+                format!(
+                    "{url}: plain HTTP to another host would send the credentials unencrypted, so ferry refuses it; use https, or on a network you trust set allow_insecure_http = true in [{system}]"
+                ),
+            );
+            None
+        }
+        t => Some(t),
+    }
+}
+
+/// The TLS line once the server answered.
+fn tls_line(transport: Transport) -> (Status, &'static str) {
+    match transport {
+        Transport::Tls => (Status::Ok, "certificate accepted"),
+        Transport::LoopbackHttp => (Status::Ok, "plain HTTP on loopback (a local emulator)"),
+        Transport::InsecureAllowed => (
+            Status::Warn,
+            "plain HTTP to another host, allowed by allow_insecure_http: credentials travel unencrypted",
+        ),
+        Transport::InsecureRefused => (
+            Status::Fail,
+            "plain HTTP to another host, refused: credentials would travel unencrypted",
+        ),
+    }
+}
+
+/// Whether the server answers HTTP at all (and, for https, completes a TLS handshake); then
+/// how the credentials travel.
+async fn reach(checks: &mut Checks, url: &str, transport: Transport) -> bool {
     let client = match reqwest::Client::builder()
         .timeout(Duration::from_secs(15))
         .redirect(reqwest::redirect::Policy::none())
@@ -86,30 +129,8 @@ async fn reach(checks: &mut Checks, url: &str) -> bool {
                 Status::Ok,
                 format!("{url} answered {}", resp.status()),
             );
-            let loopback = url::Url::parse(url)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_string))
-                .is_some_and(|h| {
-                    h == "localhost"
-                        || h.trim_matches(['[', ']'])
-                            .parse::<std::net::IpAddr>()
-                            .is_ok_and(|ip| ip.is_loopback())
-                });
-            if url.starts_with("https://") {
-                checks.add("TLS", Status::Ok, "certificate accepted");
-            } else if loopback {
-                checks.add(
-                    "TLS",
-                    Status::Ok,
-                    "plain HTTP on loopback (a local emulator)",
-                );
-            } else {
-                checks.add(
-                    "TLS",
-                    Status::Warn,
-                    "plain HTTP to another host: credentials travel unencrypted",
-                );
-            }
+            let (status, detail) = tls_line(transport);
+            checks.add("TLS", status, detail);
             true
         }
         Err(e) => {
@@ -147,7 +168,12 @@ pub async fn check_photoshelter(cfg: &PhotoShelterConfig) -> Vec<Check> {
         "licence",
         "write probe",
     ];
-    if !reach(&mut c, &cfg.base_url).await {
+    let Some(transport) = transport(&mut c, &cfg.base_url, cfg.allow_insecure_http) else {
+        c.skip_rest(&["reachable"], "plain HTTP refused; nothing was sent");
+        c.skip_rest(&rest, "plain HTTP refused; nothing was sent");
+        return c.list;
+    };
+    if !reach(&mut c, &cfg.base_url, transport).await {
         c.skip_rest(&rest, "the server is not reachable");
         return c.list;
     }
@@ -326,7 +352,12 @@ pub async fn check_preservica(cfg: &PreservicaConfig) -> Vec<Check> {
         "write probe",
     ];
     let base = format!("{}://{}", cfg.protocol.scheme(), cfg.server);
-    if !reach(&mut c, &base).await {
+    let Some(transport) = transport(&mut c, &base, cfg.allow_insecure_http) else {
+        c.skip_rest(&["reachable"], "plain HTTP refused; nothing was sent");
+        c.skip_rest(&rest, "plain HTTP refused; nothing was sent");
+        return c.list;
+    };
+    if !reach(&mut c, &base, transport).await {
         c.skip_rest(&rest, "the server is not reachable");
         return c.list;
     }
@@ -432,4 +463,39 @@ pub async fn check_preservica(cfg: &PreservicaConfig) -> Vec<Check> {
         }
     }
     c.list
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checks() -> Checks {
+        Checks {
+            system: System::Preservica,
+            list: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn plain_http_to_another_host_fails_before_anything_is_sent_unless_allowed() {
+        let mut c = checks();
+        assert_eq!(transport(&mut c, "http://archive.example", false), None);
+        assert_eq!(c.list[0].status, Status::Fail);
+        assert!(
+            c.list[0]
+                .detail
+                .contains("allow_insecure_http = true in [preservica]"),
+            "{}",
+            c.list[0].detail
+        );
+        let mut c = checks();
+        let allowed = transport(&mut c, "http://archive.example", true);
+        assert_eq!(allowed, Some(Transport::InsecureAllowed));
+        assert!(c.list.is_empty());
+        assert_eq!(tls_line(Transport::InsecureAllowed).0, Status::Warn);
+        let local = transport(&mut c, "http://127.0.0.1:8080", false);
+        assert_eq!(local, Some(Transport::LoopbackHttp));
+        assert_eq!(tls_line(Transport::LoopbackHttp).0, Status::Ok);
+        assert_eq!(tls_line(Transport::Tls).0, Status::Ok);
+    }
 }

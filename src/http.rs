@@ -1,23 +1,47 @@
-//! The HTTP layer both system clients share: timeouts, bounded retries with exponential
-//! backoff and jitter, `Retry-After`, a per-system limit on requests in flight, and request
-//! counts for reports and benchmarks.
+//! The HTTP layer both system clients share, and the one place that decides how ferry talks
+//! HTTP: timeouts, bounded retries with exponential backoff and jitter, `Retry-After`, a
+//! per-system limit on requests in flight, request counts for reports and benchmarks — and
+//! what ferry accepts from a server that is broken or hostile:
+//!
+//! - **Every answer has a size limit by kind** ([`AnswerKind`]: a login, a listing page, a
+//!   record, a metadata fragment; [`Limits`], set per system in `ferry.toml`). A body is read
+//!   chunk by chunk and refused as soon as it passes its limit (a `Content-Length` above the
+//!   limit is refused before reading); a refused answer is never fetched again. A file is
+//!   streamed ([`FileBody`]) under its expected size plus a margin, never held whole.
+//! - **Requests go to the configured origin only** (scheme, host and port). A URL taken from
+//!   an answer (a `Next` link, a fragment or bitstream URL) or a redirect that names another
+//!   origin is an error naming that URL, and no request — so no credential — is sent to it.
+//! - **Plain HTTP only to this machine** (127.0.0.0/8, ::1, `localhost`), unless the system's
+//!   `allow_insecure_http = true`: by default no credential crosses a network in clear.
+//! - **A timeout is reported as a timeout** ("no answer within 60 s", naming the URL) and has
+//!   a shorter retry budget than a 503: a server silent for a whole timeout seldom answers on
+//!   the seventh try, and each try costs the whole timeout.
+//! - **Listings are bounded** ([`PageBound`]): by the total the first page states, plus a
+//!   margin, by a ceiling of pages, and against pages or links that repeat.
 //!
 //! What is retried: 429 and 503 (the server says it did not do the work), and, for idempotent
-//! requests only, 502/504, connection failures, timeouts and bodies cut short. A POST that may
-//! have reached the server is never sent twice by this layer, unless the caller vouches that
-//! sending it twice does no harm ([`HttpClient::send_repeatable`]: a login, a PATCH that sets
-//! absolute values). Authentication (401) is the client's business: it knows how to log in
-//! again.
+//! requests only, 502/504, connection failures, timeouts (fewer times) and bodies cut short.
+//! An answer over its size limit, a foreign origin and refused plain HTTP are never retried.
+//! A POST that may have reached the server is never sent twice by this layer, unless the
+//! caller vouches that sending it twice does no harm ([`HttpClient::send_repeatable`]: a
+//! login, a PATCH that sets absolute values). Authentication (401) is the client's business:
+//! it knows how to log in again.
 
 use crate::model::System;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use rand::Rng;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
+use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::Semaphore;
+use url::Url;
+
+mod paging;
+
+pub use paging::{ListingError, PageBound};
 
 /// Query parameters whose values are credentials; they are replaced in every URL ferry shows.
 const SECRET_PARAMS: &[&str] = &[
@@ -30,6 +54,192 @@ const SECRET_PARAMS: &[&str] = &[
     "client_secret",
 ];
 
+const MIB: u64 = 1024 * 1024;
+
+/// What an answer is, for its size limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AnswerKind {
+    /// The answer to a login or to selecting an organisation.
+    Login,
+    /// One page of a listing.
+    Page,
+    /// One record, and any other single answer (a write's reply, the version, a progress).
+    Record,
+    /// One metadata fragment (Preservica).
+    Fragment,
+}
+
+impl AnswerKind {
+    /// The `ferry.toml` key (in the system's section) that sets this limit, in MiB.
+    pub fn key(self) -> &'static str {
+        match self {
+            AnswerKind::Login => "max_login_mib",
+            AnswerKind::Page => "max_page_mib",
+            AnswerKind::Record => "max_record_mib",
+            AnswerKind::Fragment => "max_fragment_mib",
+        }
+    }
+}
+
+impl fmt::Display for AnswerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AnswerKind::Login => "a login answer",
+            AnswerKind::Page => "a listing page",
+            AnswerKind::Record => "a record",
+            AnswerKind::Fragment => "a metadata fragment",
+        })
+    }
+}
+
+/// How much ferry reads from one system: the largest body of each kind of answer, in bytes,
+/// and the most pages of one listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub login: u64,
+    pub page: u64,
+    pub record: u64,
+    pub fragment: u64,
+    pub max_pages: u32,
+}
+
+impl Limits {
+    pub const DEFAULT_LOGIN_MIB: u64 = 1;
+    pub const DEFAULT_PAGE_MIB: u64 = 16;
+    pub const DEFAULT_RECORD_MIB: u64 = 4;
+    pub const DEFAULT_FRAGMENT_MIB: u64 = 4;
+    pub const DEFAULT_MAX_PAGES: u32 = 10_000;
+
+    /// The largest body accepted for `kind`, in bytes.
+    pub fn body(&self, kind: AnswerKind) -> u64 {
+        match kind {
+            AnswerKind::Login => self.login,
+            AnswerKind::Page => self.page,
+            AnswerKind::Record => self.record,
+            AnswerKind::Fragment => self.fragment,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            login: Self::DEFAULT_LOGIN_MIB * MIB,
+            page: Self::DEFAULT_PAGE_MIB * MIB,
+            record: Self::DEFAULT_RECORD_MIB * MIB,
+            fragment: Self::DEFAULT_FRAGMENT_MIB * MIB,
+            max_pages: Self::DEFAULT_MAX_PAGES,
+        }
+    }
+}
+
+fn attempts_words(n: u32) -> String {
+    match n {
+        1 => "1 attempt".to_string(),
+        n => format!("{n} attempts"),
+    }
+}
+
+/// A size for messages: `16 MiB`, `512 KiB`, `100 bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0;
+        if n >= MIB && n.is_multiple_of(MIB) {
+            write!(f, "{} MiB", n / MIB)
+        } else if n >= MIB {
+            write!(f, "{:.1} MiB", n as f64 / MIB as f64)
+        } else if n >= 1024 && n.is_multiple_of(1024) {
+            write!(f, "{} KiB", n / 1024)
+        } else {
+            write!(f, "{n} bytes")
+        }
+    }
+}
+
+/// A duration for messages: `60 s`, `1.5 s`, `300 ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wait(pub Duration);
+
+impl fmt::Display for Wait {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0;
+        if d.subsec_nanos() == 0 {
+            write!(f, "{} s", d.as_secs())
+        } else if d < Duration::from_secs(1) {
+            write!(f, "{} ms", d.as_millis())
+        } else {
+            write!(f, "{:.1} s", d.as_secs_f64())
+        }
+    }
+}
+
+/// The part of an exchange that took too long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutPhase {
+    /// Opening the connection (`connect_timeout`).
+    Connect,
+    /// Waiting for the answer to begin.
+    Answer,
+    /// Reading the rest of an answer that had begun.
+    Body,
+}
+
+impl fmt::Display for TimeoutPhase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TimeoutPhase::Connect => "no connection",
+            TimeoutPhase::Answer => "no answer",
+            TimeoutPhase::Body => "no complete answer",
+        })
+    }
+}
+
+/// How a system's configured URL is reached, as far as its credentials are concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// https: credentials travel encrypted.
+    Tls,
+    /// Plain HTTP to this machine (127.0.0.0/8, ::1, `localhost`): an emulator or test server.
+    LoopbackHttp,
+    /// Plain HTTP to another host, allowed by `allow_insecure_http = true`.
+    InsecureAllowed,
+    /// Plain HTTP to another host without that setting: refused.
+    InsecureRefused,
+}
+
+impl Transport {
+    /// How `url` would be reached, given the system's `allow_insecure_http`.
+    pub fn of(url: &Url, allow_insecure_http: bool) -> Transport {
+        if url.scheme() == "https" {
+            Transport::Tls
+        } else if is_loopback(url) {
+            Transport::LoopbackHttp
+        } else if allow_insecure_http {
+            Transport::InsecureAllowed
+        } else {
+            Transport::InsecureRefused
+        }
+    }
+}
+
+/// Whether `url` names this machine: 127.0.0.0/8, ::1 (or ::ffff:127.x.y.z), or `localhost`.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.');
+            d.eq_ignore_ascii_case("localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        None => false,
+    }
+}
+
 /// How a client talks HTTP to one system.
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
@@ -40,11 +250,19 @@ pub struct HttpOptions {
     pub concurrency: usize,
     /// Retries after the first attempt.
     pub max_retries: u32,
+    /// Retries after a timeout (counted on their own, within `max_retries`): fewer, because a
+    /// server silent for a whole timeout seldom answers the next time, and each try costs the
+    /// whole timeout.
+    pub timeout_retries: u32,
     pub initial_backoff: Duration,
     pub max_backoff: Duration,
     /// The longest `Retry-After` honoured; a server asking for more is treated as failing.
     pub max_retry_after: Duration,
     pub user_agent: String,
+    /// Size limits of answers and the most pages of one listing.
+    pub limits: Limits,
+    /// Plain HTTP to a host other than this machine; refused unless set.
+    pub allow_insecure_http: bool,
 }
 
 impl Default for HttpOptions {
@@ -54,15 +272,19 @@ impl Default for HttpOptions {
             connect_timeout: Duration::from_secs(10),
             concurrency: 8,
             max_retries: 6,
+            timeout_retries: 1,
             initial_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(10),
             max_retry_after: Duration::from_secs(120),
             user_agent: format!("ferry/{}", env!("CARGO_PKG_VERSION")),
+            limits: Limits::default(),
+            allow_insecure_http: false,
         }
     }
 }
 
-/// A request failed for good (after any retries).
+/// A request failed for good (after any retries). URLs are redacted; no variant holds a
+/// credential.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     #[error("{method} {url}: {reason}")]
@@ -78,6 +300,51 @@ pub enum HttpError {
         status: StatusCode,
         attempts: u32,
     },
+    #[error(
+        "{method} {url}: {phase} within {after} ({}); the server is down or overloaded: try again later, or raise {system}.timeout_secs in ferry.toml if it is only slow",
+        attempts_words(*attempts)
+    )]
+    Timeout {
+        method: Method,
+        url: String,
+        phase: TimeoutPhase,
+        after: Wait,
+        attempts: u32,
+        system: System,
+    },
+    #[error(
+        "{method} {url}: {kind} larger than {limit}, the most ferry reads; it stopped reading and will not ask again. If the server is right, raise {system}.{} in ferry.toml",
+        kind.key()
+    )]
+    TooLarge {
+        method: Method,
+        url: String,
+        kind: AnswerKind,
+        limit: ByteSize,
+        system: System,
+    },
+    #[error(
+        "{url}: the file is larger than {limit} ({expected} expected plus a margin); ferry stopped reading it"
+    )]
+    FileTooLarge {
+        url: String,
+        expected: ByteSize,
+        limit: ByteSize,
+    },
+    #[error(
+        "{url}: not on {origin}, the {system} server ferry is configured for; ferry sends no request (and no credential) to another server. The server linked there: tell its operator"
+    )]
+    ForeignOrigin {
+        url: String,
+        origin: String,
+        system: System,
+    },
+    #[error(
+        "{url}: plain HTTP to a host other than this machine would send the {system} credentials unencrypted; use https, or on a network you trust set allow_insecure_http = true in [{system}] of ferry.toml"
+    )]
+    InsecureHttp { url: String, system: System },
+    #[error(transparent)]
+    Listing(#[from] ListingError),
     #[error("cannot set up the HTTP client: {0}")]
     Setup(String),
 }
@@ -142,11 +409,82 @@ impl Reply {
     }
 }
 
+/// A file being streamed from a system, read chunk by chunk (never whole) and refused once
+/// it passes its expected size plus a margin ([`HttpClient::file_body`]).
+pub struct FileBody {
+    resp: reqwest::Response,
+    url: String,
+    expected: u64,
+    limit: u64,
+    received: u64,
+    system: System,
+    timeout: Duration,
+}
+
+impl fmt::Debug for FileBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileBody")
+            .field("url", &self.url)
+            .field("limit", &self.limit)
+            .field("received", &self.received)
+            .finish()
+    }
+}
+
+impl FileBody {
+    /// The next chunk, `None` at the end. Past the limit: [`HttpError::FileTooLarge`]; a read
+    /// that times out: [`HttpError::Timeout`]; a body that breaks off: [`HttpError::Transport`].
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, HttpError> {
+        match self.resp.chunk().await {
+            Ok(Some(b)) => {
+                self.received += b.len() as u64;
+                if self.received > self.limit {
+                    return Err(HttpError::FileTooLarge {
+                        url: self.url.clone(),
+                        expected: ByteSize(self.expected),
+                        limit: ByteSize(self.limit),
+                    });
+                }
+                Ok(Some(b))
+            }
+            Ok(None) => Ok(None),
+            Err(e) if e.is_timeout() => Err(HttpError::Timeout {
+                method: Method::GET,
+                url: self.url.clone(),
+                phase: TimeoutPhase::Body,
+                after: Wait(self.timeout),
+                attempts: 1,
+                system: self.system,
+            }),
+            Err(e) => Err(HttpError::Transport {
+                method: Method::GET,
+                url: self.url.clone(),
+                reason: format!(
+                    "the answer broke off after {} bytes: {}",
+                    self.received,
+                    e.without_url()
+                ),
+            }),
+        }
+    }
+
+    /// Bytes received so far.
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+}
+
+/// The most a file may exceed its expected size before ferry stops reading it.
+pub fn file_margin(expected: u64) -> u64 {
+    (expected / 100).max(64 * 1024)
+}
+
 /// One system's HTTP client. Cheap to clone; clones share the limit and the counts.
 #[derive(Debug, Clone)]
 pub struct HttpClient {
     inner: reqwest::Client,
     system: System,
+    origin: url::Origin,
     limit: Arc<Semaphore>,
     options: HttpOptions,
     counters: Arc<Counters>,
@@ -160,29 +498,41 @@ impl HttpClient {
         self.options.max_retries.max(2) + 1
     }
 
-    pub fn new(system: System, options: HttpOptions) -> Result<HttpClient, HttpError> {
+    /// A client for the system at `base` (scheme, host, optional port and path). Every request
+    /// must stay on `base`'s origin; plain HTTP to a host other than this machine is refused
+    /// unless `options.allow_insecure_http`.
+    pub fn new(system: System, base: &str, options: HttpOptions) -> Result<HttpClient, HttpError> {
+        let base_url = Url::parse(base)
+            .map_err(|e| HttpError::Setup(format!("{system} server \"{base}\": {e}")))?;
+        if !matches!(base_url.scheme(), "http" | "https") {
+            return Err(HttpError::Setup(format!(
+                "{system} server \"{base}\": only http and https are spoken"
+            )));
+        }
+        if Transport::of(&base_url, options.allow_insecure_http) == Transport::InsecureRefused {
+            return Err(HttpError::InsecureHttp {
+                url: redact_url(&base_url),
+                system,
+            });
+        }
+        let origin = base_url.origin();
         // Credentials travel in custom headers (X-PS-Api-Key, Preservica-Access-Token) that
-        // reqwest would carry along to any host a redirect names; only same-host redirects
-        // are followed, so a key never leaves for another server.
-        let same_host = reqwest::redirect::Policy::custom(|attempt| {
-            let origin = attempt
-                .previous()
-                .first()
-                .map(|u| (u.host_str().map(str::to_string), u.port_or_known_default()));
-            let target = (
-                attempt.url().host_str().map(str::to_string),
-                attempt.url().port_or_known_default(),
-            );
-            if attempt.previous().len() > 5 {
-                attempt.error("too many redirects")
-            } else if origin.as_ref() == Some(&target) {
-                attempt.follow()
-            } else {
-                attempt.stop()
-            }
-        });
+        // reqwest would carry along to any host a redirect names; only redirects on the same
+        // origin are followed, and a redirect elsewhere is stopped (and reported below).
+        let same_origin = {
+            let origin = origin.clone();
+            reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() > 5 {
+                    attempt.error("too many redirects")
+                } else if attempt.url().origin() == origin {
+                    attempt.follow()
+                } else {
+                    attempt.stop()
+                }
+            })
+        };
         let inner = reqwest::Client::builder()
-            .redirect(same_host)
+            .redirect(same_origin)
             .timeout(options.timeout)
             .connect_timeout(options.connect_timeout)
             .user_agent(options.user_agent.clone())
@@ -191,6 +541,7 @@ impl HttpClient {
         Ok(HttpClient {
             inner,
             system,
+            origin,
             limit: Arc::new(Semaphore::new(options.concurrency.max(1))),
             options,
             counters: Arc::new(Counters::default()),
@@ -201,9 +552,13 @@ impl HttpClient {
         self.system
     }
 
-    /// The underlying client, for building requests.
-    pub fn reqwest(&self) -> &reqwest::Client {
-        &self.inner
+    pub fn limits(&self) -> &Limits {
+        &self.options.limits
+    }
+
+    /// A fresh bound for one paged listing, with this system's ceiling of pages.
+    pub fn page_bound(&self) -> PageBound {
+        PageBound::new(self.system, self.options.limits.max_pages)
     }
 
     pub fn counts(&self) -> RequestCounts {
@@ -215,58 +570,76 @@ impl HttpClient {
         }
     }
 
-    /// Sends the request `build` makes and reads the whole body, retrying as the module docs
-    /// say. `build` is called once per attempt. Any status that is not retried is returned
-    /// as a `Reply` for the caller to judge.
-    pub async fn send<F>(&self, build: F) -> Result<Reply, HttpError>
+    /// Sends the request `build` makes and reads the body under the limit for `kind`,
+    /// retrying as the module docs say. `build` is called once per attempt. Any status that
+    /// is not retried is returned as a `Reply` for the caller to judge.
+    pub async fn send<F>(&self, kind: AnswerKind, build: F) -> Result<Reply, HttpError>
     where
         F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     {
-        self.send_buffered(build, false).await
+        self.send_buffered(kind, build, false).await
     }
 
     /// Like [`send`](Self::send), for a request whose method is not idempotent but which the
     /// caller knows does no harm when sent twice (a login only opens another session; a PATCH
     /// that sets fields to absolute values leaves them so): it is retried like a GET, on
-    /// 502/504, failed connections and answers cut short.
-    pub async fn send_repeatable<F>(&self, build: F) -> Result<Reply, HttpError>
+    /// 502/504, failed connections, timeouts and answers cut short.
+    pub async fn send_repeatable<F>(&self, kind: AnswerKind, build: F) -> Result<Reply, HttpError>
     where
         F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     {
-        self.send_buffered(build, true).await
+        self.send_buffered(kind, build, true).await
     }
 
-    async fn send_buffered<F>(&self, build: F, repeatable: bool) -> Result<Reply, HttpError>
+    async fn send_buffered<F>(
+        &self,
+        kind: AnswerKind,
+        build: F,
+        repeatable: bool,
+    ) -> Result<Reply, HttpError>
     where
         F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     {
-        self.send_with(
-            build,
-            |resp| async move {
-                let status = resp.status();
-                let headers = resp.headers().clone();
-                let url = redact_url(resp.url());
-                let body = resp.bytes().await?;
-                Ok(Reply {
-                    status,
-                    headers,
-                    body,
-                    url,
-                })
-            },
-            repeatable,
-        )
-        .await
+        let limit = self.options.limits.body(kind);
+        self.send_with(build, |resp| reply(resp, kind, limit), repeatable)
+            .await
     }
 
-    /// Sends a request and returns the response without reading the body, for streaming.
-    /// Retries apply up to the response head only.
+    /// Reads a response already received (from [`send_streaming`](Self::send_streaming)) as a
+    /// buffered answer of `kind`, under its limit: for an error answer to a download.
+    pub async fn into_reply(
+        &self,
+        resp: reqwest::Response,
+        kind: AnswerKind,
+    ) -> Result<Reply, HttpError> {
+        let url = redact_url(resp.url());
+        reply(resp, kind, self.options.limits.body(kind))
+            .await
+            .map_err(|f| self.read_error(f, Method::GET, url, 1))
+    }
+
+    /// Sends a request and returns the response without reading the body, for streaming a
+    /// file ([`file_body`](Self::file_body)). Retries apply up to the response head only.
     pub async fn send_streaming<F>(&self, build: F) -> Result<reqwest::Response, HttpError>
     where
         F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     {
         self.send_with(build, |resp| async move { Ok(resp) }, false)
             .await
+    }
+
+    /// The body of a streamed file expected to hold `expected` bytes: read in chunks and
+    /// refused once it passes `expected` plus [`file_margin`].
+    pub fn file_body(&self, resp: reqwest::Response, expected: u64) -> FileBody {
+        FileBody {
+            url: redact_url(resp.url()),
+            resp,
+            expected,
+            limit: expected.saturating_add(file_margin(expected)),
+            received: 0,
+            system: self.system,
+            timeout: self.options.timeout,
+        }
     }
 
     async fn send_with<F, R, Fut, T>(
@@ -278,111 +651,169 @@ impl HttpClient {
     where
         F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
         R: Fn(reqwest::Response) -> Fut,
-        Fut: Future<Output = Result<T, reqwest::Error>>,
+        Fut: Future<Output = Result<T, ReadFailure>>,
     {
         let mut attempt: u32 = 0;
+        let mut timeouts: u32 = 0;
         loop {
             let request = build(&self.inner)
                 .build()
                 .map_err(|e| HttpError::Setup(e.without_url().to_string()))?;
             let method = request.method().clone();
             let url = redact_url(request.url());
+            if request.url().origin() != self.origin {
+                return Err(self.foreign(request.url()));
+            }
             let idempotent = repeatable
                 || matches!(
                     method,
                     Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
                 );
-            let outcome = {
-                let _permit = self
-                    .limit
-                    .acquire()
-                    .await
-                    .map_err(|_| HttpError::Setup("request limiter closed".into()))?;
-                self.counters.requests.fetch_add(1, Ordering::Relaxed);
-                match self.inner.execute(request).await {
-                    Ok(resp) => {
-                        let status = resp.status();
-                        let retry_after = retry_after(resp.headers());
-                        if status == StatusCode::TOO_MANY_REQUESTS {
-                            self.counters.throttled.fetch_add(1, Ordering::Relaxed);
-                        }
-                        if status.is_server_error() {
-                            self.counters.server_errors.fetch_add(1, Ordering::Relaxed);
-                        }
-                        let retryable = status == StatusCode::TOO_MANY_REQUESTS
-                            || status == StatusCode::SERVICE_UNAVAILABLE
-                            || (idempotent
-                                && matches!(
-                                    status,
-                                    StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT
-                                ));
-                        if retryable {
-                            Attempt::Retry {
-                                reason: format!("answered {status}"),
-                                status: Some(status),
-                                retry_after,
-                            }
-                        } else {
-                            match read(resp).await {
-                                Ok(t) => Attempt::Done(t),
-                                Err(e) if idempotent => Attempt::Retry {
-                                    reason: format!("reading the answer: {}", e.without_url()),
-                                    status: None,
-                                    retry_after: None,
-                                },
-                                Err(e) => Attempt::Fail(e.without_url().to_string()),
-                            }
-                        }
-                    }
-                    Err(e)
-                        if idempotent && (e.is_connect() || e.is_timeout() || e.is_request()) =>
-                    {
-                        Attempt::Retry {
-                            reason: e.without_url().to_string(),
-                            status: None,
-                            retry_after: None,
-                        }
-                    }
-                    Err(e) => Attempt::Fail(describe(e)),
-                }
-            };
-            match outcome {
+            let (cause, retry_after) = match self.attempt(request, &read, idempotent).await {
                 Attempt::Done(t) => return Ok(t),
-                Attempt::Fail(reason) => {
-                    return Err(HttpError::Transport {
-                        method,
-                        url,
-                        reason,
-                    });
+                Attempt::Foreign(to) => return Err(self.foreign(&to)),
+                Attempt::Fail(failure) => {
+                    return Err(self.read_error(failure, method, url, attempt + 1));
                 }
-                Attempt::Retry {
-                    reason,
-                    status,
-                    retry_after,
-                } => {
-                    let too_long = retry_after.is_some_and(|d| d > self.options.max_retry_after);
-                    if attempt >= self.options.max_retries || too_long {
-                        return Err(match status {
-                            Some(status) => HttpError::Exhausted {
-                                method,
-                                url,
-                                status,
-                                attempts: attempt + 1,
-                            },
-                            None => HttpError::Transport {
-                                method,
-                                url,
-                                reason: format!("{reason} (after {} attempts)", attempt + 1),
-                            },
-                        });
-                    }
-                    let wait = retry_after.unwrap_or_else(|| self.backoff(attempt));
-                    tracing::debug!(system = %self.system, %method, %url, %reason, wait_ms = wait.as_millis() as u64, "retrying");
-                    self.counters.retries.fetch_add(1, Ordering::Relaxed);
-                    attempt += 1;
-                    tokio::time::sleep(wait).await;
-                }
+                Attempt::Retry { cause, retry_after } => (cause, retry_after),
+            };
+            if matches!(cause, ReadFailure::Timeout(_)) {
+                timeouts += 1;
             }
+            let too_long = retry_after.is_some_and(|d| d > self.options.max_retry_after);
+            if attempt >= self.options.max_retries
+                || timeouts > self.options.timeout_retries
+                || too_long
+            {
+                return Err(self.read_error(cause, method, url, attempt + 1));
+            }
+            let wait = retry_after.unwrap_or_else(|| self.backoff(attempt));
+            tracing::debug!(system = %self.system, %method, %url, reason = %cause, wait_ms = wait.as_millis() as u64, "retrying");
+            self.counters.retries.fetch_add(1, Ordering::Relaxed);
+            attempt += 1;
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// One attempt: sends the request (within the limit of requests in flight), judges the
+    /// status and reads the answer.
+    async fn attempt<R, Fut, T>(
+        &self,
+        request: reqwest::Request,
+        read: &R,
+        idempotent: bool,
+    ) -> Attempt<T>
+    where
+        R: Fn(reqwest::Response) -> Fut,
+        Fut: Future<Output = Result<T, ReadFailure>>,
+    {
+        let Ok(_permit) = self.limit.acquire().await else {
+            return Attempt::Fail(ReadFailure::Broken("the request limiter closed".into()));
+        };
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        let resp = match self.inner.execute(request).await {
+            Ok(resp) => resp,
+            Err(e) => {
+                let transient = e.is_connect() || e.is_timeout() || e.is_request();
+                let failure = ReadFailure::from_send(e);
+                return if idempotent && transient {
+                    Attempt::Retry {
+                        cause: failure,
+                        retry_after: None,
+                    }
+                } else {
+                    Attempt::Fail(failure)
+                };
+            }
+        };
+        let status = resp.status();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            self.counters.throttled.fetch_add(1, Ordering::Relaxed);
+        }
+        if status.is_server_error() {
+            self.counters.server_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        if status.is_redirection()
+            && let Some(to) = location(&resp)
+            && to.origin() != self.origin
+        {
+            return Attempt::Foreign(to);
+        }
+        let retryable = status == StatusCode::TOO_MANY_REQUESTS
+            || status == StatusCode::SERVICE_UNAVAILABLE
+            || (idempotent
+                && matches!(
+                    status,
+                    StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT
+                ));
+        if retryable {
+            return Attempt::Retry {
+                cause: ReadFailure::Status(status),
+                retry_after: retry_after(resp.headers()),
+            };
+        }
+        match read(resp).await {
+            Ok(t) => Attempt::Done(t),
+            Err(f @ ReadFailure::TooLarge { .. }) => Attempt::Fail(f),
+            Err(f) if idempotent => Attempt::Retry {
+                cause: f,
+                retry_after: None,
+            },
+            Err(f) => Attempt::Fail(f),
+        }
+    }
+
+    fn foreign(&self, to: &Url) -> HttpError {
+        HttpError::ForeignOrigin {
+            url: redact_url(to),
+            origin: self.origin.ascii_serialization(),
+            system: self.system,
+        }
+    }
+
+    /// The error for an exchange that ended with `failure` after `attempts` attempts.
+    fn read_error(
+        &self,
+        failure: ReadFailure,
+        method: Method,
+        url: String,
+        attempts: u32,
+    ) -> HttpError {
+        match failure {
+            ReadFailure::Status(status) => HttpError::Exhausted {
+                method,
+                url,
+                status,
+                attempts,
+            },
+            ReadFailure::Timeout(phase) => HttpError::Timeout {
+                method,
+                url,
+                phase,
+                after: Wait(match phase {
+                    TimeoutPhase::Connect => self.options.connect_timeout,
+                    _ => self.options.timeout,
+                }),
+                attempts,
+                system: self.system,
+            },
+            ReadFailure::TooLarge { kind, limit } => HttpError::TooLarge {
+                method,
+                url,
+                kind,
+                limit: ByteSize(limit),
+                system: self.system,
+            },
+            ReadFailure::Broken(reason) if attempts > 1 => HttpError::Transport {
+                method,
+                url,
+                reason: format!("{reason} (after {attempts} attempts)"),
+            },
+            ReadFailure::Broken(reason) => HttpError::Transport {
+                method,
+                url,
+                reason,
+            },
         }
     }
 
@@ -399,18 +830,102 @@ impl HttpClient {
 enum Attempt<T> {
     Done(T),
     Retry {
-        reason: String,
-        status: Option<StatusCode>,
+        cause: ReadFailure,
         retry_after: Option<Duration>,
     },
-    Fail(String),
+    /// A redirect to another origin, not followed.
+    Foreign(Url),
+    Fail(ReadFailure),
+}
+
+/// Why one attempt gave no usable answer.
+#[derive(Debug)]
+enum ReadFailure {
+    /// A status that is retried (429, 503, …).
+    Status(StatusCode),
+    Timeout(TimeoutPhase),
+    /// The body passed the limit of its kind: never retried.
+    TooLarge {
+        kind: AnswerKind,
+        limit: u64,
+    },
+    /// The connection failed or the body broke off.
+    Broken(String),
+}
+
+impl ReadFailure {
+    fn from_send(e: reqwest::Error) -> ReadFailure {
+        if e.is_timeout() {
+            ReadFailure::Timeout(if e.is_connect() {
+                TimeoutPhase::Connect
+            } else {
+                TimeoutPhase::Answer
+            })
+        } else {
+            ReadFailure::Broken(describe(e))
+        }
+    }
+
+    fn from_body(e: reqwest::Error) -> ReadFailure {
+        if e.is_timeout() {
+            ReadFailure::Timeout(TimeoutPhase::Body)
+        } else {
+            ReadFailure::Broken(format!("reading the answer: {}", e.without_url()))
+        }
+    }
+}
+
+impl fmt::Display for ReadFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadFailure::Status(s) => write!(f, "answered {s}"),
+            ReadFailure::Timeout(phase) => write!(f, "{phase} in time"),
+            ReadFailure::TooLarge { kind, limit } => {
+                write!(f, "{kind} larger than {}", ByteSize(*limit))
+            }
+            ReadFailure::Broken(reason) => f.write_str(reason),
+        }
+    }
+}
+
+/// Reads a whole answer of `kind` in chunks, refusing it as soon as it passes `limit` bytes
+/// (at once when its `Content-Length` says it will).
+async fn reply(
+    mut resp: reqwest::Response,
+    kind: AnswerKind,
+    limit: u64,
+) -> Result<Reply, ReadFailure> {
+    let too_large = ReadFailure::TooLarge { kind, limit };
+    if resp.content_length().is_some_and(|n| n > limit) {
+        return Err(too_large);
+    }
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let url = redact_url(resp.url());
+    let mut body = BytesMut::new();
+    while let Some(chunk) = resp.chunk().await.map_err(ReadFailure::from_body)? {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(too_large);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Reply {
+        status,
+        headers,
+        body: body.freeze(),
+        url,
+    })
+}
+
+/// Where a redirect points, resolved against the URL that answered.
+fn location(resp: &reqwest::Response) -> Option<Url> {
+    let to = resp.headers().get(LOCATION)?.to_str().ok()?;
+    resp.url().join(to).ok()
 }
 
 fn describe(e: reqwest::Error) -> String {
     let kind = if e.is_connect() {
         "cannot connect"
-    } else if e.is_timeout() {
-        "timed out"
     } else {
         "request failed"
     };
@@ -450,6 +965,13 @@ pub fn redact_url(url: &url::Url) -> String {
     out.to_string()
 }
 
+/// [`redact_url`] for a URL held as text (one taken from an answer).
+pub fn redact(url: &str) -> String {
+    Url::parse(url)
+        .map(|u| redact_url(&u))
+        .unwrap_or_else(|_| url.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -481,11 +1003,85 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        let c = HttpClient::new(System::Preservica, HttpOptions::default()).unwrap();
+        let c = HttpClient::new(
+            System::Preservica,
+            "https://eu.preservica.com",
+            HttpOptions::default(),
+        )
+        .unwrap();
         for attempt in 0..30 {
             let d = c.backoff(attempt);
             assert!(d <= Duration::from_secs(10));
         }
         assert!(c.backoff(0) <= Duration::from_millis(200));
+    }
+
+    #[test]
+    fn plain_http_is_for_this_machine_unless_allowed() {
+        let t = |u: &str, allow| Transport::of(&Url::parse(u).unwrap(), allow);
+        assert_eq!(t("https://eu.preservica.com", false), Transport::Tls);
+        for local in [
+            "http://127.0.0.1:8080",
+            "http://127.3.2.1",
+            "http://[::1]:9000",
+            "http://localhost:80",
+            "http://LOCALHOST.",
+        ] {
+            assert_eq!(t(local, false), Transport::LoopbackHttp, "{local}");
+        }
+        for remote in [
+            "http://eu.preservica.com",
+            "http://10.0.0.1",
+            "http://128.0.0.1",
+            "http://localhost.example.org",
+            "http://[::2]",
+        ] {
+            assert_eq!(t(remote, false), Transport::InsecureRefused, "{remote}");
+            assert_eq!(t(remote, true), Transport::InsecureAllowed, "{remote}");
+        }
+    }
+
+    #[test]
+    fn a_client_for_plain_http_to_another_host_is_refused_without_sending() {
+        let e = HttpClient::new(
+            System::PhotoShelter,
+            "http://www.photoshelter.example",
+            HttpOptions::default(),
+        )
+        .unwrap_err();
+        assert!(matches!(e, HttpError::InsecureHttp { .. }), "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains("http://www.photoshelter.example/")
+                && text.contains("allow_insecure_http = true in [photoshelter]"),
+            "{text}"
+        );
+        let allowed = HttpOptions {
+            allow_insecure_http: true,
+            ..HttpOptions::default()
+        };
+        HttpClient::new(
+            System::PhotoShelter,
+            "http://www.photoshelter.example",
+            allowed,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn sizes_and_waits_read_as_people_write_them() {
+        assert_eq!(ByteSize(16 * MIB).to_string(), "16 MiB");
+        assert_eq!(ByteSize(512 * 1024).to_string(), "512 KiB");
+        assert_eq!(ByteSize(1000).to_string(), "1000 bytes");
+        assert_eq!(ByteSize(10 * MIB + MIB / 10).to_string(), "10.1 MiB");
+        assert_eq!(Wait(Duration::from_secs(60)).to_string(), "60 s");
+        assert_eq!(Wait(Duration::from_millis(300)).to_string(), "300 ms");
+        assert_eq!(Wait(Duration::from_millis(1500)).to_string(), "1.5 s");
+    }
+
+    #[test]
+    fn a_file_may_pass_its_size_by_a_margin_only() {
+        assert_eq!(file_margin(0), 64 * 1024);
+        assert_eq!(file_margin(1000 * MIB), 10 * MIB);
     }
 }

@@ -19,7 +19,9 @@
 
 use super::wire::{self, Encoding, IdKind, MediaKind, OrgInfo, Visibility, check_id, get};
 use crate::config::{PhotoShelterConfig, Secret};
-use crate::http::{HttpClient, HttpError, HttpOptions, Reply, RequestCounts, redact_url};
+use crate::http::{
+    AnswerKind, HttpClient, HttpError, HttpOptions, PageBound, Reply, RequestCounts, redact_url,
+};
 use crate::mapping::photoshelter::{PhotoShelterRecord, PhotoShelterWrite, RecordParts};
 use crate::model::System;
 use bytes::Bytes;
@@ -29,7 +31,6 @@ use reqwest::header::{ACCEPT, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE,
 use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::pin::Pin;
 use std::sync::Mutex as StdMutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -253,6 +254,8 @@ struct Call {
     /// Sending it twice does no harm although the method is not idempotent (a login, a
     /// PATCH of absolute values): the HTTP layer retries it on 502/504 and lost answers.
     repeatable: bool,
+    /// What the answer is, for its size limit.
+    answer: AnswerKind,
 }
 
 impl Call {
@@ -266,10 +269,15 @@ impl Call {
             authed: true,
             accept_json: true,
             repeatable: false,
+            answer: AnswerKind::Record,
         }
     }
     fn repeatable(mut self) -> Call {
         self.repeatable = true;
+        self
+    }
+    fn answer(mut self, kind: AnswerKind) -> Call {
+        self.answer = kind;
         self
     }
     fn get(api: Api, path: impl Into<String>) -> Call {
@@ -377,12 +385,15 @@ impl PhotoShelterClient {
         let http = HttpOptions {
             timeout: std::time::Duration::from_secs(config.timeout_secs.max(1)),
             concurrency: config.concurrency.max(1),
+            limits: config.limits,
+            allow_insecure_http: config.allow_insecure_http,
             ..HttpOptions::default()
         };
         Self::with_http_options(config, http)
     }
 
-    /// As [`new`](Self::new), with explicit HTTP settings (timeouts, retries, backoff).
+    /// As [`new`](Self::new), with explicit HTTP settings (timeouts, retries, backoff, size
+    /// limits, plain HTTP): those of `config` are not used.
     pub fn with_http_options(config: &PhotoShelterConfig, http: HttpOptions) -> Result<Self> {
         let key_v4 = config.require_api_key()?.clone();
         let key_v3 = config.api_key_v3.clone().unwrap_or_else(|| key_v4.clone());
@@ -399,7 +410,7 @@ impl PhotoShelterClient {
             ))
         })?;
         Ok(PhotoShelterClient {
-            http: HttpClient::new(System::PhotoShelter, http)?,
+            http: HttpClient::new(System::PhotoShelter, &base, http)?,
             base,
             email: config.email.clone(),
             org_id: config.org_id.clone().filter(|o| !o.trim().is_empty()),
@@ -662,12 +673,13 @@ impl PhotoShelterClient {
         // Logging in twice only opens two sessions: a 502 or a lost answer is retried.
         let mut call = Call::new(api, Method::POST, path)
             .fields(encoding, fields)
-            .repeatable();
+            .repeatable()
+            .answer(AnswerKind::Login);
         call.authed = false;
         let span = tracing::info_span!("photoshelter.login", api = api.name());
         let reply = self
             .http
-            .send_repeatable(|c| self.build(c, &call, None))
+            .send_repeatable(call.answer, |c| self.build(c, &call, None))
             .instrument(span)
             .await?;
         let method = call.method.to_string();
@@ -747,7 +759,7 @@ impl PhotoShelterClient {
         // Selecting the organisation again selects the same one.
         let reply = self
             .http
-            .send_repeatable(|c| self.build(c, &call, Some(session)))
+            .send_repeatable(AnswerKind::Login, |c| self.build(c, &call, Some(session)))
             .instrument(span)
             .await?;
         if Self::session_gone(api, &reply) {
@@ -803,9 +815,9 @@ impl PhotoShelterClient {
                 };
                 let build = |c: &reqwest::Client| self.build(c, call, session.as_ref());
                 let reply = if call.repeatable {
-                    self.http.send_repeatable(build).await?
+                    self.http.send_repeatable(call.answer, build).await?
                 } else {
-                    self.http.send(build).await?
+                    self.http.send(call.answer, build).await?
                 };
                 tracing::debug!(status = reply.status.as_u16(), "answered");
                 if let Some(s) = &session
@@ -997,10 +1009,23 @@ impl PhotoShelterClient {
         if pager.done {
             return Ok(None);
         }
-        let mut call = pager.call.clone();
+        let mut call = pager.call.clone().answer(AnswerKind::Page);
         call = call
             .query(wire::PAGE, pager.page.to_string())
             .query(wire::PER_PAGE, self.options.page_size.to_string());
+        // The bound is the HTTP layer's: no further than the first page's total implies plus
+        // a margin, nor past max_pages, nor the same page twice.
+        let bound = pager.bound.get_or_insert_with(|| self.http.page_bound());
+        bound
+            .admit(&format!(
+                "{}{}{}?{}={}",
+                self.base,
+                call.api.prefix(),
+                call.path,
+                wire::PAGE,
+                pager.page
+            ))
+            .map_err(HttpError::from)?;
         let (body, url) = self.call_json(&call).await?;
         let items = match get(&body, "data") {
             Some(Value::Array(a)) => a.clone(),
@@ -1024,14 +1049,17 @@ impl PhotoShelterClient {
             }
             return Ok(None);
         }
-        let first = get(&items[0], "id").and_then(wire::lenient_text);
-        if pager.page > 1 && first.is_some() && first == pager.last_first {
-            return Err(PhotoShelterError::Listing {
-                url,
-                reason: format!("page {} repeats the page before it", pager.page),
-            });
-        }
-        pager.last_first = first;
+        bound
+            .read(
+                &url,
+                total,
+                items.iter().map(|i| {
+                    get(i, "id")
+                        .and_then(wire::lenient_text)
+                        .unwrap_or_default()
+                }),
+            )
+            .map_err(HttpError::from)?;
         pager.received += items.len() as u64;
         pager.done = match (total, has_next) {
             (Some(t), _) => pager.received >= t,
@@ -1039,12 +1067,6 @@ impl PhotoShelterClient {
             (None, None) => items.len() < self.options.page_size,
         };
         pager.page += 1;
-        if pager.page > wire::MAX_PAGES {
-            return Err(PhotoShelterError::Listing {
-                url,
-                reason: format!("still going after {} pages", wire::MAX_PAGES),
-            });
-        }
         Ok(Some((items, url)))
     }
 }
@@ -1056,7 +1078,8 @@ struct Pager {
     page: u32,
     received: u64,
     done: bool,
-    last_first: Option<String>,
+    /// Made on the first page, from the client's limits.
+    bound: Option<PageBound>,
 }
 
 impl Pager {
@@ -1066,7 +1089,7 @@ impl Pager {
             page: 1,
             received: 0,
             done: false,
-            last_first: None,
+            bound: None,
         }
     }
 }

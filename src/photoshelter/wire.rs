@@ -161,8 +161,6 @@ pub const PER_PAGE: &str = "per_page";
 /// Page size the client asks for. SPEC's draft allows 50–500 on collections; NA used 1000 on
 /// gallery children. The client never relies on getting this many: it pages by totals.
 pub const DEFAULT_PER_PAGE: usize = 500;
-/// A listing that has not ended after this many pages is broken (a server repeating pages).
-pub const MAX_PAGES: u32 = 100_000;
 
 /// Media search parameters (SPEC draft).
 pub const TERMS: &str = "terms";

@@ -9,7 +9,7 @@
 
 use super::wire::{self, BitstreamDoc, EntityDoc, EntityKind, EntityLink, Identifier, Version};
 use crate::config::{PreservicaConfig, Secret};
-use crate::http::{HttpClient, HttpError, HttpOptions, Reply, RequestCounts};
+use crate::http::{AnswerKind, HttpClient, HttpError, HttpOptions, Reply, RequestCounts, redact};
 use crate::mapping::preservica::{Fragment, PreservicaRecord, PreservicaWrite};
 use crate::model::System;
 use crate::xml::{self, Element};
@@ -91,7 +91,7 @@ fn may_have_happened(e: &PreservicaError) -> bool {
                 StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT
             )
         }
-        PreservicaError::Http(HttpError::Transport { .. }) => true,
+        PreservicaError::Http(HttpError::Transport { .. } | HttpError::Timeout { .. }) => true,
         PreservicaError::Http(HttpError::Exhausted { status, .. }) => {
             matches!(
                 *status,
@@ -126,6 +126,8 @@ impl Connection {
             http: HttpOptions {
                 timeout: Duration::from_secs(cfg.timeout_secs),
                 concurrency: cfg.concurrency,
+                limits: cfg.limits,
+                allow_insecure_http: cfg.allow_insecure_http,
                 ..HttpOptions::default()
             },
             single_put_limit: wire::SINGLE_PUT_LIMIT,
@@ -192,7 +194,7 @@ pub struct PreservicaClient {
 impl PreservicaClient {
     pub fn new(conn: Connection) -> Result<PreservicaClient> {
         Ok(PreservicaClient {
-            http: HttpClient::new(System::Preservica, conn.http.clone())?,
+            http: HttpClient::new(System::Preservica, &conn.base_url, conn.http.clone())?,
             conn,
             session: RwLock::new(Session::default()),
             login_lock: Mutex::new(()),
@@ -246,7 +248,7 @@ impl PreservicaClient {
             tries += 1;
             let reply = self
                 .http
-                .send_repeatable(|c| c.post(&url).form(&form))
+                .send_repeatable(AnswerKind::Login, |c| c.post(&url).form(&form))
                 .await?;
             match serde_json::from_slice::<serde_json::Value>(&reply.body) {
                 Ok(body) => break (reply, body),
@@ -289,10 +291,23 @@ impl PreservicaClient {
         Ok(())
     }
 
-    /// Sends an authenticated request; on 401 logs in again and replays it, up to
-    /// `MAX_LOGINS_PER_REQUEST` times.
+    /// Sends an authenticated request whose answer is a record (or a write's reply); on 401
+    /// logs in again and replays it, up to `MAX_LOGINS_PER_REQUEST` times.
     async fn call(
         &self,
+        method: Method,
+        url: &str,
+        body: Option<(&'static str, Vec<u8>)>,
+        extra: &[(&'static str, String)],
+    ) -> Result<Reply> {
+        self.call_as(AnswerKind::Record, method, url, body, extra)
+            .await
+    }
+
+    /// [`Self::call`] for an answer of `kind` (its size limit).
+    async fn call_as(
+        &self,
+        kind: AnswerKind,
         method: Method,
         url: &str,
         body: Option<(&'static str, Vec<u8>)>,
@@ -312,7 +327,7 @@ impl PreservicaClient {
             };
             let reply = self
                 .http
-                .send(|c| {
+                .send(kind, |c| {
                     let mut r = c
                         .request(method.clone(), url)
                         .header(wire::TOKEN_HEADER, &token);
@@ -342,12 +357,13 @@ impl PreservicaClient {
         })
     }
 
-    /// GETs an XML document. A body that does not parse (a cut-short answer) is fetched
-    /// again, within the retry budget, before it is reported as malformed.
-    async fn get_xml(&self, url: &str) -> Result<xml::Document> {
+    /// GETs an XML document of `kind` (its size limit). A body that does not parse (a
+    /// cut-short answer) is fetched again, within the retry budget, before it is reported as
+    /// malformed.
+    async fn get_xml(&self, url: &str, kind: AnswerKind) -> Result<xml::Document> {
         let mut last = String::new();
         for _ in 0..self.http.fetches_for_unreadable() {
-            let reply = self.call(Method::GET, url, None, &[]).await?;
+            let reply = self.call_as(kind, Method::GET, url, None, &[]).await?;
             let text = match std::str::from_utf8(&reply.body) {
                 Ok(t) => t,
                 Err(_) => {
@@ -414,24 +430,25 @@ impl PreservicaClient {
         Ok(v)
     }
 
-    /// Follows a paged listing from `first` through every `Next`.
+    /// Follows a paged listing from `first` through every `Next`, within the listing's
+    /// bound (`crate::http::PageBound`): no further than its `TotalResults` implies plus a
+    /// margin, nor past `max_pages`, nor through a page or link twice. A `Next` on another
+    /// origin is refused by the HTTP layer before anything is sent there.
     async fn pages(
         &self,
         first: String,
         read: fn(&Element) -> wire::Page,
     ) -> Result<Vec<EntityLink>> {
         let mut out = Vec::new();
+        let mut bound = self.http.page_bound();
         let mut next = Some(first);
-        let mut seen = std::collections::HashSet::new();
         while let Some(url) = next.take() {
-            if !seen.insert(url.clone()) {
-                return Err(PreservicaError::Malformed {
-                    url: redact(&url),
-                    reason: "the listing's Next points back to a page already read".into(),
-                });
-            }
-            let doc = self.get_xml(&url).await?;
+            bound.admit(&url).map_err(HttpError::from)?;
+            let doc = self.get_xml(&url, AnswerKind::Page).await?;
             let page = read(&doc.root);
+            bound
+                .read(&url, page.total, page.items.iter().map(|i| &i.reference))
+                .map_err(HttpError::from)?;
             out.extend(page.items.into_iter().filter(|e| self.usable_ref(&url, e)));
             next = page.next;
         }
@@ -511,7 +528,7 @@ impl PreservicaClient {
     /// Reads an entity's own fields and fragment list.
     pub async fn entity(&self, kind: EntityKind, reference: &str) -> Result<EntityDoc> {
         let url = self.entity_url(kind, reference);
-        let doc = self.get_xml(&url).await?;
+        let doc = self.get_xml(&url, AnswerKind::Record).await?;
         wire::read_entity(&doc.root).map_err(|e| PreservicaError::Malformed {
             url: redact(&url),
             reason: e.0,
@@ -520,7 +537,7 @@ impl PreservicaClient {
 
     /// Reads one fragment: its schema and document.
     pub async fn fragment(&self, url: &str) -> Result<Fragment> {
-        let doc = self.get_xml(url).await?;
+        let doc = self.get_xml(url, AnswerKind::Fragment).await?;
         let container =
             doc.root
                 .child("MetadataContainer")
@@ -602,7 +619,7 @@ impl PreservicaClient {
         ));
         let mut pause = Duration::from_millis(50);
         for _ in 0..60 {
-            let doc = self.get_xml(&url).await?;
+            let doc = self.get_xml(&url, AnswerKind::Record).await?;
             let status = doc.root.child_text("Status").unwrap_or_default();
             match status.as_str() {
                 "ACTIVE" | "PENDING" => {}
@@ -785,7 +802,7 @@ impl PreservicaClient {
     /// External identifiers of an entity.
     pub async fn identifiers(&self, kind: EntityKind, reference: &str) -> Result<Vec<Identifier>> {
         let url = format!("{}/identifiers", self.entity_url(kind, reference));
-        let doc = self.get_xml(&url).await?;
+        let doc = self.get_xml(&url, AnswerKind::Record).await?;
         Ok(wire::read_identifiers(&doc.root))
     }
 
@@ -836,21 +853,27 @@ impl PreservicaClient {
             "{}/representations",
             self.entity_url(EntityKind::Asset, asset)
         );
-        let reps = wire::read_representations(&self.get_xml(&reps_url).await?.root);
+        let reps =
+            wire::read_representations(&self.get_xml(&reps_url, AnswerKind::Record).await?.root);
         let mut out = Vec::new();
         for (rtype, rep_url) in reps {
-            let cos = wire::read_representation(&self.get_xml(&rep_url).await?.root);
+            let cos =
+                wire::read_representation(&self.get_xml(&rep_url, AnswerKind::Record).await?.root);
             for co in cos {
                 let gens_url = format!(
                     "{}/generations",
                     self.entity_url(EntityKind::ContentObject, &co)
                 );
-                let gens = wire::read_generations(&self.get_xml(&gens_url).await?.root);
+                let gens = wire::read_generations(
+                    &self.get_xml(&gens_url, AnswerKind::Record).await?.root,
+                );
                 let Some((_, gen_url)) = gens.iter().rev().find(|(active, _)| *active) else {
                     continue;
                 };
-                for bs_url in wire::read_generation(&self.get_xml(gen_url).await?.root) {
-                    let doc = self.get_xml(&bs_url).await?;
+                for bs_url in
+                    wire::read_generation(&self.get_xml(gen_url, AnswerKind::Record).await?.root)
+                {
+                    let doc = self.get_xml(&bs_url, AnswerKind::Record).await?;
                     let bs = wire::read_bitstream(&doc.root).map_err(|e| {
                         PreservicaError::Malformed {
                             url: redact(&bs_url),
@@ -903,16 +926,21 @@ impl PreservicaClient {
                 hashers = Hashers::default();
                 written = 0;
             }
-            let mut resp = resp;
+            // Never more than the bitstream's size (plus the HTTP layer's margin): an endless
+            // body is cut off, not written until the disk is full.
+            let mut body = self
+                .http
+                .file_body(resp, bitstream.doc.size.saturating_sub(written));
             let mut broken = false;
             loop {
-                match resp.chunk().await {
+                match body.chunk().await {
                     Ok(Some(chunk)) => {
                         hashers.update(&chunk);
                         file.write_all(&chunk).await.map_err(io_err)?;
                         written += chunk.len() as u64;
                     }
                     Ok(None) => break,
+                    Err(e @ HttpError::FileTooLarge { .. }) => return Err(e.into()),
                     Err(_) => {
                         broken = true;
                         break;
@@ -1406,10 +1434,4 @@ fn normalise_alg(alg: &str) -> String {
 
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-fn redact(url: &str) -> String {
-    url::Url::parse(url)
-        .map(|u| crate::http::redact_url(&u))
-        .unwrap_or_else(|_| url.to_string())
 }

@@ -90,8 +90,9 @@ fn unknown_key_names_file_line_section_and_valid_keys() {
     assert_eq!(
         error(text, &Env::empty()),
         "ferry.toml:4: unknown key 'colour' in [photoshelter]; valid keys: base_url, email, \
-         org_id, probe_media_id, concurrency, timeout_secs, api_key_file, api_key_v3_file, \
-         password_file, oauth_token_file"
+         org_id, probe_media_id, concurrency, timeout_secs, allow_insecure_http, max_login_mib, \
+         max_page_mib, max_record_mib, max_pages, api_key_file, api_key_v3_file, password_file, \
+         oauth_token_file"
     );
     assert_eq!(
         error(

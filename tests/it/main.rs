@@ -6,6 +6,7 @@ mod helpers;
 mod browser;
 mod cli;
 mod config;
+mod hostile;
 mod index;
 mod mapping;
 mod model;

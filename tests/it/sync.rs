@@ -72,6 +72,16 @@ impl Harness {
             .expect("the run completes")
     }
 
+    /// A `--full` run: every pair compared again.
+    async fn full(&mut self) -> SyncOutcome {
+        self.run(SyncOptions {
+            full: true,
+            ..Default::default()
+        })
+        .await
+        .expect("the run completes")
+    }
+
     fn pair(&self, i: usize) -> (String, String) {
         self.world.pairs[i].clone()
     }
@@ -152,13 +162,7 @@ async fn a_change_in_one_system_is_pushed_to_the_other() {
         .set_iptc(&m0, "caption", Some("Boats leaving the harbour at dawn"));
     // Preservica title edited → PhotoShelter title follows.
     h.world.preservica.set_title(&r1, "Regatta, 1962");
-    let out = h
-        .run(SyncOptions {
-            full: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let out = h.full().await;
     assert_eq!(out.outcome, Outcome::Done, "{:?}", out.report.failures);
     let row = Harness::row(&out, &m0, "caption");
     assert_eq!(
@@ -180,13 +184,7 @@ async fn a_change_in_one_system_is_pushed_to_the_other() {
     assert_eq!(h.ps_iptc(&m1, "title").as_deref(), Some("Regatta, 1962"));
     // The next run sees everything in sync and writes nothing more.
     let before = h.writes_logged();
-    let out = h
-        .run(SyncOptions {
-            full: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let out = h.full().await;
     assert_eq!(out.report.summary.drifted, 0);
     assert_eq!(h.writes_logged(), before);
 }
@@ -228,13 +226,7 @@ async fn true_conflicts_follow_each_rule_and_keep_the_losing_value() {
     let dc = replace_element(&dc, "dc:rights", "© PV");
     h.world.preservica.set_fragment(&r2, DC, &dc);
 
-    let out = h
-        .run(SyncOptions {
-            full: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let out = h.full().await;
     let caption = Harness::row(&out, &m0, "caption");
     assert_eq!(caption.outcome, "push_to_preservica");
     assert_eq!(
@@ -282,13 +274,7 @@ async fn true_conflicts_follow_each_rule_and_keep_the_losing_value() {
             .resolve_review(item.id, "photoshelter", None, chrono::Utc::now())
             .unwrap()
     );
-    let out = h
-        .run(SyncOptions {
-            full: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let out = h.full().await;
     let rights = Harness::row(&out, &m2, "copyright_notice");
     assert_eq!(rights.reason, "resolved by a person: take photoshelter");
     assert_eq!(rights.write_state, "done");
@@ -334,13 +320,7 @@ async fn equal_changes_on_both_sides_are_not_a_conflict() {
         .set_iptc(&m0, "title", Some("Same new title"));
     h.world.preservica.set_title(&r0, "Same new title");
     let before = h.writes_logged();
-    let out = h
-        .run(SyncOptions {
-            full: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let out = h.full().await;
     let row = Harness::row(&out, &m0, "title");
     assert_eq!(row.outcome, "in_sync");
     assert_eq!(row.reason, "changed to the same value in both systems");
@@ -406,13 +386,7 @@ async fn mass_change_writes_nothing_until_allowed() {
             .set_iptc(&m, "credit", Some("Harbour Board Archive"));
     }
     let before = h.writes_logged();
-    let out = h
-        .run(SyncOptions {
-            full: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let out = h.full().await;
     assert_eq!(out.outcome, Outcome::Failures);
     let why = out.report.stopped.clone().unwrap();
     assert!(why.contains("would change 30 of 30 paired assets"), "{why}");
@@ -444,13 +418,7 @@ async fn a_failed_listing_stops_the_run_and_writes_nothing() {
         ..FaultOptions::default()
     });
     let before = h.writes_logged();
-    let out = h
-        .run(SyncOptions {
-            full: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let out = h.full().await;
     assert_eq!(out.outcome, Outcome::Fatal);
     assert!(
         out.report
@@ -462,13 +430,7 @@ async fn a_failed_listing_stops_the_run_and_writes_nothing() {
     assert_eq!(h.writes_logged(), before);
     // A transient failure is not a lockout: the next run goes ahead.
     h.world.preservica.faults().set(FaultOptions::default());
-    let out = h
-        .run(SyncOptions {
-            full: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let out = h.full().await;
     assert_eq!(out.outcome, Outcome::Done, "{:?}", out.report.failures);
 }
 
@@ -484,13 +446,7 @@ async fn an_empty_listing_locks_out_until_recover() {
     let mut conn = h.world.preservica_connection();
     conn.base_url = empty.url();
     h.pv = PreservicaClient::new(conn).unwrap();
-    let out = h
-        .run(SyncOptions {
-            full: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let out = h.full().await;
     assert_eq!(out.outcome, Outcome::Fatal);
     assert!(
         out.report
@@ -642,13 +598,7 @@ async fn a_hostile_caption_is_escaped_in_the_html_report() {
     let (m0, _) = h.pair(0);
     let hostile = "<script>alert('x')</script><img src=x onerror=alert(1)>";
     h.world.photoshelter.set_iptc(&m0, "caption", Some(hostile));
-    let out = h
-        .run(SyncOptions {
-            full: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let out = h.full().await;
     let html = std::fs::read_to_string(&out.paths.html).unwrap();
     assert!(!html.contains("<script"));
     assert!(!html.contains("<img src=x"));
@@ -698,13 +648,7 @@ async fn an_asset_gone_from_one_system_is_reported_and_the_others_go_ahead() {
         .photoshelter
         .set_iptc(&m1, "caption", Some("edited, archive copy still there"));
     assert!(h.world.preservica.remove_entity(&r0));
-    let out = h
-        .run(SyncOptions {
-            full: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let out = h.full().await;
     assert_eq!(out.outcome, Outcome::Failures);
     assert!(
         out.report.failures.iter().any(|f| f.item == r0
@@ -760,13 +704,7 @@ async fn a_write_that_fails_for_one_asset_does_not_stop_the_others() {
         .enqueue(1, &[gone, live], chrono::Utc::now())
         .unwrap();
     assert!(h.world.preservica.remove_entity(&r0));
-    let out = h
-        .run(SyncOptions {
-            full: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let out = h.full().await;
     assert_eq!(out.outcome, Outcome::Failures);
     assert!(
         out.report
@@ -823,13 +761,7 @@ async fn expired_licences_are_restricted_in_both_systems_when_the_policy_says_so
         Some("closed")
     );
     // The real run restricts it in both systems, never deleting.
-    let out = h
-        .run(SyncOptions {
-            full: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let out = h.full().await;
     assert_eq!(out.report.failures, vec![], "{:?}", out.report.failures);
     assert_eq!(
         h.pv.read_asset(&r0).await.unwrap().security_tag.as_deref(),
@@ -850,13 +782,7 @@ async fn expired_licences_are_restricted_in_both_systems_when_the_policy_says_so
         assert!(r.detail.contains("the licence expired on"), "{}", r.detail);
     }
     // Once restricted, the next run plans nothing more for it.
-    let out = h
-        .run(SyncOptions {
-            full: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let out = h.full().await;
     assert!(
         !out.report
             .rights
@@ -966,13 +892,7 @@ async fn a_settled_library_is_not_compared_again_until_something_it_depends_on_c
 
     // `--full` compares every pair.
     h.sync().await;
-    let full = h
-        .run(SyncOptions {
-            full: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let full = h.full().await;
     assert_eq!(full.report.summary.pairs_unchanged, 0);
     assert_eq!(full.report.summary.fields_compared, 10 * per_pair);
 

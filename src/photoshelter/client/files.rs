@@ -104,7 +104,8 @@ impl PhotoShelterClient {
 
     /// Starts downloading the original of a media item. The size is checked against
     /// `expected_size` when given, else against `Content-Length`, else against the media's
-    /// `file_size`; a short or long body is an error at its end.
+    /// `file_size`; a short body is an error at its end, a long one as soon as it passes the
+    /// size. An original whose size nothing states is refused: its body could be endless.
     #[tracing::instrument(level = "info", skip(self))]
     pub async fn download(
         &self,
@@ -133,14 +134,7 @@ impl PhotoShelterClient {
         let url = redact_url(resp.url());
         if !resp.status().is_success() {
             let status = resp.status();
-            let headers = resp.headers().clone();
-            let body = resp.bytes().await.unwrap_or_default();
-            let reply = Reply {
-                status,
-                headers,
-                body,
-                url,
-            };
+            let reply = self.http.into_reply(resp, AnswerKind::Record).await?;
             return Err(if status == StatusCode::UNAUTHORIZED {
                 PhotoShelterError::Unauthorized {
                     method: "GET".into(),
@@ -172,7 +166,6 @@ impl PhotoShelterClient {
                 expected: e,
             });
         }
-        let stream = resp.bytes_stream();
         let expected = match expected_size.or(content_length) {
             Some(e) => Some(e),
             None => {
@@ -186,15 +179,23 @@ impl PhotoShelterClient {
                     .flatten()
             }
         };
+        let Some(expected) = expected else {
+            return Err(PhotoShelterError::Download {
+                url,
+                media_id: media_id.to_string(),
+                got: 0,
+                reason: "neither the request, the answer nor the media's file_size states the original's size, so ferry cannot bound the download".into(),
+            });
+        };
         Ok(MediaDownload {
             media_id: media_id.to_string(),
             file_name,
             content_type,
             content_length,
-            expected,
+            expected: Some(expected),
             url,
             received: 0,
-            stream: Box::pin(stream),
+            body: self.http.file_body(resp, expected),
             finished: false,
         })
     }
@@ -243,8 +244,6 @@ fn percent_decode(s: &str) -> Vec<u8> {
     out
 }
 
-type ByteStream = Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<Bytes>> + Send>>;
-
 /// An original being downloaded: read it chunk by chunk, or all at once.
 pub struct MediaDownload {
     pub media_id: String,
@@ -255,7 +254,8 @@ pub struct MediaDownload {
     pub expected: Option<u64>,
     url: String,
     received: u64,
-    stream: ByteStream,
+    /// Read under the HTTP layer's limit for a file (the expected size plus a margin).
+    body: crate::http::FileBody,
     finished: bool,
 }
 
@@ -276,8 +276,8 @@ impl MediaDownload {
         if self.finished {
             return Ok(None);
         }
-        match self.stream.next().await {
-            Some(Ok(b)) => {
+        match self.body.chunk().await {
+            Ok(Some(b)) => {
                 self.received += b.len() as u64;
                 if let Some(e) = self.expected
                     && self.received > e
@@ -287,16 +287,20 @@ impl MediaDownload {
                 }
                 Ok(Some(b))
             }
-            Some(Err(e)) => {
+            Err(HttpError::Transport { reason, .. }) => {
                 self.finished = true;
                 Err(PhotoShelterError::Download {
                     url: self.url.clone(),
                     media_id: self.media_id.clone(),
                     got: self.received,
-                    reason: e.without_url().to_string(),
+                    reason,
                 })
             }
-            None => {
+            Err(e) => {
+                self.finished = true;
+                Err(e.into())
+            }
+            Ok(None) => {
                 self.finished = true;
                 match self.expected {
                     Some(e) if e != self.received => Err(self.mismatch(e)),

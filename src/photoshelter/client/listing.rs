@@ -88,6 +88,7 @@ impl PhotoShelterClient {
     pub async fn list_page(&self, page: u32) -> Result<MediaPage> {
         let (k, v) = self.search_owner().await?;
         let call = Call::get(Api::V4, wire::v4::MEDIA_SEARCH)
+            .answer(AnswerKind::Page)
             .query(&k, v)
             .query(wire::SORT_BY, wire::SORT_UPLOAD_TIME)
             .query(wire::SORT_DIR, "asc")

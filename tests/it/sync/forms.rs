@@ -52,13 +52,7 @@ async fn a_date_in_any_form_on_either_side_is_one_value_never_written_or_in_conf
         touched.push(media);
     }
     let before = h.writes_logged();
-    let out = h
-        .run(SyncOptions {
-            full: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let out = h.full().await;
     assert_eq!(out.outcome, Outcome::Done, "{:?}", out.report.failures);
     let not_in_sync: Vec<_> = out
         .report
@@ -86,13 +80,7 @@ async fn a_date_in_any_form_on_either_side_is_one_value_never_written_or_in_conf
         DC,
         &replace_element(&dc, "dc:date", "1901-02-03"),
     );
-    let out = h
-        .run(SyncOptions {
-            full: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let out = h.full().await;
     let row = Harness::row(&out, &media, "date_created");
     assert_eq!(
         (row.outcome.as_str(), row.write_state.as_str()),
@@ -138,13 +126,7 @@ async fn the_licence_is_read_and_written_wherever_the_account_keeps_it() {
         };
         assert!(xml.contains("2027-02-01"), "{xml}");
         h.world.preservica.set_fragment(&reference, FERRY, &xml);
-        let out = h
-            .run(SyncOptions {
-                full: true,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        let out = h.full().await;
         let row = Harness::row(&out, &media, "license_expiry");
         assert_eq!(row.write_state, "done", "{place:?}: {row:?}");
         let rec = h.world.photoshelter.record(&media).unwrap();

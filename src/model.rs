@@ -57,7 +57,7 @@ impl fmt::Display for FieldKind {
 
 /// The value of a `date` field: a calendar day. Every form either system uses for one day
 /// (`1968-04-13`, `1968-04-13 00:00:00 GMT`, `1968-04-13T09:30:00+02:00`, `19680413`,
-/// `1968:04:13`) reads as the same value, the day as written, so a difference of form is never
+/// `1968:04:13`, seconds or milliseconds since 1970) reads as the same value, the day as written, so a difference of form is never
 /// drift. How a system spelled it is kept apart, as a [`DateForm`], for writing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct DateValue(NaiveDate);
@@ -251,6 +251,8 @@ pub enum DateForm {
     Rfc3339,
     /// Seconds since 1970 (9 to 11 digits): a day in UTC.
     EpochSeconds,
+    /// Milliseconds since 1970 (12 or 13 digits): a day in UTC.
+    EpochMillis,
 }
 
 /// Date-time forms with an explicit numeric offset (RFC 3339's own parser takes the rest).
@@ -285,6 +287,8 @@ impl DateForm {
                     .map(|d| (d, DateForm::Compact)),
                 9..=11 => DateTime::from_timestamp(v.parse().ok()?, 0)
                     .map(|t| (t.date_naive(), DateForm::EpochSeconds)),
+                12 | 13 => DateTime::from_timestamp_millis(v.parse().ok()?)
+                    .map(|t| (t.date_naive(), DateForm::EpochMillis)),
                 _ => None,
             };
         }
@@ -318,6 +322,13 @@ impl DateForm {
                     .and_time(NaiveTime::MIN)
                     .and_utc()
                     .timestamp()
+                    .to_string();
+            }
+            DateForm::EpochMillis => {
+                return day
+                    .and_time(NaiveTime::MIN)
+                    .and_utc()
+                    .timestamp_millis()
                     .to_string();
             }
         };
@@ -501,6 +512,7 @@ mod tests {
             "2033-05-18",
             "seconds since 1970, in UTC"
         );
+        assert_eq!(date("2000000000000"), "2033-05-18", "milliseconds");
     }
 
     #[test]
@@ -521,6 +533,7 @@ mod tests {
         assert_eq!(spelled(Some("20240501")), "20300102");
         assert_eq!(spelled(Some("2024:05:01")), "2030:01:02");
         assert_eq!(spelled(Some("1714564800")), "1893542400");
+        assert_eq!(spelled(Some("1714564800000")), "1893542400000");
         for current in [
             "2024-05-01 12:00:00 UTC",
             "2024-05-01T12:00",

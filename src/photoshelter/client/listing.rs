@@ -124,9 +124,11 @@ impl PhotoShelterClient {
                     .and_then(MediaKind::from_type)
             })
             .or_else(|| MediaKind::from_id(&id))
-            .ok_or_else(|| {
-                self.malformed(call, url, format!("cannot tell what kind of media {id} is"))
-            })?;
+            .unwrap_or_else(|| {
+                // Ids are opaque and the listing did not say: one odd item must not stop it.
+                tracing::warn!(%id, "PhotoShelter did not say what kind of media this is; taken as an image");
+                MediaKind::Image
+            });
         let modified_at = match attrs.get("modified_at") {
             Some(v) => wire::lenient_timestamp(v)
                 .map_err(|e| self.malformed(call, url, format!("{id}: modified_at: {e}")))?,

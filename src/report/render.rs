@@ -825,20 +825,37 @@ pub struct ReportPaths {
     pub csv: PathBuf,
 }
 
+/// A report file (or its directory) that could not be written, by path.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot write the run report {}: {source}; make paths.reports a directory ferry can write to",
+    path.display()
+)]
+pub struct ReportWriteError {
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
 /// Writes `run-<id>.html`, `run-<id>.json` and `run-<id>.csv` into `dir`, creating it. Each
 /// file is written to a temporary file in `dir`, flushed to disk, then renamed over its final
 /// name, so a reader sees either the previous file or the whole new one, never half of one.
-pub fn write_all(report: &RunReport, dir: &Path) -> io::Result<ReportPaths> {
-    fs::create_dir_all(dir)?;
+/// Reports follow the umask (people share them), unlike ferry's own files.
+pub fn write_all(report: &RunReport, dir: &Path) -> Result<ReportPaths, ReportWriteError> {
+    let at = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ReportWriteError { path, source }
+    };
+    fs::create_dir_all(dir).map_err(at(dir))?;
     let base = format!("run-{}", report.run_id);
     let paths = ReportPaths {
         html: dir.join(format!("{base}.html")),
         json: dir.join(format!("{base}.json")),
         csv: dir.join(format!("{base}.csv")),
     };
-    write_atomic(&paths.json, to_json(report).as_bytes())?;
-    write_atomic(&paths.csv, to_csv(report).as_bytes())?;
-    write_atomic(&paths.html, to_html(report).as_bytes())?;
+    write_atomic(&paths.json, to_json(report).as_bytes()).map_err(at(&paths.json))?;
+    write_atomic(&paths.csv, to_csv(report).as_bytes()).map_err(at(&paths.csv))?;
+    write_atomic(&paths.html, to_html(report).as_bytes()).map_err(at(&paths.html))?;
     #[cfg(unix)]
     {
         // Make the renames durable; a directory that cannot be synced is not an error.

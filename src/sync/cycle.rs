@@ -17,7 +17,7 @@ use crate::mapping::Mapping;
 use crate::model::{FieldValue, System};
 use crate::photoshelter::client::PhotoShelterClient;
 use crate::preservica::client::PreservicaClient;
-use crate::report::render::{ReportPaths, write_all};
+use crate::report::render::{ReportPaths, ReportWriteError, write_all};
 use crate::report::{Failure, FieldRow, REPORT_SCHEMA_VERSION, RunReport};
 use crate::store::sync::{
     AssetId, AssetRow, LockHolder, Lockout, OutboxEntry, RunId, Snapshot, ts,
@@ -74,8 +74,8 @@ pub enum SyncError {
     Locked(LockHolder),
     #[error("ferry is locked out since {} after a critical error: {}; check the last report, then run `ferry sync --recover`", .0.since, .0.reason)]
     LockedOut(Lockout),
-    #[error("cannot write the report: {0}")]
-    Report(std::io::Error),
+    #[error(transparent)]
+    Report(#[from] ReportWriteError),
 }
 
 /// What a run did.
@@ -112,10 +112,6 @@ async fn run_locked(
     opts: &SyncOptions,
 ) -> Result<SyncOutcome, SyncError> {
     let started = ctx.clock.now();
-    let calls_before = (
-        ctx.photoshelter.request_counts(),
-        ctx.preservica.request_counts(),
-    );
     if let Some(lockout) = store.lockout()? {
         if opts.dry_run {
             // A dry run writes nothing, so it may look at what a recovery would do; it does
@@ -130,6 +126,49 @@ async fn run_locked(
     }
     store.close_interrupted_runs(started)?;
     let run = store.begin_run("sync", opts.dry_run, started)?;
+    let mut report = RunReport {
+        schema_version: REPORT_SCHEMA_VERSION,
+        run_id: run,
+        started_at: ts(started),
+        dry_run: opts.dry_run,
+        ..RunReport::default()
+    };
+    let result = run_begun(store, ctx, opts, (run, started), &mut report).await;
+    if let Err(e) = &result {
+        // Whatever failed after the run began (the report, the store, the lockout record),
+        // the run is closed as failed with what it got to, not left `running` until the
+        // next run calls it interrupted.
+        let summary = serde_json::to_string(&report.summary).ok();
+        let why = e.to_string();
+        if let Err(closing) = store.finish_run(
+            run,
+            "failed",
+            Outcome::Fatal.code(),
+            summary.as_deref(),
+            None,
+            Some(&why),
+            ctx.clock.now(),
+        ) {
+            tracing::error!(run, error = %closing, "the failed run could not be recorded as failed");
+        }
+        tracing::error!(run, error = %why, "sync failed");
+    }
+    result
+}
+
+/// A run from its record in the store to its report: the cycle, then the report and the
+/// run's end. An error here leaves `report` holding what the run got to.
+async fn run_begun(
+    store: &mut Store,
+    ctx: &SyncContext<'_>,
+    opts: &SyncOptions,
+    (run, started): (RunId, DateTime<Utc>),
+    report: &mut RunReport,
+) -> Result<SyncOutcome, SyncError> {
+    let calls_before = (
+        ctx.photoshelter.request_counts(),
+        ctx.preservica.request_counts(),
+    );
     let span = tracing::info_span!("sync", run, dry_run = opts.dry_run);
     let mut scratch = if opts.dry_run {
         Some(store.copy_in_memory()?)
@@ -138,16 +177,9 @@ async fn run_locked(
     };
     let work: &mut Store = scratch.as_mut().unwrap_or(store);
     let clock = std::time::Instant::now();
-    let mut report = RunReport {
-        schema_version: REPORT_SCHEMA_VERSION,
-        run_id: run,
-        started_at: ts(started),
-        dry_run: opts.dry_run,
-        ..RunReport::default()
-    };
     let mut touched = Vec::new();
     let result = tracing::Instrument::instrument(
-        cycle(work, ctx, opts, run, started, &mut report, &mut touched),
+        cycle(work, ctx, opts, run, started, report, &mut touched),
         span,
     )
     .await;
@@ -173,17 +205,7 @@ async fn run_locked(
             ("failed", Outcome::Fatal, Some(reason))
         }
         Err(CycleStop::Store(e)) => {
-            let reason = e.to_string();
-            report.stopped = Some(reason.clone());
-            store.finish_run(
-                run,
-                "failed",
-                Outcome::Fatal.code(),
-                None,
-                None,
-                Some(&reason),
-                ctx.clock.now(),
-            )?;
+            report.stopped = Some(e.to_string());
             return Err(SyncError::Store(e));
         }
     };
@@ -195,7 +217,7 @@ async fn run_locked(
     report.summary.api_calls_photoshelter =
         ctx.photoshelter.request_counts().since(&calls_before.0);
     report.summary.api_calls_preservica = ctx.preservica.request_counts().since(&calls_before.1);
-    let paths = write_all(&report, &ctx.reports_dir).map_err(SyncError::Report)?;
+    let paths = write_all(report, &ctx.reports_dir)?;
     let summary = serde_json::to_string(&report.summary).ok();
     let db_status = match status {
         "stopped" => "done",
@@ -219,7 +241,7 @@ async fn run_locked(
     Ok(SyncOutcome {
         run_id: run,
         outcome,
-        report,
+        report: std::mem::take(report),
         paths,
         touched,
     })

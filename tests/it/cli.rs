@@ -107,6 +107,35 @@ fn an_invalid_mapping_exits_2_naming_file_and_line() {
 }
 
 #[test]
+fn a_mapping_naming_a_malformed_element_or_unknown_iptc_field_fails_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = fs::read_to_string(repo_file("mappings/default.toml"))
+        .unwrap()
+        .replacen("element = \"creator\"", "element = \"Head line<>\"", 1)
+        .replacen("iptc = \"headline\"", "iptc = \"Head_line\"", 1);
+    fs::write(dir.path().join("bad.toml"), &text).unwrap();
+    let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let out = ferry(dir.path(), &["mappings", "check", "bad.toml"], &[]);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(
+        out.stderr.contains(&format!(
+            "bad.toml:{}: field 'creator': element 'Head line<>' is not an XML name",
+            line_of("Head line<>")
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "bad.toml:{}: field 'headline': unknown PhotoShelter IPTC field 'Head_line'",
+            line_of("Head_line")
+        )),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn a_store_from_a_newer_ferry_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     assert_eq!(ferry(dir.path(), &["init", "."], &[]).code, 0);

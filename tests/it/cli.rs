@@ -274,6 +274,27 @@ fn the_demo_runs_two_cycles_and_leaves_a_store_to_look_at() {
             && republished.contains("regatta-1962-negative-scan.tif"),
         "{republished}"
     );
+    // ferry's own files are private; reports follow the umask, because people share them.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let site = dir.path().join("site");
+        let mode = |p: &std::path::Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&site.join("secrets")), 0o700);
+        assert_eq!(mode(&site.join("secrets/preservica-password")), 0o600);
+        assert_eq!(mode(&site.join("ferry.db")), 0o600);
+        for sqlite_file in ["ferry.db-wal", "ferry.db-shm"] {
+            let p = site.join(sqlite_file);
+            if p.exists() {
+                assert_eq!(mode(&p), 0o600, "{sqlite_file}");
+            }
+        }
+        assert_eq!(mode(&site.join("index")), 0o700);
+        // What a directory made with the umask looks like here.
+        fs::create_dir(dir.path().join("umask-probe")).unwrap();
+        let shared = mode(&dir.path().join("umask-probe"));
+        assert_eq!(mode(&site.join("reports")), shared);
+    }
     // The store and reports stay for the other commands.
     let config = dir.path().join("site/ferry.toml");
     let config = config.to_str().unwrap();

@@ -1159,7 +1159,24 @@ fn doctor(config: &Config) -> Result<Outcome> {
             check_preservica(&config.preservica)
         )
     });
-    let checks: Vec<_> = ps.into_iter().chain(pv).collect();
+    let mut checks: Vec<_> = ps.into_iter().chain(pv).collect();
+    let photoshelter_ready = checks
+        .iter()
+        .all(|c| c.system != ferry::model::System::PhotoShelter || c.status != Status::Fail);
+    if photoshelter_ready {
+        match Mapping::load(&config.mapping) {
+            Ok(mapping) => checks.extend(runtime()?.block_on(
+                ferry::doctor::custom::check_custom_fields(&config.photoshelter, &mapping),
+            )),
+            Err(e) => checks.push(ferry::doctor::Check {
+                system: ferry::model::System::PhotoShelter,
+                name: "custom field",
+                status: Status::Fail,
+                detail: format!("the mapping cannot be read: {e}"),
+            }),
+        }
+    }
+    let local = [ferry::doctor::local::check_store(&config.paths.store)];
     let rows: Vec<[String; 4]> = checks
         .iter()
         .map(|c| {
@@ -1170,6 +1187,14 @@ fn doctor(config: &Config) -> Result<Outcome> {
                 c.detail.clone(),
             ]
         })
+        .chain(local.iter().map(|c| {
+            [
+                "ferry".to_string(),
+                c.name.to_string(),
+                c.status.label().to_string(),
+                c.detail.clone(),
+            ]
+        }))
         .collect();
     print_table(
         &["system", "check", "result", "detail"].map(String::from),

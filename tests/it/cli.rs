@@ -437,12 +437,84 @@ fn doctor_is_green_against_the_emulators_and_names_a_stopped_one() {
         assert!(out.stdout.contains(line), "{line}\n{}", out.stdout);
     }
     assert!(out.stdout.contains("both tenants are ready"));
+    // Every custom metadata field the mapping names is one the account defines.
+    for name in [
+        "Campaign",
+        "Model Release Status",
+        "Property Release Status",
+        "Archive Status",
+    ] {
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.contains("custom field ") && l.contains(" ok ") && l.contains(name)),
+            "{name}\n{}",
+            out.stdout
+        );
+    }
+    // No store yet: nothing to say about its permissions.
+    assert!(
+        out.stdout.contains("store mode    skipped"),
+        "{}",
+        out.stdout
+    );
     // The probe restored what it touched.
     let asset = pv.asset_refs()[0].clone();
     assert!(!pv.title(&asset).unwrap().contains("probe"));
     for (_, secret) in &env {
         assert!(!out.stdout.contains(secret) && !out.stderr.contains(secret));
     }
+    // A store others can read is a warning (ferry creates it 0600; this one was loosened).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(ferry(dir.path(), &["status"], &env).code, 0);
+        let db = dir.path().join("ferry.db");
+        let mode = |p: &std::path::Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&db), 0o600);
+        fs::set_permissions(&db, fs::Permissions::from_mode(0o644)).unwrap();
+        let out = ferry(dir.path(), &["doctor"], &env);
+        assert_eq!(out.code, 0, "a warning is not a failure: {}", out.stdout);
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.contains("store mode"))
+            .unwrap_or_default();
+        assert!(
+            line.contains("warn")
+                && line.contains("ferry.db (every user of this machine)")
+                && line.contains("chmod 600"),
+            "{}",
+            out.stdout
+        );
+    }
+    // A custom field the account does not define fails, naming the mapping's line.
+    let mapping = fs::read_to_string(dir.path().join("mapping.toml")).unwrap();
+    let line = mapping
+        .lines()
+        .position(|l| l.contains("custom = \"Campaign\""))
+        .unwrap()
+        + 1;
+    fs::write(
+        dir.path().join("mapping.toml"),
+        mapping.replace("custom = \"Campaign\"", "custom = \"Campagne\""),
+    )
+    .unwrap();
+    let out = ferry(dir.path(), &["doctor"], &env);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!(
+            "mapping.toml:{line}: field 'campaign': PhotoShelter refused custom metadata field 'Campagne'"
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("not ready: photoshelter custom field"),
+        "{}",
+        out.stdout
+    );
+    fs::write(dir.path().join("mapping.toml"), mapping).unwrap();
     // Stop PhotoShelter: doctor names it and exits non-zero.
     rt.block_on(ps.stop());
     let out = ferry(dir.path(), &["doctor"], &env);

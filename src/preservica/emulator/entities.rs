@@ -118,16 +118,14 @@ fn entity_route(
             progress(data)
         }
         ["parent-ref"] if *m == Method::PUT => move_entity(data, call, kind, reference),
-        ["event-actions"] | ["links"] if *m == Method::GET => {
-            let root = if tail == ["links"] {
-                "LinksResponse"
-            } else {
-                "EventActionsResponse"
-            };
-            let mut s = wire::response_open(root, &ctx.version);
-            s.push_str(&format!("<{}/>", root.trim_end_matches("Response")));
+        [wire::EVENT_ACTIONS] if *m == Method::GET => {
+            super::entity_events::entity_events(data, &ctx.version, call, reference)
+        }
+        ["links"] if *m == Method::GET => {
+            let mut s = wire::response_open("LinksResponse", &ctx.version);
+            s.push_str("<Links/>");
             s.push_str(&wire::paging(None, 0));
-            s.push_str(&format!("</{root}>"));
+            s.push_str("</LinksResponse>");
             xml(StatusCode::OK, s)
         }
         _ => not_found(&format!("no such entity API path: {}", call.path)),

@@ -9,12 +9,14 @@
 //! parameters.
 
 mod entities;
+mod entity_events;
 mod ingest;
 mod seed;
 
-use super::wire::{self, EntityKind, Identifier, Version};
+use super::wire::{self, EntityKind, EventAction, Identifier, Version};
 use crate::emulate::{
-    self, FaultOptions, Faults, JournalEntry, RequestLog, Running, WriteJournal, lock,
+    self, EditDuring, EditHooks, FaultOptions, Faults, JournalEntry, RequestLog, Running,
+    WriteJournal, lock,
 };
 use crate::mapping::preservica::{Fragment, PreservicaRecord};
 use axum::Router;
@@ -29,6 +31,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub use entity_events::{ARCHIVIST, ArchivistEdit};
 pub use seed::seed_folder_title;
 
 /// The role a user needs to change anything.
@@ -199,6 +202,8 @@ pub(crate) struct Data {
     /// When set, ingest stores each file with its first byte flipped and fixities computed
     /// from the damaged bytes: a copy that went wrong on the way in.
     pub corrupt_ingest: bool,
+    /// Each entity's changes, oldest first (see `entity_events`).
+    pub entity_events: HashMap<String, Vec<EventAction>>,
 }
 
 impl Data {
@@ -225,6 +230,8 @@ pub(crate) struct Shared {
     pub data: Mutex<Data>,
     /// Every write to an asset with the asset before and after (when a test asks).
     pub journal: WriteJournal<PreservicaRecord>,
+    /// Edits a test makes "as a person" just before a request of ferry's is handled.
+    pub edits: EditHooks<ArchivistEdit>,
 }
 
 /// An asset as a client reads it (title, description, fragments, security tag, modified).
@@ -275,6 +282,7 @@ pub async fn start(
         options,
         data: Mutex::new(data),
         journal: WriteJournal::default(),
+        edits: EditHooks::default(),
     });
     let router = Router::new()
         .fallback(dispatch)
@@ -390,29 +398,37 @@ impl PreservicaEmulator {
             .map(|f| f.xml.clone())
     }
 
-    /// Replaces (or adds) a fragment directly, as an archivist editing in Preservica would.
+    /// Replaces (or adds) a fragment directly, as an archivist editing in Preservica would
+    /// (recorded as the archivist's change).
     pub fn set_fragment(&self, reference: &str, schema: &str, xml: &str) {
-        let mut d = lock(&self.shared.data);
-        let id = d.next_id("frag-");
-        if let Some(e) = d.entities.get_mut(reference) {
-            match e.fragments.iter_mut().find(|f| f.schema == schema) {
-                Some(f) => f.xml = xml.to_string(),
-                None => e.fragments.push(StoredFragment {
-                    id,
-                    schema: schema.to_string(),
-                    xml: xml.to_string(),
-                }),
-            }
-            e.modified = Utc::now();
-        }
+        lock(&self.shared.data).apply_archivist_edit(&ArchivistEdit::Fragment {
+            reference: reference.to_string(),
+            schema: schema.to_string(),
+            xml: xml.to_string(),
+        });
     }
 
-    /// Sets an entity's title directly and marks it modified now.
+    /// Sets an entity's title directly and marks it modified now (the archivist's change).
     pub fn set_title(&self, reference: &str, title: &str) {
-        if let Some(e) = lock(&self.shared.data).entities.get_mut(reference) {
-            e.title = title.to_string();
-            e.modified = Utc::now();
-        }
+        lock(&self.shared.data).apply_archivist_edit(&ArchivistEdit::Title {
+            reference: reference.to_string(),
+            title: title.to_string(),
+        });
+    }
+
+    /// Makes `hook.edit` as the archivist just before the next request matching `hook` is
+    /// handled: a concurrent edit landing between ferry's re-read and its write.
+    pub fn edit_during(&self, hook: EditDuring<ArchivistEdit>) {
+        self.shared.edits.push(hook);
+    }
+
+    /// The changes recorded on an entity, oldest first.
+    pub fn events(&self, reference: &str) -> Vec<EventAction> {
+        lock(&self.shared.data)
+            .entity_events
+            .get(reference)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Sets an entity's modification time (to place it before or after a cursor).
@@ -674,7 +690,7 @@ async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         tracing::debug_span!("preservica_emulator", method = %call.method, path = %call.path);
     let _enter = span.enter();
     if !shared.journal.is_on() || matches!(call.method, Method::GET | Method::HEAD) {
-        return route(&shared, call);
+        return handle(&shared, call);
     }
     // The journal: the asset a write names, before and after. ferry writes one asset at a
     // time, so nothing else changes it in between.
@@ -686,11 +702,11 @@ async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             .map(str::to_string)
     };
     let Some(id) = id else {
-        return route(&shared, call);
+        return handle(&shared, call);
     };
     let before = record_of(&lock(&shared.data), &id);
     let (method, path) = (call.method.to_string(), call.path.clone());
-    let resp = route(&shared, call);
+    let resp = handle(&shared, call);
     shared.journal.push(JournalEntry {
         method,
         path,
@@ -699,6 +715,22 @@ async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         after: record_of(&lock(&shared.data), &id),
         id,
     });
+    resp
+}
+
+/// Routes a request, with what happens around it: an edit a test placed just before it, and
+/// the event recording the change it made.
+fn handle(shared: &Shared, call: Call) -> Response {
+    if let Some(edit) = shared.edits.take(call.method.as_str(), &call.path) {
+        lock(&shared.data).apply_archivist_edit(&edit);
+    }
+    let change = entity_events::change_of(&lock(&shared.data), &call);
+    let resp = route(shared, call);
+    if resp.status().is_success()
+        && let Some((reference, command)) = change
+    {
+        lock(&shared.data).record_event(&reference, &shared.options.username, command);
+    }
     resp
 }
 

@@ -6,10 +6,10 @@
 //! nothing but the run record (DESIGN invariant 5).
 
 use super::engine::{EnginePlan, EngineRun, plan_all_pairs};
+use super::execute::execute;
 use super::pair::{Candidate, PairAction, find_pairs, stored_candidates};
 use super::plan::{UNREADABLE_PREFIX, check_mass_change};
 use super::pull::{PullError, PullResult, pull_photoshelter, pull_preservica};
-use super::push::{WriteResult, push_photoshelter_media, push_preservica_asset};
 use super::reconcile::Outcome as DecisionOutcome;
 use crate::clock::Clock;
 use crate::exit::Outcome;
@@ -24,7 +24,6 @@ use crate::store::sync::{
 };
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
@@ -738,105 +737,6 @@ fn pair_stored(
         }
     }
     Ok(paired)
-}
-
-/// Executes outbox entries, asset by asset, with bounded concurrency per system; records each
-/// result. Returns (asset, field, system) → final state.
-async fn execute(
-    store: &mut Store,
-    ctx: &SyncContext<'_>,
-    run: RunId,
-    entries: Vec<OutboxEntry>,
-    assets: &HashMap<AssetId, &AssetRow>,
-    report: &mut RunReport,
-) -> Result<Vec<((AssetId, String, System), String)>, CycleStop> {
-    let mut groups: BTreeMap<(System, AssetId), Vec<OutboxEntry>> = BTreeMap::new();
-    for e in entries {
-        groups.entry((e.system, e.asset_id)).or_default().push(e);
-    }
-    let jobs: Vec<(System, String, Vec<OutboxEntry>)> = groups
-        .into_iter()
-        .filter_map(|((system, asset), entries)| {
-            let row = assets.get(&asset)?;
-            let id = match system {
-                System::PhotoShelter => row.photoshelter_id.clone()?,
-                System::Preservica => row.preservica_ref.clone()?,
-            };
-            Some((system, id, entries))
-        })
-        .collect();
-    let concurrency = ctx
-        .concurrency_photoshelter
-        .min(ctx.concurrency_preservica)
-        .max(1);
-    let mut stream = futures_util::stream::iter(jobs)
-        .map(|(system, id, entries)| async move {
-            let results = match system {
-                System::Preservica => {
-                    push_preservica_asset(ctx.preservica, ctx.mapping, &id, &entries).await
-                }
-                System::PhotoShelter => {
-                    push_photoshelter_media(ctx.photoshelter, ctx.mapping, &id, &entries).await
-                }
-            };
-            (system, id, entries, results)
-        })
-        .buffer_unordered(concurrency);
-    let mut states = Vec::new();
-    while let Some((system, id, entries, results)) = stream.next().await {
-        let now = ctx.clock.now();
-        for (entry_id, result) in results {
-            let Some(entry) = entries.iter().find(|e| e.id == entry_id) else {
-                continue;
-            };
-            let key = (entry.asset_id, entry.field.clone(), system);
-            let state = match result {
-                WriteResult::Done { old } => {
-                    store.complete_write(
-                        entry,
-                        old.as_deref(),
-                        &format!("written by ferry run {run}"),
-                        run,
-                        now,
-                    )?;
-                    "done"
-                }
-                WriteResult::AlreadyApplied => {
-                    store.complete_write(
-                        entry,
-                        entry.expected_value.as_deref(),
-                        &format!("found already written by ferry run {}", entry.run_id),
-                        run,
-                        now,
-                    )?;
-                    "done"
-                }
-                WriteResult::Stale { found } => {
-                    store.set_outbox_state(
-                        entry.id,
-                        "stale",
-                        Some(&format!(
-                            "the target now holds {found:?}; left for the next run"
-                        )),
-                        now,
-                    )?;
-                    "stale"
-                }
-                WriteResult::Failed(error) => {
-                    store.set_outbox_state(entry.id, "failed", Some(&error), now)?;
-                    report.failures.push(Failure {
-                        asset_id: Some(entry.asset_id),
-                        system: system.name().into(),
-                        item: format!("{id} {}", entry.field),
-                        error,
-                    });
-                    "failed"
-                }
-            };
-            states.push((key, state.to_string()));
-        }
-    }
-    Ok(states)
 }
 
 /// The report's rows: one per kept decision (fields that were equal and already agreed are

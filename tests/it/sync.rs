@@ -1078,15 +1078,18 @@ async fn a_correction_re_reads_and_reads_back_only_what_it_writes() {
     assert_eq!(out.report.summary.pushed_to_photoshelter, 1);
 
     // The caption is the Preservica entity's Description: the entity is re-read (the stale
-    // check), written and read back; no fragment is read.
+    // check), written and read back; no fragment is read. Its events are counted before the
+    // re-read and read after the write (someone else's change in between is looked for).
     let pv = requests_naming(&h.world.preservica.log(), &r0);
     let entity = format!("/api/entity/information-objects/{r0}");
     assert_eq!(
         pv,
         [
+            format!("GET {entity}/event-actions"),
             format!("GET {entity}"),
             format!("PUT {entity}"),
-            format!("GET {entity}")
+            format!("GET {entity}"),
+            format!("GET {entity}/event-actions"),
         ],
         "{pv:#?}"
     );

@@ -11,6 +11,7 @@ use crate::photoshelter::emulator::{self as ps_emu, PhotoShelterEmulator};
 use crate::preservica::client::Connection;
 use crate::preservica::emulator::{self as pv_emu, PreservicaEmulator};
 use crate::preservica::wire;
+use crate::private_fs::write_private;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -254,16 +255,6 @@ pub enum DemoError {
     Setup(String),
 }
 
-fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    std::fs::write(path, text)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    }
-    Ok(())
-}
-
 /// Writes `ferry.toml` (with `extra` appended), `mapping.toml` and the emulators' demo
 /// secrets into `dir`: a config for `world`, as the demo and the command-line tests use.
 pub fn write_config(
@@ -271,7 +262,8 @@ pub fn write_config(
     world: &World,
     extra: &str,
 ) -> std::io::Result<std::path::PathBuf> {
-    std::fs::create_dir_all(dir.join("secrets"))?;
+    std::fs::create_dir_all(dir)?;
+    crate::private_fs::create_dir_all(&dir.join("secrets"))?;
     let ps = world.photoshelter.options();
     let pv = world.preservica.options();
     write_private(&dir.join("secrets/photoshelter-api-key"), &ps.api_key_v4)?;

@@ -16,6 +16,9 @@ use crate::preservica::client::PreservicaClient;
 use crate::preservica::emulator::WRITE_ROLES;
 use std::time::Duration;
 
+pub mod custom;
+pub mod local;
+
 /// How one check ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {

@@ -70,6 +70,46 @@ impl FaultOptions {
     }
 }
 
+/// An edit someone else makes at the worst moment: just before the emulator handles the next
+/// request with `method` whose path contains `path_contains` (say, the write ferry sends
+/// right after its re-read). Each fires once. For tests of what ferry sees of concurrent
+/// edits: neither system offers a conditional write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EditDuring<E> {
+    pub method: String,
+    pub path_contains: String,
+    pub edit: E,
+}
+
+/// The edits waiting for their request.
+#[derive(Debug)]
+pub struct EditHooks<E> {
+    pending: Mutex<Vec<EditDuring<E>>>,
+}
+
+impl<E> Default for EditHooks<E> {
+    fn default() -> Self {
+        EditHooks {
+            pending: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl<E> EditHooks<E> {
+    pub fn push(&self, hook: EditDuring<E>) {
+        lock(&self.pending).push(hook);
+    }
+
+    /// The edit waiting for this request, if any; it fires only once.
+    pub fn take(&self, method: &str, path: &str) -> Option<E> {
+        let mut pending = lock(&self.pending);
+        let i = pending.iter().position(|h| {
+            h.method.eq_ignore_ascii_case(method) && path.contains(&h.path_contains)
+        })?;
+        Some(pending.remove(i).edit)
+    }
+}
+
 /// One request as the emulator answered it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoggedRequest {

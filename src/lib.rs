@@ -19,6 +19,7 @@ pub mod model;
 pub mod notify;
 pub mod photoshelter;
 pub mod preservica;
+pub mod private_fs;
 pub mod report;
 pub mod schedule;
 pub mod server;

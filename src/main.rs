@@ -797,10 +797,20 @@ fn serve(config: Config, no_schedule: bool) -> Result<Outcome> {
     let index: ferry::server::SharedIndex = Arc::new(Mutex::new(index));
     let schedule = ferry::schedule::Schedule::parse(&config.schedule.nightly)
         .map_err(|e| anyhow::anyhow!("schedule.nightly: {e}"))?;
-    runtime()?.block_on(async move {
+    let rt = runtime()?;
+    let outcome = rt.block_on(async move {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let (signal_tx, signal_rx) = tokio::sync::oneshot::channel();
+        // Listening starts here, before the server says it is up, so an early SIGTERM is
+        // not lost to the default action.
+        let stop = stop_signal();
         tokio::spawn(async move {
-            let _ = tokio::signal::ctrl_c().await;
+            let signal = stop.await;
+            tracing::info!(
+                signal,
+                "stopping: no new sync starts; a running one may finish"
+            );
+            let _ = signal_tx.send(signal);
             let _ = stop_tx.send(true);
         });
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -847,15 +857,61 @@ fn serve(config: Config, no_schedule: bool) -> Result<Outcome> {
                 std::time::Duration::from_secs(30),
                 ferry::notify::Notifier::new(&config.notify),
                 job,
-                stopped(stop_rx.clone()),
+                ferry::schedule::Stop {
+                    signal: stopped(stop_rx.clone()),
+                    grace: STOP_GRACE,
+                },
             )))
         };
         running.wait().await?;
         if let Some(service) = service {
             let _ = service.await;
         }
+        let signal = signal_rx.await.unwrap_or("a stop request");
+        println!("ferry stopped ({signal})");
         Ok(Outcome::Done)
-    })
+    });
+    // A sync still running past the grace period is not waited for again here: its
+    // planned writes stay in the outbox, and the next run finishes them.
+    rt.shutdown_timeout(std::time::Duration::from_secs(5));
+    outcome
+}
+
+/// How long `ferry serve` lets a running sync finish once asked to stop: under the 30
+/// minutes `contrib/ferry.service` gives before systemd kills the process, so ferry ends on
+/// its own terms.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(25 * 60);
+
+/// Starts listening for SIGTERM (what systemd, Docker and `kill` send) and SIGINT (Ctrl-C);
+/// the future resolves to the name of the first that comes.
+fn stop_signal() -> impl std::future::Future<Output = &'static str> {
+    #[cfg(unix)]
+    let listening = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        match listening {
+            (Ok(mut term), Ok(mut int)) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            },
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops ferry cleanly");
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
+    }
 }
 
 /// What a sync run needs, from the config: the same for `ferry sync` and scheduled runs.
@@ -1103,7 +1159,24 @@ fn doctor(config: &Config) -> Result<Outcome> {
             check_preservica(&config.preservica)
         )
     });
-    let checks: Vec<_> = ps.into_iter().chain(pv).collect();
+    let mut checks: Vec<_> = ps.into_iter().chain(pv).collect();
+    let photoshelter_ready = checks
+        .iter()
+        .all(|c| c.system != ferry::model::System::PhotoShelter || c.status != Status::Fail);
+    if photoshelter_ready {
+        match Mapping::load(&config.mapping) {
+            Ok(mapping) => checks.extend(runtime()?.block_on(
+                ferry::doctor::custom::check_custom_fields(&config.photoshelter, &mapping),
+            )),
+            Err(e) => checks.push(ferry::doctor::Check {
+                system: ferry::model::System::PhotoShelter,
+                name: "custom field",
+                status: Status::Fail,
+                detail: format!("the mapping cannot be read: {e}"),
+            }),
+        }
+    }
+    let local = [ferry::doctor::local::check_store(&config.paths.store)];
     let rows: Vec<[String; 4]> = checks
         .iter()
         .map(|c| {
@@ -1114,6 +1187,14 @@ fn doctor(config: &Config) -> Result<Outcome> {
                 c.detail.clone(),
             ]
         })
+        .chain(local.iter().map(|c| {
+            [
+                "ferry".to_string(),
+                c.name.to_string(),
+                c.status.label().to_string(),
+                c.detail.clone(),
+            ]
+        }))
         .collect();
     print_table(
         &["system", "check", "result", "detail"].map(String::from),

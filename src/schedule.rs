@@ -118,20 +118,29 @@ pub enum JobResult {
     Failed(String),
 }
 
-/// Runs `job` on `nightly`'s schedule until `shutdown` resolves; then lets a running job end
-/// (its writes are never cut) and returns. `poll` bounds how long the loop sleeps between
-/// looks at the clock.
-pub async fn run_service<F, Fut>(
+/// When the service stops: once `signal` resolves, a running job gets `grace` to finish.
+pub struct Stop<S> {
+    pub signal: S,
+    pub grace: Duration,
+}
+
+/// Runs `job` on `nightly`'s schedule until `stop.signal` resolves; then lets a running job
+/// end within `stop.grace` and returns. A job still running then is left to the process's
+/// end: its planned writes stay in the outbox and the next run finishes them, so nothing is
+/// written twice. `poll` bounds how long the loop sleeps between looks at the clock.
+pub async fn run_service<F, Fut, S>(
     mut nightly: Nightly,
     clock: Clock,
     poll: Duration,
     notifier: Notifier,
     job: F,
-    shutdown: impl Future<Output = ()>,
+    stop: Stop<S>,
 ) where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: Future<Output = JobResult> + 'static,
+    S: Future<Output = ()>,
 {
+    let shutdown = stop.signal;
     tokio::pin!(shutdown);
     let mut running: Option<tokio::task::JoinHandle<JobResult>> = None;
     tracing::info!(schedule = nightly.schedule.text(), next = ?nightly.next(), "nightly service started");
@@ -181,14 +190,23 @@ pub async fn run_service<F, Fut>(
         }
     }
     if let Some(handle) = running {
-        tracing::info!("shutting down: letting the running sync finish");
-        report(
-            &notifier,
-            handle
+        tracing::info!(
+            grace_seconds = stop.grace.as_secs(),
+            "shutting down: letting the running sync finish"
+        );
+        match tokio::time::timeout(stop.grace, handle).await {
+            Ok(result) => {
+                report(
+                    &notifier,
+                    result.unwrap_or_else(|e| JobResult::Failed(e.to_string())),
+                )
                 .await
-                .unwrap_or_else(|e| JobResult::Failed(e.to_string())),
-        )
-        .await;
+            }
+            Err(_) => tracing::warn!(
+                grace_seconds = stop.grace.as_secs(),
+                "the running sync did not finish in time; stopping without it (the next run finishes its planned writes)"
+            ),
+        }
     }
     tracing::info!("nightly service stopped");
 }
@@ -292,8 +310,11 @@ mod tests {
                     JobResult::LockedOut("preservica listed no assets".into())
                 }
             },
-            async {
-                let _ = stop_rx.await;
+            Stop {
+                signal: async {
+                    let _ = stop_rx.await;
+                },
+                grace: Duration::from_secs(5),
             },
         ));
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -313,5 +334,75 @@ mod tests {
             text.contains("\"lockout\"") && text.contains("refused to start"),
             "{text}"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stop_lets_a_running_sync_finish_within_the_grace_and_no_longer() {
+        use std::sync::atomic::AtomicBool;
+        // (how long the sync takes, the grace, whether the service waits for it)
+        for (job_ms, grace_ms, waited) in [(100, 3000, true), (1500, 200, false)] {
+            let clock = Clock::fixed(at(1, 59));
+            let nightly = Nightly::new(Schedule::parse("0 2 * * *").unwrap(), clock.now());
+            let (started, done) = (
+                Arc::new(AtomicBool::new(false)),
+                Arc::new(AtomicBool::new(false)),
+            );
+            let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+            let (s, d) = (started.clone(), done.clone());
+            let service = tokio::spawn(run_service(
+                nightly,
+                clock.clone(),
+                Duration::from_millis(5),
+                Notifier::new(&crate::config::NotifyConfig {
+                    webhook_url: None,
+                    file: None,
+                    expiring_days: 30,
+                }),
+                move || {
+                    let (s, d) = (s.clone(), d.clone());
+                    async move {
+                        s.store(true, Ordering::SeqCst);
+                        // The job runs on a thread of its own: a blocking sleep stands for a
+                        // sync at work.
+                        std::thread::sleep(Duration::from_millis(job_ms));
+                        d.store(true, Ordering::SeqCst);
+                        JobResult::Finished {
+                            exit_code: 0,
+                            notices: Vec::new(),
+                        }
+                    }
+                },
+                Stop {
+                    signal: async {
+                        let _ = stop_rx.await;
+                    },
+                    grace: Duration::from_millis(grace_ms),
+                },
+            ));
+            clock.set(at(2, 0));
+            for _ in 0..500 {
+                if started.load(Ordering::SeqCst) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            assert!(started.load(Ordering::SeqCst), "the sync started");
+            let asked = std::time::Instant::now();
+            let _ = stop_tx.send(());
+            tokio::time::timeout(Duration::from_secs(10), service)
+                .await
+                .expect("the service stops within its bound")
+                .unwrap();
+            let took = asked.elapsed();
+            assert_eq!(
+                done.load(Ordering::SeqCst),
+                waited,
+                "job {job_ms} ms, grace {grace_ms} ms"
+            );
+            assert!(
+                took < Duration::from_millis(grace_ms + 1000),
+                "took {took:?}"
+            );
+        }
     }
 }

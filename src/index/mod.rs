@@ -381,7 +381,7 @@ impl SearchIndex {
     }
 
     fn open_with(dir: &Path, writable: bool) -> Result<SearchIndex, IndexError> {
-        std::fs::create_dir_all(dir).map_err(|source| IndexError::Io {
+        crate::private_fs::create_dir_all(dir).map_err(|source| IndexError::Io {
             path: dir.to_path_buf(),
             source,
         })?;
@@ -434,7 +434,7 @@ impl SearchIndex {
     /// when [`SearchIndex::open`] refuses an index from another version or a damaged one;
     /// fill it with [`SearchIndex::update_from_store`] and `None`.
     pub fn recreate(dir: &Path) -> Result<SearchIndex, IndexError> {
-        std::fs::create_dir_all(dir).map_err(|source| IndexError::Io {
+        crate::private_fs::create_dir_all(dir).map_err(|source| IndexError::Io {
             path: dir.to_path_buf(),
             source,
         })?;

@@ -3,7 +3,7 @@
 
 use super::{
     FieldSpec, FragmentDef, LicenseField, Location, Mapping, PhotoShelterPlace, PreservicaPlace,
-    Rule,
+    Rule, names,
 };
 use crate::model::FieldKind;
 use serde::Deserialize;
@@ -204,6 +204,19 @@ impl Validator<'_> {
                         self.problem(line, format!("fragment '{name}': {key} is empty"));
                     }
                 }
+                let names = [
+                    ("root", Some(&f.root)),
+                    ("root_prefix", f.root_prefix.as_ref()),
+                    ("element_prefix", f.element_prefix.as_ref()),
+                ];
+                for (key, value) in names {
+                    if let Some(why) = value
+                        .filter(|v| !v.trim().is_empty())
+                        .and_then(|v| names::xml_name_problem(key, v))
+                    {
+                        self.problem(line, format!("fragment '{name}': {why}"));
+                    }
+                }
                 FragmentDef {
                     name,
                     schema: f.schema,
@@ -353,6 +366,15 @@ impl Validator<'_> {
         let preservica = raw
             .preservica
             .map(|loc| self.preservica_location(&name, loc, kind, fragments));
+        if let Some(Some(Location {
+            place: PhotoShelterPlace::Iptc(iptc),
+            line,
+            ..
+        })) = &photoshelter
+            && let Some(why) = names::iptc_name_problem(iptc)
+        {
+            self.problem(*line, format!("field '{name}': {why}"));
+        }
         let (kind, rule) = (kind?, rule?);
         let photoshelter = photoshelter.flatten();
         let preservica = preservica.flatten();
@@ -518,11 +540,8 @@ impl Validator<'_> {
                         format!("field '{field}': unknown fragment '{fragment}' (define it under [fragments.{fragment}])"),
                     );
                 }
-                if element.trim().is_empty() || element.contains(':') {
-                    self.problem(
-                        line,
-                        format!("field '{field}': element must be a local name without prefix, got '{element}'"),
-                    );
+                if let Some(why) = names::xml_name_problem("element", &element) {
+                    self.problem(line, format!("field '{field}': {why}"));
                 }
                 PreservicaPlace::Element { fragment, element }
             }

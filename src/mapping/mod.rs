@@ -7,6 +7,7 @@
 //! canonical records and canonical changes back to what each system must be sent.
 
 mod load;
+pub mod names;
 pub mod photoshelter;
 pub mod preservica;
 mod xml;

@@ -18,7 +18,8 @@ mod v4;
 
 use crate::clock::Clock;
 use crate::emulate::{
-    FaultOptions, Faults, JournalEntry, RequestLog, Running, WriteJournal, fault_layer, lock, serve,
+    EditDuring, EditHooks, FaultOptions, Faults, JournalEntry, RequestLog, Running, WriteJournal,
+    fault_layer, lock, serve,
 };
 use crate::mapping::photoshelter::PhotoShelterRecord;
 use crate::photoshelter::wire::{self, LicensePlace, Visibility};
@@ -339,6 +340,14 @@ fn redact_json(v: &mut Value) {
     }
 }
 
+/// IPTC fields a person edits in PhotoShelter's web UI (`None` clears): a test hook placed
+/// with [`PhotoShelterEmulator::edit_during`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IptcEdit {
+    pub media_id: String,
+    pub fields: Vec<(String, Option<String>)>,
+}
+
 /// A response the emulator gives instead of its own, for tests of malformed answers.
 #[derive(Debug, Clone)]
 pub struct Override {
@@ -366,6 +375,8 @@ pub(crate) struct Emu {
     journal: WriteJournal<PhotoShelterRecord>,
     /// Start of the rate-limit window and requests in it.
     window: Mutex<(Instant, u32)>,
+    /// Edits a test makes "as a person" just before a request of ferry's is handled.
+    edits: EditHooks<IptcEdit>,
 }
 
 /// Who is calling, once authenticated.
@@ -611,6 +622,7 @@ pub async fn start(
         expire_countdown: Mutex::new(None),
         journal: WriteJournal::default(),
         window: Mutex::new((Instant::now(), 0)),
+        edits: EditHooks::default(),
     });
     let v4 = v4::router();
     let v3 = v3::router();
@@ -709,6 +721,19 @@ async fn journal_layer(State(emu): State<Arc<Emu>>, req: Request, next: Next) ->
 }
 
 async fn override_layer(State(emu): State<Arc<Emu>>, req: Request, next: Next) -> Response {
+    if let Some(edit) = emu.edits.take(req.method().as_str(), req.uri().path()) {
+        let now = emu.now();
+        let mut store = lock(&emu.store);
+        if let Some(m) = store.media.get_mut(&edit.media_id) {
+            for (field, value) in edit.fields {
+                match value {
+                    Some(v) => m.iptc.insert(field, v),
+                    None => m.iptc.remove(&field),
+                };
+            }
+            m.modified_at = now;
+        }
+    }
     let hit = {
         let mut ov = lock(&emu.overrides);
         let method = req.method().as_str().to_string();
@@ -1032,5 +1057,11 @@ impl PhotoShelterEmulator {
     /// Answers matching requests with a canned response instead.
     pub fn override_response(&self, o: Override) {
         lock(&self.emu.overrides).push(o);
+    }
+
+    /// Makes `hook.edit` as a person would, just before the next request matching `hook` is
+    /// handled: a concurrent edit landing between ferry's re-read and its write.
+    pub fn edit_during(&self, hook: EditDuring<IptcEdit>) {
+        self.emu.edits.push(hook);
     }
 }

@@ -75,6 +75,8 @@ pub enum PreservicaError {
 
 type Result<T> = std::result::Result<T, PreservicaError>;
 
+mod events;
+
 /// How many times one request logs in again when its token is refused. More than once: a
 /// token can expire (or all sessions be ended) again while a request waits out throttling
 /// or retries, so a second refusal is not yet the account's fault; bounded, so an account

@@ -560,6 +560,82 @@ pub fn entity_response(
     s
 }
 
+// ---------------------------------------------------------------------------------------
+// Event actions (contract §7.2): what was done to an entity, by whom and when.
+
+/// An entity's event actions, under its entity URL: `{entity}/event-actions?start=&max=`,
+/// oldest first. ferry reads `TotalResults` as the overall count (as pyPreservica does).
+pub const EVENT_ACTIONS: &str = "event-actions";
+
+/// One `xip:EventAction`: its `commandType` and the `xip:Event` it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventAction {
+    /// e.g. `command_create`, `AddIdentifier` (other values are not documented).
+    pub command_type: String,
+    /// The event's `type`: `Ingest`, `Modified`, `Moved`, ….
+    pub event_type: String,
+    pub date: Option<chrono::DateTime<chrono::Utc>>,
+    /// The user the event names (`xip:User`).
+    pub user: Option<String>,
+}
+
+/// One page of an `EventActionsResponse`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventPage {
+    pub actions: Vec<EventAction>,
+    pub next: Option<String>,
+    pub total: Option<u64>,
+}
+
+/// Reads an `EventActionsResponse` page.
+pub fn read_event_actions(root: &Element) -> EventPage {
+    let (next, total) = read_paging(root);
+    let holder = root.child("EventActions").unwrap_or(root);
+    let actions = holder
+        .children_named("EventAction")
+        .map(|a| {
+            let event = a.child("Event");
+            let date = event
+                .and_then(|e| e.child_text("Date"))
+                .or_else(|| a.child_text("Date"))
+                .and_then(|d| chrono::DateTime::parse_from_rfc3339(&d).ok())
+                .map(|d| d.with_timezone(&chrono::Utc));
+            EventAction {
+                command_type: a.attr("commandType").unwrap_or_default().to_string(),
+                event_type: event
+                    .and_then(|e| e.attr("type"))
+                    .unwrap_or_default()
+                    .to_string(),
+                date,
+                user: event
+                    .and_then(|e| e.child_text("User"))
+                    .filter(|u| !u.is_empty()),
+            }
+        })
+        .collect();
+    EventPage {
+        actions,
+        next,
+        total,
+    }
+}
+
+/// An `xip:EventAction` element (emulator side), for the entity `entity` in event `event_ref`.
+pub fn event_action_xml(a: &EventAction, event_ref: &str, entity: &str) -> String {
+    let date = a
+        .date
+        .map(|d| d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .unwrap_or_default();
+    format!(
+        "<xip:EventAction commandType=\"{}\"><xip:Event type=\"{}\"><xip:Ref>{}</xip:Ref><xip:Date>{date}</xip:Date><xip:User>{}</xip:User></xip:Event><xip:Date>{date}</xip:Date><xip:Entity>{}</xip:Entity></xip:EventAction>",
+        esc(&a.command_type),
+        esc(&a.event_type),
+        esc(event_ref),
+        esc(a.user.as_deref().unwrap_or_default()),
+        esc(entity)
+    )
+}
+
 /// A `Paging` block: `Next` only when there is a next page.
 pub fn paging(next: Option<&str>, total: u64) -> String {
     match next {

@@ -36,6 +36,10 @@ pub struct RunReport {
     pub rights: Vec<RightsProblem>,
     pub failures: Vec<Failure>,
     pub transfers: Vec<TransferRow>,
+    /// Writes that may have replaced an edit someone else made between ferry's re-read of
+    /// the target and its write; each field is also in the review queue.
+    #[serde(default)]
+    pub concurrent_edits: Vec<ConcurrentEdit>,
 }
 
 /// The run in numbers.
@@ -59,6 +63,9 @@ pub struct Summary {
     /// Writes skipped because the target changed during the run, and fields not compared.
     pub skipped: u64,
     pub failures: u64,
+    /// Writes that may have replaced a concurrent edit (see [`RunReport::concurrent_edits`]).
+    #[serde(default)]
+    pub concurrent_edits: u64,
     pub api_calls_photoshelter: RequestCounts,
     pub api_calls_preservica: RequestCounts,
     pub seconds_pull_photoshelter: f64,
@@ -114,6 +121,26 @@ pub struct Failure {
     pub system: String,
     pub item: String,
     pub error: String,
+}
+
+/// A write that may have replaced someone else's edit: verified, but what the system shows
+/// says someone changed the record between ferry's re-read and its write.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct ConcurrentEdit {
+    pub asset_id: i64,
+    /// The system written to.
+    pub system: String,
+    /// Its media id or asset ref.
+    pub item: String,
+    pub field: String,
+    /// What ferry read just before writing.
+    pub value_read: Option<String>,
+    /// What ferry wrote.
+    pub value_written: Option<String>,
+    /// Always `may have replaced a concurrent edit`.
+    pub note: String,
+    /// What ferry saw, in one line.
+    pub evidence: String,
 }
 
 /// A transfer of the run (archive or republish).

@@ -13,7 +13,8 @@
 //!
 //! Order: header (run id, times, dry-run badge, status, the reason a run stopped), summary,
 //! drifted fields grouped per asset (text fields carry a word diff PhotoShelter → Preservica),
-//! the in-sync fields in a collapsed `<details>`, rights problems, failures, transfers.
+//! the in-sync fields in a collapsed `<details>`, rights problems, failures, writes that may
+//! have replaced a concurrent edit, transfers.
 //!
 //! # CSV
 //!
@@ -55,11 +56,12 @@
 //! | `rights` | array of objects | rights and expiry problems, see below |
 //! | `failures` | array of objects | what failed, see below |
 //! | `transfers` | array of objects | archive and republish transfers of the run, see below |
+//! | `concurrent_edits` | array of objects | writes that may have replaced a concurrent edit, see below |
 //!
 //! `summary` holds the integers `assets_photoshelter`, `assets_preservica`, `pairs`,
 //! `pairs_unchanged` (pairs an earlier run found settled and that nothing has changed since:
 //! not compared again), `fields_compared`, `in_sync`, `drifted`, `pushed_to_photoshelter`, `pushed_to_preservica`,
-//! `conflicts_queued`, `conflicts_resolved`, `skipped`, `failures`; the objects
+//! `conflicts_queued`, `conflicts_resolved`, `skipped`, `failures`, `concurrent_edits`; the objects
 //! `api_calls_photoshelter` and `api_calls_preservica`, each with the integers `requests`
 //! (every attempt on the wire, retries included), `retries`, `throttled` (answers of 429) and
 //! `server_errors` (answers of 5xx); and the numbers (seconds) `seconds_pull_photoshelter`,
@@ -91,6 +93,13 @@
 //! Each object of `failures` has `asset_id` (integer or null), `system`, `item` and `error`
 //! (strings). Each object of `transfers` has `kind`, `source`, `target` (string or null),
 //! `state` and `detail`.
+//!
+//! Each object of `concurrent_edits` is a write that was made and verified although what the
+//! system shows says someone changed the record between ferry's re-read and its write (their
+//! edit may be lost; the field is in the review queue): `asset_id`, `system` (written to),
+//! `item` (media id or asset ref), `field`, `value_read` and `value_written` (string or null:
+//! what ferry read just before writing, and what it wrote), `note` (always `may have
+//! replaced a concurrent edit`) and `evidence` (one line: what ferry saw).
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -103,6 +112,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use similar::{ChangeTag, TextDiff};
 
 use super::{FieldRow, REPORT_SCHEMA_VERSION, RunReport, Summary};
+
+mod concurrent;
 use crate::http::RequestCounts;
 
 /// The report as pretty-printed JSON (the schema in the module docs), ending in a newline.
@@ -281,7 +292,8 @@ pub fn to_html(report: &RunReport) -> String {
     out.push_str(
         "<nav><a href=\"#summary\">Summary</a> · <a href=\"#drift\">Drifted fields</a> · \
          <a href=\"#in-sync\">In sync</a> · <a href=\"#rights\">Rights</a> · \
-         <a href=\"#failures\">Failures</a> · <a href=\"#transfers\">Transfers</a></nav>\n",
+         <a href=\"#failures\">Failures</a> · <a href=\"#concurrent\">Concurrent edits</a> · \
+         <a href=\"#transfers\">Transfers</a></nav>\n",
     );
     render_summary(&mut out, &report.summary);
 
@@ -324,6 +336,7 @@ pub fn to_html(report: &RunReport) -> String {
 
     render_rights(&mut out, report);
     render_failures(&mut out, report);
+    concurrent::render_concurrent_edits(&mut out, report);
     render_transfers(&mut out, report);
 
     let _ = writeln!(
@@ -395,7 +408,7 @@ fn seconds(s: f64) -> String {
 fn render_summary(out: &mut String, s: &Summary) {
     out.push_str("<section id=\"summary\">\n<h2>Summary</h2>\n<div class=\"summary\">\n");
     out.push_str("<table class=\"numbers\">\n<caption>Assets and fields</caption>\n<tbody>\n");
-    let rows: [(&str, u64, bool); 13] = [
+    let rows: [(&str, u64, bool); 14] = [
         ("Assets in PhotoShelter", s.assets_photoshelter, false),
         ("Assets in Preservica", s.assets_preservica, false),
         ("Pairs", s.pairs, false),
@@ -413,6 +426,11 @@ fn render_summary(out: &mut String, s: &Summary) {
         ("Conflicts queued for review", s.conflicts_queued, true),
         ("Skipped", s.skipped, true),
         ("Failures", s.failures, true),
+        (
+            "Writes that may have replaced a concurrent edit",
+            s.concurrent_edits,
+            true,
+        ),
     ];
     for (label, n, flag) in rows {
         let class = if flag && n > 0 { " class=\"attn\"" } else { "" };
@@ -825,20 +843,37 @@ pub struct ReportPaths {
     pub csv: PathBuf,
 }
 
+/// A report file (or its directory) that could not be written, by path.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot write the run report {}: {source}; make paths.reports a directory ferry can write to",
+    path.display()
+)]
+pub struct ReportWriteError {
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
 /// Writes `run-<id>.html`, `run-<id>.json` and `run-<id>.csv` into `dir`, creating it. Each
 /// file is written to a temporary file in `dir`, flushed to disk, then renamed over its final
 /// name, so a reader sees either the previous file or the whole new one, never half of one.
-pub fn write_all(report: &RunReport, dir: &Path) -> io::Result<ReportPaths> {
-    fs::create_dir_all(dir)?;
+/// Reports follow the umask (people share them), unlike ferry's own files.
+pub fn write_all(report: &RunReport, dir: &Path) -> Result<ReportPaths, ReportWriteError> {
+    let at = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ReportWriteError { path, source }
+    };
+    fs::create_dir_all(dir).map_err(at(dir))?;
     let base = format!("run-{}", report.run_id);
     let paths = ReportPaths {
         html: dir.join(format!("{base}.html")),
         json: dir.join(format!("{base}.json")),
         csv: dir.join(format!("{base}.csv")),
     };
-    write_atomic(&paths.json, to_json(report).as_bytes())?;
-    write_atomic(&paths.csv, to_csv(report).as_bytes())?;
-    write_atomic(&paths.html, to_html(report).as_bytes())?;
+    write_atomic(&paths.json, to_json(report).as_bytes()).map_err(at(&paths.json))?;
+    write_atomic(&paths.csv, to_csv(report).as_bytes()).map_err(at(&paths.csv))?;
+    write_atomic(&paths.html, to_html(report).as_bytes()).map_err(at(&paths.html))?;
     #[cfg(unix)]
     {
         // Make the renames durable; a directory that cannot be synced is not an error.

@@ -47,8 +47,16 @@ impl Store {
     /// anything is written to it.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            crate::private_fs::create_dir_all(dir).map_err(|source| StoreError::Io {
                 path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        // The store holds both systems' metadata: created 0600 before SQLite opens it, so its
+        // WAL and SHM files (which SQLite gives the database's mode) are private too.
+        if path.as_os_str() != IN_MEMORY {
+            crate::private_fs::create_file_if_missing(path).map_err(|source| StoreError::Io {
+                path: path.to_path_buf(),
                 source,
             })?;
         }

@@ -983,7 +983,12 @@ impl Store {
 
     /// Resolved conflicts whose value has not been carried out yet.
     pub fn resolutions(&self) -> Result<HashMap<(AssetId, String), Resolution>, StoreError> {
-        self.query_rows("SELECT id, asset_id, field, resolution, resolution_value FROM review_queue WHERE status = 'resolved' AND resolution IS NOT NULL AND resolved_by IS NULL", [], |r| {
+        // A side taken comes with the value the person saw for it (used when the systems
+        // agree by the time the resolution is carried out; otherwise the side's current one).
+        self.query_rows("SELECT q.id, q.asset_id, q.field, q.resolution,
+                CASE q.resolution WHEN 'photoshelter' THEN d.photoshelter_value WHEN 'preservica' THEN d.preservica_value ELSE q.resolution_value END
+             FROM review_queue q JOIN decisions d ON d.id = q.decision_id
+             WHERE q.status = 'resolved' AND q.resolution IS NOT NULL AND q.resolved_by IS NULL", [], |r| {
             Ok(((r.get(1)?, r.get(2)?), (r.get(0)?, r.get(3)?, r.get(4)?)))
         })
     }

@@ -6,10 +6,10 @@
 //! nothing but the run record (DESIGN invariant 5).
 
 use super::engine::{EnginePlan, EngineRun, plan_all_pairs};
+use super::execute::execute;
 use super::pair::{Candidate, PairAction, find_pairs, stored_candidates};
 use super::plan::{UNREADABLE_PREFIX, check_mass_change};
 use super::pull::{PullError, PullResult, pull_photoshelter, pull_preservica};
-use super::push::{WriteResult, push_photoshelter_media, push_preservica_asset};
 use super::reconcile::Outcome as DecisionOutcome;
 use crate::clock::Clock;
 use crate::exit::Outcome;
@@ -17,14 +17,13 @@ use crate::mapping::Mapping;
 use crate::model::{FieldValue, System};
 use crate::photoshelter::client::PhotoShelterClient;
 use crate::preservica::client::PreservicaClient;
-use crate::report::render::{ReportPaths, write_all};
+use crate::report::render::{ReportPaths, ReportWriteError, write_all};
 use crate::report::{Failure, FieldRow, REPORT_SCHEMA_VERSION, RunReport};
 use crate::store::sync::{
     AssetId, AssetRow, LockHolder, Lockout, OutboxEntry, RunId, Snapshot, ts,
 };
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
@@ -74,8 +73,8 @@ pub enum SyncError {
     Locked(LockHolder),
     #[error("ferry is locked out since {} after a critical error: {}; check the last report, then run `ferry sync --recover`", .0.since, .0.reason)]
     LockedOut(Lockout),
-    #[error("cannot write the report: {0}")]
-    Report(std::io::Error),
+    #[error(transparent)]
+    Report(#[from] ReportWriteError),
 }
 
 /// What a run did.
@@ -112,10 +111,6 @@ async fn run_locked(
     opts: &SyncOptions,
 ) -> Result<SyncOutcome, SyncError> {
     let started = ctx.clock.now();
-    let calls_before = (
-        ctx.photoshelter.request_counts(),
-        ctx.preservica.request_counts(),
-    );
     if let Some(lockout) = store.lockout()? {
         if opts.dry_run {
             // A dry run writes nothing, so it may look at what a recovery would do; it does
@@ -130,6 +125,49 @@ async fn run_locked(
     }
     store.close_interrupted_runs(started)?;
     let run = store.begin_run("sync", opts.dry_run, started)?;
+    let mut report = RunReport {
+        schema_version: REPORT_SCHEMA_VERSION,
+        run_id: run,
+        started_at: ts(started),
+        dry_run: opts.dry_run,
+        ..RunReport::default()
+    };
+    let result = run_begun(store, ctx, opts, (run, started), &mut report).await;
+    if let Err(e) = &result {
+        // Whatever failed after the run began (the report, the store, the lockout record),
+        // the run is closed as failed with what it got to, not left `running` until the
+        // next run calls it interrupted.
+        let summary = serde_json::to_string(&report.summary).ok();
+        let why = e.to_string();
+        if let Err(closing) = store.finish_run(
+            run,
+            "failed",
+            Outcome::Fatal.code(),
+            summary.as_deref(),
+            None,
+            Some(&why),
+            ctx.clock.now(),
+        ) {
+            tracing::error!(run, error = %closing, "the failed run could not be recorded as failed");
+        }
+        tracing::error!(run, error = %why, "sync failed");
+    }
+    result
+}
+
+/// A run from its record in the store to its report: the cycle, then the report and the
+/// run's end. An error here leaves `report` holding what the run got to.
+async fn run_begun(
+    store: &mut Store,
+    ctx: &SyncContext<'_>,
+    opts: &SyncOptions,
+    (run, started): (RunId, DateTime<Utc>),
+    report: &mut RunReport,
+) -> Result<SyncOutcome, SyncError> {
+    let calls_before = (
+        ctx.photoshelter.request_counts(),
+        ctx.preservica.request_counts(),
+    );
     let span = tracing::info_span!("sync", run, dry_run = opts.dry_run);
     let mut scratch = if opts.dry_run {
         Some(store.copy_in_memory()?)
@@ -138,16 +176,9 @@ async fn run_locked(
     };
     let work: &mut Store = scratch.as_mut().unwrap_or(store);
     let clock = std::time::Instant::now();
-    let mut report = RunReport {
-        schema_version: REPORT_SCHEMA_VERSION,
-        run_id: run,
-        started_at: ts(started),
-        dry_run: opts.dry_run,
-        ..RunReport::default()
-    };
     let mut touched = Vec::new();
     let result = tracing::Instrument::instrument(
-        cycle(work, ctx, opts, run, started, &mut report, &mut touched),
+        cycle(work, ctx, opts, run, started, report, &mut touched),
         span,
     )
     .await;
@@ -173,17 +204,7 @@ async fn run_locked(
             ("failed", Outcome::Fatal, Some(reason))
         }
         Err(CycleStop::Store(e)) => {
-            let reason = e.to_string();
-            report.stopped = Some(reason.clone());
-            store.finish_run(
-                run,
-                "failed",
-                Outcome::Fatal.code(),
-                None,
-                None,
-                Some(&reason),
-                ctx.clock.now(),
-            )?;
+            report.stopped = Some(e.to_string());
             return Err(SyncError::Store(e));
         }
     };
@@ -195,7 +216,7 @@ async fn run_locked(
     report.summary.api_calls_photoshelter =
         ctx.photoshelter.request_counts().since(&calls_before.0);
     report.summary.api_calls_preservica = ctx.preservica.request_counts().since(&calls_before.1);
-    let paths = write_all(&report, &ctx.reports_dir).map_err(SyncError::Report)?;
+    let paths = write_all(report, &ctx.reports_dir)?;
     let summary = serde_json::to_string(&report.summary).ok();
     let db_status = match status {
         "stopped" => "done",
@@ -219,7 +240,7 @@ async fn run_locked(
     Ok(SyncOutcome {
         run_id: run,
         outcome,
-        report,
+        report: std::mem::take(report),
         paths,
         touched,
     })
@@ -716,105 +737,6 @@ fn pair_stored(
         }
     }
     Ok(paired)
-}
-
-/// Executes outbox entries, asset by asset, with bounded concurrency per system; records each
-/// result. Returns (asset, field, system) → final state.
-async fn execute(
-    store: &mut Store,
-    ctx: &SyncContext<'_>,
-    run: RunId,
-    entries: Vec<OutboxEntry>,
-    assets: &HashMap<AssetId, &AssetRow>,
-    report: &mut RunReport,
-) -> Result<Vec<((AssetId, String, System), String)>, CycleStop> {
-    let mut groups: BTreeMap<(System, AssetId), Vec<OutboxEntry>> = BTreeMap::new();
-    for e in entries {
-        groups.entry((e.system, e.asset_id)).or_default().push(e);
-    }
-    let jobs: Vec<(System, String, Vec<OutboxEntry>)> = groups
-        .into_iter()
-        .filter_map(|((system, asset), entries)| {
-            let row = assets.get(&asset)?;
-            let id = match system {
-                System::PhotoShelter => row.photoshelter_id.clone()?,
-                System::Preservica => row.preservica_ref.clone()?,
-            };
-            Some((system, id, entries))
-        })
-        .collect();
-    let concurrency = ctx
-        .concurrency_photoshelter
-        .min(ctx.concurrency_preservica)
-        .max(1);
-    let mut stream = futures_util::stream::iter(jobs)
-        .map(|(system, id, entries)| async move {
-            let results = match system {
-                System::Preservica => {
-                    push_preservica_asset(ctx.preservica, ctx.mapping, &id, &entries).await
-                }
-                System::PhotoShelter => {
-                    push_photoshelter_media(ctx.photoshelter, ctx.mapping, &id, &entries).await
-                }
-            };
-            (system, id, entries, results)
-        })
-        .buffer_unordered(concurrency);
-    let mut states = Vec::new();
-    while let Some((system, id, entries, results)) = stream.next().await {
-        let now = ctx.clock.now();
-        for (entry_id, result) in results {
-            let Some(entry) = entries.iter().find(|e| e.id == entry_id) else {
-                continue;
-            };
-            let key = (entry.asset_id, entry.field.clone(), system);
-            let state = match result {
-                WriteResult::Done { old } => {
-                    store.complete_write(
-                        entry,
-                        old.as_deref(),
-                        &format!("written by ferry run {run}"),
-                        run,
-                        now,
-                    )?;
-                    "done"
-                }
-                WriteResult::AlreadyApplied => {
-                    store.complete_write(
-                        entry,
-                        entry.expected_value.as_deref(),
-                        &format!("found already written by ferry run {}", entry.run_id),
-                        run,
-                        now,
-                    )?;
-                    "done"
-                }
-                WriteResult::Stale { found } => {
-                    store.set_outbox_state(
-                        entry.id,
-                        "stale",
-                        Some(&format!(
-                            "the target now holds {found:?}; left for the next run"
-                        )),
-                        now,
-                    )?;
-                    "stale"
-                }
-                WriteResult::Failed(error) => {
-                    store.set_outbox_state(entry.id, "failed", Some(&error), now)?;
-                    report.failures.push(Failure {
-                        asset_id: Some(entry.asset_id),
-                        system: system.name().into(),
-                        item: format!("{id} {}", entry.field),
-                        error,
-                    });
-                    "failed"
-                }
-            };
-            states.push((key, state.to_string()));
-        }
-    }
-    Ok(states)
 }
 
 /// The report's rows: one per kept decision (fields that were equal and already agreed are

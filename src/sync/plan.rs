@@ -124,18 +124,28 @@ pub fn plan_pair(mapping: &Mapping, pair: &PairState<'_>, plan: &mut Plan) {
         };
         let mut decision = reconcile_field(spec, &state);
         let mut resolution = None;
-        if decision.outcome == Outcome::Review
-            && let Some((id, how, value)) = pair.resolutions.get(&spec.name)
-        {
-            let chosen = match how.as_str() {
-                "photoshelter" => a.cloned(),
-                "preservica" => b.cloned(),
-                _ => value.clone(),
-            };
-            decision.outcome = Outcome::Write;
-            decision.value = chosen;
-            decision.reason = format!("resolved by a person: take {how}");
-            resolution = Some(*id);
+        if let Some((id, how, value)) = pair.resolutions.get(&spec.name) {
+            if decision.outcome == Outcome::Review {
+                let chosen = match how.as_str() {
+                    "photoshelter" => a.cloned(),
+                    "preservica" => b.cloned(),
+                    _ => value.clone(),
+                };
+                decision.outcome = Outcome::Write;
+                decision.value = chosen;
+                decision.reason = format!("resolved by a person: take {how}");
+                resolution = Some(*id);
+            } else if a == b {
+                // Both systems agree, yet a person decided: a write that may have replaced
+                // a concurrent edit, queued with the value ferry read and the one it wrote.
+                // `value` is the one the person saw for the side they took (or typed).
+                if value.as_ref() != a {
+                    decision.outcome = Outcome::Write;
+                    decision.value = value.clone();
+                }
+                decision.reason = format!("resolved by a person: take {how}");
+                resolution = Some(*id);
+            }
         }
         // A value one system would cut is never written there; a person shortens it.
         if decision.outcome == Outcome::Write

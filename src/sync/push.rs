@@ -5,6 +5,7 @@
 //! yet marked finds its new value already in place and is completed without a second write; a
 //! target that someone changed since the plan is left alone (stale) and looked at next run.
 
+use super::concurrent;
 use super::pull::{read_photoshelter, read_preservica};
 use crate::mapping::photoshelter::{self as ps_map, RecordParts};
 use crate::mapping::preservica as pv_map;
@@ -17,9 +18,11 @@ use crate::store::sync::OutboxEntry;
 /// What became of one planned write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteResult {
-    /// Written and read back; `old` is what it replaced.
+    /// Written and read back; `old` is what it replaced. `concurrent` says why the write
+    /// may have replaced someone else's edit made after the re-read (see `concurrent`).
     Done {
         old: Option<String>,
+        concurrent: Option<String>,
     },
     /// The target already held the new value (an earlier run wrote it before stopping).
     AlreadyApplied,
@@ -119,7 +122,13 @@ fn verify_written(
             }
             let now = current_value(after, &e.field);
             if now == e.new_value {
-                (e.id, WriteResult::Done { old })
+                (
+                    e.id,
+                    WriteResult::Done {
+                        old,
+                        concurrent: None,
+                    },
+                )
             } else {
                 (
                     e.id,
@@ -155,15 +164,92 @@ fn settle(
     }
 }
 
-/// Carries out the writes planned for one Preservica asset.
+/// Marks the writes that were done as maybe having replaced a concurrent edit.
+fn mark_concurrent(results: &mut [(i64, WriteResult)], evidence: Option<String>) {
+    let Some(evidence) = evidence else {
+        return;
+    };
+    for (_, r) in results.iter_mut() {
+        if let WriteResult::Done { concurrent, .. } = r {
+            *concurrent = Some(evidence.clone());
+        }
+    }
+}
+
+/// Carries out the writes planned for one Preservica asset: access state (security tag)
+/// first, as a restriction is worth more than a metadata correction, then the fields.
 pub async fn push_preservica_asset(
     client: &PreservicaClient,
     mapping: &Mapping,
     reference: &str,
     entries: &[OutboxEntry],
 ) -> Vec<(i64, WriteResult)> {
-    // The entity and only the fragments holding the fields to write are re-read; the entity
-    // read here is the one the write goes on.
+    let (access, fields): (Vec<OutboxEntry>, Vec<OutboxEntry>) =
+        entries.iter().cloned().partition(|e| is_access(&e.field));
+    let mut results = Vec::new();
+    if !access.is_empty() {
+        results.extend(push_preservica_access(client, mapping, reference, &access).await);
+    }
+    if !fields.is_empty() {
+        results.extend(push_preservica_fields(client, mapping, reference, &fields).await);
+    }
+    results
+}
+
+/// Sets the security tag an access entry asks for, after re-reading the entity.
+async fn push_preservica_access(
+    client: &PreservicaClient,
+    mapping: &Mapping,
+    reference: &str,
+    entries: &[OutboxEntry],
+) -> Vec<(i64, WriteResult)> {
+    let (record, _) = match client
+        .read_asset_for_write(reference, Some(&Default::default()))
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return failed(entries.iter(), &e.to_string()),
+    };
+    let (mut results, to_write) = triage(mapping, &read_preservica(mapping, &record), entries);
+    for (entry, old, _) in to_write {
+        let tag = entry.new_value.clone().unwrap_or_default();
+        let result = match client
+            .set_security_tag(crate::preservica::wire::EntityKind::Asset, reference, &tag)
+            .await
+        {
+            Ok(()) => WriteResult::Done {
+                old,
+                concurrent: None,
+            },
+            Err(e) => WriteResult::Failed(e.to_string()),
+        };
+        results.push((entry.id, result));
+    }
+    results
+}
+
+/// Writes mapped fields of one asset: its events counted, the entity and the fragments
+/// holding the fields re-read, the write sent on what was read with nothing awaited in
+/// between, read back, and the events since the count looked at for someone else's change.
+async fn push_preservica_fields(
+    client: &PreservicaClient,
+    mapping: &Mapping,
+    reference: &str,
+    entries: &[OutboxEntry],
+) -> Vec<(i64, WriteResult)> {
+    // The server version shapes the write's body; asked now (once per client) so that it
+    // is not asked between the re-read and the write.
+    if let Err(e) = client.version().await {
+        return failed(entries.iter(), &e.to_string());
+    }
+    // Counted before the re-read, so every change after the re-read is listed after it.
+    let events_before = match client.event_count(reference).await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(%reference, error = %e, "cannot count the asset's events; a concurrent edit would go unseen");
+            None
+        }
+    };
     let schemas = pv_map::schemas_holding(mapping, entries.iter().map(|e| e.field.as_str()));
     let (record, entity) = match client
         .read_asset_for_write(reference, schemas.as_ref())
@@ -173,24 +259,7 @@ pub async fn push_preservica_asset(
         Err(e) => return failed(entries.iter(), &e.to_string()),
     };
     let current = read_preservica(mapping, &record);
-    let (mut results, mut to_write) = triage(mapping, &current, entries);
-    // Access state first: a restriction is worth more than a metadata correction.
-    let (access, fields): (Vec<ToWrite>, Vec<ToWrite>) = to_write
-        .drain(..)
-        .partition(|(e, _, _)| is_access(&e.field));
-    to_write = fields;
-    let tag_set = !access.is_empty();
-    for (entry, old, _) in access {
-        let tag = entry.new_value.clone().unwrap_or_default();
-        let result = match client
-            .set_security_tag(crate::preservica::wire::EntityKind::Asset, reference, &tag)
-            .await
-        {
-            Ok(()) => WriteResult::Done { old },
-            Err(e) => WriteResult::Failed(e.to_string()),
-        };
-        results.push((entry.id, result));
-    }
+    let (mut results, to_write) = triage(mapping, &current, entries);
     if to_write.is_empty() {
         return results;
     }
@@ -200,18 +269,24 @@ pub async fn push_preservica_asset(
         results.extend(verify_written(&current, to_write, &write.problems));
         return results;
     }
-    // A security tag just set changed the entity: the write then starts from a fresh read of
-    // it rather than send the old one back.
-    let after = if tag_set {
-        client.apply_write(reference, &write).await
-    } else {
-        client
-            .apply_write_over(reference, &write, &entity, record)
-            .await
+    let after = client
+        .apply_write_over(reference, &write, &entity, record)
+        .await
+        .map(|after| read_preservica(mapping, &after))
+        .map_err(|e| e.to_string());
+    let mut written = settle(after, to_write, &write.problems);
+    if let Some(start) = events_before {
+        match client.events_since(reference, start).await {
+            Ok(events) => mark_concurrent(
+                &mut written,
+                concurrent::preservica_evidence(&events, client.username()),
+            ),
+            Err(e) => {
+                tracing::warn!(%reference, error = %e, "cannot read the asset's events after writing; a concurrent edit would go unseen")
+            }
+        }
     }
-    .map(|after| read_preservica(mapping, &after))
-    .map_err(|e| e.to_string());
-    results.extend(settle(after, to_write, &write.problems));
+    results.extend(written);
     results
 }
 
@@ -252,11 +327,19 @@ pub async fn push_photoshelter_media(
         results.extend(verify_written(&current, to_write, &write.problems));
         return results;
     }
+    // Kept to compare with the read-back: the write itself starts from `record` at once.
+    let reread = record.clone();
+    let mut evidence = None;
     let after = client
         .apply_write_over(media_id, &write, record)
         .await
-        .map(|after| read_photoshelter(mapping, &after))
+        .map(|after| {
+            evidence = concurrent::photoshelter_evidence(&reread, &after, &write);
+            read_photoshelter(mapping, &after)
+        })
         .map_err(|e| e.to_string());
-    results.extend(settle(after, to_write, &write.problems));
+    let mut written = settle(after, to_write, &write.problems);
+    mark_concurrent(&mut written, evidence);
+    results.extend(written);
     results
 }

@@ -442,7 +442,7 @@ async fn archive_batch(
     notes: &mut Vec<TransferRow>,
 ) -> Result<(), TransferError> {
     let staging = ctx.archive.staging.clone();
-    tokio::fs::create_dir_all(&staging)
+    crate::private_fs::create_dir_all_async(&staging)
         .await
         .map_err(TransferError::io(&staging))?;
     let target_name = batch

@@ -19,7 +19,7 @@ use crate::model::{CanonicalRecord, FieldValue, System};
 use crate::photoshelter::client::{PhotoShelterClient, PhotoShelterError};
 use crate::preservica::client::{PreservicaClient, PreservicaError};
 use crate::preservica::opex::OpexError;
-use crate::report::render::{ReportPaths, write_all};
+use crate::report::render::{ReportPaths, ReportWriteError, write_all};
 use crate::report::{Failure, REPORT_SCHEMA_VERSION, RunReport, TransferRow};
 use crate::store::sync::{AssetId, LockHolder, Lockout, RunId, ts};
 use crate::store::transfers::{TransferRecord, TransferState};
@@ -67,8 +67,8 @@ pub enum TransferError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot write the report: {0}")]
-    Report(std::io::Error),
+    #[error(transparent)]
+    Report(#[from] ReportWriteError),
     /// A test asked the run to stop after a step, as if the process had died there.
     #[error("stopped after step {0}, as asked")]
     StoppedAfter(&'static str),
@@ -261,7 +261,9 @@ pub(crate) fn finish_run(
         planned,
         touched,
     } = end;
-    let result = (|| {
+    // What the run got to, for the run's record should writing its report fail.
+    let mut summary_so_far: Option<String> = None;
+    let result: Result<TransferOutcome, TransferError> = (|| {
         let records = store.transfers_of_run(run)?;
         let mut transfers: Vec<TransferRow> = records.iter().map(transfer_row).collect();
         transfers.extend(notes);
@@ -315,13 +317,14 @@ pub(crate) fn finish_run(
             transfers,
             ..RunReport::default()
         };
-        let paths = write_all(&report, &ctx.reports_dir).map_err(TransferError::Report)?;
         let summary = serde_json::json!({
             "transfers": report.transfers.len(),
             "done": records.iter().filter(|r| r.state == TransferState::Done).count(),
             "failed": records.iter().filter(|r| r.state == TransferState::Failed).count(),
         })
         .to_string();
+        summary_so_far = Some(summary.clone());
+        let paths = write_all(&report, &ctx.reports_dir)?;
         store.finish_run(
             run,
             status,
@@ -340,6 +343,22 @@ pub(crate) fn finish_run(
             touched,
         })
     })();
+    if let Err(e) = &result {
+        // The run is closed as failed with what it got to rather than left `running`.
+        let why = e.to_string();
+        if let Err(closing) = store.finish_run(
+            run,
+            "failed",
+            Outcome::Fatal.code(),
+            summary_so_far.as_deref(),
+            None,
+            Some(&why),
+            ctx.clock.now(),
+        ) {
+            tracing::error!(run, error = %closing, "the failed run could not be recorded as failed");
+        }
+        tracing::error!(run, error = %why, "transfer run failed");
+    }
     store.release_lock(pid)?;
     result
 }

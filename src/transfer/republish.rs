@@ -356,7 +356,7 @@ async fn republish_all(
     let mut touched = Vec::new();
     let mut failures = Vec::new();
     let staging = ctx.archive.staging.clone();
-    tokio::fs::create_dir_all(&staging)
+    crate::private_fs::create_dir_all_async(&staging)
         .await
         .map_err(TransferError::io(&staging))?;
     let going: Vec<&Candidate> = candidates.iter().filter(|c| c.refused.is_none()).collect();

@@ -107,6 +107,35 @@ fn an_invalid_mapping_exits_2_naming_file_and_line() {
 }
 
 #[test]
+fn a_mapping_naming_a_malformed_element_or_unknown_iptc_field_fails_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = fs::read_to_string(repo_file("mappings/default.toml"))
+        .unwrap()
+        .replacen("element = \"creator\"", "element = \"Head line<>\"", 1)
+        .replacen("iptc = \"headline\"", "iptc = \"Head_line\"", 1);
+    fs::write(dir.path().join("bad.toml"), &text).unwrap();
+    let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let out = ferry(dir.path(), &["mappings", "check", "bad.toml"], &[]);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(
+        out.stderr.contains(&format!(
+            "bad.toml:{}: field 'creator': element 'Head line<>' is not an XML name",
+            line_of("Head line<>")
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "bad.toml:{}: field 'headline': unknown PhotoShelter IPTC field 'Head_line'",
+            line_of("Head_line")
+        )),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn a_store_from_a_newer_ferry_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     assert_eq!(ferry(dir.path(), &["init", "."], &[]).code, 0);
@@ -245,6 +274,27 @@ fn the_demo_runs_two_cycles_and_leaves_a_store_to_look_at() {
             && republished.contains("regatta-1962-negative-scan.tif"),
         "{republished}"
     );
+    // ferry's own files are private; reports follow the umask, because people share them.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let site = dir.path().join("site");
+        let mode = |p: &std::path::Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&site.join("secrets")), 0o700);
+        assert_eq!(mode(&site.join("secrets/preservica-password")), 0o600);
+        assert_eq!(mode(&site.join("ferry.db")), 0o600);
+        for sqlite_file in ["ferry.db-wal", "ferry.db-shm"] {
+            let p = site.join(sqlite_file);
+            if p.exists() {
+                assert_eq!(mode(&p), 0o600, "{sqlite_file}");
+            }
+        }
+        assert_eq!(mode(&site.join("index")), 0o700);
+        // What a directory made with the umask looks like here.
+        fs::create_dir(dir.path().join("umask-probe")).unwrap();
+        let shared = mode(&dir.path().join("umask-probe"));
+        assert_eq!(mode(&site.join("reports")), shared);
+    }
     // The store and reports stay for the other commands.
     let config = dir.path().join("site/ferry.toml");
     let config = config.to_str().unwrap();
@@ -389,6 +439,27 @@ fn doctor_is_green_against_the_emulators_and_names_a_stopped_one() {
         assert!(out.stdout.contains(line), "{line}\n{}", out.stdout);
     }
     assert!(out.stdout.contains("both tenants are ready"));
+    // Every custom metadata field the mapping names is one the account defines.
+    for name in [
+        "Campaign",
+        "Model Release Status",
+        "Property Release Status",
+        "Archive Status",
+    ] {
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.contains("custom field ") && l.contains(" ok ") && l.contains(name)),
+            "{name}\n{}",
+            out.stdout
+        );
+    }
+    // No store yet: nothing to say about its permissions.
+    assert!(
+        out.stdout.contains("store mode    skipped"),
+        "{}",
+        out.stdout
+    );
     // The probe restored what it touched.
     let asset = pv.asset_refs()[0].clone();
     assert!(!pv.title(&asset).unwrap().contains("probe"));
@@ -421,6 +492,57 @@ fn doctor_is_green_against_the_emulators_and_names_a_stopped_one() {
         "{}",
         out.stdout
     );
+    // A store others can read is a warning (ferry creates it 0600; this one was loosened).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(ferry(dir.path(), &["status"], &env).code, 0);
+        let db = dir.path().join("ferry.db");
+        let mode = |p: &std::path::Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&db), 0o600);
+        fs::set_permissions(&db, fs::Permissions::from_mode(0o644)).unwrap();
+        let out = ferry(dir.path(), &["doctor"], &env);
+        assert_eq!(out.code, 0, "a warning is not a failure: {}", out.stdout);
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.contains("store mode"))
+            .unwrap_or_default();
+        assert!(
+            line.contains("warn")
+                && line.contains("ferry.db (every user of this machine)")
+                && line.contains("chmod 600"),
+            "{}",
+            out.stdout
+        );
+    }
+    // A custom field the account does not define fails, naming the mapping's line.
+    let mapping = fs::read_to_string(dir.path().join("mapping.toml")).unwrap();
+    let line = mapping
+        .lines()
+        .position(|l| l.contains("custom = \"Campaign\""))
+        .unwrap()
+        + 1;
+    fs::write(
+        dir.path().join("mapping.toml"),
+        mapping.replace("custom = \"Campaign\"", "custom = \"Campagne\""),
+    )
+    .unwrap();
+    let out = ferry(dir.path(), &["doctor"], &env);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!(
+            "mapping.toml:{line}: field 'campaign': PhotoShelter refused custom metadata field 'Campagne'"
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("not ready: photoshelter custom field"),
+        "{}",
+        out.stdout
+    );
+    fs::write(dir.path().join("mapping.toml"), mapping).unwrap();
     // Stop PhotoShelter: doctor names it and exits non-zero.
     rt.block_on(ps.stop());
     let out = ferry(dir.path(), &["doctor"], &env);

@@ -5,6 +5,7 @@ mod helpers;
 
 mod browser;
 mod cli;
+mod concurrent;
 mod config;
 mod hostile;
 mod index;

@@ -144,7 +144,7 @@ preservica = { entity = "title" }
 name = "released"
 kind = "bool"
 rule = "newest"
-photoshelter = { iptc = "model_released" }
+photoshelter = { iptc = "urgency" }
 preservica = { fragment = "oai_dc", element = "type" }
 "#,
     );
@@ -152,7 +152,7 @@ preservica = { fragment = "oai_dc", element = "type" }
         e,
         "m.toml:13: field 'keywords': PhotoShelter custom metadata field 'Keywords' cannot hold a set value\n\
          m.toml:14: field 'keywords': the Preservica entity's own fields hold text, not a set value; use a fragment element\n\
-         m.toml:19: field 'released': PhotoShelter IPTC field 'model_released' cannot hold a bool value"
+         m.toml:19: field 'released': PhotoShelter IPTC field 'urgency' cannot hold a bool value"
     );
 }
 
@@ -270,6 +270,105 @@ preservica = { entity = "title" }
         "m.toml:19: field 'headline' uses the same PhotoShelter location as 'title'\n\
          m.toml:20: field 'headline' uses the same Preservica location as 'title'"
     );
+}
+
+#[test]
+fn element_names_that_are_not_xml_names_are_refused_with_their_line() {
+    // Each of these would make every fragment ferry writes malformed (or inject markup).
+    for element in [
+        "Head line<>",
+        "dc:title",
+        "1st",
+        "title\"><script>alert(1)</script>",
+        "a&b",
+        " title",
+        "",
+    ] {
+        let e = mapping_error(&format!(
+            r#"[[field]]
+name = "headline"
+kind = "text"
+rule = "preservica"
+preservica = {{ fragment = "oai_dc", element = {element:?} }}
+"#
+        ));
+        assert!(
+            e.starts_with(&format!(
+                "m.toml:13: field 'headline': element '{element}' is not an XML name"
+            )),
+            "{element:?}: {e}"
+        );
+    }
+    // Names XML allows, beyond ASCII, are kept.
+    let text = format!(
+        "{HEADER}[[field]]\nname = \"headline\"\nkind = \"text\"\nrule = \"preservica\"\npreservica = {{ fragment = \"oai_dc\", element = \"Überschrift-1.a\" }}\n"
+    );
+    Mapping::parse(&text, Path::new("m.toml")).expect("an XML name with non-ASCII letters");
+}
+
+#[test]
+fn fragment_roots_and_prefixes_must_be_xml_names() {
+    let text = r#"version = 1
+[fragments.bad]
+schema = "urn:x"
+root = "Rights Record"
+root_namespace = "urn:x"
+root_prefix = "xmlns"
+element_namespace = "urn:x"
+element_prefix = "r<"
+
+[[field]]
+name = "title"
+kind = "text"
+rule = "preservica"
+preservica = { fragment = "bad", element = "title" }
+"#;
+    let e = Mapping::parse(text, Path::new("m.toml"))
+        .expect_err("the fragment is refused")
+        .to_string();
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(lines.len(), 3, "{e}");
+    assert!(
+        lines[0].starts_with("m.toml:2: fragment 'bad': root 'Rights Record' is not an XML name"),
+        "{e}"
+    );
+    assert!(
+        lines[1].starts_with("m.toml:2: fragment 'bad': root_prefix 'xmlns' is reserved by XML"),
+        "{e}"
+    );
+    assert!(
+        lines[2].starts_with("m.toml:2: fragment 'bad': element_prefix 'r<' is not an XML name"),
+        "{e}"
+    );
+}
+
+#[test]
+fn iptc_names_photoshelter_does_not_have_are_refused_with_their_line() {
+    for (iptc, hint) in [
+        ("Headline", "did you mean 'headline'?"),
+        ("captionwriter", "did you mean 'caption_writer'?"),
+        ("object_name", "the IPTC fields are: title, "),
+        (
+            "caption\"><img src=x onerror=alert(1)>",
+            "the IPTC fields are: ",
+        ),
+    ] {
+        let e = mapping_error(&format!(
+            r#"[[field]]
+name = "headline"
+kind = "text"
+rule = "photoshelter"
+photoshelter = {{ iptc = {iptc:?} }}
+"#
+        ));
+        assert!(
+            e.starts_with("m.toml:13: field 'headline': unknown PhotoShelter IPTC field '"),
+            "{iptc}: {e}"
+        );
+        assert!(e.contains(hint), "{iptc}: {e}");
+    }
+    // Every IPTC name the default mapping uses is one PhotoShelter has.
+    default_mapping();
 }
 
 #[test]

@@ -5,7 +5,8 @@
 use ferry::http::RequestCounts;
 use ferry::report::render::{CSV_COLUMNS, escape_html, to_csv, to_html, to_json, write_all};
 use ferry::report::{
-    Failure, FieldRow, REPORT_SCHEMA_VERSION, RightsProblem, RunReport, Summary, TransferRow,
+    ConcurrentEdit, Failure, FieldRow, REPORT_SCHEMA_VERSION, RightsProblem, RunReport, Summary,
+    TransferRow,
 };
 
 fn row(asset_id: i64, field: &str, kind: &str, ps: Option<&str>, pv: Option<&str>) -> FieldRow {
@@ -57,6 +58,7 @@ fn base_report() -> RunReport {
             conflicts_resolved: 2,
             skipped: 0,
             failures: 1,
+            concurrent_edits: 1,
             api_calls_photoshelter: RequestCounts {
                 requests: 311,
                 retries: 7,
@@ -95,6 +97,16 @@ fn base_report() -> RunReport {
             target: None,
             state: "failed".to_string(),
             detail: "upload refused".to_string(),
+        }],
+        concurrent_edits: vec![ConcurrentEdit {
+            asset_id: 8,
+            system: "preservica".to_string(),
+            item: "2e0d5f55-8a1c-4c0e-9d0e-6f4d7c1b2a11".to_string(),
+            field: "caption".to_string(),
+            value_read: Some("Boats <b>at</b> dawn".to_string()),
+            value_written: Some("Boats at dusk".to_string()),
+            note: "may have replaced a concurrent edit".to_string(),
+            evidence: "Preservica recorded 1 change by <ann>".to_string(),
         }],
     }
 }
@@ -167,6 +179,16 @@ fn html_escapes_hostile_values_and_has_no_script() {
     }
     // None shows as a grey em dash.
     assert!(html.contains("class=\"none\" title=\"no value\""));
+    // A write that may have replaced a concurrent edit is marked, with both values, escaped.
+    let section = html
+        .split("<section id=\"concurrent\">")
+        .nth(1)
+        .and_then(|s| s.split("</section>").next())
+        .expect("a section for concurrent edits");
+    assert!(section.contains("may have replaced a concurrent edit"));
+    assert!(section.contains("Boats &lt;b&gt;at&lt;/b&gt; dawn"));
+    assert!(section.contains("Boats at dusk"));
+    assert!(section.contains("by &lt;ann&gt;"));
 }
 
 #[test]
@@ -452,6 +474,7 @@ fn json_has_the_documented_keys() {
         "rights",
         "failures",
         "transfers",
+        "concurrent_edits",
     ];
     let mut sorted = keys.clone();
     sorted.sort_unstable();

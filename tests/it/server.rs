@@ -1139,3 +1139,85 @@ async fn an_index_already_open_in_the_process_is_shared() {
         .expect("the server stops when told to")
         .unwrap();
 }
+
+/// `ferry serve` as systemd runs it: the real binary against both emulators, stopped with
+/// SIGTERM (systemd's default), must end on its own, cleanly and soon.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_stops_cleanly_on_sigterm() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let mapping = Mapping::load(&repo_file("mappings/default.toml")).unwrap();
+    let world = crate::helpers::world(4, &mapping).await;
+    let dir = tempfile::tempdir().unwrap();
+    ferry::demo::write_config(
+        dir.path(),
+        &world,
+        "[server]\nlisten = \"127.0.0.1:0\"\n\n[schedule]\nnightly = \"0 2 * * *\"\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["--config", "ferry.toml", "serve"])
+        .current_dir(dir.path())
+        .env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the ferry binary starts");
+    // Lines of stdout as they come, read on a thread of their own.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !seen.iter().any(|l: &String| l.starts_with("nightly sync:")) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("ferry serve did not start: {seen:?}");
+            }
+        }
+    }
+    let url = seen
+        .iter()
+        .find_map(|l| l.strip_prefix("ferry web app: "))
+        .expect("the web app's address")
+        .trim()
+        .to_string();
+    let health = reqwest::get(format!("{url}/healthz")).await.unwrap();
+    assert!(health.status().is_success(), "{}", health.status());
+    // SAFETY: kill(2) on the pid of a child this test started and has not reaped.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let asked = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if asked.elapsed() > Duration::from_secs(15) {
+            let _ = child.kill();
+            panic!("ferry serve was still running 15 s after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(2)) {
+        seen.push(line);
+    }
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(0), "{seen:?}\n{stderr}");
+    assert!(
+        seen.iter().any(|l| l == "ferry stopped (SIGTERM)"),
+        "{seen:?}\n{stderr}"
+    );
+    world.stop().await;
+}

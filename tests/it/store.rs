@@ -122,6 +122,29 @@ fn the_database_file_is_in_wal_mode() {
     assert_eq!(mode, "wal");
 }
 
+#[cfg(unix)]
+#[test]
+fn the_store_its_wal_and_shm_files_and_its_directory_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state/ferry.db");
+    let mut store = Store::open(&path).unwrap();
+    // A write, with the store still open, so the WAL and the shared memory exist.
+    store.begin_run("sync", false, chrono::Utc::now()).unwrap();
+    assert_eq!(mode(&dir.path().join("state")), 0o700);
+    for file in ["ferry.db", "ferry.db-wal", "ferry.db-shm"] {
+        let p = dir.path().join("state").join(file);
+        assert!(p.exists(), "{file} exists while the store is open");
+        assert_eq!(mode(&p), 0o600, "{file}");
+    }
+    drop(store);
+    // A store someone made readable stays as they set it: ferry only warns (`ferry doctor`).
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    Store::open(&path).unwrap();
+    assert_eq!(mode(&path), 0o640);
+}
+
 #[test]
 fn a_database_from_a_newer_ferry_is_refused_and_left_untouched() {
     let dir = tempfile::tempdir().unwrap();

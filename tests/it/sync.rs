@@ -592,6 +592,45 @@ async fn writes_left_by_a_crash_are_finished_once_and_stale_ones_left_alone() {
 }
 
 #[tokio::test]
+async fn a_run_whose_report_cannot_be_written_ends_failed_naming_the_path() {
+    let mut h = harness(6).await;
+    h.sync().await;
+    let (m0, _) = h.pair(0);
+    h.world
+        .photoshelter
+        .set_iptc(&m0, "caption", Some("Written before the report failed"));
+    // A file where the reports directory should be.
+    let blocked = h.dir.path().join("reports");
+    std::fs::remove_dir_all(&blocked).unwrap();
+    std::fs::write(&blocked, "not a directory").unwrap();
+    let err = h
+        .run(SyncOptions {
+            full: true,
+            ..Default::default()
+        })
+        .await
+        .expect_err("the report cannot be written");
+    let path = blocked.display().to_string();
+    assert!(matches!(err, SyncError::Report(_)), "{err:?}");
+    assert!(err.to_string().contains(&path), "{err}");
+    // The run is finished as failed, with its summary, not left running.
+    let run = h.store.run_details(1).unwrap().remove(0);
+    assert_eq!(run.run.status, "failed");
+    assert!(run.run.finished_at.is_some());
+    assert_eq!(run.run.exit_code, Some(3));
+    let summary: serde_json::Value =
+        serde_json::from_str(run.summary_json.as_deref().expect("a summary")).unwrap();
+    assert_eq!(summary["pairs"], 6);
+    assert_eq!(summary["pushed_to_preservica"], 1);
+    assert!(run.error.is_some_and(|e| e.contains(&path)));
+    // The lock was let go: with the directory back, the next run goes ahead.
+    std::fs::remove_file(&blocked).unwrap();
+    let out = h.sync().await;
+    assert_eq!(out.outcome, Outcome::Done, "{:?}", out.report.failures);
+    assert!(out.paths.html.exists());
+}
+
+#[tokio::test]
 async fn a_hostile_caption_is_escaped_in_the_html_report() {
     let mut h = harness(3).await;
     h.sync().await;
@@ -962,15 +1001,18 @@ async fn a_correction_re_reads_and_reads_back_only_what_it_writes() {
     assert_eq!(out.report.summary.pushed_to_photoshelter, 1);
 
     // The caption is the Preservica entity's Description: the entity is re-read (the stale
-    // check), written and read back; no fragment is read.
+    // check), written and read back; no fragment is read. Its events are counted before the
+    // re-read and read after the write (someone else's change in between is looked for).
     let pv = requests_naming(&h.world.preservica.log(), &r0);
     let entity = format!("/api/entity/information-objects/{r0}");
     assert_eq!(
         pv,
         [
+            format!("GET {entity}/event-actions"),
             format!("GET {entity}"),
             format!("PUT {entity}"),
-            format!("GET {entity}")
+            format!("GET {entity}"),
+            format!("GET {entity}/event-actions"),
         ],
         "{pv:#?}"
     );

@@ -1349,3 +1349,35 @@ async fn assets_are_found_by_the_gallery_or_folder_they_are_filed_in() {
             .any(|h| h.preservica_ref.as_deref() == Some(pier.as_str()))
     );
 }
+
+#[tokio::test]
+async fn a_transfer_run_whose_report_cannot_be_written_ends_failed_naming_the_path() {
+    let mut lab = lab().await;
+    // A file where the reports directory should be.
+    let blocked = lab.dir.path().join("reports");
+    std::fs::write(&blocked, "not a directory").unwrap();
+    let err = lab
+        .archive(&ArchiveRequest::default(), ArchiveOptions::default())
+        .await
+        .expect_err("the report cannot be written");
+    let path = blocked.display().to_string();
+    assert!(err.to_string().contains(&path), "{err}");
+    let run = lab.store.run_details(1).unwrap().remove(0);
+    assert_eq!(
+        (run.run.kind.as_str(), run.run.status.as_str()),
+        ("archive", "failed")
+    );
+    assert!(run.run.finished_at.is_some());
+    assert!(
+        run.summary_json
+            .is_some_and(|s| s.contains("\"transfers\""))
+    );
+    assert!(run.error.is_some_and(|e| e.contains(&path)));
+    // The lock was let go: once the directory can be made, the next run goes ahead.
+    std::fs::remove_file(&blocked).unwrap();
+    let out = lab
+        .archive(&ArchiveRequest::default(), ArchiveOptions::default())
+        .await
+        .unwrap();
+    assert!(out.paths.is_some_and(|p| p.html.exists()));
+}

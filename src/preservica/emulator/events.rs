@@ -81,12 +81,26 @@ impl Change {
     }
 }
 
-/// One recorded change: its event number, what it was, and when.
+/// One recorded change: its event number, what it was, when, and by whom (`None`: the API
+/// user, the account every API request logs in as).
 #[derive(Debug, Clone)]
 pub(crate) struct EventAction {
     pub seq: u64,
     pub change: Change,
     pub date: DateTime<Utc>,
+    pub user: Option<String>,
+}
+
+impl EventAction {
+    /// The action as a client reads it, with `api_user` for changes made through the API.
+    pub fn as_read(&self, api_user: &str) -> wire::EventAction {
+        wire::EventAction {
+            command_type: self.change.command_type().to_string(),
+            event_type: self.change.event_type().to_string(),
+            date: Some(self.date),
+            user: Some(self.user.clone().unwrap_or_else(|| api_user.to_string())),
+        }
+    }
 }
 
 /// Event refs are UUID-shaped and carry the event number, so no table is needed to find one.
@@ -112,11 +126,18 @@ impl Data {
             seq: self.event_seq,
             change: Change::Created,
             date: e.modified,
+            user: None,
         });
     }
 
-    /// Records a change to an entity now: stamps `modified` and appends the event action.
+    /// Records a change made through the API now: stamps `modified` and appends the event
+    /// action.
     pub fn changed(&mut self, reference: &str, change: Change) {
+        self.changed_by(reference, change, None);
+    }
+
+    /// Records a change made now by `user` (`None`: the API user).
+    pub fn changed_by(&mut self, reference: &str, change: Change, user: Option<&str>) {
         let now = Utc::now();
         self.event_seq += 1;
         let seq = self.event_seq;
@@ -126,6 +147,7 @@ impl Data {
                 seq,
                 change,
                 date: now,
+                user: user.map(str::to_string),
             });
         }
     }
@@ -135,7 +157,8 @@ fn date(d: &DateTime<Utc>) -> String {
     d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
-fn push_event(s: &mut String, a: &EventAction, user: &str) {
+fn push_event(s: &mut String, a: &EventAction, api_user: &str) {
+    let user = a.user.as_deref().unwrap_or(api_user);
     s.push_str(&format!(
         "<xip:Event type=\"{}\"><xip:Ref>{}</xip:Ref><xip:Date>{}</xip:Date><xip:User>{}</xip:User></xip:Event>",
         a.change.event_type(),
@@ -239,12 +262,12 @@ pub(super) fn all_events(data: &Data, ctx: &Ctx, call: &Call) -> Response {
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .collect();
-    let user_matches = call.param("username").is_none_or(|u| u == ctx.user);
+    let username = call.param("username");
     let mut events: Vec<&EventAction> = data
         .entities
         .values()
         .flat_map(|e| e.events.iter())
-        .filter(|_| user_matches)
+        .filter(|a| username.is_none_or(|u| u == a.user.as_deref().unwrap_or(&ctx.user)))
         .filter(|a| {
             types.is_empty()
                 || types

@@ -8,6 +8,7 @@
 //! answer, and because the S3-compatible upload endpoint multiplexes operations on query
 //! parameters.
 
+mod archivist;
 mod entities;
 mod events;
 mod ingest;
@@ -15,9 +16,10 @@ mod links;
 mod representations;
 mod seed;
 
-use super::wire::{self, EntityKind, Identifier, Version};
+use super::wire::{self, EntityKind, EventAction, Identifier, Version};
 use crate::emulate::{
-    self, FaultOptions, Faults, JournalEntry, RequestLog, Running, WriteJournal, lock,
+    self, EditDuring, EditHooks, FaultOptions, Faults, JournalEntry, RequestLog, Running,
+    WriteJournal, lock,
 };
 use crate::mapping::preservica::{Fragment, PreservicaRecord};
 use axum::Router;
@@ -32,6 +34,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub use archivist::{ARCHIVIST, ArchivistEdit};
 pub use seed::seed_folder_title;
 
 /// The role a user needs to change anything.
@@ -237,6 +240,8 @@ pub(crate) struct Shared {
     pub data: Mutex<Data>,
     /// Every write to an asset with the asset before and after (when a test asks).
     pub journal: WriteJournal<PreservicaRecord>,
+    /// Edits a test makes "as a person" just before a request of ferry's is handled.
+    pub edits: EditHooks<ArchivistEdit>,
 }
 
 /// An asset as a client reads it (title, description, fragments, security tag, modified).
@@ -287,6 +292,7 @@ pub async fn start(
         options,
         data: Mutex::new(data),
         journal: WriteJournal::default(),
+        edits: EditHooks::default(),
     });
     let router = Router::new()
         .fallback(dispatch)
@@ -402,36 +408,42 @@ impl PreservicaEmulator {
             .map(|f| f.xml.clone())
     }
 
-    /// Replaces (or adds) a fragment directly, as an archivist editing in Preservica would.
+    /// Replaces (or adds) a fragment directly, as an archivist editing in Preservica would
+    /// (recorded as the archivist's change).
     pub fn set_fragment(&self, reference: &str, schema: &str, xml: &str) {
-        let mut d = lock(&self.shared.data);
-        let id = d.next_id("frag-");
-        if let Some(e) = d.entities.get_mut(reference) {
-            let change = match e.fragments.iter_mut().find(|f| f.schema == schema) {
-                Some(f) => {
-                    f.xml = xml.to_string();
-                    events::Change::MetadataUpdated
-                }
-                None => {
-                    e.fragments.push(StoredFragment {
-                        id,
-                        schema: schema.to_string(),
-                        xml: xml.to_string(),
-                    });
-                    events::Change::MetadataAdded
-                }
-            };
-            d.changed(reference, change);
-        }
+        lock(&self.shared.data).apply_archivist_edit(&ArchivistEdit::Fragment {
+            reference: reference.to_string(),
+            schema: schema.to_string(),
+            xml: xml.to_string(),
+        });
     }
 
-    /// Sets an entity's title directly and marks it modified now.
+    /// Sets an entity's title directly and marks it modified now (the archivist's change).
     pub fn set_title(&self, reference: &str, title: &str) {
-        let mut d = lock(&self.shared.data);
-        if let Some(e) = d.entities.get_mut(reference) {
-            e.title = title.to_string();
-            d.changed(reference, events::Change::Updated);
-        }
+        lock(&self.shared.data).apply_archivist_edit(&ArchivistEdit::Title {
+            reference: reference.to_string(),
+            title: title.to_string(),
+        });
+    }
+
+    /// Makes `hook.edit` as the archivist just before the next request matching `hook` is
+    /// handled: a concurrent edit landing between ferry's re-read and its write.
+    pub fn edit_during(&self, hook: EditDuring<ArchivistEdit>) {
+        self.shared.edits.push(hook);
+    }
+
+    /// The changes recorded on an entity, oldest first, as a client reads them.
+    pub fn events(&self, reference: &str) -> Vec<EventAction> {
+        let d = lock(&self.shared.data);
+        d.entities
+            .get(reference)
+            .map(|e| {
+                e.events
+                    .iter()
+                    .map(|a| a.as_read(&self.shared.options.username))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Sets an entity's modification time (to place it before or after a cursor).
@@ -681,7 +693,7 @@ async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         tracing::debug_span!("preservica_emulator", method = %call.method, path = %call.path);
     let _enter = span.enter();
     if !shared.journal.is_on() || matches!(call.method, Method::GET | Method::HEAD) {
-        return route(&shared, call);
+        return handle(&shared, call);
     }
     // The journal: the asset a write names, before and after. ferry writes one asset at a
     // time, so nothing else changes it in between.
@@ -693,11 +705,11 @@ async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             .map(str::to_string)
     };
     let Some(id) = id else {
-        return route(&shared, call);
+        return handle(&shared, call);
     };
     let before = record_of(&lock(&shared.data), &id);
     let (method, path) = (call.method.to_string(), call.path.clone());
-    let resp = route(&shared, call);
+    let resp = handle(&shared, call);
     shared.journal.push(JournalEntry {
         method,
         path,
@@ -707,6 +719,15 @@ async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         id,
     });
     resp
+}
+
+/// Routes a request, after the edit a test placed just before it (handlers record the
+/// events of the changes they make).
+fn handle(shared: &Shared, call: Call) -> Response {
+    if let Some(edit) = shared.edits.take(call.method.as_str(), &call.path) {
+        lock(&shared.data).apply_archivist_edit(&edit);
+    }
+    route(shared, call)
 }
 
 fn route(shared: &Shared, call: Call) -> Response {

@@ -277,15 +277,6 @@ pub async fn run_service<F, Fut, S>(
     let mut running: Option<tokio::task::JoinHandle<JobResult>> = None;
     tracing::info!(schedule = nightly.schedule.text(), next = ?nightly.next(), "nightly service started");
     loop {
-        if let Some(handle) = &running
-            && handle.is_finished()
-        {
-            let handle = running.take().expect("checked above");
-            let result = handle
-                .await
-                .unwrap_or_else(|e| JobResult::Failed(e.to_string()));
-            settle(&mut nightly, &notifier, clock.now(), result).await;
-        }
         let wait = match nightly.tick(clock.now()) {
             Tick::Run | Tick::Retry(_) => {
                 tracing::info!("starting the scheduled sync");
@@ -323,9 +314,18 @@ pub async fn run_service<F, Fut, S>(
             Tick::NotDue(due) => (due - clock.now()).to_std().unwrap_or(poll).min(poll),
             Tick::Never => poll,
         };
-        tokio::select! {
+        // A job's end is taken in as it happens (a run held up by the lock starts waiting at
+        // once), not at the next look at the clock.
+        let ended = tokio::select! {
             _ = &mut shutdown => break,
-            _ = tokio::time::sleep(wait) => {}
+            _ = tokio::time::sleep(wait) => None,
+            result = async { running.as_mut().expect("guarded").await }, if running.is_some() => {
+                Some(result.unwrap_or_else(|e| JobResult::Failed(e.to_string())))
+            }
+        };
+        if let Some(result) = ended {
+            running = None;
+            settle(&mut nightly, &notifier, clock.now(), result).await;
         }
     }
     if let Some(handle) = running {

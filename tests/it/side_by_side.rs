@@ -76,17 +76,38 @@ impl World {
 
 /// Starts `ferry serve --no-schedule` in `dir` and waits (at most 30 s) for the URL it prints.
 fn serve(dir: &Path, env: &[(&str, &str)]) -> (KillOnDrop, String) {
+    let (child, url, _) = serve_with(dir, env, &["serve", "--no-schedule"]);
+    (child, url)
+}
+
+/// Starts `ferry ARGS` (a serve) in `dir`; waits (at most 30 s) for the URL it prints. Its log
+/// (stderr) collects in the returned buffer.
+fn serve_with(
+    dir: &Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> (KillOnDrop, String, std::sync::Arc<std::sync::Mutex<String>>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["serve", "--no-schedule"])
+        .args(args)
         .current_dir(dir)
         .env_clear()
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("ferry serve starts");
     let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
     let child = KillOnDrop(child);
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let mut log = sink.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -98,7 +119,19 @@ fn serve(dir: &Path, env: &[(&str, &str)]) -> (KillOnDrop, String) {
     let url = rx
         .recv_timeout(Duration::from_secs(30))
         .expect("ferry serve prints its URL within 30 s");
-    (child, url)
+    (child, url, log)
+}
+
+/// Waits until `log` holds `text`, for at most `within`.
+fn logged_within(log: &std::sync::Mutex<String>, text: &str, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if log.lock().unwrap().contains(text) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
 }
 
 /// `/api/search?q=` on the running web app: the total.
@@ -340,5 +373,68 @@ fn report_paths_exist_from_any_directory() {
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(printed_report(&out.stdout).is_file(), "{}", out.stdout);
+    world.stop();
+}
+
+/// serve's scheduled run meets a manual run's lock at its minute: it waits, says whose lock,
+/// and runs within one retry (30 s) of the lock freeing, naming the lock as it was then.
+#[test]
+fn a_scheduled_run_held_up_by_a_manual_run_runs_when_the_lock_frees() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let world = World::start(dir);
+    let env = world.env();
+    let config = dir.join("ferry.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[schedule]\nnightly = \"* * * * *\"\n");
+    std::fs::write(&config, text).unwrap();
+    let first = ferry(dir, &["sync"], &env);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let (manual, pid) = hold_run_lock(&dir.join("ferry.db"));
+    let (_serve, _url, log) = serve_with(dir, &env, &["serve"]);
+    let holder = format!("another ferry run holds the lock (pid {pid} on ");
+    // The scheduled minute comes within 60 s; the run finds the lock and waits.
+    assert!(
+        logged_within(
+            &log,
+            "the scheduled sync waits for another run's lock",
+            Duration::from_secs(75)
+        ),
+        "{}",
+        log.lock().unwrap()
+    );
+    assert!(
+        log.lock().unwrap().contains(&holder),
+        "{}",
+        log.lock().unwrap()
+    );
+    let runs_before = ferry::store::Store::open(&dir.join("ferry.db"))
+        .unwrap()
+        .runs(100)
+        .unwrap()
+        .len();
+    // The manual run ends.
+    ferry::store::Store::open(&dir.join("ferry.db"))
+        .unwrap()
+        .release_lock(pid)
+        .unwrap();
+    drop(manual);
+    assert!(
+        logged_within(&log, "scheduled sync finished", Duration::from_secs(45)),
+        "{}",
+        log.lock().unwrap()
+    );
+    let log = log.lock().unwrap().clone();
+    let ran = log
+        .lines()
+        .find(|l| l.contains("min late): at its time"))
+        .unwrap_or_else(|| panic!("no line for the late run:\n{log}"));
+    assert!(ran.contains(&holder), "{ran}");
+    let runs = ferry::store::Store::open(&dir.join("ferry.db"))
+        .unwrap()
+        .runs(100)
+        .unwrap();
+    assert_eq!(runs.len(), runs_before + 1, "the held-up run ran once");
+    assert!(!log.contains("skipped"), "{log}");
     world.stop();
 }

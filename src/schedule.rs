@@ -574,8 +574,11 @@ mod tests {
             Duration::from_millis(5),
             notifier,
             job,
-            async {
-                let _ = stop_rx.await;
+            Stop {
+                signal: async {
+                    let _ = stop_rx.await;
+                },
+                grace: Duration::from_secs(5),
             },
         ));
         // Time passes a second per 5 ms until `done`.

@@ -438,3 +438,37 @@ fn a_scheduled_run_held_up_by_a_manual_run_runs_when_the_lock_frees() {
     assert!(!log.contains("skipped"), "{log}");
     world.stop();
 }
+
+/// The web app's conflict form is refused the same way while a run holds the lock.
+#[tokio::test]
+async fn the_web_conflict_form_is_refused_while_a_run_holds_the_lock() {
+    let app = crate::server::start().await;
+    let (_, page) = app.text("/conflicts").await;
+    let csrf = crate::server::csrf_of(&page);
+    let id = app.fx.conflicts[0];
+    let (running, pid) = hold_run_lock(&app.fx.store_path);
+    let post = || {
+        app.http
+            .post(app.url(&format!("/conflicts/{id}")))
+            .header("Origin", app.base.clone())
+            .form(&[("take", "preservica"), ("csrf", csrf.as_str())])
+            .send()
+    };
+    let r = post().await.unwrap();
+    assert_eq!(r.status(), 409);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains(&format!("a ferry run is in progress (pid {pid} on ")),
+        "{body}"
+    );
+    assert_eq!(app.store().review_items(true).unwrap().len(), 2);
+    app.store().release_lock(pid).unwrap();
+    drop(running);
+    let r = post().await.unwrap();
+    assert!(
+        r.status().is_success() || r.status().is_redirection(),
+        "{}",
+        r.status()
+    );
+    assert_eq!(app.store().review_items(true).unwrap().len(), 1);
+}

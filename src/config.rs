@@ -980,9 +980,15 @@ impl Config {
         let mut raw = parse(path, &text)?;
         check_env_names(env)?;
 
+        // Paths in the config resolve against its directory, made absolute, so what ferry
+        // records (report paths in the store) means the same from any working directory.
+        let dir = std::path::absolute(path)
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| path.parent().unwrap_or(Path::new("")).to_path_buf());
         let mut ctx = Ctx {
             file: path,
-            dir: path.parent().unwrap_or(Path::new("")).to_path_buf(),
+            dir,
             text: &text,
             from_env: BTreeMap::new(),
         };
@@ -1262,8 +1268,8 @@ impl Ctx<'_> {
         }
     }
 
-    /// File paths resolve against the config file's directory; override paths are kept as
-    /// given, so they resolve against the current directory like any command-line path.
+    /// File paths resolve against the config file's directory; override paths resolve
+    /// against the current directory like any command-line path. Both are made absolute.
     fn path(
         &self,
         key: &str,
@@ -1277,7 +1283,8 @@ impl Ctx<'_> {
             return Err(self.invalid(key, &value, "must not be empty".to_owned()));
         }
         if self.from_env.contains_key(key) {
-            Ok(value.into_inner())
+            let given = value.into_inner();
+            Ok(std::path::absolute(&given).unwrap_or(given))
         } else {
             Ok(self.dir.join(value.get_ref()))
         }

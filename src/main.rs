@@ -563,11 +563,12 @@ fn report(config: &Config, run: Option<i64>, open: bool) -> Result<Outcome> {
         row.started_at,
         row.finished_at.as_deref().unwrap_or("-")
     );
-    let Some(html) = row.report_path else {
+    let Some(stored) = row.report_path else {
         println!("this run wrote no report");
         return Ok(Outcome::Done);
     };
-    let json = std::path::Path::new(&html).with_extension("json");
+    let html = report_file(&stored, &config.paths.reports);
+    let json = html.with_extension("json");
     if let Ok(text) = std::fs::read_to_string(&json)
         && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
     {
@@ -601,11 +602,11 @@ fn report(config: &Config, run: Option<i64>, open: bool) -> Result<Outcome> {
             println!("stopped: {why}");
         }
     }
-    println!("report: {html}");
+    println!("report: {}", html.display());
     println!(
         "        {} (JSON), {} (CSV)",
         json.display(),
-        std::path::Path::new(&html).with_extension("csv").display()
+        html.with_extension("csv").display()
     );
     if open {
         let opener = if cfg!(target_os = "macos") {
@@ -616,9 +617,28 @@ fn report(config: &Config, run: Option<i64>, open: bool) -> Result<Outcome> {
         std::process::Command::new(opener)
             .arg(&html)
             .status()
-            .with_context(|| format!("cannot run {opener} to open {html}; open it by hand"))?;
+            .with_context(|| {
+                format!(
+                    "cannot run {opener} to open {}; open it by hand",
+                    html.display()
+                )
+            })?;
     }
     Ok(Outcome::Done)
+}
+
+/// Where a run's report is: the path the store holds (absolute, since the config's paths are),
+/// or, for a run an older ferry recorded with a path relative to its working directory, the
+/// file of that name in `paths.reports` when it is there.
+fn report_file(stored: &str, reports: &Path) -> PathBuf {
+    let path = Path::new(stored);
+    if path.is_absolute() || path.exists() {
+        return path.to_path_buf();
+    }
+    match path.file_name() {
+        Some(name) if reports.join(name).is_file() => reports.join(name),
+        _ => path.to_path_buf(),
+    }
 }
 
 fn conflicts(config: &Config, command: ConflictsCommand) -> Result<Outcome> {
@@ -674,7 +694,14 @@ fn conflicts(config: &Config, command: ConflictsCommand) -> Result<Outcome> {
                     ("value".to_string(), value)
                 }
             };
-            store.resolve_review(id, &how, value.as_deref(), chrono::Utc::now())?;
+            // Never raced with a run that is pushing: refused while one holds the lock.
+            let recorded = ferry::sync::lock::while_no_run(&mut store, chrono::Utc::now(), |s| {
+                s.resolve_review(id, &how, value.as_deref(), chrono::Utc::now())
+            })?;
+            anyhow::ensure!(
+                recorded,
+                "conflict #{id} was decided meanwhile; `ferry conflicts list --all` shows how"
+            );
             println!(
                 "conflict #{id} ({}) resolved: take {take}; the next sync writes it to both systems",
                 item.field
@@ -771,16 +798,19 @@ fn index_rebuild(config: &Config) -> Result<Outcome> {
     Ok(Outcome::Done)
 }
 
-/// Refreshes the index for what a sync touched; a busy index (held by `ferry serve`, which
-/// updates it itself) is left for the next `ferry index rebuild`.
+/// Refreshes the index for what a run touched. Another process updating it (`ferry serve`,
+/// another command) is waited for, within `ferry::index::WRITER_WAIT`.
 fn refresh_index(config: &Config, mapping: &Mapping, store: &Store, touched: &[i64]) {
     if touched.is_empty() {
         return;
     }
-    let result = ferry::index::SearchIndex::open(&config.paths.index).and_then(|mut index| {
-        index.set_mapping(mapping.clone());
-        index.update_from_store(store, Some(touched), chrono::Utc::now().date_naive())
-    });
+    let result = ferry::index::SearchIndex::update_dir(
+        &config.paths.index,
+        mapping,
+        store,
+        Some(touched),
+        chrono::Utc::now().date_naive(),
+    );
     match result {
         Ok(n) => tracing::info!(documents = n, "search index updated"),
         Err(e) => {
@@ -848,8 +878,7 @@ fn serve(config: Config, no_schedule: bool) -> Result<Outcome> {
             let job = {
                 let config = config.clone();
                 let mapping = mapping.clone();
-                let index = index.clone();
-                move || scheduled_sync(config.clone(), mapping.clone(), index.clone())
+                move || scheduled_sync(config.clone(), mapping.clone())
             };
             Some(tokio::spawn(ferry::schedule::run_service(
                 nightly,
@@ -938,12 +967,11 @@ fn sync_context<'a>(
     }
 }
 
-/// One scheduled sync inside `ferry serve`: the same run as `ferry sync`, then the shared
-/// index is refreshed for what it touched.
+/// One scheduled sync inside `ferry serve`: the same run as `ferry sync`, then the index is
+/// refreshed for what it touched (the web app's reader follows at its next search).
 async fn scheduled_sync(
     config: std::sync::Arc<Config>,
     mapping: Mapping,
-    index: ferry::server::SharedIndex,
 ) -> ferry::schedule::JobResult {
     use ferry::schedule::JobResult;
     use ferry::sync::{SyncError, SyncOptions, run_sync};
@@ -979,16 +1007,7 @@ async fn scheduled_sync(
     match synced {
         Ok(mut out) => {
             out.touched.append(&mut touched_by_archive);
-            if !out.touched.is_empty()
-                && let Ok(mut index) = index.lock()
-                && let Err(e) = index.update_from_store(
-                    &store,
-                    Some(&out.touched),
-                    chrono::Utc::now().date_naive(),
-                )
-            {
-                tracing::warn!(error = %e, "the search index was not updated");
-            }
+            refresh_index(&config, &mapping, &store, &out.touched);
             let mut notices =
                 ferry::notify::notices_for(&out.report, &out.paths.html.display().to_string());
             let mut exit_code = out.outcome.code();

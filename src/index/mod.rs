@@ -2,9 +2,20 @@
 //! system only), built from the store's snapshots, updated after each pull for the assets that
 //! changed, and rebuildable from scratch (`ferry index rebuild`).
 //!
-//! [`SearchIndex`] is the one owner of the tantivy `Index`, its single `IndexWriter` and an
-//! `IndexReader`. The index is for finding; the store is the truth: a hit names the asset and
-//! both system ids, and anything shown beyond that is the indexed copy of the snapshots.
+//! [`SearchIndex`] is the one owner of the tantivy `Index` and its `IndexReader`; the writer's
+//! lifecycle is `writer.rs`'s. The index is for finding; the store is the truth: a hit names the
+//! asset and both system ids, and anything shown beyond that is the indexed copy of the
+//! snapshots.
+//!
+//! # Several processes, one index
+//!
+//! Any number of ferry processes on one config keep the one index current: `ferry serve` (the
+//! web app, its nightly job and web republish) next to `ferry sync`, `archive`, `republish` and
+//! `index rebuild` from cron or by hand. No process holds the writer longer than one update
+//! ([`SearchIndex::update_from_store`]); an update that finds the writer held waits for it,
+//! bounded by [`WRITER_WAIT`], and says so in the log. Every search first reloads the reader
+//! when the index's `meta.json` changed since the last one, so a long-running web app shows
+//! what another process committed at its next search.
 //!
 //! # What is indexed
 //!
@@ -79,11 +90,13 @@ mod build;
 mod render;
 mod schema;
 mod search;
+mod writer;
 
 pub mod query;
 
 pub use query::QueryError;
 pub use render::{format_csv, format_table};
+pub use writer::WRITER_WAIT;
 
 use crate::mapping::Mapping;
 use crate::store::sync::AssetId;
@@ -92,8 +105,10 @@ use chrono::NaiveDate;
 use schema::{Fields, SCHEMA_VERSION};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tantivy::directory::error::LockError;
 use tantivy::directory::{Directory, INDEX_WRITER_LOCK, MmapDirectory};
-use tantivy::indexer::{LogMergePolicy, NoMergePolicy};
+use tantivy::indexer::NoMergePolicy;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyError, Term};
 
 /// An asset counts as `expiring` when its licence ends within this many days of today.
@@ -101,8 +116,8 @@ pub const EXPIRING_WITHIN_DAYS: u64 = 30;
 
 /// How many assets are read from the store at a time when rebuilding.
 const REBUILD_PAGE: usize = 2_000;
-/// Writer memory per indexing thread.
-const WRITER_BYTES_PER_THREAD: usize = 64 << 20;
+/// The file whose change tells readers that another commit is there to load.
+const META_FILE: &str = "meta.json";
 /// At most this many hits are returned by one search; page with `offset` beyond.
 pub const MAX_LIMIT: usize = 10_000;
 /// Hits further down than this are not returned (a search with a larger offset gives only the
@@ -127,11 +142,12 @@ pub enum IndexError {
     OtherVersion { path: PathBuf, found: String },
 
     #[error(
-        "another ferry process is writing the search index at {}; wait for it to finish \
-         (a crashed process can leave .tantivy-writer.lock behind: delete it if no ferry runs)",
+        "another ferry process has been writing the search index at {} for more than {waited_secs:.1} s \
+         (one update usually takes seconds); see which ferry processes run, then try again \
+         (the lock is released when its process ends)",
         .path.display()
     )]
-    Busy { path: PathBuf },
+    Busy { path: PathBuf, waited_secs: f64 },
 
     #[error("search index {}: {context}: {source}. If this persists, run `ferry index rebuild`.", .path.display())]
     Tantivy {
@@ -342,12 +358,17 @@ pub struct Hit {
     pub score: f32,
 }
 
-/// The curator index: the one owner of the tantivy index, its writer and its reader.
+/// The curator index: the one owner of the tantivy index and its reader. It holds no writer:
+/// each update takes one and releases it (see the module docs).
 pub struct SearchIndex {
     index: Index,
-    /// `None` when opened read-only.
-    writer: Option<IndexWriter>,
+    /// False when opened read-only.
+    writable: bool,
+    /// How long an update waits for another process's writer.
+    writer_wait: Duration,
     reader: IndexReader,
+    /// A digest of the `meta.json` the reader last loaded (on disk only).
+    seen_meta: std::sync::Mutex<Option<u64>>,
     fields: Fields,
     mapping: Mapping,
     /// `None` in memory.
@@ -366,16 +387,30 @@ impl std::fmt::Debug for SearchIndex {
 
 impl SearchIndex {
     /// Opens the index in `dir`, creating it (and the directory) when missing. An index from
-    /// another ferry version is refused with [`IndexError::OtherVersion`]; another process
-    /// writing it with [`IndexError::Busy`].
+    /// another ferry version is refused with [`IndexError::OtherVersion`]. Other processes
+    /// may have it open too: none holds the writer between updates.
     pub fn open(dir: &Path) -> Result<SearchIndex, IndexError> {
         SearchIndex::open_with(dir, true)
     }
 
-    /// Opens the index in `dir` for searching only, without the writer lock: for searching
-    /// while another process (`ferry serve`, a sync) owns the writer. It follows that
-    /// process's commits; [`SearchIndex::update_from_store`] on it is an
-    /// [`IndexError::ReadOnly`] error. Creates an empty index when there is none.
+    /// Opens the index in `dir`, updates it for `assets` (`None`: every asset) with `mapping`
+    /// and closes it: what a process does after changing the store. Waits at most
+    /// [`WRITER_WAIT`] for another process's update. Returns how many documents were written.
+    pub fn update_dir(
+        dir: &Path,
+        mapping: &Mapping,
+        store: &Store,
+        assets: Option<&[AssetId]>,
+        today: NaiveDate,
+    ) -> Result<usize, IndexError> {
+        let mut index = SearchIndex::open(dir)?;
+        index.set_mapping(mapping.clone());
+        index.update_from_store(store, assets, today)
+    }
+
+    /// Opens the index in `dir` for searching only: it follows other processes' commits, and
+    /// [`SearchIndex::update_from_store`] on it is an [`IndexError::ReadOnly`] error. Creates
+    /// an empty index when there is none.
     pub fn open_read_only(dir: &Path) -> Result<SearchIndex, IndexError> {
         SearchIndex::open_with(dir, false)
     }
@@ -443,12 +478,18 @@ impl SearchIndex {
             context: "cannot open the directory",
             source: e.into(),
         })?;
-        // Hold the writer lock while deleting, so a running writer is never pulled from under.
-        let lock = directory
-            .acquire_lock(&INDEX_WRITER_LOCK)
-            .map_err(|_| IndexError::Busy {
-                path: dir.to_path_buf(),
-            })?;
+        // Hold the writer lock while deleting, so a running writer is never pulled from under;
+        // wait for one that is running, as an update would.
+        let lock = writer::wait_while_busy(dir, WRITER_WAIT, || {
+            match directory.acquire_lock(&INDEX_WRITER_LOCK) {
+                Ok(lock) => Ok(Some(lock)),
+                Err(LockError::LockBusy) => Ok(None),
+                Err(LockError::IoError(e)) => Err(IndexError::Io {
+                    path: dir.join(".tantivy-writer.lock"),
+                    source: std::io::Error::new(e.kind(), e.to_string()),
+                }),
+            }
+        })?;
         let entries = std::fs::read_dir(dir).map_err(|source| IndexError::Io {
             path: dir.to_path_buf(),
             source,
@@ -458,15 +499,24 @@ impl SearchIndex {
             let name = name.to_string_lossy();
             let stem = name.split('.').next().unwrap_or("");
             let segment_file = stem.len() == 32 && stem.chars().all(|c| c.is_ascii_hexdigit());
-            if segment_file || name == "meta.json" || name == ".managed.json" {
+            if segment_file || name == META_FILE || name == ".managed.json" {
                 std::fs::remove_file(entry.path()).map_err(|source| IndexError::Io {
                     path: entry.path(),
                     source,
                 })?;
             }
         }
+        // The new, empty index exists before the lock is released: no other process finds
+        // the directory without one.
+        let (schema, _) = schema::build_schema();
+        Index::create(directory, schema, tantivy::IndexSettings::default()).map_err(|source| {
+            IndexError::Tantivy {
+                path: dir.to_path_buf(),
+                context: "cannot create the index",
+                source,
+            }
+        })?;
         drop(lock);
-        drop(directory);
         SearchIndex::open(dir)
     }
 
@@ -494,37 +544,11 @@ impl SearchIndex {
         index
             .tokenizers()
             .register(schema::ANALYZER, schema::analyzer());
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .clamp(1, 4);
-        let writer = if writable {
-            let writer = index
-                .writer_with_num_threads(threads, threads * WRITER_BYTES_PER_THREAD)
-                .map_err(|source| match source {
-                    TantivyError::LockFailure(..) => IndexError::Busy {
-                        path: label.clone(),
-                    },
-                    source => IndexError::Tantivy {
-                        path: label.clone(),
-                        context: "cannot start the index writer",
-                        source,
-                    },
-                })?;
-            Some(writer)
-        } else {
-            None
-        };
-        // A writable index reloads after its own commits; a read-only one follows the commits
-        // of whichever process writes the directory.
-        let policy = if writable {
-            ReloadPolicy::Manual
-        } else {
-            ReloadPolicy::OnCommitWithDelay
-        };
+        // Reloaded explicitly: after this process's own updates, and before a search when
+        // `meta.json` changed (another process committed).
         let reader = index
             .reader_builder()
-            .reload_policy(policy)
+            .reload_policy(ReloadPolicy::Manual)
             .try_into()
             .map_err(|source| IndexError::Tantivy {
                 path: label.clone(),
@@ -533,15 +557,24 @@ impl SearchIndex {
             })?;
         let mapping = Mapping::parse(Mapping::default_text(), Path::new("mappings/default.toml"))
             .expect("the shipped mapping is valid");
+        let seen_meta = std::sync::Mutex::new(path.as_deref().and_then(meta_digest));
         Ok(SearchIndex {
             index,
-            writer,
+            writable,
+            writer_wait: WRITER_WAIT,
             reader,
+            seen_meta,
             fields,
             mapping,
             path,
             facet_cache: std::sync::Mutex::new(None),
         })
+    }
+
+    /// How long an update waits for another process's writer before [`IndexError::Busy`]
+    /// ([`WRITER_WAIT`] by default).
+    pub fn set_writer_wait(&mut self, wait: Duration) {
+        self.writer_wait = wait;
     }
 
     /// Uses `mapping` (rather than the shipped default) to decide which value of a paired
@@ -567,39 +600,90 @@ impl SearchIndex {
     /// An asset that no longer exists (merged into its pair) leaves the index; a paired asset
     /// replaces any document of either of its system ids. Returns how many documents were
     /// written. On error nothing of this update is committed.
+    ///
+    /// Takes the index writer for this update only, waiting (bounded, logged) while another
+    /// process holds it; the writer is released before this returns.
     pub fn update_from_store(
         &mut self,
         store: &Store,
         assets: Option<&[AssetId]>,
         today: NaiveDate,
     ) -> Result<usize, IndexError> {
-        let Some(mut writer) = self.writer.take() else {
+        if !self.writable {
             return Err(IndexError::ReadOnly { path: self.label() });
-        };
-        let result = match assets {
-            None => self.rebuild(&mut writer, store, today),
-            Some(ids) => self.reindex(&mut writer, store, ids, today),
-        };
-        if result.is_err() {
-            if let Err(rollback) = writer.rollback() {
-                tracing::warn!(error = %rollback, "rolling back the search index update failed");
-            }
-            writer.set_merge_policy(Box::new(LogMergePolicy::default()));
         }
-        self.writer = Some(writer);
-        match result {
-            Ok(n) => {
-                self.reader
-                    .reload()
-                    .map_err(self.tantivy_error("cannot reload the index reader"))?;
-                Ok(n)
+        let index = self.index_for_writing()?;
+        let written =
+            writer::with_writer(
+                &index,
+                &self.label(),
+                self.writer_wait,
+                |writer| match assets {
+                    None => self.rebuild(&index, writer, store, today),
+                    Some(ids) => self.reindex(writer, store, ids, today),
+                },
+            )?;
+        self.reload_reader()?;
+        Ok(written)
+    }
+
+    /// The index an update writes through: a fresh `Index` on the directory (see
+    /// `writer.rs`), or this one in memory.
+    fn index_for_writing(&self) -> Result<Index, IndexError> {
+        let Some(dir) = &self.path else {
+            return Ok(self.index.clone());
+        };
+        let directory = MmapDirectory::open(dir).map_err(|e| IndexError::Tantivy {
+            path: dir.clone(),
+            context: "cannot open the directory",
+            source: e.into(),
+        })?;
+        let index = Index::open(directory).map_err(self.tantivy_error("cannot open the index"))?;
+        index
+            .tokenizers()
+            .register(schema::ANALYZER, schema::analyzer());
+        Ok(index)
+    }
+
+    /// Loads the latest commit into the reader and remembers which `meta.json` it was.
+    fn reload_reader(&self) -> Result<(), IndexError> {
+        let digest = self.path.as_deref().and_then(meta_digest);
+        self.reader
+            .reload()
+            .map_err(self.tantivy_error("cannot reload the index reader"))?;
+        if let Ok(mut seen) = self.seen_meta.lock() {
+            *seen = digest;
+        }
+        Ok(())
+    }
+
+    /// Reloads the reader when another process committed since the last load (its
+    /// `meta.json` changed). A reload that fails (a commit replacing files at that moment) is
+    /// tried once more; if it fails again, the search uses what was loaded before.
+    fn follow_commits(&self) {
+        let Some(dir) = &self.path else {
+            return;
+        };
+        let current = meta_digest(dir);
+        let unchanged = self
+            .seen_meta
+            .lock()
+            .map(|seen| current.is_none() || *seen == current)
+            .unwrap_or(true);
+        if unchanged {
+            return;
+        }
+        if let Err(first) = self.reload_reader() {
+            std::thread::sleep(Duration::from_millis(50));
+            if let Err(e) = self.reload_reader() {
+                tracing::warn!(error = %e, first = %first, "the search index changed but could not be reloaded; searching what was loaded before");
             }
-            Err(e) => Err(e),
         }
     }
 
     fn rebuild(
         &self,
+        index: &Index,
         writer: &mut IndexWriter,
         store: &Store,
         today: NaiveDate,
@@ -622,8 +706,7 @@ impl SearchIndex {
             written += self.add_documents(writer, &page, &snapshots, today)?;
         }
         self.commit(writer)?;
-        let segments = self
-            .index
+        let segments = index
             .searchable_segment_ids()
             .map_err(self.tantivy_error("cannot list segments"))?;
         if segments.len() > 1 {
@@ -632,7 +715,6 @@ impl SearchIndex {
                 tracing::warn!(error = %e, "merging the rebuilt search index failed");
             }
         }
-        writer.set_merge_policy(Box::new(LogMergePolicy::default()));
         Ok(written)
     }
 
@@ -706,12 +788,25 @@ impl SearchIndex {
     }
 
     /// Runs a search (see the module docs for the query syntax).
+    /// Commits other processes made since the last search are loaded first.
     pub fn search(&self, request: &SearchRequest) -> Result<SearchResults, IndexError> {
+        self.follow_commits();
         search::run(self, request)
     }
 
-    /// How many assets the index holds.
+    /// How many assets the index holds (as of its latest commit).
     pub fn doc_count(&self) -> u64 {
+        self.follow_commits();
         self.reader.searcher().num_docs()
     }
+}
+
+/// A digest of the index's `meta.json` in `dir` (`None` when it cannot be read): it changes
+/// with every commit.
+fn meta_digest(dir: &Path) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let bytes = std::fs::read(dir.join(META_FILE)).ok()?;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut hasher);
+    Some(hasher.finish())
 }

@@ -18,7 +18,8 @@
 //! requests from another origin are refused. Every value is escaped; pages carry no script.
 //!
 //! The store is opened per request on a blocking thread ([`Store`] is not `Sync`; WAL lets the
-//! app read while a sync writes). The search index is opened once, on first use, and shared.
+//! app read while a sync writes). The search index is opened once, on first use, and shared;
+//! each search follows the commits of every process that updates it.
 
 mod api;
 mod auth;
@@ -61,9 +62,10 @@ pub struct ServerOptions {
     /// Where the runs' drift reports are (`run-<id>.html|json|csv`).
     pub reports_dir: PathBuf,
     pub mapping: Mapping,
-    /// The search index when this process already has it open (`ferry serve`'s nightly job
-    /// updates the same one: tantivy allows one writer per index, so two `SearchIndex`es on
-    /// one directory cannot both be open). `None`: the app opens `index_dir` on first search.
+    /// The search index when this process already has it open; `None`: the app opens
+    /// `index_dir` on first search. Either way the app only reads it: updates (the nightly job,
+    /// republish, other ferry processes) take the writer for one update each, and every search
+    /// first loads what they committed (see `crate::index`).
     pub index: Option<SharedIndex>,
     /// Both tenants and the transfer settings, for the "republish to PhotoShelter" action on
     /// search results; `None` hides it.

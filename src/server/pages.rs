@@ -840,7 +840,15 @@ pub async fn resolve_conflict(
                 ));
             }
         };
-        if !store.resolve_review(id, &how, value.as_deref(), chrono::Utc::now())? {
+        // Never raced with a run that is pushing: refused while one holds the lock.
+        let recorded = crate::sync::lock::while_no_run(store, chrono::Utc::now(), |s| {
+            s.resolve_review(id, &how, value.as_deref(), chrono::Utc::now())
+        })
+        .map_err(|e| match e {
+            crate::sync::lock::DecisionError::Store(e) => WebError::from(e),
+            running => WebError::Conflict(running.to_string()),
+        })?;
+        if !recorded {
             return Err(WebError::Conflict(format!(
                 "conflict #{id} was decided by someone else meanwhile"
             )));

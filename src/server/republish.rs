@@ -138,12 +138,16 @@ async fn run(
             | crate::transfer::TransferError::LockedOut(_) => WebError::Conflict(e.to_string()),
             other => WebError::Internal(other.to_string()),
         })?;
+    // The index's own writer, for this update only; the web app's reader follows at its next
+    // search.
     if !out.touched.is_empty()
-        && let Ok(slot) = state.index.lock()
-        && let Some(index) = slot.as_ref()
-        && let Ok(mut index) = index.lock()
-        && let Err(e) =
-            index.update_from_store(&store, Some(&out.touched), chrono::Utc::now().date_naive())
+        && let Err(e) = crate::index::SearchIndex::update_dir(
+            &state.index_dir,
+            &state.mapping,
+            &store,
+            Some(&out.touched),
+            chrono::Utc::now().date_naive(),
+        )
     {
         tracing::warn!(error = %e, "the search index was not updated after republishing");
     }

@@ -10,9 +10,50 @@
 //! covers a lock held on another host, and a dead owner whose pid another program has taken
 //! since (the lock then waits for its expiry, as before).
 
+//!
+//! Decisions a person makes for the next run (resolving a conflict) take the same lock for the
+//! moment they are recorded ([`while_no_run`]): a run reads the decisions it carries out once,
+//! when it plans, so one recorded while it pushes would be raced (left half-applied or queued
+//! again). With a run in progress the decision is refused, naming the run; it is never
+//! recorded behind the run's back.
+
 use crate::store::sync::LockHolder;
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Utc};
+
+/// How long a decision holds the run lock at most (recording one takes milliseconds; the
+/// expiry only matters if the process dies while holding it on another host).
+const DECISION_TTL_SECONDS: i64 = 60;
+
+/// Why a decision for the next run was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum DecisionError {
+    #[error(
+        "a ferry run is in progress (pid {} on {}, since {}) and may be pushing this very field, \
+         so nothing was recorded; decide again when it has finished (`ferry status` shows the \
+         lock; a run killed on this host is taken over at once)",
+        .0.owner_pid, .0.host, .0.acquired_at
+    )]
+    RunInProgress(LockHolder),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Records a decision for the next run with `record`, holding the run lock meanwhile, so no
+/// run is planning or pushing while it is written; with a run in progress nothing is recorded
+/// and [`DecisionError::RunInProgress`] names it.
+pub fn while_no_run<T>(
+    store: &mut Store,
+    now: DateTime<Utc>,
+    record: impl FnOnce(&mut Store) -> Result<T, StoreError>,
+) -> Result<T, DecisionError> {
+    if let Err(holder) = acquire(store, now, chrono::Duration::seconds(DECISION_TTL_SECONDS))? {
+        return Err(DecisionError::RunInProgress(holder));
+    }
+    let recorded = record(store);
+    store.release_lock(std::process::id() as i64)?;
+    Ok(recorded?)
+}
 
 /// Takes the run lock for this process (sync runs and transfers alike), taking over the lock
 /// of a run on this host whose process is gone; otherwise says who holds it.

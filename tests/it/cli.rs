@@ -348,7 +348,7 @@ fn the_demo_runs_two_cycles_and_leaves_a_store_to_look_at() {
 }
 
 /// Writes a ferry.toml for both emulators into `dir`; returns the environment with secrets.
-fn emulator_config(
+pub fn emulator_config(
     dir: &std::path::Path,
     ps: &ferry::photoshelter::emulator::PhotoShelterEmulator,
     pv: &ferry::preservica::emulator::PreservicaEmulator,

@@ -608,11 +608,12 @@ fn environment_overrides_are_applied_and_typed() {
     assert_eq!(cfg.preservica.tenant.as_deref(), Some("DEMO"));
     assert_eq!(cfg.preservica.username, "env-user");
     assert_eq!(cfg.preservica.concurrency, 5);
-    // Relative override paths stay relative: they resolve against the current directory.
-    assert_eq!(cfg.paths.store, PathBuf::from("state/override.db"));
+    // Relative override paths resolve against the current directory, made absolute.
+    let cwd = std::env::current_dir().unwrap();
+    assert_eq!(cfg.paths.store, cwd.join("state/override.db"));
     assert_eq!(cfg.paths.index, abs);
-    assert_eq!(cfg.paths.reports, PathBuf::from("out/reports"));
-    assert_eq!(cfg.mapping, PathBuf::from("maps/mine.toml"));
+    assert_eq!(cfg.paths.reports, cwd.join("out/reports"));
+    assert_eq!(cfg.mapping, cwd.join("maps/mine.toml"));
     assert_eq!(cfg.schedule.nightly, "0 4 * * sun");
     assert_eq!(cfg.schedule.timezone, "UTC");
     assert_eq!(cfg.guard.max_change_share, 0.25);

@@ -14,6 +14,7 @@ pub mod exit;
 pub mod http;
 pub mod ids;
 pub mod index;
+pub mod logging;
 pub mod mapping;
 pub mod model;
 pub mod notify;

@@ -368,6 +368,7 @@ fn init_logging(cli: &Cli) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ferry::logging::colour_for_this_process())
         .with_writer(std::io::stderr);
     match cli.log_format {
         LogFormat::Human => builder.with_target(false).init(),

@@ -24,6 +24,7 @@ pub mod private_fs;
 pub mod report;
 pub mod schedule;
 pub mod server;
+pub mod status;
 pub mod store;
 pub mod sync;
 pub mod transfer;

@@ -18,6 +18,7 @@ mod preservica_actions;
 mod props;
 mod report;
 mod server;
+mod signals;
 mod soak;
 mod store;
 mod sync;

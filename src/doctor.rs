@@ -468,6 +468,40 @@ pub async fn check_preservica(cfg: &PreservicaConfig) -> Vec<Check> {
     c.list
 }
 
+/// The checks as `ferry doctor --format json` prints them: `{"ready": bool, "not_ready":
+/// ["system check", …], "checks": [{"system", "check", "result", "detail"}, …]}`; `result` is
+/// `ok`, `warn`, `fail` or `skipped`. The tenants' checks decide `ready`; the `local` ones
+/// (this machine: the store's mode) are listed with system `ferry`.
+pub fn to_json(checks: &[Check], local: &[local::LocalCheck]) -> serde_json::Value {
+    let not_ready: Vec<String> = checks
+        .iter()
+        .filter(|c| c.status == Status::Fail)
+        .map(|c| format!("{} {}", c.system, c.name))
+        .collect();
+    let row = |system: &str, name: &str, status: Status, detail: &str| {
+        serde_json::json!({
+            "system": system,
+            "check": name,
+            "result": status.label().to_ascii_lowercase(),
+            "detail": detail,
+        })
+    };
+    let rows: Vec<serde_json::Value> = checks
+        .iter()
+        .map(|c| row(c.system.name(), c.name, c.status, &c.detail))
+        .chain(
+            local
+                .iter()
+                .map(|c| row("ferry", c.name, c.status, &c.detail)),
+        )
+        .collect();
+    serde_json::json!({
+        "ready": not_ready.is_empty(),
+        "not_ready": not_ready,
+        "checks": rows,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

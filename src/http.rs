@@ -34,7 +34,7 @@ use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use url::Url;
@@ -379,6 +379,9 @@ struct Counters {
     retries: AtomicU64,
     throttled: AtomicU64,
     server_errors: AtomicU64,
+    /// Whether this client has said that its server cannot be reached: said once, at the
+    /// first retry of a connection that failed, so a run is not silent while it retries.
+    unreachable_reported: AtomicBool,
 }
 
 /// A buffered response.
@@ -688,6 +691,21 @@ impl HttpClient {
                 return Err(self.read_error(cause, method, url, attempt + 1));
             }
             let wait = retry_after.unwrap_or_else(|| self.backoff(attempt));
+            if cause.is_unreachable()
+                && !self
+                    .counters
+                    .unreachable_reported
+                    .swap(true, Ordering::Relaxed)
+            {
+                tracing::warn!(
+                    system = %self.system,
+                    server = %self.origin.ascii_serialization(),
+                    reason = %cause,
+                    "{} cannot be reached; retrying (up to {} more times) before the run gives up",
+                    self.system,
+                    self.options.max_retries - attempt
+                );
+            }
             tracing::debug!(system = %self.system, %method, %url, reason = %cause, wait_ms = wait.as_millis() as u64, "retrying");
             self.counters.retries.fetch_add(1, Ordering::Relaxed);
             attempt += 1;
@@ -854,6 +872,15 @@ enum ReadFailure {
 }
 
 impl ReadFailure {
+    /// The server could not be reached at all (no connection), rather than answering badly.
+    fn is_unreachable(&self) -> bool {
+        match self {
+            ReadFailure::Timeout(phase) => *phase == TimeoutPhase::Connect,
+            ReadFailure::Broken(reason) => reason.starts_with(CANNOT_CONNECT),
+            _ => false,
+        }
+    }
+
     fn from_send(e: reqwest::Error) -> ReadFailure {
         if e.is_timeout() {
             ReadFailure::Timeout(if e.is_connect() {
@@ -923,9 +950,12 @@ fn location(resp: &reqwest::Response) -> Option<Url> {
     resp.url().join(to).ok()
 }
 
+/// How [`describe`] starts a failure to connect.
+const CANNOT_CONNECT: &str = "cannot connect";
+
 fn describe(e: reqwest::Error) -> String {
     let kind = if e.is_connect() {
-        "cannot connect"
+        CANNOT_CONNECT
     } else {
         "request failed"
     };

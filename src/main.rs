@@ -4,8 +4,8 @@
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use ferry::config::{Config, Env};
-use ferry::exit::Outcome;
-use ferry::mapping::{Mapping, MappingError};
+use ferry::exit::{InputError, Outcome};
+use ferry::mapping::Mapping;
 use ferry::model::System;
 use ferry::store::Store;
 use std::path::{Path, PathBuf};
@@ -16,7 +16,7 @@ use std::process::ExitCode;
     name = "ferry",
     version,
     about = "Keeps a PhotoShelter library and a Preservica archive consistent, field by field",
-    after_help = "Exit codes: 0 all done, 1 some items skipped, 2 failures or invalid input, 3 fatal or locked out."
+    after_help = "Exit codes: 0 all done, 1 some items skipped, 2 failures or invalid input, 3 fatal, lock held or locked out."
 )]
 struct Cli {
     /// The config file [default: ./ferry.toml]
@@ -41,6 +41,29 @@ enum LogFormat {
     Json,
 }
 
+/// How `status`, `conflicts list` and `doctor` print: for people, or JSON for scripts.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+/// `ferry search --sort`.
+#[derive(Clone, Copy, ValueEnum)]
+enum SearchSort {
+    Relevance,
+    DateAsc,
+    DateDesc,
+}
+
+/// `ferry search --format`.
+#[derive(Clone, Copy, ValueEnum)]
+enum SearchFormat {
+    Table,
+    Json,
+    Csv,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Write a commented ferry.toml and the default mapping into DIR (never overwrites)
@@ -53,8 +76,13 @@ enum Command {
         #[command(subcommand)]
         command: MappingsCommand,
     },
-    /// Show the store: its path, schema version and what it holds
-    Status,
+    /// What needs attention: lockout, run lock, last run, next scheduled run, conflicts, and
+    /// what the store holds
+    Status {
+        /// Output: text, or json for scripts
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Run one sync cycle now: pull both systems, reconcile, push corrections, report
     Sync(SyncArgs),
     /// Show a run's report: its summary and where its files are (latest run by default)
@@ -81,7 +109,11 @@ enum Command {
     /// Republish archive assets into a PhotoShelter gallery for reuse, with their metadata
     Republish(RepublishArgs),
     /// Check both tenants: reachability, TLS, credentials, organisation, version, roles, access
-    Doctor,
+    Doctor {
+        /// Output: text, or json for scripts
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Search the archive index (see `ferry search --help` for the query language)
     Search(SearchArgs),
     /// Maintain the search index
@@ -197,12 +229,12 @@ struct SearchArgs {
     /// How many hits
     #[arg(long, default_value_t = 20)]
     limit: usize,
-    /// Order: relevance, date-asc or date-desc
-    #[arg(long, default_value = "relevance")]
-    sort: String,
-    /// Output: table, json or csv
-    #[arg(long, default_value = "table")]
-    format: String,
+    /// Order of the hits
+    #[arg(long, value_enum, default_value_t = SearchSort::Relevance)]
+    sort: SearchSort,
+    /// Output
+    #[arg(long, value_enum, default_value_t = SearchFormat::Table)]
+    format: SearchFormat,
 }
 
 #[derive(Subcommand)]
@@ -218,6 +250,9 @@ enum ConflictsCommand {
         /// Also list resolved ones
         #[arg(long)]
         all: bool,
+        /// Output: text, or json for scripts
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
     /// Decide a conflict; the next sync writes the chosen value to both systems
     Resolve {
@@ -342,13 +377,8 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(outcome) => ExitCode::from(outcome.code()),
         Err(e) => {
-            eprintln!("error: {e:#}");
-            let outcome = if e.downcast_ref::<MappingError>().is_some() {
-                Outcome::Failures
-            } else {
-                Outcome::Fatal
-            };
-            ExitCode::from(outcome.code())
+            eprintln!("error: {}", ferry::exit::message(&e));
+            ExitCode::from(ferry::exit::outcome_of(&e).code())
         }
     }
 }
@@ -368,6 +398,7 @@ fn init_logging(cli: &Cli) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ferry::logging::colour_for_this_process())
         .with_writer(std::io::stderr);
     match cli.log_format {
         LogFormat::Human => builder.with_target(false).init(),
@@ -397,7 +428,7 @@ fn run(cli: Cli) -> Result<Outcome> {
                 };
             mappings_check(&file)
         }
-        Command::Status => status(&Config::load(&config_path, &env)?),
+        Command::Status { format } => status(&Config::load(&config_path, &env)?, format),
         Command::Sync(args) => sync(&Config::load(&config_path, &env)?, &args),
         Command::Report { run, open } => report(&Config::load(&config_path, &env)?, run, open),
         Command::Conflicts { command } => conflicts(&Config::load(&config_path, &env)?, command),
@@ -411,7 +442,7 @@ fn run(cli: Cli) -> Result<Outcome> {
         } => emulate_photoshelter(args),
         Command::Archive(args) => archive(&Config::load(&config_path, &env)?, &args),
         Command::Republish(args) => republish(&Config::load(&config_path, &env)?, &args),
-        Command::Doctor => doctor(&Config::load(&config_path, &env)?),
+        Command::Doctor { format } => doctor(&Config::load(&config_path, &env)?, format),
         Command::Search(args) => search(&Config::load(&config_path, &env)?, &args),
         Command::Index {
             command: IndexCommand::Rebuild,
@@ -478,18 +509,12 @@ fn mappings_check(file: &Path) -> Result<Outcome> {
     Ok(Outcome::Done)
 }
 
-fn status(config: &Config) -> Result<Outcome> {
+fn status(config: &Config, format: Format) -> Result<Outcome> {
     let store = Store::open(&config.paths.store)?;
-    let counts = store.counts()?;
-    println!("config          {}", config.file.display());
-    println!("store           {}", config.paths.store.display());
-    println!(
-        "schema version  {} (this ferry: {})",
-        store.schema_version()?,
-        Store::latest_schema_version()
-    );
-    for (label, n) in counts.rows() {
-        println!("{label:<15} {n}");
+    let report = ferry::status::gather(config, &store, chrono::Utc::now())?;
+    match format {
+        Format::Text => print!("{}", report.to_text()),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
     }
     Ok(Outcome::Done)
 }
@@ -546,13 +571,14 @@ fn report(config: &Config, run: Option<i64>, open: bool) -> Result<Outcome> {
     let store = Store::open(&config.paths.store)?;
     let runs = store.runs(1000)?;
     let row = match run {
-        Some(id) => runs.into_iter().find(|r| r.id == id).with_context(|| {
-            format!("there is no run {id}; `ferry report` without an id shows the latest")
+        Some(id) => runs.into_iter().find(|r| r.id == id).ok_or_else(|| {
+            InputError::new(format!(
+                "there is no run {id}; `ferry report` without an id shows the latest"
+            ))
         })?,
-        None => runs
-            .into_iter()
-            .next()
-            .context("no run yet; `ferry sync` (or `ferry demo`) makes one")?,
+        None => runs.into_iter().next().ok_or_else(|| {
+            InputError::new("no run yet; `ferry sync` (or `ferry demo`) makes one")
+        })?,
     };
     println!(
         "run {} ({}{}): {}, started {}, finished {}",
@@ -644,8 +670,16 @@ fn report_file(stored: &str, reports: &Path) -> PathBuf {
 fn conflicts(config: &Config, command: ConflictsCommand) -> Result<Outcome> {
     let mut store = Store::open(&config.paths.store)?;
     match command {
-        ConflictsCommand::List { all } => {
+        ConflictsCommand::List { all, format } => {
             let items = store.review_items(!all)?;
+            if format == Format::Json {
+                let json: Vec<_> = items.iter().map(ferry::status::conflict_json).collect();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({ "conflicts": json }))?
+                );
+                return Ok(Outcome::Done);
+            }
             if items.is_empty() {
                 println!("no conflicts wait for a person");
                 return Ok(Outcome::Done);
@@ -676,10 +710,10 @@ fn conflicts(config: &Config, command: ConflictsCommand) -> Result<Outcome> {
                 .review_items(true)?
                 .into_iter()
                 .find(|i| i.id == id)
-                .with_context(|| {
-                    format!(
+                .ok_or_else(|| {
+                    InputError::new(format!(
                         "conflict #{id} is not open; `ferry conflicts list` shows the open ones"
-                    )
+                    ))
                 })?;
             let (how, value) = match take.as_str() {
                 "photoshelter" | "preservica" => (take.clone(), None),
@@ -689,7 +723,7 @@ fn conflicts(config: &Config, command: ConflictsCommand) -> Result<Outcome> {
                         format!("the mapping no longer has field {}", item.field)
                     })?;
                     let value = ferry::model::FieldValue::parse(spec.kind, &take)
-                        .with_context(|| format!("--take for {}", item.field))?
+                        .map_err(|e| InputError::new(format!("--take for {}: {e}", item.field)))?
                         .map(|v| v.to_canonical_string());
                     ("value".to_string(), value)
                 }
@@ -768,11 +802,10 @@ fn search(config: &Config, args: &SearchArgs) -> Result<Outcome> {
     let mut request = SearchRequest::new(&args.query.join(" "), chrono::Utc::now().date_naive());
     request.facets = args.facets;
     request.limit = args.limit;
-    request.sort = match args.sort.as_str() {
-        "relevance" => Sort::Relevance,
-        "date-asc" => Sort::DateAsc,
-        "date-desc" => Sort::DateDesc,
-        other => anyhow::bail!("--sort takes relevance, date-asc or date-desc, not '{other}'"),
+    request.sort = match args.sort {
+        SearchSort::Relevance => Sort::Relevance,
+        SearchSort::DateAsc => Sort::DateAsc,
+        SearchSort::DateDesc => Sort::DateDesc,
     };
     for f in &args.filters {
         request
@@ -780,11 +813,18 @@ fn search(config: &Config, args: &SearchArgs) -> Result<Outcome> {
             .push(Filter::parse(f).with_context(|| format!("--filter {f}"))?);
     }
     let results = index.search(&request)?;
-    match args.format.as_str() {
-        "table" => print!("{}", ferry::index::format_table(&results)),
-        "csv" => print!("{}", ferry::index::format_csv(&results)),
-        "json" => println!("{}", serde_json::to_string_pretty(&results)?),
-        other => anyhow::bail!("--format takes table, json or csv, not '{other}'"),
+    if index.doc_count() == 0 {
+        eprintln!(
+            "error: the search index in {} is empty; build it with `ferry --config {} index rebuild` (a sync also fills it)",
+            config.paths.index.display(),
+            config.file.display()
+        );
+        return Ok(Outcome::Failures);
+    }
+    match args.format {
+        SearchFormat::Table => print!("{}", ferry::index::format_table(&results)),
+        SearchFormat::Csv => print!("{}", ferry::index::format_csv(&results)),
+        SearchFormat::Json => println!("{}", serde_json::to_string_pretty(&results)?),
     }
     Ok(Outcome::Done)
 }
@@ -1079,11 +1119,6 @@ fn transfer_context<'a>(
 
 fn archive(config: &Config, args: &ArchiveArgs) -> Result<Outcome> {
     use ferry::transfer::archive::{ArchiveOptions, ArchiveRequest, run_archive};
-    let mapping = Mapping::load(&config.mapping)?;
-    let mut store = Store::open(&config.paths.store)?;
-    let photoshelter = ferry::photoshelter::client::PhotoShelterClient::new(&config.photoshelter)?;
-    let preservica = ferry::preservica::client::PreservicaClient::from_config(&config.preservica)?;
-    let ctx = transfer_context(config, &mapping, &photoshelter, &preservica);
     let request = ArchiveRequest {
         galleries: args.galleries.clone(),
         media: args.media.clone(),
@@ -1093,17 +1128,26 @@ fn archive(config: &Config, args: &ArchiveArgs) -> Result<Outcome> {
         && config.archive.ready_collection.is_none()
         && config.archive.ready_field.is_none()
     {
-        anyhow::bail!(
-            "nothing to archive: give --gallery or --media, or set archive.ready_collection or \
-             archive.ready_field in {}",
+        println!(
+            "nothing to archive: no --gallery or --media given, and {} sets no archive rule \
+             (archive.ready_collection or archive.ready_field)",
             config.file.display()
         );
+        return Ok(Outcome::Done);
     }
+    let mapping = Mapping::load(&config.mapping)?;
+    let mut store = Store::open(&config.paths.store)?;
+    let photoshelter = ferry::photoshelter::client::PhotoShelterClient::new(&config.photoshelter)?;
+    let preservica = ferry::preservica::client::PreservicaClient::from_config(&config.preservica)?;
+    let ctx = transfer_context(config, &mapping, &photoshelter, &preservica);
     let opts = ArchiveOptions {
         dry_run: args.dry_run,
         stop_after: None,
     };
     let out = runtime()?.block_on(run_archive(&mut store, &ctx, &request, &opts))?;
+    if out.planned.is_empty() {
+        println!("nothing to archive: what was asked for selects no gallery or media");
+    }
     ferry::transfer::describe(&out, &mut |line| println!("{line}"));
     refresh_index(config, &mapping, &store, &out.touched);
     Ok(out.outcome)
@@ -1170,7 +1214,7 @@ async fn nightly_archive(
     Some(ferry::transfer::archive::run_archive(store, &ctx, &request, &Default::default()).await)
 }
 
-fn doctor(config: &Config) -> Result<Outcome> {
+fn doctor(config: &Config, format: Format) -> Result<Outcome> {
     use ferry::doctor::{Status, check_photoshelter, check_preservica};
     let (ps, pv) = runtime()?.block_on(async {
         tokio::join!(
@@ -1196,6 +1240,23 @@ fn doctor(config: &Config) -> Result<Outcome> {
         }
     }
     let local = [ferry::doctor::local::check_store(&config.paths.store)];
+    let failed: Vec<String> = checks
+        .iter()
+        .filter(|c| c.status == Status::Fail)
+        .map(|c| format!("{} {}", c.system, c.name))
+        .collect();
+    let outcome = if failed.is_empty() {
+        Outcome::Done
+    } else {
+        Outcome::Failures
+    };
+    if format == Format::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&ferry::doctor::to_json(&checks, &local))?
+        );
+        return Ok(outcome);
+    }
     let rows: Vec<[String; 4]> = checks
         .iter()
         .map(|c| {
@@ -1219,18 +1280,12 @@ fn doctor(config: &Config) -> Result<Outcome> {
         &["system", "check", "result", "detail"].map(String::from),
         &rows,
     );
-    let failed: Vec<String> = checks
-        .iter()
-        .filter(|c| c.status == Status::Fail)
-        .map(|c| format!("{} {}", c.system, c.name))
-        .collect();
     if failed.is_empty() {
         println!("\nboth tenants are ready for `ferry sync`");
-        Ok(Outcome::Done)
     } else {
         println!("\nnot ready: {}", failed.join(", "));
-        Ok(Outcome::Failures)
     }
+    Ok(outcome)
 }
 
 fn emulate_photoshelter(args: PhotoShelterEmulateArgs) -> Result<Outcome> {

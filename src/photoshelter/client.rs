@@ -729,13 +729,27 @@ impl PhotoShelterClient {
             })?
             .to_string();
         let token = Secret::new(token);
-        plock(&self.tokens_seen).push(token.clone());
+        let first_login = {
+            let mut seen = plock(&self.tokens_seen);
+            seen.push(token.clone());
+            seen.len() == 1
+        };
         let orgs = wire::parse_orgs(get(&data, "org")).map_err(|e| malformed(self.scrub(&e)))?;
-        tracing::info!(
-            api = api.name(),
-            orgs = orgs.len(),
-            "logged in to PhotoShelter"
-        );
+        // One start-up line per client: the v3 session next to v4, and logins after a
+        // session expired, are detail.
+        if first_login {
+            tracing::info!(
+                api = api.name(),
+                orgs = orgs.len(),
+                "logged in to PhotoShelter"
+            );
+        } else {
+            tracing::debug!(
+                api = api.name(),
+                orgs = orgs.len(),
+                "logged in to PhotoShelter again"
+            );
+        }
         Ok((token, orgs))
     }
 

@@ -66,10 +66,10 @@ pub async fn conflicts(State(state): State<Shared>) -> Result<Json<Value>, ApiEr
 
 /// `/healthz`: `{"status": "ok" | "locked_out", "locked_out": bool, "lockout": {...} | null,
 /// "last_run": {...} | null}`; HTTP 503 while runs are locked out (and when the store cannot be
-/// read).
+/// read). `last_run` is the last finished real run: a dry run never stands in for it.
 pub async fn healthz(State(state): State<Shared>) -> Response {
     let result = with_store(&state, |store, _| {
-        Ok((store.lockout()?, store.runs(1)?.into_iter().next()))
+        Ok((store.lockout()?, store.last_real_run()?.map(|d| d.run)))
     })
     .await;
     match result {

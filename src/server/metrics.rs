@@ -2,8 +2,9 @@
 //!
 //! | metric | type | what |
 //! |---|---|---|
-//! | `ferry_runs_total{status}` | counter | runs recorded, by status |
-//! | `ferry_last_run_exit_code` | gauge | exit code of the latest finished run |
+//! | `ferry_runs_total{status}` | counter | real runs recorded, by status |
+//! | `ferry_dry_runs_total` | counter | dry runs recorded (counted nowhere else) |
+//! | `ferry_last_run_exit_code` | gauge | exit code of the latest finished real run |
 //! | `ferry_last_run_timestamp_seconds` | gauge | when it finished (Unix time) |
 //! | `ferry_last_run_duration_seconds` | gauge | its `summary.seconds_total` |
 //! | `ferry_fields_drifted` | gauge | its `summary.drifted` |
@@ -16,7 +17,9 @@
 //! | `ferry_lockout` | gauge | 1 while runs are locked out |
 //!
 //! The numbers come from the store (runs and their summaries, the outbox, the review queue),
-//! so they survive restarts and are the same whichever process ran the sync.
+//! so they survive restarts and are the same whichever process ran the sync. Dry runs change
+//! nothing, so they feed no number but `ferry_dry_runs_total`: "the last run" is the last real
+//! one.
 
 use super::{Shared, with_store};
 use crate::store::web::{RunDetail, RunTotals};
@@ -33,7 +36,7 @@ pub async fn metrics(State(state): State<Shared>) -> Response {
     let result = with_store(&state, |store, _| {
         Ok((
             store.run_totals()?,
-            store.last_finished_run()?,
+            store.last_real_run()?,
             store.lockout()?.is_some(),
         ))
     })
@@ -115,6 +118,14 @@ fn render(t: &RunTotals, last: Option<&RunDetail>, locked_out: bool) -> String {
             count_of(&t.runs_by_status, s)
         );
     }
+
+    describe(
+        &mut out,
+        "ferry_dry_runs_total",
+        "counter",
+        "Dry runs recorded; they count in no other metric.",
+    );
+    let _ = writeln!(out, "ferry_dry_runs_total {}", t.dry_runs);
 
     let summary: Option<serde_json::Value> = last
         .and_then(|r| r.summary_json.as_deref())

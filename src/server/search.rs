@@ -36,17 +36,21 @@ impl SearchParams {
         self.page.unwrap_or(1).clamp(1, 10_000)
     }
 
-    fn sort(&self) -> Sort {
+    /// The order asked for; an unknown `sort=` is refused, as `ferry search --sort` refuses it.
+    fn sort(&self) -> Result<Sort, WebError> {
         match self.sort.as_deref() {
-            Some("date_desc") => Sort::DateDesc,
-            Some("date_asc") => Sort::DateAsc,
-            _ => Sort::Relevance,
+            None | Some("" | "relevance") => Ok(Sort::Relevance),
+            Some("date_desc") => Ok(Sort::DateDesc),
+            Some("date_asc") => Ok(Sort::DateAsc),
+            Some(other) => Err(WebError::BadRequest(format!(
+                "sort={other:?} is not an order; use relevance, date_desc or date_asc"
+            ))),
         }
     }
 
-    /// The sort's URL name.
+    /// The sort's URL name (relevance when `sort=` is not one: such a search is refused).
     pub fn sort_name(&self) -> &'static str {
-        match self.sort() {
+        match self.sort().unwrap_or_default() {
             Sort::Relevance => "relevance",
             Sort::DateDesc => "date_desc",
             Sort::DateAsc => "date_asc",
@@ -162,7 +166,7 @@ fn run_blocking(state: &AppState, params: &SearchParams) -> Result<SearchOutcome
     request.facet_limit = FACET_VALUES;
     request.limit = limit;
     request.offset = offset;
-    request.sort = params.sort();
+    request.sort = params.sort()?;
     let index = index_of(state)?;
     let results = {
         let index = index

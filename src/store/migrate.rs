@@ -82,7 +82,13 @@ pub(super) fn apply_pending(conn: &mut Connection, path: &Path) -> Result<(), St
         tx.pragma_update(None, "user_version", version)
             .map_err(failed)?;
         tx.commit().map_err(failed)?;
-        tracing::info!(path = %path.display(), version, name, "applied schema migration");
+        // An in-memory store (a dry run's scratch copy, tests) is migrated on every open:
+        // worth a debug line, not news for the operator.
+        if path.as_os_str() == super::IN_MEMORY {
+            tracing::debug!(version, name, "applied schema migration in memory");
+        } else {
+            tracing::info!(path = %path.display(), version, name, "applied schema migration");
+        }
     }
     Ok(())
 }

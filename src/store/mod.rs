@@ -12,6 +12,7 @@
 
 mod error;
 mod migrate;
+mod operator;
 mod run_lock;
 pub mod sync;
 pub mod transfers;

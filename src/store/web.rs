@@ -80,17 +80,19 @@ pub struct DecidedConflict {
 /// Totals over every run's stored summary and over the outbox, for `/metrics`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunTotals {
-    /// Runs by status (`done`, `failed`, `locked_out`, ...).
+    /// Real runs by status (`done`, `failed`, `locked_out`, ...); dry runs are not counted.
     pub runs_by_status: Vec<(String, u64)>,
     /// Verified writes by the system written to.
     pub writes_done_by_system: Vec<(String, u64)>,
     /// Writes that failed, by the system written to.
     pub writes_failed_by_system: Vec<(String, u64)>,
-    /// The sum of `summary.failures` over all runs.
+    /// The sum of `summary.failures` over all real runs.
     pub failures: u64,
     /// The sum of `summary.api_calls_<system>.requests` over all runs: (PhotoShelter, Preservica).
     pub api_requests: (u64, u64),
     pub open_conflicts: u64,
+    /// Dry runs recorded: counted here only, never in the totals above.
+    pub dry_runs: u64,
 }
 
 fn nonneg(v: i64) -> u64 {
@@ -110,9 +112,9 @@ fn run_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
     })
 }
 
-const RUN_COLUMNS: &str = "id, kind, status, started_at, finished_at, dry_run, exit_code, report_path, summary_json, error";
+pub(super) const RUN_COLUMNS: &str = "id, kind, status, started_at, finished_at, dry_run, exit_code, report_path, summary_json, error";
 
-fn run_detail(r: &Row<'_>) -> rusqlite::Result<RunDetail> {
+pub(super) fn run_detail(r: &Row<'_>) -> rusqlite::Result<RunDetail> {
     Ok(RunDetail {
         run: run_row(r)?,
         summary_json: r.get(8)?,
@@ -260,7 +262,8 @@ impl Store {
         )
     }
 
-    /// The latest run that has finished (whatever its status).
+    /// The latest run that has finished (whatever its status), dry runs included; health
+    /// and metrics ask [`Store::last_real_run`] instead.
     pub fn last_finished_run(&self) -> Result<Option<RunDetail>, StoreError> {
         self.conn
             .query_row(
@@ -303,21 +306,24 @@ impl Store {
                 .and_then(|rows| rows.collect())
                 .map_err(e)
         };
-        let runs_by_status =
-            grouped("SELECT status, count(*) FROM runs GROUP BY status ORDER BY status")?;
+        // Dry runs change nothing, so they count in none of these (see `operator.rs`).
+        let runs_by_status = grouped(
+            "SELECT status, count(*) FROM runs WHERE dry_run = 0 GROUP BY status ORDER BY status",
+        )?;
         let writes_done_by_system = grouped(
             "SELECT system, count(*) FROM outbox WHERE state = 'done' GROUP BY system ORDER BY system",
         )?;
         let writes_failed_by_system = grouped(
             "SELECT system, count(*) FROM outbox WHERE state = 'failed' GROUP BY system ORDER BY system",
         )?;
-        let (failures, ps, pv, open) = tx
+        let (failures, ps, pv, open, dry_runs) = tx
             .query_row(
                 "SELECT
-                    (SELECT coalesce(sum(json_extract(summary_json, '$.failures')), 0) FROM runs),
-                    (SELECT coalesce(sum(json_extract(summary_json, '$.api_calls_photoshelter.requests')), 0) FROM runs),
-                    (SELECT coalesce(sum(json_extract(summary_json, '$.api_calls_preservica.requests')), 0) FROM runs),
-                    (SELECT count(*) FROM review_queue WHERE status = 'open')",
+                    (SELECT coalesce(sum(json_extract(summary_json, '$.failures')), 0) FROM runs WHERE dry_run = 0),
+                    (SELECT coalesce(sum(json_extract(summary_json, '$.api_calls_photoshelter.requests')), 0) FROM runs WHERE dry_run = 0),
+                    (SELECT coalesce(sum(json_extract(summary_json, '$.api_calls_preservica.requests')), 0) FROM runs WHERE dry_run = 0),
+                    (SELECT count(*) FROM review_queue WHERE status = 'open'),
+                    (SELECT count(*) FROM runs WHERE dry_run = 1)",
                 [],
                 |r| {
                     Ok((
@@ -325,6 +331,7 @@ impl Store {
                         nonneg(r.get(1)?),
                         nonneg(r.get(2)?),
                         nonneg(r.get(3)?),
+                        nonneg(r.get(4)?),
                     ))
                 },
             )
@@ -337,6 +344,7 @@ impl Store {
             failures,
             api_requests: (ps, pv),
             open_conflicts: open,
+            dry_runs,
         })
     }
 

@@ -196,11 +196,11 @@ async fn run_begun(
             if !opts.dry_run {
                 store.set_lockout(&reason, Some(run), ctx.clock.now())?;
             }
-            report.stopped = Some(reason.clone());
+            count_stop_as_failure(report, &reason);
             ("locked_out", Outcome::Fatal, Some(reason))
         }
         Err(CycleStop::Fatal(reason)) => {
-            report.stopped = Some(reason.clone());
+            count_stop_as_failure(report, &reason);
             ("failed", Outcome::Fatal, Some(reason))
         }
         Err(CycleStop::Store(e)) => {
@@ -244,6 +244,21 @@ async fn run_begun(
         paths,
         touched,
     })
+}
+
+/// A run that stopped early failed: its report says why and its failure count is never 0, so
+/// `ferry_failures_total`, `ferry report` and `ferry status` show it.
+fn count_stop_as_failure(report: &mut RunReport, reason: &str) {
+    report.stopped = Some(reason.to_string());
+    if report.failures.is_empty() {
+        report.failures.push(Failure {
+            asset_id: None,
+            system: String::new(),
+            item: "run".into(),
+            error: reason.to_string(),
+        });
+    }
+    report.summary.failures = report.failures.len() as u64;
 }
 
 /// Why a cycle stopped early.
@@ -323,7 +338,23 @@ async fn cycle(
             ctx.progress.as_ref()
         ),
     );
-    let (ps, pv) = (ps?, pv?);
+    let (ps, pv) = match (ps, pv) {
+        (Ok(ps), Ok(pv)) => (ps, pv),
+        (ps, pv) => {
+            // Each system that could not be listed is a failure of its own.
+            let errors: Vec<PullError> = [ps.err(), pv.err()].into_iter().flatten().collect();
+            for e in &errors {
+                report.failures.push(Failure {
+                    asset_id: None,
+                    system: e.system.name().into(),
+                    item: "listing".into(),
+                    error: e.reason.clone(),
+                });
+            }
+            let reasons: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+            return Err(CycleStop::Fatal(reasons.join("; ")));
+        }
+    };
     report.summary.seconds_pull_photoshelter = ps.seconds;
     report.summary.seconds_pull_preservica = pv.seconds;
     for pull in [&ps, &pv] {

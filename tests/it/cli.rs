@@ -73,7 +73,7 @@ fn init_never_overwrites() {
     fs::create_dir(dir.path().join("site")).unwrap();
     fs::write(dir.path().join("site/mapping.toml"), "mine").unwrap();
     let out = ferry(dir.path(), &["init", "site"], &[]);
-    assert_eq!(out.code, 3);
+    assert_eq!(out.code, 2);
     assert!(
         out.stderr
             .contains("site/mapping.toml already exists; ferry init never overwrites files"),
@@ -348,7 +348,7 @@ fn the_demo_runs_two_cycles_and_leaves_a_store_to_look_at() {
 }
 
 /// Writes a ferry.toml for both emulators into `dir`; returns the environment with secrets.
-pub fn emulator_config(
+pub(crate) fn emulator_config(
     dir: &std::path::Path,
     ps: &ferry::photoshelter::emulator::PhotoShelterEmulator,
     pv: &ferry::preservica::emulator::PreservicaEmulator,

@@ -19,6 +19,7 @@ mod props;
 mod report;
 mod server;
 mod side_by_side;
+mod signals;
 mod soak;
 mod store;
 mod sync;

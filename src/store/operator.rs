@@ -15,16 +15,9 @@ impl Store {
     pub fn lock_holder(&self) -> Result<Option<LockHolder>, StoreError> {
         self.conn
             .query_row(
-                "SELECT owner_pid, host, acquired_at, expires_at FROM run_lock WHERE id = 1",
+                super::sync::LOCK_HOLDER_SQL,
                 [],
-                |r| {
-                    Ok(LockHolder {
-                        owner_pid: r.get(0)?,
-                        host: r.get(1)?,
-                        acquired_at: r.get(2)?,
-                        expires_at: r.get(3)?,
-                    })
-                },
+                super::sync::lock_holder_of,
             )
             .optional()
             .map_err(|e| self.sql_error(e))

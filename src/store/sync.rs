@@ -197,6 +197,19 @@ fn system_of(s: &str) -> System {
     }
 }
 
+/// The run lock's row, whoever holds it.
+pub(super) const LOCK_HOLDER_SQL: &str =
+    "SELECT owner_pid, host, acquired_at, expires_at FROM run_lock WHERE id = 1";
+
+pub(super) fn lock_holder_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<LockHolder> {
+    Ok(LockHolder {
+        owner_pid: r.get(0)?,
+        host: r.get(1)?,
+        acquired_at: r.get(2)?,
+        expires_at: r.get(3)?,
+    })
+}
+
 impl Store {
     pub(super) fn tx(&mut self) -> Result<rusqlite::Transaction<'_>, StoreError> {
         let e = self.sql_errors();
@@ -286,18 +299,7 @@ impl Store {
         let e = self.sql_errors();
         let tx = self.tx()?;
         let held: Option<LockHolder> = tx
-            .query_row(
-                "SELECT owner_pid, host, acquired_at, expires_at FROM run_lock WHERE id = 1",
-                [],
-                |r| {
-                    Ok(LockHolder {
-                        owner_pid: r.get(0)?,
-                        host: r.get(1)?,
-                        acquired_at: r.get(2)?,
-                        expires_at: r.get(3)?,
-                    })
-                },
-            )
+            .query_row(LOCK_HOLDER_SQL, [], lock_holder_of)
             .optional()
             .map_err(&e)?;
         if let Some(h) = held

@@ -399,25 +399,7 @@ pub(crate) fn emulator_config(
 #[test]
 fn doctor_is_green_against_the_emulators_and_names_a_stopped_one() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let loopback: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let ps = rt
-        .block_on(ferry::photoshelter::emulator::start(
-            ferry::photoshelter::emulator::EmulatorOptions {
-                seed_media: 20,
-                ..Default::default()
-            },
-            loopback,
-        ))
-        .unwrap();
-    let pv = rt
-        .block_on(ferry::preservica::emulator::start(
-            ferry::preservica::emulator::EmulatorOptions {
-                seed_assets: 5,
-                ..Default::default()
-            },
-            loopback,
-        ))
-        .unwrap();
+    let (ps, pv) = crate::helpers::emulators(&rt, 20, 5);
     let dir = tempfile::tempdir().unwrap();
     let env = emulator_config(dir.path(), &ps, &pv, true);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();

@@ -80,3 +80,35 @@ pub async fn world(media: usize, mapping: &ferry::mapping::Mapping) -> ferry::de
     .await
     .unwrap()
 }
+
+/// Both emulators on loopback ports, started on `rt`, with `media` PhotoShelter media and
+/// `assets` Preservica assets seeded: for tests that run the `ferry` binary against them.
+pub fn emulators(
+    rt: &tokio::runtime::Runtime,
+    media: usize,
+    assets: usize,
+) -> (
+    ferry::photoshelter::emulator::PhotoShelterEmulator,
+    ferry::preservica::emulator::PreservicaEmulator,
+) {
+    let loopback: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let ps = rt
+        .block_on(ferry::photoshelter::emulator::start(
+            ferry::photoshelter::emulator::EmulatorOptions {
+                seed_media: media,
+                ..Default::default()
+            },
+            loopback,
+        ))
+        .unwrap();
+    let pv = rt
+        .block_on(ferry::preservica::emulator::start(
+            ferry::preservica::emulator::EmulatorOptions {
+                seed_assets: assets,
+                ..Default::default()
+            },
+            loopback,
+        ))
+        .unwrap();
+    (ps, pv)
+}

@@ -32,25 +32,7 @@ struct World {
 impl World {
     fn start(dir: &Path) -> World {
         let rt = tokio::runtime::Runtime::new().unwrap();
-        let loopback: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let ps = rt
-            .block_on(ferry::photoshelter::emulator::start(
-                ferry::photoshelter::emulator::EmulatorOptions {
-                    seed_media: 12,
-                    ..Default::default()
-                },
-                loopback,
-            ))
-            .unwrap();
-        let pv = rt
-            .block_on(ferry::preservica::emulator::start(
-                ferry::preservica::emulator::EmulatorOptions {
-                    seed_assets: 4,
-                    ..Default::default()
-                },
-                loopback,
-            ))
-            .unwrap();
+        let (ps, pv) = crate::helpers::emulators(&rt, 12, 4);
         std::fs::create_dir_all(dir).unwrap();
         let env = emulator_config(dir, &ps, &pv, false);
         // The web app on a free loopback port (serve prints the URL it got).

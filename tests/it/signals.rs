@@ -207,25 +207,7 @@ fn with_app<T>(dir: &Path, f: impl AsyncFnOnce(String, reqwest::Client) -> T) ->
 #[test]
 fn a_dry_run_that_cannot_reach_a_server_fails_loudly_and_health_keeps_the_real_run() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let loopback: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let ps = rt
-        .block_on(ferry::photoshelter::emulator::start(
-            ferry::photoshelter::emulator::EmulatorOptions {
-                seed_media: 6,
-                ..Default::default()
-            },
-            loopback,
-        ))
-        .unwrap();
-    let pv = rt
-        .block_on(ferry::preservica::emulator::start(
-            ferry::preservica::emulator::EmulatorOptions {
-                seed_assets: 4,
-                ..Default::default()
-            },
-            loopback,
-        ))
-        .unwrap();
+    let (ps, pv) = crate::helpers::emulators(&rt, 6, 4);
     let dir = tempfile::tempdir().unwrap();
     let env = crate::cli::emulator_config(dir.path(), &ps, &pv, false);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();

@@ -253,6 +253,15 @@ pub enum DemoError {
     Transfer(#[from] crate::transfer::TransferError),
     #[error("setting up the demo: {0}")]
     Setup(String),
+    #[error(
+        "cannot read the demo's own config {path}: {reason}; run `ferry demo` into a new directory"
+    )]
+    Config {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+    #[error(transparent)]
+    Server(#[from] crate::server::ServerError),
 }
 
 /// Writes `ferry.toml` (with `extra` appended), `mapping.toml` and the emulators' demo
@@ -347,11 +356,24 @@ async fn edit_photoshelter(
 /// Runs the demo in `dir`: a library in both emulators, yesterday's sync (the baselines), a
 /// day of edits covering every case of the three-way table, tonight's sync, and a second sync
 /// that finds everything in sync but what waits for a person. `say` receives progress lines.
+/// The emulators are stopped before it returns.
 pub async fn run_demo(
     dir: &std::path::Path,
     media: usize,
     say: &mut dyn FnMut(String),
 ) -> Result<DemoResult, DemoError> {
+    let (result, world) = run_demo_kept(dir, media, say).await?;
+    world.stop().await;
+    Ok(result)
+}
+
+/// [`run_demo`], but the emulators keep running, on the ports the demo's `ferry.toml` names,
+/// until the caller stops the returned world (see [`serve_demo`]).
+pub async fn run_demo_kept(
+    dir: &std::path::Path,
+    media: usize,
+    say: &mut dyn FnMut(String),
+) -> Result<(DemoResult, World), DemoError> {
     use crate::model::{FieldKind, FieldValue};
     let mapping = Mapping::parse(
         Mapping::default_text(),
@@ -650,8 +672,7 @@ pub async fn run_demo(
     }
     let pairs = world.pairs.len();
     let media = world.photoshelter.media_ids().len();
-    world.stop().await;
-    Ok(DemoResult {
+    let result = DemoResult {
         dir: dir.to_path_buf(),
         config: config_path,
         first,
@@ -660,7 +681,8 @@ pub async fn run_demo(
         media,
         archived,
         republished,
-    })
+    };
+    Ok((result, world))
 }
 
 /// A shoot a team just finished: a gallery of four captioned images with model releases, a
@@ -797,4 +819,77 @@ pub fn describe(out: &crate::sync::SyncOutcome, say: &mut dyn FnMut(String)) {
         say(format!("  stopped: {why}"));
     }
     say(format!("  report: {}", out.paths.html.display()));
+}
+
+/// `ferry demo --serve` after the demo: the web app (no nightly schedule) joins the still
+/// running emulators, on `server.listen` from the demo's config when that is free, else on a
+/// free loopback port. Prints every URL and commands to try, then waits for `stop` (listen
+/// for signals before calling, so none is lost); then stops the web app and both emulators,
+/// in that order, and returns what `stop` named.
+pub async fn serve_demo(
+    world: World,
+    result: &DemoResult,
+    stop: impl std::future::Future<Output = &'static str> + Send + 'static,
+    say: &mut dyn FnMut(String),
+) -> Result<&'static str, DemoError> {
+    let config_error = |reason: String| DemoError::Config {
+        path: result.config.clone(),
+        reason,
+    };
+    let config = crate::config::Config::load(&result.config, &crate::config::Env::from_process())
+        .map_err(|e| config_error(e.to_string()))?;
+    let mapping = Mapping::load(&config.mapping).map_err(|e| config_error(e.to_string()))?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(None);
+    tokio::spawn(async move {
+        let _ = stop_tx.send(Some(stop.await));
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<Option<&'static str>>| async move {
+        let _ = rx.wait_for(Option::is_some).await;
+    };
+    let options = |listen| crate::server::ServerOptions {
+        listen,
+        access_token: config.server.access_token.clone(),
+        store_path: config.paths.store.clone(),
+        index_dir: config.paths.index.clone(),
+        reports_dir: config.paths.reports.clone(),
+        mapping: mapping.clone(),
+        index: None,
+        republisher: crate::server::Republisher::from_config(&config),
+    };
+    let running =
+        match crate::server::start(options(config.server.listen), stopped(stop_rx.clone())).await {
+            Err(crate::server::ServerError::Bind { .. }) => {
+                crate::server::start(options(loopback()), stopped(stop_rx.clone())).await?
+            }
+            other => other?,
+        };
+    // Absolute, so the commands work from another terminal in any directory.
+    let cfg = std::fs::canonicalize(&result.config).unwrap_or_else(|_| result.config.clone());
+    let cfg = cfg.display();
+    say(format!(
+        "\nEverything stays up until Ctrl-C:\n  web app:      {}\n  PhotoShelter: {} (emulator)\n  Preservica:   {} (emulator)",
+        running.url(),
+        world.photoshelter.url(),
+        world.preservica.url()
+    ));
+    say("\nIn another terminal, try:".into());
+    for command in [
+        "status",
+        "conflicts list",
+        "search harbour regatta --facets",
+        "sync",
+        "archive",
+        "republish --query \"harbour regatta\" --to-gallery \"Regatta picks\" --dry-run",
+        "report",
+    ] {
+        say(format!("  ferry --config {cfg} {command}"));
+    }
+    running.wait().await?;
+    world.stop().await;
+    let signal = stop_rx.borrow().unwrap_or("a stop request");
+    say(format!(
+        "\nStopped ({signal}): the web app and both emulators. The store, index and reports stay in {}.",
+        result.dir.display()
+    ));
+    Ok(signal)
 }

@@ -134,6 +134,9 @@ enum Command {
         /// How many media the PhotoShelter library holds
         #[arg(long, default_value_t = 300)]
         media: usize,
+        /// Then keep both emulators and the web app running, to explore, until Ctrl-C
+        #[arg(long)]
+        serve: bool,
     },
     /// Run a local emulator of one of the systems, for trying ferry without accounts
     Emulate {
@@ -433,7 +436,7 @@ fn run(cli: Cli) -> Result<Outcome> {
         Command::Report { run, open } => report(&Config::load(&config_path, &env)?, run, open),
         Command::Conflicts { command } => conflicts(&Config::load(&config_path, &env)?, command),
         Command::Pairs { command } => pairs(&Config::load(&config_path, &env)?, command),
-        Command::Demo { dir, media } => demo(dir, media),
+        Command::Demo { dir, media, serve } => demo(dir, media, serve),
         Command::Emulate {
             system: EmulateCommand::Preservica(args),
         } => emulate_preservica(args),
@@ -769,7 +772,7 @@ fn pairs(config: &Config, command: PairsCommand) -> Result<Outcome> {
     }
 }
 
-fn demo(dir: Option<PathBuf>, media: usize) -> Result<Outcome> {
+fn demo(dir: Option<PathBuf>, media: usize, serve: bool) -> Result<Outcome> {
     let dir = match dir {
         Some(d) => d,
         None => std::env::temp_dir().join(format!(
@@ -784,11 +787,21 @@ fn demo(dir: Option<PathBuf>, media: usize) -> Result<Outcome> {
     );
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     println!("ferry demo\n");
-    let result = runtime()?.block_on(ferry::demo::run_demo(&dir, media, &mut |line| {
-        println!("{line}")
-    }))?;
+    let mut say = |line: String| println!("{line}");
+    if serve {
+        let rt = runtime()?;
+        rt.block_on(async {
+            let (result, world) = ferry::demo::run_demo_kept(&dir, media, &mut say).await?;
+            // Listening starts before the URLs are printed, so no early Ctrl-C is lost.
+            let stop = ferry::server::stop_signal();
+            ferry::demo::serve_demo(world, &result, stop, &mut say).await
+        })?;
+        rt.shutdown_timeout(std::time::Duration::from_secs(5));
+        return Ok(Outcome::Done);
+    }
+    let result = runtime()?.block_on(ferry::demo::run_demo(&dir, media, &mut say))?;
     println!(
-        "\nThe store, index and reports stay in {dir}. Look around with:\n  ferry --config {cfg} report\n  ferry --config {cfg} conflicts list\n  ferry --config {cfg} search harbour regatta --facets\n  ferry --config {cfg} serve --no-schedule      (the web app, http://127.0.0.1:8080)\n\nWith live tenants, the transfers above are:\n  ferry archive                  (what the [archive] rules select; or --gallery ID / --media ID)\n  ferry republish --query \"regatta 1962\" --to-gallery \"Anniversary 2027\" --set campaign=\"Anniversary 2027\"",
+        "\nThe store, index and reports stay in {dir}. Look around with:\n  ferry --config {cfg} report\n  ferry --config {cfg} conflicts list\n  ferry --config {cfg} search harbour regatta --facets\n  ferry --config {cfg} serve --no-schedule      (the web app, http://127.0.0.1:8080)\n\n`ferry demo --serve` keeps both emulators and the web app running after the demo, so sync, archive, republish and previews can be tried too.\n\nWith live tenants, the transfers above are:\n  ferry archive                  (what the [archive] rules select; or --gallery ID / --media ID)\n  ferry republish --query \"regatta 1962\" --to-gallery \"Anniversary 2027\" --set campaign=\"Anniversary 2027\"",
         dir = result.dir.display(),
         cfg = result.config.display(),
     );
@@ -873,7 +886,7 @@ fn serve(config: Config, no_schedule: bool) -> Result<Outcome> {
         let (signal_tx, signal_rx) = tokio::sync::oneshot::channel();
         // Listening starts here, before the server says it is up, so an early SIGTERM is
         // not lost to the default action.
-        let stop = stop_signal();
+        let stop = ferry::server::stop_signal();
         tokio::spawn(async move {
             let signal = stop.await;
             tracing::info!(
@@ -895,7 +908,7 @@ fn serve(config: Config, no_schedule: bool) -> Result<Outcome> {
                 reports_dir: config.paths.reports.clone(),
                 mapping: mapping.clone(),
                 index: Some(index.clone()),
-                republisher: republisher(&config),
+                republisher: ferry::server::Republisher::from_config(&config),
             },
             stopped(stop_rx.clone()),
         )
@@ -950,38 +963,6 @@ fn serve(config: Config, no_schedule: bool) -> Result<Outcome> {
 /// minutes `contrib/ferry.service` gives before systemd kills the process, so ferry ends on
 /// its own terms.
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(25 * 60);
-
-/// Starts listening for SIGTERM (what systemd, Docker and `kill` send) and SIGINT (Ctrl-C);
-/// the future resolves to the name of the first that comes.
-fn stop_signal() -> impl std::future::Future<Output = &'static str> {
-    #[cfg(unix)]
-    let listening = {
-        use tokio::signal::unix::{SignalKind, signal};
-        (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        )
-    };
-    async move {
-        #[cfg(unix)]
-        match listening {
-            (Ok(mut term), Ok(mut int)) => tokio::select! {
-                _ = term.recv() => "SIGTERM",
-                _ = int.recv() => "SIGINT",
-            },
-            (Err(e), _) | (_, Err(e)) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops ferry cleanly");
-                let _ = tokio::signal::ctrl_c().await;
-                "SIGINT"
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-            "Ctrl-C"
-        }
-    }
-}
 
 /// What a sync run needs, from the config: the same for `ferry sync` and scheduled runs.
 fn sync_context<'a>(
@@ -1080,22 +1061,6 @@ async fn scheduled_sync(
 
 /// The web app's republish settings, when the config can reach both tenants (a missing
 /// secret only hides the action; `ferry doctor` says what is wrong).
-fn republisher(config: &Config) -> Option<ferry::server::Republisher> {
-    let preservica = ferry::preservica::client::Connection::from_config(&config.preservica);
-    match preservica {
-        Ok(preservica) => Some(ferry::server::Republisher {
-            photoshelter: config.photoshelter.clone(),
-            preservica,
-            archive: config.archive.clone(),
-            republish: config.republish.clone(),
-        }),
-        Err(e) => {
-            tracing::warn!(error = %e, "the web app cannot republish: Preservica is not configured");
-            None
-        }
-    }
-}
-
 /// What a transfer command needs, from the config.
 fn transfer_context<'a>(
     config: &'a Config,

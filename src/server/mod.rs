@@ -180,6 +180,38 @@ pub async fn serve(
     start(options, shutdown).await?.wait().await
 }
 
+/// Starts listening for SIGTERM (what systemd, Docker and `kill` send) and SIGINT (Ctrl-C);
+/// the future resolves to the name of the first that comes.
+pub fn stop_signal() -> impl std::future::Future<Output = &'static str> {
+    #[cfg(unix)]
+    let listening = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        match listening {
+            (Ok(mut term), Ok(mut int)) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            },
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops ferry cleanly");
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
+    }
+}
+
 /// What every handler shares.
 struct AppState {
     auth: auth::Auth,

@@ -19,6 +19,26 @@ pub struct Republisher {
     pub republish: crate::config::RepublishConfig,
 }
 
+impl Republisher {
+    /// Both tenants from `config`; `None` (said in the log) when Preservica is not configured,
+    /// which hides the web app's republish action.
+    pub fn from_config(config: &crate::config::Config) -> Option<Republisher> {
+        let preservica = crate::preservica::client::Connection::from_config(&config.preservica);
+        match preservica {
+            Ok(preservica) => Some(Republisher {
+                photoshelter: config.photoshelter.clone(),
+                preservica,
+                archive: config.archive.clone(),
+                republish: config.republish.clone(),
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "the web app cannot republish: Preservica is not configured");
+                None
+            }
+        }
+    }
+}
+
 /// The republish form under the search results (inside the results' `<form>`).
 pub fn render_form(body: &mut String, csrf: &str) {
     let _ = writeln!(

@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 mod concurrent;
 mod config;
+mod demo_serve;
 mod hostile;
 mod index;
 mod mapping;

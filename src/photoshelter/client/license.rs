@@ -40,12 +40,7 @@ impl PhotoShelterClient {
 
     /// The licence record of `media_id` as `LicenseField` name → value (absent: none).
     pub(super) async fn read_license(&self, media_id: &str) -> Result<Map<String, Value>> {
-        let value = self.license_expiry_raw(media_id).await?;
-        let mut out = Map::new();
-        if !value.is_null() && !wire::lenient_text(&value).is_some_and(|t| t.trim().is_empty()) {
-            out.insert(LicenseField::ExpirationDate.name().to_string(), value);
-        }
-        Ok(out)
+        Ok(license_record(self.license_expiry_raw(media_id).await?))
     }
 
     /// The remembered place first, then the others in order: a place that answers for
@@ -167,14 +162,16 @@ impl PhotoShelterClient {
         }
     }
 
-    /// Writes the licence record's fields (`Null` clears) where a read-back then shows them.
+    /// Writes the licence record's fields (`Null` clears) where a read-back then shows them;
+    /// returns the record as that read-back found it (`None`: nothing to write), so the
+    /// caller need not read it once more.
     pub(super) async fn write_license(
         &self,
         media_id: &str,
         fields: &Map<String, Value>,
-    ) -> Result<()> {
+    ) -> Result<Option<Map<String, Value>>> {
         let Some(want) = fields.get(LicenseField::ExpirationDate.name()) else {
-            return Ok(());
+            return Ok(None);
         };
         let text = wire::lenient_text(want).unwrap_or_default();
         let known = plock(&self.license_places).clone();
@@ -198,8 +195,8 @@ impl PhotoShelterClient {
                 }
                 Err(e) => return Err(e),
             }
-            let back = self.license_expiry_raw(media_id).await?;
-            let back = wire::lenient_text(&back).unwrap_or_default();
+            let read_back = self.license_expiry_raw(media_id).await?;
+            let back = wire::lenient_text(&read_back).unwrap_or_default();
             if shows(&back, &text) {
                 let mut places = plock(&self.license_places);
                 if places.write != Some(place) {
@@ -210,7 +207,7 @@ impl PhotoShelterClient {
                         place.describe()
                     );
                 }
-                return Ok(());
+                return Ok(Some(license_record(read_back)));
             }
             outcomes.push(format!(
                 "{}: taken, but the licence then reads {back:?}",
@@ -247,6 +244,15 @@ impl PhotoShelterClient {
         };
         self.call_write(&call.repeatable()).await
     }
+}
+
+/// An expiry as read into the licence record map (no value: an empty record).
+fn license_record(value: Value) -> Map<String, Value> {
+    let mut out = Map::new();
+    if !value.is_null() && !wire::lenient_text(&value).is_some_and(|t| t.trim().is_empty()) {
+        out.insert(LicenseField::ExpirationDate.name().to_string(), value);
+    }
+    out
 }
 
 /// v3 licence record → its expiry; the record may come as an object or a one-item list.

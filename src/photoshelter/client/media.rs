@@ -150,8 +150,15 @@ impl PhotoShelterClient {
         media_id: &str,
         write: &PhotoShelterWrite,
     ) -> Result<PhotoShelterRecord> {
-        self.send_write(media_id, write).await?;
-        let record = self.read_record(media_id).await?;
+        let license = self.send_write(media_id, write).await?;
+        let parts = RecordParts {
+            license: license.is_none(),
+            ..RecordParts::ALL
+        };
+        let mut record = self.read_parts(media_id, parts).await?;
+        if let Some(license) = license {
+            record.license = license;
+        }
         Self::verified(media_id, write, record)
     }
 
@@ -165,10 +172,17 @@ impl PhotoShelterClient {
         write: &PhotoShelterWrite,
         before: PhotoShelterRecord,
     ) -> Result<PhotoShelterRecord> {
-        self.send_write(media_id, write).await?;
-        let parts = RecordParts::written(write);
-        let after = self.read_parts(media_id, parts).await?;
-        Self::verified(media_id, write, before.with_parts(after, parts))
+        let license = self.send_write(media_id, write).await?;
+        // The licence write was already read back, where it was verified.
+        let parts = RecordParts {
+            license: false,
+            ..RecordParts::written(write)
+        };
+        let mut record = before.with_parts(self.read_parts(media_id, parts).await?, parts);
+        if let Some(license) = license {
+            record.license = license;
+        }
+        Self::verified(media_id, write, record)
     }
 
     /// `record` if it holds every value of `write`.
@@ -188,8 +202,13 @@ impl PhotoShelterClient {
         Ok(record)
     }
 
-    /// Sends the IPTC, custom metadata and attribute parts of a write.
-    async fn send_write(&self, media_id: &str, write: &PhotoShelterWrite) -> Result<()> {
+    /// Sends the IPTC, custom metadata, attribute and licence parts of a write; returns the
+    /// licence record as its verified read-back found it, when the write had one.
+    async fn send_write(
+        &self,
+        media_id: &str,
+        write: &PhotoShelterWrite,
+    ) -> Result<Option<Map<String, Value>>> {
         Self::check_arg(IdKind::Media, media_id)?;
         if !write.iptc.is_empty() {
             let fields = write
@@ -240,10 +259,7 @@ impl PhotoShelterClient {
                 self.call_write(&call).await?;
             }
         }
-        if !write.license.is_empty() {
-            self.write_license(media_id, &write.license).await?;
-        }
-        Ok(())
+        self.write_license(media_id, &write.license).await
     }
 
     /// Sets (or clears) the License Alerts expiration date, verified, wherever the account

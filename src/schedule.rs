@@ -11,10 +11,18 @@
 //! The decision of what to do at a moment (`Nightly::tick`) is separate from the loop that
 //! waits and runs jobs, so tests drive it with an injected clock: runs when due, skips while
 //! the previous run is still going, waits out another run's lock, refuses while locked out.
+//!
+//! When runs are due comes from tokio-cron-scheduler's parser (`cron.rs`). Its job runner is
+//! not used: it reads the system clock, and the held-up-run logic and the tests need the
+//! injected [`Clock`], so the loop here asks the parsed schedule for the next time itself.
 
 use crate::clock::Clock;
 use crate::notify::{Notice, Notifier};
 use chrono::{DateTime, Utc};
+
+mod cron;
+
+pub use cron::{Schedule, six_field_cron};
 
 /// How often a scheduled run held up by another run's lock tries again, by default.
 pub const LOCK_RETRY: Duration = Duration::from_secs(30);
@@ -23,41 +31,6 @@ pub const LOCK_RETRY: Duration = Duration::from_secs(30);
 pub const LOCK_MAX_WAIT: Duration = Duration::from_secs(6 * 3600);
 use std::future::Future;
 use std::time::Duration;
-
-/// A parsed schedule.
-#[derive(Debug, Clone)]
-pub struct Schedule {
-    cron: croner::Cron,
-    text: String,
-}
-
-impl Schedule {
-    /// Reads ordinary 5-field cron (`minute hour day-of-month month day-of-week`).
-    pub fn parse(five_field: &str) -> Result<Schedule, String> {
-        let fields = five_field.split_whitespace().count();
-        if fields != 5 {
-            return Err(format!(
-                "'{five_field}' has {fields} fields; ferry takes ordinary 5-field cron (minute hour day-of-month month day-of-week)"
-            ));
-        }
-        let cron: croner::Cron = five_field
-            .parse()
-            .map_err(|e| format!("'{five_field}' is not valid cron: {e}"))?;
-        Ok(Schedule {
-            cron,
-            text: five_field.to_string(),
-        })
-    }
-
-    /// The first time the schedule fires strictly after `t`.
-    pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.cron.find_next_occurrence(&t, false).ok()
-    }
-
-    pub fn text(&self) -> &str {
-        &self.text
-    }
-}
 
 /// What the service should do now.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -128,7 +128,7 @@ const CRON_FIELDS: [CronField; 5] = [
             "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
         ],
     },
-    // 0 and 7 are both Sunday, as in Unix cron and in croner (tokio-cron-scheduler's parser).
+    // 0 and 7 are both Sunday, as in Unix cron and in tokio-cron-scheduler's parser.
     CronField {
         name: "day-of-week",
         min: 0,

@@ -11,10 +11,18 @@
 //! The decision of what to do at a moment (`Nightly::tick`) is separate from the loop that
 //! waits and runs jobs, so tests drive it with an injected clock: runs when due, skips while
 //! the previous run is still going, waits out another run's lock, refuses while locked out.
+//!
+//! When runs are due comes from tokio-cron-scheduler's parser (`cron.rs`). Its job runner is
+//! not used: it reads the system clock, and the held-up-run logic and the tests need the
+//! injected [`Clock`], so the loop here asks the parsed schedule for the next time itself.
 
 use crate::clock::Clock;
 use crate::notify::{Notice, Notifier};
 use chrono::{DateTime, Utc};
+
+mod cron;
+
+pub use cron::{Schedule, six_field_cron};
 
 /// How often a scheduled run held up by another run's lock tries again, by default.
 pub const LOCK_RETRY: Duration = Duration::from_secs(30);
@@ -23,41 +31,6 @@ pub const LOCK_RETRY: Duration = Duration::from_secs(30);
 pub const LOCK_MAX_WAIT: Duration = Duration::from_secs(6 * 3600);
 use std::future::Future;
 use std::time::Duration;
-
-/// A parsed schedule.
-#[derive(Debug, Clone)]
-pub struct Schedule {
-    cron: croner::Cron,
-    text: String,
-}
-
-impl Schedule {
-    /// Reads ordinary 5-field cron (`minute hour day-of-month month day-of-week`).
-    pub fn parse(five_field: &str) -> Result<Schedule, String> {
-        let fields = five_field.split_whitespace().count();
-        if fields != 5 {
-            return Err(format!(
-                "'{five_field}' has {fields} fields; ferry takes ordinary 5-field cron (minute hour day-of-month month day-of-week)"
-            ));
-        }
-        let cron: croner::Cron = five_field
-            .parse()
-            .map_err(|e| format!("'{five_field}' is not valid cron: {e}"))?;
-        Ok(Schedule {
-            cron,
-            text: five_field.to_string(),
-        })
-    }
-
-    /// The first time the schedule fires strictly after `t`.
-    pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.cron.find_next_occurrence(&t, false).ok()
-    }
-
-    pub fn text(&self) -> &str {
-        &self.text
-    }
-}
 
 /// What the service should do now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -414,6 +387,94 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 11, 27, h, m, 0).unwrap()
     }
 
+    /// A notifier that appends to `file` (or nowhere).
+    fn notifier(file: Option<std::path::PathBuf>) -> Notifier {
+        Notifier::new(&crate::config::NotifyConfig {
+            webhook_url: None,
+            file,
+            expiring_days: 30,
+        })
+    }
+
+    /// The service running `job` on `nightly`, looking at `clock` every 5 ms, until the
+    /// returned sender is used (or dropped).
+    fn start<F, Fut>(
+        nightly: Nightly,
+        clock: &Clock,
+        notifier: Notifier,
+        job: F,
+        grace: Duration,
+    ) -> (
+        tokio::task::JoinHandle<()>,
+        tokio::sync::oneshot::Sender<()>,
+    )
+    where
+        F: Fn() -> Fut + Clone + Send + 'static,
+        Fut: Future<Output = JobResult> + 'static,
+    {
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let service = tokio::spawn(run_service(
+            nightly,
+            clock.clone(),
+            Duration::from_millis(5),
+            notifier,
+            job,
+            Stop {
+                signal: async {
+                    let _ = stop_rx.await;
+                },
+                grace,
+            },
+        ));
+        (service, stop_tx)
+    }
+
+    /// Time passes a second per 5 ms until `done`.
+    async fn until(clock: &Clock, what: &str, done: impl Fn() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !done() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting: {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            clock.advance(chrono::Duration::seconds(1));
+        }
+    }
+
+    /// A scheduled sync that takes the store's run lock as a real one does: `attempts` counts
+    /// its starts, `ran` the ones that got the lock.
+    fn lock_taking_job(
+        db: std::path::PathBuf,
+        clock: Clock,
+        attempts: Arc<AtomicUsize>,
+        ran: Arc<AtomicUsize>,
+    ) -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = JobResult>>> + Clone + Send + 'static
+    {
+        move || {
+            let (attempts, ran, db, clock) =
+                (attempts.clone(), ran.clone(), db.clone(), clock.clone());
+            Box::pin(async move {
+                attempts.fetch_add(1, Ordering::SeqCst);
+                let mut store = crate::store::Store::open(&db).unwrap();
+                let ttl = chrono::Duration::hours(6);
+                match crate::sync::lock::acquire(&mut store, clock.now(), ttl).unwrap() {
+                    Err(holder) => {
+                        JobResult::Locked(format!("pid {} holds the lock", holder.owner_pid))
+                    }
+                    Ok(()) => {
+                        store.release_lock(i64::from(std::process::id())).unwrap();
+                        ran.fetch_add(1, Ordering::SeqCst);
+                        JobResult::Finished {
+                            exit_code: 0,
+                            notices: Vec::new(),
+                        }
+                    }
+                }
+            })
+        }
+    }
+
     #[test]
     fn five_field_cron_is_read_and_others_refused() {
         let s = Schedule::parse("30 2 * * *").unwrap();
@@ -519,11 +580,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("ferry.db");
         let notes = dir.path().join("notes.jsonl");
-        let notifier = Notifier::new(&crate::config::NotifyConfig {
-            webhook_url: None,
-            file: Some(notes.clone()),
-            expiring_days: 30,
-        });
         // A live process of this host holds the lock: it is not taken over.
         let mut manual = std::process::Command::new("sleep")
             .arg("60")
@@ -541,58 +597,14 @@ mod tests {
             .with_lock_wait(Duration::from_secs(60), Duration::from_secs(3600));
         let attempts = Arc::new(AtomicUsize::new(0));
         let ran = Arc::new(AtomicUsize::new(0));
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let job = {
-            let (attempts, ran, db, clock) =
-                (attempts.clone(), ran.clone(), db.clone(), clock.clone());
-            move || {
-                let (attempts, ran, db, clock) =
-                    (attempts.clone(), ran.clone(), db.clone(), clock.clone());
-                async move {
-                    attempts.fetch_add(1, Ordering::SeqCst);
-                    let mut store = crate::store::Store::open(&db).unwrap();
-                    let ttl = chrono::Duration::hours(6);
-                    match crate::sync::lock::acquire(&mut store, clock.now(), ttl).unwrap() {
-                        Err(holder) => {
-                            JobResult::Locked(format!("pid {} holds the lock", holder.owner_pid))
-                        }
-                        Ok(()) => {
-                            store.release_lock(i64::from(std::process::id())).unwrap();
-                            ran.fetch_add(1, Ordering::SeqCst);
-                            JobResult::Finished {
-                                exit_code: 0,
-                                notices: Vec::new(),
-                            }
-                        }
-                    }
-                }
-            }
-        };
-        let service = tokio::spawn(run_service(
+        let job = lock_taking_job(db.clone(), clock.clone(), attempts.clone(), ran.clone());
+        let (service, stop_tx) = start(
             nightly,
-            clock.clone(),
-            Duration::from_millis(5),
-            notifier,
+            &clock,
+            notifier(Some(notes.clone())),
             job,
-            Stop {
-                signal: async {
-                    let _ = stop_rx.await;
-                },
-                grace: Duration::from_secs(5),
-            },
-        ));
-        // Time passes a second per 5 ms until `done`.
-        async fn until(clock: &Clock, what: &str, done: impl Fn() -> bool) {
-            let deadline = std::time::Instant::now() + Duration::from_secs(20);
-            while !done() {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "timed out waiting: {what}"
-                );
-                tokio::time::sleep(Duration::from_millis(5)).await;
-                clock.advance(chrono::Duration::seconds(1));
-            }
-        }
+            Duration::from_secs(5),
+        );
         clock.set(at(2, 0));
         until(&clock, "the first attempt", || {
             attempts.load(Ordering::SeqCst) >= 1
@@ -628,35 +640,24 @@ mod tests {
     async fn the_service_runs_jobs_when_due_and_reports_a_lockout() {
         let dir = tempfile::tempdir().unwrap();
         let notes = dir.path().join("notes.jsonl");
-        let notifier = Notifier::new(&crate::config::NotifyConfig {
-            webhook_url: None,
-            file: Some(notes.clone()),
-            expiring_days: 30,
-        });
         let clock = Clock::fixed(at(1, 59));
         let nightly = Nightly::new(Schedule::parse("0 2 * * *").unwrap(), clock.now());
         let runs = Arc::new(AtomicUsize::new(0));
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let job_runs = runs.clone();
-        let service = tokio::spawn(run_service(
+        let job = move || {
+            let runs = job_runs.clone();
+            async move {
+                runs.fetch_add(1, Ordering::SeqCst);
+                JobResult::LockedOut("preservica listed no assets".into())
+            }
+        };
+        let (service, stop_tx) = start(
             nightly,
-            clock.clone(),
-            Duration::from_millis(5),
-            notifier,
-            move || {
-                let runs = job_runs.clone();
-                async move {
-                    runs.fetch_add(1, Ordering::SeqCst);
-                    JobResult::LockedOut("preservica listed no assets".into())
-                }
-            },
-            Stop {
-                signal: async {
-                    let _ = stop_rx.await;
-                },
-                grace: Duration::from_secs(5),
-            },
-        ));
+            &clock,
+            notifier(Some(notes.clone())),
+            job,
+            Duration::from_secs(5),
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(runs.load(Ordering::SeqCst), 0, "not due yet");
         clock.set(at(2, 0));
@@ -687,38 +688,23 @@ mod tests {
                 Arc::new(AtomicBool::new(false)),
                 Arc::new(AtomicBool::new(false)),
             );
-            let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
             let (s, d) = (started.clone(), done.clone());
-            let service = tokio::spawn(run_service(
-                nightly,
-                clock.clone(),
-                Duration::from_millis(5),
-                Notifier::new(&crate::config::NotifyConfig {
-                    webhook_url: None,
-                    file: None,
-                    expiring_days: 30,
-                }),
-                move || {
-                    let (s, d) = (s.clone(), d.clone());
-                    async move {
-                        s.store(true, Ordering::SeqCst);
-                        // The job runs on a thread of its own: a blocking sleep stands for a
-                        // sync at work.
-                        std::thread::sleep(Duration::from_millis(job_ms));
-                        d.store(true, Ordering::SeqCst);
-                        JobResult::Finished {
-                            exit_code: 0,
-                            notices: Vec::new(),
-                        }
+            let job = move || {
+                let (s, d) = (s.clone(), d.clone());
+                async move {
+                    s.store(true, Ordering::SeqCst);
+                    // The job runs on a thread of its own: a blocking sleep stands for a
+                    // sync at work.
+                    std::thread::sleep(Duration::from_millis(job_ms));
+                    d.store(true, Ordering::SeqCst);
+                    JobResult::Finished {
+                        exit_code: 0,
+                        notices: Vec::new(),
                     }
-                },
-                Stop {
-                    signal: async {
-                        let _ = stop_rx.await;
-                    },
-                    grace: Duration::from_millis(grace_ms),
-                },
-            ));
+                }
+            };
+            let grace = Duration::from_millis(grace_ms);
+            let (service, stop_tx) = start(nightly, &clock, notifier(None), job, grace);
             clock.set(at(2, 0));
             for _ in 0..500 {
                 if started.load(Ordering::SeqCst) {

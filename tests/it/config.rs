@@ -995,3 +995,136 @@ fn notify_and_server_sections_load_with_secrets_from_the_environment() {
         .to_string();
     assert!(e.contains("FERRY_NOTIFY_WEBHOOK_URL"), "{e}");
 }
+
+#[test]
+fn every_key_has_an_override_named_after_it_that_applies() {
+    let overrides = ferry::config::env_overrides();
+    // Every key of the template's file (the default config) has its variable, secrets' files
+    // apart: a secret has its own variable.
+    let template: toml::Table = toml::from_str(INIT_TEMPLATE).unwrap();
+    for (name, value) in &template {
+        let keys: Vec<String> = match value.as_table() {
+            Some(section) => section.keys().map(|k| format!("{name}.{k}")).collect(),
+            None => vec![name.clone()],
+        };
+        for key in keys.iter().filter(|k| !k.ends_with("_file")) {
+            assert!(
+                overrides.iter().any(|o| o.key == key),
+                "{key} has no override"
+            );
+        }
+    }
+    let (_tmp, _file, base) = load(MINIMAL, &Env::empty());
+    let base = format!("{:?}", base.unwrap());
+    // Values that pass each key's own check; every other key takes "3".
+    let special = [
+        ("photoshelter.base_url", "https://override.example"),
+        ("photoshelter.allow_insecure_http", "true"),
+        ("preservica.server", "override.example"),
+        ("preservica.protocol", "http"),
+        ("preservica.allow_insecure_http", "true"),
+        ("schedule.nightly", "0 4 * * *"),
+        ("server.listen", "127.0.0.1:9999"),
+        ("rights.expired", "restrict"),
+        ("rights.missing_model_release", "report"),
+        ("archive.after", "private"),
+        ("republish.rendition", "preservation"),
+        ("republish.visibility", "everyone"),
+        ("guard.max_change_share", "0.5"),
+    ];
+    for o in overrides {
+        let expected = format!("FERRY_{}", o.key.replace('.', "_").to_ascii_uppercase());
+        assert_eq!(o.var, expected);
+        assert!(
+            INIT_TEMPLATE.contains(o.var),
+            "template does not mention {}",
+            o.var
+        );
+        if o.key == "schedule.timezone" {
+            // Only the default, UTC, is accepted: the override shows in what it refuses.
+            let e = error(MINIMAL, &Env::from_pairs([(o.var, "Mars")]));
+            assert!(
+                e.starts_with("environment variable FERRY_SCHEDULE_TIMEZONE: schedule.timezone:"),
+                "{e}"
+            );
+            continue;
+        }
+        let value = special
+            .iter()
+            .find(|(k, _)| *k == o.key)
+            .map_or("3", |(_, v)| *v);
+        let (_tmp, _file, result) = load(MINIMAL, &Env::from_pairs([(o.var, value)]));
+        let cfg = result.unwrap_or_else(|e| panic!("{}={value}: {e}", o.var));
+        assert_ne!(
+            format!("{cfg:?}"),
+            base,
+            "{}={value} changed nothing",
+            o.var
+        );
+    }
+}
+
+#[test]
+fn overrides_of_every_kind_are_typed_and_checked() {
+    let cases = [
+        (
+            "FERRY_PHOTOSHELTER_ALLOW_INSECURE_HTTP",
+            "yes",
+            "environment variable FERRY_PHOTOSHELTER_ALLOW_INSECURE_HTTP: \
+             photoshelter.allow_insecure_http: expected true or false, got 'yes'",
+        ),
+        (
+            "FERRY_NOTIFY_EXPIRING_DAYS",
+            "4294967296",
+            "environment variable FERRY_NOTIFY_EXPIRING_DAYS: notify.expiring_days: expected a \
+             whole number, got '4294967296'",
+        ),
+        (
+            "FERRY_PRESERVICA_MAX_PAGE_MIB",
+            "2000",
+            "environment variable FERRY_PRESERVICA_MAX_PAGE_MIB: preservica.max_page_mib: must \
+             be between 1 and 1024, got 2000",
+        ),
+        (
+            "FERRY_SERVER_LISTEN",
+            "nowhere",
+            "environment variable FERRY_SERVER_LISTEN: server.listen: must be an address and \
+             port like 127.0.0.1:8080, got 'nowhere'",
+        ),
+        (
+            "FERRY_PHOTOSHELTER_PASSWORD_FILE",
+            "secrets/pw",
+            "unknown environment variable FERRY_PHOTOSHELTER_PASSWORD_FILE",
+        ),
+    ];
+    for (var, value, expected) in cases {
+        assert_eq!(
+            error(MINIMAL, &Env::from_pairs([(var, value)])),
+            expected,
+            "{var}={value}"
+        );
+    }
+    let text = format!("{MINIMAL}[archive]\nready_values = [\"final\"]\n");
+    let env = Env::from_pairs([
+        ("FERRY_ARCHIVE_READY_VALUES", " done, ok ,"),
+        ("FERRY_PRESERVICA_ALLOW_INSECURE_HTTP", "TRUE"),
+        ("FERRY_PHOTOSHELTER_MAX_PAGES", "12"),
+        ("FERRY_NOTIFY_FILE", "notes.jsonl"),
+    ]);
+    let (_tmp, _file, result) = load(&text, &env);
+    let cfg = result.unwrap();
+    assert_eq!(cfg.archive.ready_values, vec!["done", "ok"]);
+    assert!(cfg.preservica.allow_insecure_http);
+    assert_eq!(cfg.photoshelter.limits.max_pages, 12);
+    let cwd = std::env::current_dir().unwrap();
+    assert_eq!(cfg.notify.file, Some(cwd.join("notes.jsonl")));
+    // A mistake in the file is reported even when a variable overrides the key.
+    let text = MINIMAL.replace("[preservica]\n", "[preservica]\nconcurrency = \"8\"\n");
+    assert_eq!(
+        error(
+            &text,
+            &Env::from_pairs([("FERRY_PRESERVICA_CONCURRENCY", "4")])
+        ),
+        "ferry.toml:6: preservica.concurrency: invalid type: string \"8\", expected usize"
+    );
+}

@@ -5,6 +5,8 @@
 //! system's field names, and `store` is the only module that writes SQL. The binary
 //! (`src/main.rs`) is a thin CLI over these.
 
+pub mod app;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;
@@ -28,4 +30,5 @@ pub mod status;
 pub mod store;
 pub mod sync;
 pub mod transfer;
+pub mod world;
 pub mod xml;

@@ -48,6 +48,7 @@ impl Default for WorldOptions {
     }
 }
 
+/// Any free port on the loopback interface.
 pub fn loopback() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }

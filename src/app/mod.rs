@@ -8,6 +8,7 @@
 //! [`Parts`] and [`Settings`] too, so a new context field is wired here and nowhere else.
 
 pub mod nightly;
+pub mod review;
 
 use crate::clock::Clock;
 use crate::config::{ArchiveConfig, Config, PhotoShelterConfig, RepublishConfig, RightsConfig};

@@ -2,10 +2,9 @@
 
 use super::Format;
 use crate::config::Config;
-use crate::exit::{InputError, Outcome};
-use crate::mapping::Mapping;
+use crate::exit::Outcome;
 use crate::store::Store;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Subcommand;
 
 #[derive(Subcommand)]
@@ -25,7 +24,7 @@ pub(super) enum ConflictsCommand {
         id: i64,
         /// `photoshelter`, `preservica`, or the value itself
         #[arg(long, value_name = "photoshelter|preservica|VALUE")]
-        take: String,
+        take: crate::app::review::Take,
     },
 }
 
@@ -79,39 +78,9 @@ pub(super) fn conflicts(config: &Config, command: ConflictsCommand) -> Result<Ou
             Ok(Outcome::Done)
         }
         ConflictsCommand::Resolve { id, take } => {
-            let item = store
-                .review_items(true)?
-                .into_iter()
-                .find(|i| i.id == id)
-                .ok_or_else(|| {
-                    InputError::new(format!(
-                        "conflict #{id} is not open; `ferry conflicts list` shows the open ones"
-                    ))
-                })?;
-            let (how, value) = match take.as_str() {
-                "photoshelter" | "preservica" => (take.clone(), None),
-                _ => {
-                    let mapping = Mapping::load(&config.mapping)?;
-                    let spec = mapping.field(&item.field).with_context(|| {
-                        format!("the mapping no longer has field {}", item.field)
-                    })?;
-                    let value = crate::model::FieldValue::parse(spec.kind, &take)
-                        .map_err(|e| InputError::new(format!("--take for {}: {e}", item.field)))?
-                        .map(|v| v.to_canonical_string());
-                    ("value".to_string(), value)
-                }
-            };
-            // Never raced with a run that is pushing: refused while one holds the lock.
-            let recorded = crate::sync::lock::while_no_run(&mut store, chrono::Utc::now(), |s| {
-                s.resolve_review(id, &how, value.as_deref(), chrono::Utc::now())
-            })?;
-            anyhow::ensure!(
-                recorded,
-                "conflict #{id} was decided meanwhile; `ferry conflicts list --all` shows how"
-            );
+            let field = crate::app::review::resolve_conflict(config, &mut store, id, &take)?;
             println!(
-                "conflict #{id} ({}) resolved: take {take}; the next sync writes it to both systems",
-                item.field
+                "conflict #{id} ({field}) resolved: take {take}; the next sync writes it to both systems"
             );
             Ok(Outcome::Done)
         }

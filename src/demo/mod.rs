@@ -1,8 +1,8 @@
 //! `ferry demo`: ferry with no accounts. A world of both emulators ([`crate::world`]), a shoot
 //! ready to archive, yesterday's sync, a day of edits, tonight's sync and a second one, then
 //! an archive and a republish, each told in a few lines. The steps, in order:
-//! [`start`] (world, clients, config), [`edits`], the syncs ([`syncs`]), [`transfers`];
-//! [`serve`] keeps everything up afterwards for `ferry demo --serve`.
+//! `start` (world, clients, config), `edits` (a day of work in both systems), `syncs`,
+//! `transfers`; `serve` keeps everything up afterwards for `ferry demo --serve`.
 
 mod edits;
 mod serve;

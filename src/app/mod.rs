@@ -35,6 +35,8 @@ pub enum AppError {
     PhotoShelter(#[source] PhotoShelterError),
     #[error("{0}")]
     Preservica(#[source] PreservicaError),
+    #[error("{0}")]
+    Index(#[source] crate::index::IndexError),
 }
 
 /// What a run is allowed and where it writes: everything in the contexts that is not a
@@ -315,6 +317,17 @@ impl Republisher {
             store_path: store_path.to_path_buf(),
         })
     }
+}
+
+/// `ferry index rebuild`: a new index of every asset the store knows; returns how many.
+pub fn rebuild_index(config: &Config) -> Result<usize, AppError> {
+    let store = Store::open(&config.paths.store).map_err(AppError::Store)?;
+    let mut index =
+        crate::index::SearchIndex::recreate(&config.paths.index).map_err(AppError::Index)?;
+    index.set_mapping(Mapping::load(&config.mapping).map_err(AppError::Mapping)?);
+    index
+        .update_from_store(&store, None, chrono::Utc::now().date_naive())
+        .map_err(AppError::Index)
 }
 
 /// After any run (sync, archive, republish; CLI, nightly job or web app): refreshes the search

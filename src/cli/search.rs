@@ -2,8 +2,6 @@
 
 use crate::config::Config;
 use crate::exit::Outcome;
-use crate::mapping::Mapping;
-use crate::store::Store;
 use anyhow::{Context, Result};
 use clap::{Subcommand, ValueEnum};
 
@@ -91,10 +89,7 @@ pub(super) fn search(config: &Config, args: &SearchArgs) -> Result<Outcome> {
 }
 
 pub(super) fn index_rebuild(config: &Config) -> Result<Outcome> {
-    let store = Store::open(&config.paths.store)?;
-    let mut index = crate::index::SearchIndex::recreate(&config.paths.index)?;
-    index.set_mapping(Mapping::load(&config.mapping)?);
-    let n = index.update_from_store(&store, None, chrono::Utc::now().date_naive())?;
+    let n = crate::app::rebuild_index(config)?;
     println!("indexed {n} assets into {}", config.paths.index.display());
     Ok(Outcome::Done)
 }

@@ -13,14 +13,14 @@
 //! runs the full cycle on `FERRY_BENCH_SCALING_ASSETS` pairs (default 300) at concurrency 1, 2,
 //! 4, 8 and 16. One figure per line. A benchmark, not a test: nothing is asserted.
 
-use ferry::clock::Clock;
-use ferry::demo::{World, WorldOptions, start_world};
+use ferry::app::{Parts, Settings};
 use ferry::emulate::FaultOptions;
 use ferry::mapping::Mapping;
 use ferry::photoshelter::client::PhotoShelterClient;
 use ferry::preservica::client::PreservicaClient;
 use ferry::store::Store;
-use ferry::sync::{SyncContext, SyncOptions, run_sync};
+use ferry::sync::{SyncOptions, run_sync};
+use ferry::world::{World, WorldOptions, start_world};
 use std::time::{Duration, Instant};
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -85,20 +85,20 @@ async fn cycle(
     pv_conn.http.concurrency = concurrency;
     let ps = PhotoShelterClient::new(&ps_config).unwrap();
     let pv = PreservicaClient::new(pv_conn).unwrap();
-    let ctx = SyncContext {
-        mapping,
-        photoshelter: &ps,
-        preservica: &pv,
+    let settings = Settings {
         max_change_share: 1.0,
         min_assets: u64::MAX,
         concurrency_photoshelter: concurrency,
         concurrency_preservica: concurrency,
         reports_dir: reports.to_path_buf(),
-        clock: Clock::system(),
-        progress: None,
-        expiring_days: 30,
-        rights: Default::default(),
+        ..Settings::default()
     };
+    let parts = Parts {
+        mapping,
+        photoshelter: &ps,
+        preservica: &pv,
+    };
+    let ctx = parts.sync_context(&settings, None);
     let started = Instant::now();
     let out = run_sync(
         store,

@@ -502,6 +502,34 @@ pub fn to_json(checks: &[Check], local: &[local::LocalCheck]) -> serde_json::Val
     })
 }
 
+/// Every check `ferry doctor` makes: both tenants, then (when PhotoShelter answered) the
+/// custom fields the mapping names, and the local store.
+pub async fn check_all(config: &crate::config::Config) -> (Vec<Check>, Vec<local::LocalCheck>) {
+    let (ps, pv) = tokio::join!(
+        check_photoshelter(&config.photoshelter),
+        check_preservica(&config.preservica)
+    );
+    let mut checks: Vec<_> = ps.into_iter().chain(pv).collect();
+    let photoshelter_ready = checks
+        .iter()
+        .all(|c| c.system != crate::model::System::PhotoShelter || c.status != Status::Fail);
+    if photoshelter_ready {
+        match crate::mapping::Mapping::load(&config.mapping) {
+            Ok(mapping) => {
+                checks.extend(custom::check_custom_fields(&config.photoshelter, &mapping).await)
+            }
+            Err(e) => checks.push(Check {
+                system: crate::model::System::PhotoShelter,
+                name: "custom field",
+                status: Status::Fail,
+                detail: format!("the mapping cannot be read: {e}"),
+            }),
+        }
+    }
+    let local = vec![local::check_store(&config.paths.store)];
+    (checks, local)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -350,7 +350,8 @@ pub enum HttpError {
 }
 
 /// Counts of what this client sent, for reports and benchmarks.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct RequestCounts {
     /// Every attempt that went on the wire, retries included.
     pub requests: u64,

@@ -1,10 +1,29 @@
 //! ferry keeps a PhotoShelter library and a Preservica archive consistent, field by field.
 //!
-//! The crate is shaped as `shared/DESIGN.md` describes: `config` loads `ferry.toml` once,
-//! `model` holds the canonical asset record, `mapping` is the only module that knows either
-//! system's field names, and `store` is the only module that writes SQL. The binary
-//! (`src/main.rs`) is a thin CLI over these.
+//! The crate is shaped as `shared/DESIGN.md` describes. Reading order for a newcomer:
+//!
+//! - `main.rs` parses the command line, sets up logging, calls [`cli::run`] and exits with
+//!   the outcome's code; nothing else.
+//! - [`cli`]: clap types (closed choices are `ValueEnum`s) and one file per command group;
+//!   each parses its arguments, calls [`app`] or the module that owns the question, and
+//!   prints. [`report::describe_sync`] and [`transfer::describe`] say what a run did.
+//! - [`app`]: the composition root. [`app::Ferry::open`] turns a [`config::Config`] into the
+//!   mapping, both clients and the run settings and hands out the sync and transfer contexts;
+//!   [`app::after_run`] refreshes the index after any run; [`app::nightly`] is `ferry serve`'s
+//!   scheduled job. Tests, benchmarks and the demo build their contexts through
+//!   [`app::Parts`] too.
+//! - The core: [`config`] loads `ferry.toml` once, [`model`] holds the canonical asset
+//!   record, [`mapping`] is the only module that knows either system's field names, [`store`]
+//!   is the only module that writes SQL, [`sync`] runs a cycle, [`transfer`] archives and
+//!   republishes, [`index`] is the search index, [`report`] the drift report.
+//! - The edges: [`photoshelter`] and [`preservica`] (clients, wire shapes, emulators),
+//!   [`http`] (the shared HTTP layer), [`server`] (the web app and `ferry serve`; it depends on
+//!   [`app`], never the reverse), [`schedule`], [`notify`], [`doctor`], [`status`].
+//! - [`world`]: both emulators with a paired library, which `ferry demo` ([`demo`]), the
+//!   integration tests and the benchmarks start from.
 
+pub mod app;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;
@@ -28,4 +47,5 @@ pub mod status;
 pub mod store;
 pub mod sync;
 pub mod transfer;
+pub mod world;
 pub mod xml;

@@ -42,6 +42,15 @@ pub const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S GMT";
 
 pub use crate::ids::segment as seg;
 
+/// The login paths of both API versions (full paths): the emulator never faults these, so
+/// fault tests hit the data calls.
+pub fn login_paths() -> Vec<String> {
+    vec![
+        format!("{V4}{}", v4::AUTHENTICATE),
+        format!("{V3}{}", v3::AUTHENTICATE),
+    ]
+}
+
 pub mod v4 {
     //! psapi v4.0 paths, relative to [`super::V4`].
     use super::seg;

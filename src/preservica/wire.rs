@@ -13,6 +13,9 @@ pub const PROGRESS_TOKEN_HEADER: &str = "preservica-progress-token";
 /// The S3 user-metadata header naming the folder an uploaded package goes into.
 pub const TARGET_FOLDER_HEADER: &str = "x-amz-meta-structuralobjectreference";
 
+/// Where every token request goes (login and refresh): the emulator never faults these, so
+/// fault tests hit the data calls.
+pub const ACCESS_TOKEN_PREFIX: &str = "/api/accesstoken";
 pub const LOGIN_PATH: &str = "/api/accesstoken/login";
 pub const REFRESH_PATH: &str = "/api/accesstoken/refresh";
 pub const VERSION_PATH: &str = "/api/entity/versiondetails/version";

@@ -6,16 +6,21 @@
 //! hostile input (captions come from anyone with an editor's login), so the HTML escapes
 //! everything and carries no script.
 
+mod describe;
 pub mod render;
 
+pub use describe::{describe_stored, describe_sync};
+
 use crate::http::RequestCounts;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 
 /// Version of the JSON schema below; bumped on any incompatible change.
 pub const REPORT_SCHEMA_VERSION: u32 = 1;
 
 /// Everything a run found and did.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct RunReport {
     pub schema_version: u32,
     pub run_id: i64,
@@ -42,8 +47,17 @@ pub struct RunReport {
     pub concurrent_edits: Vec<ConcurrentEdit>,
 }
 
+impl RunReport {
+    /// A report as `render` wrote it in JSON. Fields an older ferry did not write read as
+    /// their defaults.
+    pub fn from_json(text: &str) -> Result<RunReport, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+}
+
 /// The run in numbers.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct Summary {
     pub assets_photoshelter: u64,
     pub assets_preservica: u64,
@@ -75,7 +89,8 @@ pub struct Summary {
 }
 
 /// One field decision.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct FieldRow {
     pub asset_id: i64,
     pub photoshelter_id: Option<String>,
@@ -102,7 +117,8 @@ pub struct FieldRow {
 }
 
 /// A rights or expiry problem found on an asset.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct RightsProblem {
     pub asset_id: i64,
     pub photoshelter_id: Option<String>,
@@ -115,7 +131,8 @@ pub struct RightsProblem {
 }
 
 /// Something that failed, with where.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct Failure {
     pub asset_id: Option<i64>,
     pub system: String,
@@ -125,7 +142,8 @@ pub struct Failure {
 
 /// A write that may have replaced someone else's edit: verified, but what the system shows
 /// says someone changed the record between ferry's re-read and its write.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct ConcurrentEdit {
     pub asset_id: i64,
     /// The system written to.
@@ -144,11 +162,26 @@ pub struct ConcurrentEdit {
 }
 
 /// A transfer of the run (archive or republish).
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct TransferRow {
     pub kind: String,
     pub source: String,
     pub target: Option<String>,
     pub state: String,
     pub detail: String,
+}
+
+/// Where a run's report is: the path the store holds (absolute, since the config's paths are),
+/// or, for a run an older ferry recorded with a path relative to its working directory, the
+/// file of that name in `paths.reports` when it is there.
+pub fn stored_path(stored: &str, reports: &Path) -> PathBuf {
+    let path = Path::new(stored);
+    if path.is_absolute() || path.exists() {
+        return path.to_path_buf();
+    }
+    match path.file_name() {
+        Some(name) if reports.join(name).is_file() => reports.join(name),
+        _ => path.to_path_buf(),
+    }
 }

@@ -29,6 +29,7 @@ mod pages;
 mod preview;
 mod republish;
 mod search;
+pub mod service;
 mod view;
 
 use crate::config::Secret;

@@ -4,40 +4,13 @@
 
 use super::html::{Nav, esc, page};
 use super::{AppState, PageError, Shared, WebError};
-use crate::transfer::TransferContext;
-use crate::transfer::republish::{RepublishOptions, RepublishRequest, run_republish};
+use crate::transfer::republish::{RepublishOptions, RepublishRequest};
 use axum::extract::{RawForm, State};
 use axum::response::Html;
 use std::fmt::Write as _;
 
-/// What the web app needs to republish: both tenants and the transfer settings.
-#[derive(Debug, Clone)]
-pub struct Republisher {
-    pub photoshelter: crate::config::PhotoShelterConfig,
-    pub preservica: crate::preservica::client::Connection,
-    pub archive: crate::config::ArchiveConfig,
-    pub republish: crate::config::RepublishConfig,
-}
-
-impl Republisher {
-    /// Both tenants from `config`; `None` (said in the log) when Preservica is not configured,
-    /// which hides the web app's republish action.
-    pub fn from_config(config: &crate::config::Config) -> Option<Republisher> {
-        let preservica = crate::preservica::client::Connection::from_config(&config.preservica);
-        match preservica {
-            Ok(preservica) => Some(Republisher {
-                photoshelter: config.photoshelter.clone(),
-                preservica,
-                archive: config.archive.clone(),
-                republish: config.republish.clone(),
-            }),
-            Err(e) => {
-                tracing::warn!(error = %e, "the web app cannot republish: Preservica is not configured");
-                None
-            }
-        }
-    }
-}
+/// What the web app needs to republish, built by the composition root.
+pub use crate::app::Republisher;
 
 /// The republish form under the search results (inside the results' `<form>`).
 pub fn render_form(body: &mut String, csrf: &str) {
@@ -133,24 +106,17 @@ async fn run(
     request: &RepublishRequest,
 ) -> Result<Vec<String>, WebError> {
     let internal = |e: String| WebError::Internal(e);
-    let photoshelter = crate::photoshelter::client::PhotoShelterClient::new(&settings.photoshelter)
+    let ferry = settings
+        .open(
+            state.mapping.clone(),
+            &state.reports_dir,
+            &state.index_dir,
+            &state.store_path,
+        )
         .map_err(|e| internal(e.to_string()))?;
-    let preservica = crate::preservica::client::PreservicaClient::new(settings.preservica.clone())
-        .map_err(|e| internal(e.to_string()))?;
-    let mut store =
-        crate::store::Store::open(&state.store_path).map_err(|e| internal(e.to_string()))?;
-    let ctx = TransferContext {
-        mapping: &state.mapping,
-        photoshelter: &photoshelter,
-        preservica: &preservica,
-        archive: &settings.archive,
-        republish: &settings.republish,
-        reports_dir: state.reports_dir.clone(),
-        index_dir: state.index_dir.clone(),
-        clock: crate::clock::Clock::system(),
-        progress: None,
-    };
-    let out = run_republish(&mut store, &ctx, request, &RepublishOptions::default())
+    let mut store = ferry.open_store().map_err(|e| internal(e.to_string()))?;
+    let out = ferry
+        .republish(&mut store, request, &RepublishOptions::default(), None)
         .await
         .map_err(|e| match e {
             crate::transfer::TransferError::Invalid(m) => WebError::BadRequest(m),
@@ -158,19 +124,6 @@ async fn run(
             | crate::transfer::TransferError::LockedOut(_) => WebError::Conflict(e.to_string()),
             other => WebError::Internal(other.to_string()),
         })?;
-    // The index's own writer, for this update only; the web app's reader follows at its next
-    // search.
-    if !out.touched.is_empty()
-        && let Err(e) = crate::index::SearchIndex::update_dir(
-            &state.index_dir,
-            &state.mapping,
-            &store,
-            Some(&out.touched),
-            chrono::Utc::now().date_naive(),
-        )
-    {
-        tracing::warn!(error = %e, "the search index was not updated after republishing");
-    }
     let mut lines = Vec::new();
     crate::transfer::describe(&out, &mut |l| lines.push(l));
     Ok(lines)

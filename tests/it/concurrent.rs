@@ -18,7 +18,7 @@ use ferry::sync::{SyncOptions, SyncOutcome, run_sync};
 use std::time::Duration;
 
 struct Lab {
-    world: ferry::demo::World,
+    world: ferry::world::World,
     mapping: Mapping,
     ps: PhotoShelterClient,
     pv: PreservicaClient,

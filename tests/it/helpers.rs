@@ -42,20 +42,18 @@ pub fn sync_context<'a>(
     preservica: &'a ferry::preservica::client::PreservicaClient,
     reports: PathBuf,
 ) -> ferry::sync::SyncContext<'a> {
-    ferry::sync::SyncContext {
-        mapping,
-        photoshelter,
-        preservica,
-        max_change_share: 0.10,
-        min_assets: 50,
+    let settings = ferry::app::Settings {
         concurrency_photoshelter: 4,
         concurrency_preservica: 4,
         reports_dir: reports,
-        clock: ferry::clock::Clock::system(),
-        progress: None,
-        expiring_days: 30,
-        rights: Default::default(),
-    }
+        ..ferry::app::Settings::default()
+    };
+    let parts = ferry::app::Parts {
+        mapping,
+        photoshelter,
+        preservica,
+    };
+    parts.sync_context(&settings, None)
 }
 
 /// The store's row for the asset PhotoShelter knows as `media_id`.
@@ -69,11 +67,11 @@ pub fn asset_row(store: &ferry::store::Store, media_id: &str) -> ferry::store::s
 }
 
 /// Both emulators seeded with `media` items and the other options at their defaults.
-pub async fn world(media: usize, mapping: &ferry::mapping::Mapping) -> ferry::demo::World {
-    ferry::demo::start_world(
-        &ferry::demo::WorldOptions {
+pub async fn world(media: usize, mapping: &ferry::mapping::Mapping) -> ferry::world::World {
+    ferry::world::start_world(
+        &ferry::world::WorldOptions {
             media,
-            ..ferry::demo::WorldOptions::default()
+            ..ferry::world::WorldOptions::default()
         },
         mapping,
     )

@@ -1150,7 +1150,7 @@ async fn serve_stops_cleanly_on_sigterm() {
     let mapping = Mapping::load(&repo_file("mappings/default.toml")).unwrap();
     let world = crate::helpers::world(4, &mapping).await;
     let dir = tempfile::tempdir().unwrap();
-    ferry::demo::write_config(
+    ferry::world::write_config(
         dir.path(),
         &world,
         "[server]\nlisten = \"127.0.0.1:0\"\n\n[schedule]\nnightly = \"0 2 * * *\"\n",

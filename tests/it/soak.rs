@@ -11,7 +11,6 @@
 //!   the store is sound and a further run finds nothing to push.
 
 use crate::helpers::repo_file;
-use ferry::demo::{World, WorldOptions, start_world};
 use ferry::emulate::{FaultOptions, JournalEntry, ScriptedAnswer, ScriptedFault};
 use ferry::mapping::photoshelter::{self as ps_map, PhotoShelterRecord};
 use ferry::mapping::preservica::{self as pv_map, PreservicaRecord};
@@ -22,6 +21,7 @@ use ferry::preservica::client::PreservicaClient;
 use ferry::store::Store;
 use ferry::sync::pull::{read_photoshelter, read_preservica};
 use ferry::sync::{SyncContext, SyncError, SyncOptions, SyncOutcome, run_sync};
+use ferry::world::{World, WorldOptions, start_world};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};

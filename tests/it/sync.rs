@@ -2,7 +2,6 @@
 //! rclone bisync's scenario suite: both emulators, real HTTP, a store in a temp directory.
 
 use crate::helpers::repo_file;
-use ferry::demo::World;
 use ferry::emulate::FaultOptions;
 use ferry::exit::Outcome;
 use ferry::mapping::Mapping;
@@ -12,6 +11,7 @@ use ferry::preservica::client::PreservicaClient;
 use ferry::store::Store;
 use ferry::store::sync::OutboxEntry;
 use ferry::sync::{SyncError, SyncOptions, SyncOutcome, run_sync};
+use ferry::world::World;
 use std::time::Duration;
 
 mod forms;
@@ -882,7 +882,9 @@ async fn a_settled_library_is_not_compared_again_until_something_it_depends_on_c
     let settled = 10 - watched.len() as u64;
     // `ferry sync` says so.
     let mut said = Vec::new();
-    ferry::demo::describe(&quiet, &mut |line| said.push(line));
+    ferry::report::describe_sync(&quiet.report, &quiet.paths.html, &mut |line| {
+        said.push(line)
+    });
     let line = format!(
         "  {settled} pairs unchanged since an earlier run found them agreed: not compared again"
     );

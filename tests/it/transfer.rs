@@ -5,9 +5,8 @@
 
 use crate::helpers::repo_file;
 use bytes::Bytes;
-use ferry::clock::Clock;
+use ferry::app::{Parts, Settings};
 use ferry::config::{AfterArchive, ArchiveConfig, RepublishConfig};
-use ferry::demo::World;
 use ferry::exit::Outcome;
 use ferry::mapping::Mapping;
 use ferry::mapping::preservica::{Fragment, PreservicaRecord};
@@ -24,6 +23,7 @@ use ferry::transfer::republish::{
     RepublishOptions, RepublishRequest, RepublishStep, run_republish,
 };
 use ferry::transfer::{TransferContext, TransferError, TransferOutcome};
+use ferry::world::World;
 use sha2::Digest;
 
 const RIGHTS_NS: &str = "urn:ferry:schema:rights:1";
@@ -36,8 +36,8 @@ struct Lab {
     pv: PreservicaClient,
     store: Store,
     dir: tempfile::TempDir,
-    archive: ArchiveConfig,
-    republish: RepublishConfig,
+    /// Archive and republish settings; reports and index in `dir`.
+    settings: Settings,
 }
 
 async fn lab() -> Lab {
@@ -53,6 +53,12 @@ async fn lab() -> Lab {
         ingest_timeout_secs: 30,
         ..ArchiveConfig::default()
     };
+    let settings = Settings {
+        archive,
+        reports_dir: dir.path().join("reports"),
+        index_dir: dir.path().join("index"),
+        ..Settings::default()
+    };
     Lab {
         world,
         mapping,
@@ -60,8 +66,7 @@ async fn lab() -> Lab {
         pv,
         store,
         dir,
-        archive,
-        republish: RepublishConfig::default(),
+        settings,
     }
 }
 
@@ -91,23 +96,15 @@ impl Lab {
             ps,
             pv,
             store,
-            dir,
-            archive,
-            republish,
+            settings,
             ..
         } = self;
-        let ctx = TransferContext {
+        let parts = Parts {
             mapping,
             photoshelter: ps,
             preservica: pv,
-            archive,
-            republish,
-            reports_dir: dir.path().join("reports"),
-            index_dir: dir.path().join("index"),
-            clock: Clock::system(),
-            progress: None,
         };
-        (store, ctx)
+        (store, parts.transfer_context(settings, None))
     }
 
     async fn sync(&mut self) -> ferry::sync::SyncOutcome {
@@ -538,7 +535,7 @@ async fn a_hostile_file_name_is_sanitised_and_the_mapping_recorded() {
     let row = &out.report.as_ref().unwrap().transfers[0];
     assert!(row.detail.contains("packaged as"), "{}", row.detail);
     // Nothing was written outside the staging directory, and nothing is left in it.
-    let left: Vec<_> = std::fs::read_dir(&lab.archive.staging)
+    let left: Vec<_> = std::fs::read_dir(&lab.settings.archive.staging)
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
@@ -587,7 +584,7 @@ async fn a_fixity_mismatch_fails_the_transfer_and_writes_nothing_back() {
 #[tokio::test]
 async fn making_the_gallery_private_comes_only_after_verified_fixity() {
     let mut lab = lab().await;
-    lab.archive.after = AfterArchive::Private;
+    lab.settings.archive.after = AfterArchive::Private;
     let shoot = shoot(&lab, "Slim Regatta").await;
     lab.world.preservica.corrupt_ingest(true);
     lab.archive(&gallery_request(&shoot.gallery), ArchiveOptions::default())
@@ -623,7 +620,7 @@ async fn shoot_again_after_failure(lab: &mut Lab, shoot: &Shoot) -> TransferOutc
         .world
         .preservica
         .add_folder(Some(&lab.world.folder), "Second attempt");
-    lab.archive.folder = Some(fresh);
+    lab.settings.archive.folder = Some(fresh);
     lab.archive(&gallery_request(&shoot.gallery), ArchiveOptions::default())
         .await
         .unwrap()
@@ -1054,7 +1051,7 @@ async fn the_commands_move_a_file_far_larger_than_their_buffers_in_bounded_memor
         .await
         .unwrap();
     let dir = lab.dir.path().to_path_buf();
-    ferry::demo::write_config(
+    ferry::world::write_config(
         &dir,
         &lab.world,
         &format!("[archive]\nfolder = \"{}\"\n", lab.world.folder),
@@ -1192,7 +1189,7 @@ async fn the_web_app_republishes_ticked_search_results() {
             republisher: Some(ferry::server::Republisher {
                 photoshelter: lab.world.photoshelter_config(),
                 preservica: lab.world.preservica_connection(),
-                archive: lab.archive.clone(),
+                archive: lab.settings.archive.clone(),
                 republish: RepublishConfig::default(),
             }),
         },

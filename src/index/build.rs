@@ -3,8 +3,9 @@
 
 use super::query::{day_time, decade_label};
 use super::schema::{Fields, RIGHTS_NONE, RIGHTS_RELEASED, RIGHTS_RESTRICTED};
-use crate::mapping::{Mapping, Rule};
+use crate::mapping::{FieldSpec, Mapping};
 use crate::model::{FieldKind, FieldValue, System};
+use crate::rules::{self, Contest, Verdict};
 use crate::store::sync::{AssetRow, Snapshot};
 use chrono::{Datelike, NaiveDate};
 use std::collections::BTreeSet;
@@ -53,25 +54,7 @@ impl Picker<'_> {
             (Some(a), None) => (a, Source::PhotoShelter),
             (None, Some(b)) => (b, Source::Preservica),
             (Some(a), Some(b)) if a == b => (a, Source::Agreed),
-            (Some(a), Some(b)) => match spec.map(|s| s.rule) {
-                Some(Rule::Preservica) => (b, Source::Preservica),
-                Some(Rule::Union) => match (&a, &b) {
-                    (FieldValue::Set(x), FieldValue::Set(y)) => (
-                        FieldValue::Set(x.union(y).cloned().collect()),
-                        Source::Merged,
-                    ),
-                    _ => (a, Source::PhotoShelter),
-                },
-                Some(Rule::MostRestrictive) => {
-                    if stricter(spec.map(|s| s.values.as_slice()).unwrap_or(&[]), &a, &b) {
-                        (a, Source::PhotoShelter)
-                    } else {
-                        (b, Source::Preservica)
-                    }
-                }
-                // photoshelter, newest, manual: PhotoShelter's value.
-                _ => (a, Source::PhotoShelter),
-            },
+            (Some(a), Some(b)) => Self::favoured(spec, a, b),
         };
         if paired {
             match source {
@@ -87,6 +70,27 @@ impl Picker<'_> {
         Some(value)
     }
 
+    /// The value shown where the two systems differ: the one [`rules::decide`] favours, and
+    /// PhotoShelter's where the rule leaves it to a person (or the field is not mapped).
+    fn favoured(spec: Option<&FieldSpec>, a: FieldValue, b: FieldValue) -> (FieldValue, Source) {
+        let Some(spec) = spec else {
+            return (a, Source::PhotoShelter);
+        };
+        let contest = Contest {
+            photoshelter: Some(&a),
+            preservica: Some(&b),
+            photoshelter_modified: None,
+            preservica_modified: None,
+        };
+        match rules::decide(spec, &contest) {
+            Verdict::Take(System::Preservica, _) => (b, Source::Preservica),
+            Verdict::Merge(Some(merged), _) => (merged, Source::Merged),
+            Verdict::Take(System::PhotoShelter, _)
+            | Verdict::Merge(None, _)
+            | Verdict::Undecided(_) => (a, Source::PhotoShelter),
+        }
+    }
+
     fn text(&mut self, field: &str) -> Option<String> {
         self.pick(field).map(|v| v.to_string())
     }
@@ -100,19 +104,6 @@ impl Picker<'_> {
             FieldValue::Date(d) => Some((d.day(), d.to_string())),
             _ => None,
         }
-    }
-}
-
-/// Whether `a` is at least as restrictive as `b`: the earlier date, or the enum value listed
-/// first in the field's vocabulary.
-fn stricter(values: &[String], a: &FieldValue, b: &FieldValue) -> bool {
-    match (a, b) {
-        (FieldValue::Date(x), FieldValue::Date(y)) => x.day() <= y.day(),
-        (FieldValue::Enum(x), FieldValue::Enum(y)) => {
-            let rank = |v: &str| values.iter().position(|w| w == v).unwrap_or(usize::MAX);
-            rank(x) <= rank(y)
-        }
-        _ => true,
     }
 }
 

@@ -1,11 +1,12 @@
 //! Reading received OPEX packages into an ingest plan (for ferry's Preservica emulator).
 
 use super::xml::{
-    DOCTYPE_REFUSED, ElementNs, MAX_DEPTH, check_fragment, declarations, escape_attr, lookup,
-    next_event, note_used_prefixes, reader, resolve_reference,
+    check_fragment, declarations, escape_attr, lookup, next_event, note_used_prefixes,
+    resolve_reference,
 };
 use super::{OPEX_NAMESPACE, OPEX_NAMESPACES, OpexError};
-use quick_xml::events::Event;
+use crate::xml::Reader;
+use quick_xml::events::{BytesStart, Event};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Cursor, Read};
 use zip::ZipArchive;
@@ -97,105 +98,153 @@ pub fn read_package(zip: &[u8]) -> Result<IngestPlan, OpexError> {
 /// parses every `.opex`, checks manifests and fixities, and says what to create.
 pub fn read_package_with_limits(zip: &[u8], limits: &ReadLimits) -> Result<IngestPlan, OpexError> {
     let (files, dirs) = unpack(zip, limits)?;
-    let container = find_container(&files, &dirs);
-    let prefix = container.as_ref().map(|c| format!("{c}/"));
-    let strip = |p: &str| -> String {
-        match &prefix {
-            Some(pre) => p.strip_prefix(pre.as_str()).unwrap_or("").to_string(),
-            None => p.to_string(),
+    let package = Package::sort(files, &dirs);
+    package.refuse_pax()?;
+    let (folder_docs, sidecars) = package.described()?;
+    let mut docs: BTreeMap<String, OpexDoc> = BTreeMap::new();
+    for (path, bytes) in &package.opex {
+        let doc = package.read_doc(path, bytes, &sidecars, limits)?;
+        docs.insert(path.clone(), doc);
+    }
+    let folders = package.plan_folders(&folder_docs, &docs);
+    let Package {
+        container, content, ..
+    } = package;
+    let assets = plan_assets(content, &sidecars, docs);
+    Ok(IngestPlan {
+        container,
+        folders,
+        assets,
+    })
+}
+
+/// An unpacked package, paths relative to its container.
+struct Package {
+    container: Option<String>,
+    content: BTreeMap<String, Vec<u8>>,
+    opex: BTreeMap<String, Vec<u8>>,
+    /// Every folder, from directory entries and the paths of files.
+    folders: BTreeSet<String>,
+}
+
+impl Package {
+    /// Splits the files into content and `.opex` documents under the container, if any.
+    fn sort(files: BTreeMap<String, Vec<u8>>, dirs: &BTreeSet<String>) -> Package {
+        let container = find_container(&files, dirs);
+        let prefix = container.as_ref().map(|c| format!("{c}/"));
+        let strip = |p: &str| -> String {
+            match &prefix {
+                Some(pre) => p.strip_prefix(pre.as_str()).unwrap_or("").to_string(),
+                None => p.to_string(),
+            }
+        };
+        let mut content: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        let mut opex: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        for (path, bytes) in files {
+            let rel = strip(&path);
+            if rel.ends_with(".opex") {
+                opex.insert(rel, bytes);
+            } else {
+                content.insert(rel, bytes);
+            }
         }
-    };
-    let mut content: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    let mut opex: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    for (path, bytes) in files {
-        let rel = strip(&path);
-        if rel.ends_with(".opex") {
-            opex.insert(rel, bytes);
-        } else {
-            content.insert(rel, bytes);
+        let mut folders: BTreeSet<String> = dirs.iter().map(|d| strip(d)).collect();
+        for path in content.keys().chain(opex.keys()) {
+            let mut p = path.as_str();
+            while let Some((parent, _)) = p.rsplit_once('/') {
+                folders.insert(parent.to_string());
+                p = parent;
+            }
+        }
+        folders.remove("");
+        Package {
+            container,
+            content,
+            opex,
+            folders,
         }
     }
-    let mut folders: BTreeSet<String> = dirs.iter().map(|d| strip(d)).collect();
-    for path in content.keys().chain(opex.keys()) {
-        let mut p = path.as_str();
-        while let Some((parent, _)) = p.rsplit_once('/') {
-            folders.insert(parent.to_string());
-            p = parent;
-        }
-    }
-    folders.remove("");
-    let shown = |rel: &str| -> String {
-        match (&container, rel.is_empty()) {
+
+    /// A path as the sender wrote it, container included, for messages.
+    fn shown(&self, rel: &str) -> String {
+        match (&self.container, rel.is_empty()) {
             (Some(c), true) => c.clone(),
             (Some(c), false) => format!("{c}/{rel}"),
             (None, _) => rel.to_string(),
         }
-    };
-
-    for f in &folders {
-        if f.rsplit('/')
-            .next()
-            .is_some_and(|n| n.to_lowercase().ends_with(".pax"))
-        {
-            return Err(OpexError::Invalid {
-                file: shown(f),
-                problem: "PAX assets are not supported".to_string(),
-            });
-        }
-    }
-    for c in content.keys() {
-        if c.to_lowercase().ends_with(".pax.zip") {
-            return Err(OpexError::Invalid {
-                file: shown(c),
-                problem: "zipped PAX assets are not supported".to_string(),
-            });
-        }
     }
 
-    // Which file or folder each `.opex` describes.
-    let mut folder_docs: BTreeMap<String, String> = BTreeMap::new();
-    let mut sidecars: BTreeMap<String, String> = BTreeMap::new();
-    for path in opex.keys() {
-        let (dir, file) = split_parent(path);
-        let stem = &file[..file.len() - ".opex".len()];
-        if dir.is_empty() && container.as_deref() == Some(stem) {
-            continue;
-        }
-        let described = join(dir, stem);
-        let names_folder = !dir.is_empty() && dir.rsplit('/').next() == Some(stem);
-        match (names_folder, content.contains_key(&described)) {
-            (true, true) => {
+    fn refuse_pax(&self) -> Result<(), OpexError> {
+        for f in &self.folders {
+            if f.rsplit('/')
+                .next()
+                .is_some_and(|n| n.to_lowercase().ends_with(".pax"))
+            {
                 return Err(OpexError::Invalid {
-                    file: shown(path),
-                    problem: format!(
-                        "could describe both folder {} and file {}",
-                        shown(dir),
-                        shown(&described)
-                    ),
-                });
-            }
-            (true, false) => {
-                folder_docs.insert(dir.to_string(), path.clone());
-            }
-            (false, true) => {
-                sidecars.insert(described, path.clone());
-            }
-            (false, false) => {
-                return Err(OpexError::Invalid {
-                    file: shown(path),
-                    problem: format!(
-                        "describes {}, which is not in the package",
-                        shown(&described)
-                    ),
+                    file: self.shown(f),
+                    problem: "PAX assets are not supported".to_string(),
                 });
             }
         }
+        for c in self.content.keys() {
+            if c.to_lowercase().ends_with(".pax.zip") {
+                return Err(OpexError::Invalid {
+                    file: self.shown(c),
+                    problem: "zipped PAX assets are not supported".to_string(),
+                });
+            }
+        }
+        Ok(())
     }
 
-    // Parse every document and check what it claims about the package.
-    let mut docs: BTreeMap<String, OpexDoc> = BTreeMap::new();
-    for (path, bytes) in &opex {
-        let file = shown(path);
+    /// Which folder or file each `.opex` describes: (folder → document, file → sidecar).
+    fn described(&self) -> Result<Described, OpexError> {
+        let mut folder_docs: BTreeMap<String, String> = BTreeMap::new();
+        let mut sidecars: BTreeMap<String, String> = BTreeMap::new();
+        for path in self.opex.keys() {
+            let (dir, file) = split_parent(path);
+            let stem = &file[..file.len() - ".opex".len()];
+            if dir.is_empty() && self.container.as_deref() == Some(stem) {
+                continue;
+            }
+            let described = join(dir, stem);
+            let names_folder = !dir.is_empty() && dir.rsplit('/').next() == Some(stem);
+            let problem = match (names_folder, self.content.contains_key(&described)) {
+                (true, true) => format!(
+                    "could describe both folder {} and file {}",
+                    self.shown(dir),
+                    self.shown(&described)
+                ),
+                (true, false) => {
+                    folder_docs.insert(dir.to_string(), path.clone());
+                    continue;
+                }
+                (false, true) => {
+                    sidecars.insert(described, path.clone());
+                    continue;
+                }
+                (false, false) => format!(
+                    "describes {}, which is not in the package",
+                    self.shown(&described)
+                ),
+            };
+            return Err(OpexError::Invalid {
+                file: self.shown(path),
+                problem,
+            });
+        }
+        Ok((folder_docs, sidecars))
+    }
+
+    /// Parses one `.opex` and checks what it claims about the package.
+    fn read_doc(
+        &self,
+        path: &str,
+        bytes: &[u8],
+        sidecars: &BTreeMap<String, String>,
+        limits: &ReadLimits,
+    ) -> Result<OpexDoc, OpexError> {
+        let file = self.shown(path);
         if bytes.len() as u64 > limits.max_opex_bytes {
             return Err(OpexError::LimitExceeded(format!(
                 "{file} is {} bytes; .opex documents may be at most {}",
@@ -212,96 +261,129 @@ pub fn read_package_with_limits(zip: &[u8], limits: &ReadLimits) -> Result<Inges
             message,
         })?;
         let (dir, _) = split_parent(path);
+        self.check_manifest(&doc, dir, &file)?;
+        let own_content = sidecars
+            .iter()
+            .find(|(_, sidecar)| *sidecar == path)
+            .map(|(c, _)| c.as_str());
+        for fixity in &doc.fixities {
+            self.check_fixity(fixity, dir, &file, own_content)?;
+        }
+        Ok(doc)
+    }
+
+    /// Every file and folder a manifest lists is in the package, at the size it gives.
+    fn check_manifest(&self, doc: &OpexDoc, dir: &str, file: &str) -> Result<(), OpexError> {
+        let invalid = |problem: String| OpexError::Invalid {
+            file: file.to_string(),
+            problem,
+        };
         for (name, _, size) in &doc.files {
-            let target = relative_target(dir, name, &file)?;
-            let actual = match (content.get(&target), opex.get(&target)) {
+            let target = relative_target(dir, name, file)?;
+            let actual = match (self.content.get(&target), self.opex.get(&target)) {
                 (Some(b), _) | (None, Some(b)) => b.len() as u64,
                 (None, None) => {
-                    return Err(OpexError::Invalid {
-                        file,
-                        problem: format!(
-                            "manifest lists {}, which is not in the package",
-                            shown(&target)
-                        ),
-                    });
+                    return Err(invalid(format!(
+                        "manifest lists {}, which is not in the package",
+                        self.shown(&target)
+                    )));
                 }
             };
             if let Some(size) = size
                 && *size != actual
             {
-                return Err(OpexError::Invalid {
-                    file,
-                    problem: format!(
-                        "manifest gives {} a size of {size} bytes, but it has {actual}",
-                        shown(&target)
-                    ),
-                });
+                return Err(invalid(format!(
+                    "manifest gives {} a size of {size} bytes, but it has {actual}",
+                    self.shown(&target)
+                )));
             }
         }
         for name in &doc.folders {
-            let target = relative_target(dir, name, &file)?;
-            if !folders.contains(&target) {
-                return Err(OpexError::Invalid {
-                    file,
-                    problem: format!(
-                        "manifest lists folder {}, which is not in the package",
-                        shown(&target)
-                    ),
-                });
+            let target = relative_target(dir, name, file)?;
+            if !self.folders.contains(&target) {
+                return Err(invalid(format!(
+                    "manifest lists folder {}, which is not in the package",
+                    self.shown(&target)
+                )));
             }
         }
-        let own_content = sidecars
-            .iter()
-            .find(|(_, sidecar)| *sidecar == path)
-            .map(|(c, _)| c.clone());
-        for fixity in &doc.fixities {
-            let target = match (&fixity.path, &own_content) {
-                (Some(p), _) => relative_target(dir, p, &file)?,
-                (None, Some(c)) => c.clone(),
-                (None, None) => {
-                    return Err(OpexError::Invalid {
-                        file,
-                        problem: format!(
-                            "{} fixity has no path and the document describes no file",
-                            fixity.algorithm
-                        ),
-                    });
-                }
-            };
-            let Some(bytes) = content.get(&target).or_else(|| opex.get(&target)) else {
-                return Err(OpexError::Invalid {
-                    file,
-                    problem: format!(
-                        "fixity names {}, which is not in the package",
-                        shown(&target)
-                    ),
-                });
-            };
-            verify_fixity(&shown(&target), &fixity.algorithm, &fixity.value, bytes)?;
-        }
-        docs.insert(path.clone(), doc);
+        Ok(())
     }
 
-    let planned_folders = folders
-        .iter()
-        .map(|path| {
-            let (parent, name) = split_parent(path);
-            let doc = folder_docs.get(path).and_then(|d| docs.get(d));
-            PlannedFolder {
-                path: path.clone(),
-                parent: (!parent.is_empty()).then(|| parent.to_string()),
-                source_id: doc.and_then(|d| d.source_id.clone()),
-                title: doc
-                    .and_then(|d| d.title.clone())
-                    .unwrap_or_else(|| name.to_string()),
-                description: doc.and_then(|d| d.description.clone()),
-                security: security_of(doc),
-                identifiers: doc.map(|d| d.identifiers.clone()).unwrap_or_default(),
-                fragments: doc.map(|d| d.fragments.clone()).unwrap_or_default(),
+    /// A fixity names a file of the package (by path, or the one the document describes)
+    /// and matches its bytes.
+    fn check_fixity(
+        &self,
+        fixity: &Fixity,
+        dir: &str,
+        file: &str,
+        own_content: Option<&str>,
+    ) -> Result<(), OpexError> {
+        let target = match (&fixity.path, own_content) {
+            (Some(p), _) => relative_target(dir, p, file)?,
+            (None, Some(c)) => c.to_string(),
+            (None, None) => {
+                return Err(OpexError::Invalid {
+                    file: file.to_string(),
+                    problem: format!(
+                        "{} fixity has no path and the document describes no file",
+                        fixity.algorithm
+                    ),
+                });
             }
-        })
-        .collect();
+        };
+        let Some(bytes) = self.content.get(&target).or_else(|| self.opex.get(&target)) else {
+            return Err(OpexError::Invalid {
+                file: file.to_string(),
+                problem: format!(
+                    "fixity names {}, which is not in the package",
+                    self.shown(&target)
+                ),
+            });
+        };
+        verify_fixity(
+            &self.shown(&target),
+            &fixity.algorithm,
+            &fixity.value,
+            bytes,
+        )
+    }
 
+    fn plan_folders(
+        &self,
+        folder_docs: &BTreeMap<String, String>,
+        docs: &BTreeMap<String, OpexDoc>,
+    ) -> Vec<PlannedFolder> {
+        self.folders
+            .iter()
+            .map(|path| {
+                let (parent, name) = split_parent(path);
+                let doc = folder_docs.get(path).and_then(|d| docs.get(d));
+                PlannedFolder {
+                    path: path.clone(),
+                    parent: (!parent.is_empty()).then(|| parent.to_string()),
+                    source_id: doc.and_then(|d| d.source_id.clone()),
+                    title: doc
+                        .and_then(|d| d.title.clone())
+                        .unwrap_or_else(|| name.to_string()),
+                    description: doc.and_then(|d| d.description.clone()),
+                    security: security_of(doc),
+                    identifiers: doc.map(|d| d.identifiers.clone()).unwrap_or_default(),
+                    fragments: doc.map(|d| d.fragments.clone()).unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+}
+
+/// (folder → its `.opex`, content file → its sidecar `.opex`).
+type Described = (BTreeMap<String, String>, BTreeMap<String, String>);
+
+fn plan_assets(
+    content: BTreeMap<String, Vec<u8>>,
+    sidecars: &BTreeMap<String, String>,
+    mut docs: BTreeMap<String, OpexDoc>,
+) -> Vec<PlannedAsset> {
     let mut assets = Vec::with_capacity(content.len());
     for (path, bytes) in content {
         let (folder, name) = split_parent(&path);
@@ -332,11 +414,7 @@ pub fn read_package_with_limits(zip: &[u8], limits: &ReadLimits) -> Result<Inges
             bytes,
         });
     }
-    Ok(IngestPlan {
-        container,
-        folders: planned_folders,
-        assets,
-    })
+    assets
 }
 
 type Unpacked = (BTreeMap<String, Vec<u8>>, BTreeSet<String>);
@@ -582,157 +660,197 @@ struct FragmentCapture {
 /// Parses one `.opex` document. OPEX elements are matched by local name in an OPEX
 /// namespace or in none (some tools write unprefixed children under a prefixed root).
 fn parse_opex(text: &str) -> Result<OpexDoc, String> {
-    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
-    let mut r = reader(text);
-    let mut doc = OpexDoc::default();
-    // Local names of the open OPEX elements; `None` for foreign ones (ignored).
-    let mut path: Vec<Option<String>> = Vec::new();
-    // Namespace declarations of the open elements, for fragments that rely on them.
-    let mut scopes: Vec<Vec<(String, String)>> = Vec::new();
-    let mut text_buf = String::new();
-    let mut attrs: Vec<(String, String)> = Vec::new();
-    let mut relationship: (Option<String>, Option<String>) = (None, None);
-    let mut fragment: Option<FragmentCapture> = None;
-    // Bytes of ancestors' namespace declarations the fragments may still copy (see
-    // `finish_fragment`): a few fragments relying on the root's declarations stay far below.
-    let mut inherit_budget = text.len() + INHERITED_DECLARATIONS_SLACK;
-    let mut seen_root = false;
+    let mut r = Reader::new(text).map_err(|e| e.to_string())?;
+    let mut walk = OpexWalk {
+        text: r.source(),
+        doc: OpexDoc::default(),
+        path: Vec::new(),
+        scopes: Vec::new(),
+        text_buf: String::new(),
+        attrs: Vec::new(),
+        relationship: (None, None),
+        fragment: None,
+        // A few fragments relying on the root's declarations stay far below this.
+        inherit_budget: r.source().len() + INHERITED_DECLARATIONS_SLACK,
+        seen_root: false,
+    };
     loop {
-        let before = r.buffer_position() as usize;
+        let before = r.position();
         let (ns, ev) = next_event(&mut r)?;
-        if let Some(cap) = fragment.as_mut() {
-            match &ev {
-                Event::DocType(_) => return Err(DOCTYPE_REFUSED.to_string()),
-                Event::Start(e) => {
-                    note_used_prefixes(e, &mut cap.used)?;
-                    cap.depth += 1;
-                    if path.len() + cap.depth > MAX_DEPTH {
-                        return Err(format!("elements nested deeper than {MAX_DEPTH}"));
-                    }
-                }
-                Event::Empty(e) => note_used_prefixes(e, &mut cap.used)?,
-                Event::End(_) => {
-                    cap.depth -= 1;
-                    if cap.depth == 0 {
-                        let cap = fragment.take().expect("capturing");
-                        let end = r.buffer_position() as usize;
-                        doc.fragments.push(finish_fragment(
-                            text,
-                            &cap,
-                            end,
-                            &scopes,
-                            &mut inherit_budget,
-                        )?);
-                    }
-                }
-                Event::GeneralRef(g) => {
-                    resolve_reference(g)?;
-                }
-                Event::Eof => return Err("document ends inside an element".to_string()),
-                _ => {}
-            }
+        if walk.fragment.is_some() {
+            walk.in_fragment(&ev, r.position())?;
             continue;
         }
         match ev {
-            Event::DocType(_) => return Err(DOCTYPE_REFUSED.to_string()),
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let empty = matches!(ev, Event::Empty(_));
-                let ns = match ns {
-                    ElementNs::Bound(n) => Some(n),
-                    ElementNs::None => None,
-                };
-                let local = e.local_name().as_ref().to_string();
-                if path.is_empty() {
-                    if seen_root {
-                        return Err("more than one root element".to_string());
-                    }
-                    seen_root = true;
-                    if local != "OPEXMetadata"
-                        || !ns.as_deref().is_some_and(|n| OPEX_NAMESPACES.contains(&n))
-                    {
-                        return Err(format!(
-                            "root element is {local} in namespace {}, not OPEXMetadata in {OPEX_NAMESPACE} (or v1.0/v1.1)",
-                            ns.as_deref().unwrap_or("(none)")
-                        ));
-                    }
-                }
-                let in_descriptive = names(&path) == ["OPEXMetadata", "DescriptiveMetadata"];
-                if in_descriptive {
-                    let mut cap = FragmentCapture {
-                        start: before,
-                        depth: 1,
-                        used: BTreeSet::new(),
-                        own: declarations(e)?.into_iter().map(|(p, _)| p).collect(),
-                    };
-                    note_used_prefixes(e, &mut cap.used)?;
-                    if empty {
-                        let end = r.buffer_position() as usize;
-                        doc.fragments.push(finish_fragment(
-                            text,
-                            &cap,
-                            end,
-                            &scopes,
-                            &mut inherit_budget,
-                        )?);
-                    } else {
-                        fragment = Some(cap);
-                    }
-                    continue;
-                }
-                let is_opex = ns.as_deref().is_none_or(|n| OPEX_NAMESPACES.contains(&n));
-                scopes.push(declarations(e)?);
-                path.push(is_opex.then_some(local));
-                if path.len() > MAX_DEPTH {
-                    return Err(format!("elements nested deeper than {MAX_DEPTH}"));
-                }
-                text_buf.clear();
-                attrs = super::xml::attributes(e)?;
-                on_start(&mut doc, &names(&path), &attrs, &mut relationship)?;
-                if empty {
-                    on_end(&mut doc, &names(&path), "", &attrs, &mut relationship)?;
-                    path.pop();
-                    scopes.pop();
-                }
+                walk.open(ns.as_deref(), e, empty, (before, r.position()))?;
             }
-            Event::End(_) => {
-                let value = std::mem::take(&mut text_buf);
-                on_end(&mut doc, &names(&path), &value, &attrs, &mut relationship)?;
-                path.pop();
-                scopes.pop();
-            }
+            Event::End(_) => walk.close()?,
             Event::Text(t) => {
-                if path.is_empty() {
+                if walk.path.is_empty() {
                     if !t.trim().is_empty() {
                         return Err("text outside the root element".to_string());
                     }
                 } else {
-                    text_buf.push_str(&t.xml10_content());
+                    walk.text_buf.push_str(&t.xml10_content());
                 }
             }
             Event::CData(t) => {
-                if path.is_empty() {
+                if walk.path.is_empty() {
                     return Err("text outside the root element".to_string());
                 }
-                text_buf.push_str(&t.xml10_content());
+                walk.text_buf.push_str(&t.xml10_content());
             }
             Event::GeneralRef(g) => {
                 let c = resolve_reference(&g)?;
-                if path.is_empty() {
+                if walk.path.is_empty() {
                     return Err("text outside the root element".to_string());
                 }
-                text_buf.push(c);
+                walk.text_buf.push(c);
             }
             Event::Eof => break,
-            Event::Comment(_) | Event::Decl(_) | Event::PI(_) => {}
+            // Comments, declarations, processing instructions.
+            _ => {}
         }
     }
-    if !path.is_empty() {
+    if !walk.path.is_empty() {
         return Err("document ends inside an element".to_string());
     }
-    if !seen_root {
+    if !walk.seen_root {
         return Err("no root element".to_string());
     }
-    Ok(doc)
+    Ok(walk.doc)
+}
+
+/// A `.opex` document being read.
+struct OpexWalk<'t> {
+    text: &'t str,
+    doc: OpexDoc,
+    /// Local names of the open OPEX elements; `None` for foreign ones (ignored).
+    path: Vec<Option<String>>,
+    /// Namespace declarations of the open elements, for fragments that rely on them.
+    scopes: Vec<Vec<(String, String)>>,
+    text_buf: String,
+    attrs: Vec<(String, String)>,
+    relationship: (Option<String>, Option<String>),
+    fragment: Option<FragmentCapture>,
+    /// Bytes of ancestors' namespace declarations the fragments may still copy (see
+    /// `finish_fragment`).
+    inherit_budget: usize,
+    seen_root: bool,
+}
+
+impl OpexWalk<'_> {
+    /// An event inside a descriptive metadata element: only the prefixes it uses and where
+    /// it ends matter; `end` is the position after the event.
+    fn in_fragment(&mut self, ev: &Event<'_>, end: usize) -> Result<(), String> {
+        let cap = self.fragment.as_mut().expect("capturing");
+        match ev {
+            Event::Start(e) => {
+                note_used_prefixes(e, &mut cap.used)?;
+                cap.depth += 1;
+            }
+            Event::Empty(e) => note_used_prefixes(e, &mut cap.used)?,
+            Event::End(_) => {
+                cap.depth -= 1;
+                if cap.depth == 0 {
+                    let cap = self.fragment.take().expect("capturing");
+                    self.push_fragment(&cap, end)?;
+                }
+            }
+            Event::Eof => return Err("document ends inside an element".to_string()),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn push_fragment(&mut self, cap: &FragmentCapture, end: usize) -> Result<(), String> {
+        let fragment =
+            finish_fragment(self.text, cap, end, &self.scopes, &mut self.inherit_budget)?;
+        self.doc.fragments.push(fragment);
+        Ok(())
+    }
+
+    /// A start (or empty) tag spanning `span`.
+    fn open(
+        &mut self,
+        ns: Option<&str>,
+        e: &BytesStart<'_>,
+        empty: bool,
+        span: (usize, usize),
+    ) -> Result<(), String> {
+        let local = e.local_name().as_ref().to_string();
+        if self.path.is_empty() {
+            self.check_root(ns, &local)?;
+        }
+        if names(&self.path) == ["OPEXMetadata", "DescriptiveMetadata"] {
+            let mut cap = FragmentCapture {
+                start: span.0,
+                depth: 1,
+                used: BTreeSet::new(),
+                own: declarations(e)?.into_iter().map(|(p, _)| p).collect(),
+            };
+            note_used_prefixes(e, &mut cap.used)?;
+            if empty {
+                self.push_fragment(&cap, span.1)?;
+            } else {
+                self.fragment = Some(cap);
+            }
+            return Ok(());
+        }
+        let is_opex = ns.is_none_or(|n| OPEX_NAMESPACES.contains(&n));
+        self.scopes.push(declarations(e)?);
+        self.path.push(is_opex.then_some(local));
+        self.text_buf.clear();
+        self.attrs = super::xml::attributes(e)?;
+        on_start(
+            &mut self.doc,
+            &names(&self.path),
+            &self.attrs,
+            &mut self.relationship,
+        )?;
+        if empty {
+            on_end(
+                &mut self.doc,
+                &names(&self.path),
+                "",
+                &self.attrs,
+                &mut self.relationship,
+            )?;
+            self.path.pop();
+            self.scopes.pop();
+        }
+        Ok(())
+    }
+
+    fn check_root(&mut self, ns: Option<&str>, local: &str) -> Result<(), String> {
+        if self.seen_root {
+            return Err("more than one root element".to_string());
+        }
+        self.seen_root = true;
+        if local != "OPEXMetadata" || !ns.is_some_and(|n| OPEX_NAMESPACES.contains(&n)) {
+            return Err(format!(
+                "root element is {local} in namespace {}, not OPEXMetadata in {OPEX_NAMESPACE} (or v1.0/v1.1)",
+                ns.unwrap_or("(none)")
+            ));
+        }
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<(), String> {
+        let value = std::mem::take(&mut self.text_buf);
+        on_end(
+            &mut self.doc,
+            &names(&self.path),
+            &value,
+            &self.attrs,
+            &mut self.relationship,
+        )?;
+        self.path.pop();
+        self.scopes.pop();
+        Ok(())
+    }
 }
 
 /// The open elements' local names, with foreign elements as "" so they match nothing.

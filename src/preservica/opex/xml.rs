@@ -175,21 +175,14 @@ pub(super) fn check_fragment(xml: &str) -> Result<CheckedFragment<'_>, String> {
                     span = Some((root.as_ref().map_or(0, |r| r.0), r.position()));
                 }
             }
-            Event::Text(t) => {
-                if depth == 0 && !t.trim().is_empty() {
-                    return Err("has text outside its root element".to_string());
-                }
+            Event::Text(t) if depth == 0 && !t.trim().is_empty() => {
+                return Err("has text outside its root element".to_string());
             }
-            Event::GeneralRef(_) => {
-                if depth == 0 {
-                    return Err("has text outside its root element".to_string());
-                }
-            }
-            Event::CData(_) if depth == 0 => {
+            Event::GeneralRef(_) | Event::CData(_) if depth == 0 => {
                 return Err("has text outside its root element".to_string());
             }
             Event::Eof => break,
-            // CDATA inside the root, comments, declarations, processing instructions.
+            // Text inside the root, comments, declarations, processing instructions.
             _ => {}
         }
     }

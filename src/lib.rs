@@ -41,6 +41,7 @@ pub mod photoshelter;
 pub mod preservica;
 pub mod private_fs;
 pub mod report;
+pub mod rules;
 pub mod schedule;
 pub mod server;
 pub mod status;

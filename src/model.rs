@@ -477,8 +477,115 @@ impl CanonicalRecord {
     }
 }
 
+/// What a key of a stored snapshot names. A snapshot is stored as strings (the store's
+/// format does not change): a mapped field by its canonical name, access state and filing by
+/// `@name`, and a field whose value could not be read by `!unreadable:<field>` (its value says
+/// why). Everything that makes keys or tells them apart goes through this type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SnapshotKey<'a> {
+    /// A mapped field, by its canonical name.
+    Field(&'a str),
+    /// State ferry reads beside the mapped fields.
+    Access(AccessKey),
+    /// A marker: this field's value could not be read (never compared, never written).
+    Unreadable(&'a str),
+}
+
+/// The snapshot keys that are not mapped fields: access state ferry enforces rights on (read
+/// and written like fields, but not edited through the mapping), and where an asset is filed
+/// (for search only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AccessKey {
+    /// PhotoShelter's searchable flag.
+    Searchable,
+    /// Preservica's security tag.
+    SecurityTag,
+    /// The names of the PhotoShelter galleries holding the asset.
+    Galleries,
+    /// The title of the asset's Preservica folder.
+    Folder,
+}
+
+impl AccessKey {
+    pub const ALL: [AccessKey; 4] = [
+        AccessKey::Searchable,
+        AccessKey::SecurityTag,
+        AccessKey::Galleries,
+        AccessKey::Folder,
+    ];
+
+    /// The key as stored.
+    pub const fn key(self) -> &'static str {
+        match self {
+            AccessKey::Searchable => "@searchable",
+            AccessKey::SecurityTag => "@security_tag",
+            AccessKey::Galleries => "@galleries",
+            AccessKey::Folder => "@folder",
+        }
+    }
+}
+
+impl<'a> SnapshotKey<'a> {
+    /// How an unreadable-field marker starts.
+    pub const UNREADABLE_PREFIX: &'static str = "!unreadable:";
+
+    /// Reads a stored key. An `@` key this version does not know is read as a field name, which
+    /// no mapping field has, so it is kept but never compared.
+    pub fn parse(key: &'a str) -> SnapshotKey<'a> {
+        if let Some(field) = key.strip_prefix(Self::UNREADABLE_PREFIX) {
+            return SnapshotKey::Unreadable(field);
+        }
+        if key.starts_with('@')
+            && let Some(access) = AccessKey::ALL.into_iter().find(|a| a.key() == key)
+        {
+            return SnapshotKey::Access(access);
+        }
+        SnapshotKey::Field(key)
+    }
+
+    /// Whether the key is access state rather than a mapped field.
+    pub fn is_access(key: &str) -> bool {
+        matches!(SnapshotKey::parse(key), SnapshotKey::Access(_))
+    }
+}
+
+impl fmt::Display for SnapshotKey<'_> {
+    /// The key as stored.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SnapshotKey::Field(name) => f.write_str(name),
+            SnapshotKey::Access(a) => f.write_str(a.key()),
+            SnapshotKey::Unreadable(field) => write!(f, "{}{field}", Self::UNREADABLE_PREFIX),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn snapshot_keys_keep_their_stored_form() {
+        for key in [
+            "title",
+            "@searchable",
+            "@security_tag",
+            "@galleries",
+            "@folder",
+            "!unreadable:title",
+        ] {
+            assert_eq!(SnapshotKey::parse(key).to_string(), key);
+        }
+        assert_eq!(
+            SnapshotKey::parse("@folder"),
+            SnapshotKey::Access(AccessKey::Folder)
+        );
+        assert_eq!(
+            SnapshotKey::parse("!unreadable:creator"),
+            SnapshotKey::Unreadable("creator")
+        );
+        assert_eq!(SnapshotKey::parse("creator"), SnapshotKey::Field("creator"));
+        assert!(!SnapshotKey::is_access("@unknown"));
+    }
+
     use super::*;
 
     fn date(raw: &str) -> String {

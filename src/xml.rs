@@ -9,9 +9,14 @@
 //! exactly as sent, with the namespace declarations it relies on carried along.
 //!
 //! Input is hostile: a DOCTYPE is refused (that is where entity-expansion bombs live), only
-//! the predefined entities and character references are resolved, and depth, element count
-//! and namespace name length are bounded. What a document costs to hold stays proportional
-//! to its size: a namespace name or declaration is kept once, however many elements use it.
+//! the predefined entities and character references are resolved, and size, depth, element
+//! count, attributes per element and namespace name length are bounded. What a document costs
+//! to hold stays proportional to its size: a namespace name or declaration is kept once,
+//! however many elements use it.
+//!
+//! [`Reader`] is the one hardened reader: the tree here, the metadata fragment reader and
+//! editor in `mapping` and the OPEX reader all read through it, so the refusals and limits
+//! above are made in one place, alike for every document ferry reads.
 
 use quick_xml::events::Event;
 use quick_xml::name::{Namespace, ResolveResult};
@@ -19,8 +24,20 @@ use quick_xml::reader::NsReader;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-const MAX_DEPTH: usize = 64;
-const MAX_ELEMENTS: usize = 2_000_000;
+/// Deepest nesting read. Real API documents, metadata fragments and `.opex` documents stay
+/// within a dozen levels; one limit for all, because a fragment received in an OPEX package is
+/// later read and edited as metadata, and must not be accepted by one reader only to be
+/// refused by the other.
+pub const MAX_DEPTH: usize = 64;
+/// Most elements in one document.
+pub const MAX_ELEMENTS: usize = 2_000_000;
+/// Most attributes on one element (namespace declarations included).
+pub const MAX_ATTRIBUTES: usize = 256;
+/// Largest document read: far above any API answer, metadata fragment or `.opex`.
+pub const MAX_DOCUMENT_BYTES: usize = 64 << 20;
+
+/// Why a DOCTYPE is refused, wherever it appears.
+pub const DOCTYPE_REFUSED: &str = "DOCTYPE is not allowed in metadata or API documents (entity declarations can expand without bound)";
 
 /// Longest namespace name accepted. Real ones are URIs well under 100 bytes; every element
 /// name is resolved to its namespace, so an enormous one would cost time on every element.
@@ -202,24 +219,150 @@ impl Document {
     }
 }
 
+/// Where an element's name resolved to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Resolved {
+    /// No namespace, or an event that is not an element.
+    None,
+    Bound(Arc<str>),
+    /// A prefix no declaration in scope binds.
+    Undeclared(String),
+}
+
+impl Resolved {
+    /// The namespace, with an undeclared prefix read as none (as lenient readers do).
+    pub(crate) fn bound(self) -> Option<Arc<str>> {
+        match self {
+            Resolved::Bound(ns) => Some(ns),
+            Resolved::None | Resolved::Undeclared(_) => None,
+        }
+    }
+}
+
 /// The namespace names of one document, each held once.
 #[derive(Default)]
-pub(crate) struct Namespaces(HashSet<Arc<str>>);
+struct Namespaces(HashSet<Arc<str>>);
 
 impl Namespaces {
     /// The namespace an element name resolved to; an overlong name is refused (see
     /// [`MAX_NAMESPACE_BYTES`]).
-    pub(crate) fn get(&mut self, res: &ResolveResult<'_>) -> Result<Option<Arc<str>>, String> {
-        let ResolveResult::Bound(Namespace(ns)) = res else {
-            return Ok(None);
+    fn get(&mut self, res: &ResolveResult<'_>) -> Result<Resolved, String> {
+        let ns = match res {
+            ResolveResult::Bound(Namespace(ns)) => *ns,
+            ResolveResult::Unbound => return Ok(Resolved::None),
+            ResolveResult::Unknown(p) => {
+                return Ok(Resolved::Undeclared(p.clone()));
+            }
         };
         check_namespace(ns)?;
-        if let Some(known) = self.0.get(*ns) {
-            return Ok(Some(known.clone()));
+        if let Some(known) = self.0.get(ns) {
+            return Ok(Resolved::Bound(known.clone()));
         }
-        let new: Arc<str> = Arc::from(*ns);
+        let new: Arc<str> = Arc::from(ns);
         self.0.insert(new.clone());
-        Ok(Some(new))
+        Ok(Resolved::Bound(new))
+    }
+}
+
+/// The one hardened XML reader: a namespace-aware event reader that refuses what the module
+/// docs say before any caller sees it. Callers keep their own structure (a tree, a stream
+/// edit, an OPEX walk) and read every event through [`Reader::next`].
+pub(crate) struct Reader<'i> {
+    inner: NsReader<&'i [u8]>,
+    source: &'i str,
+    namespaces: Namespaces,
+    depth: usize,
+    elements: usize,
+}
+
+impl<'i> Reader<'i> {
+    /// A reader of `source` (a byte order mark is dropped), or why it is refused unread.
+    pub(crate) fn new(source: &'i str) -> Result<Self, XmlError> {
+        // The reader skips a byte order mark without counting it, so spans would point three
+        // bytes early into a source that kept it.
+        let source = source.strip_prefix('\u{FEFF}').unwrap_or(source);
+        let mut inner = NsReader::from_reader(source.as_bytes());
+        let c = inner.config_mut();
+        c.trim_text(false);
+        c.expand_empty_elements = false;
+        c.check_end_names = true;
+        if source.len() > MAX_DOCUMENT_BYTES {
+            return Err(XmlError {
+                message: format!(
+                    "the document is {} bytes; at most {MAX_DOCUMENT_BYTES} are read",
+                    source.len()
+                ),
+                position: 0,
+            });
+        }
+        Ok(Reader {
+            inner,
+            source,
+            namespaces: Namespaces::default(),
+            depth: 0,
+            elements: 0,
+        })
+    }
+
+    /// The next event with its element's namespace resolved, after the checks every document
+    /// passes: no DOCTYPE, only known entities, bounded depth, elements and attributes.
+    pub(crate) fn next(&mut self) -> Result<(Resolved, Event<'i>), XmlError> {
+        let namespaces = &mut self.namespaces;
+        let step = self
+            .inner
+            .read_resolved_event()
+            .map(|(res, ev)| (namespaces.get(&res), ev));
+        let (ns, ev) = step.map_err(|e| self.err(format!("malformed XML: {e}")))?;
+        let ns = ns.map_err(|m| self.err(m))?;
+        match &ev {
+            Event::DocType(_) => return Err(self.err(DOCTYPE_REFUSED)),
+            Event::Start(e) | Event::Empty(e) => {
+                self.elements += 1;
+                if self.elements > MAX_ELEMENTS {
+                    return Err(self.err("too many elements"));
+                }
+                if e.attributes().count() > MAX_ATTRIBUTES {
+                    return Err(self.err(format!(
+                        "an element has more than {MAX_ATTRIBUTES} attributes"
+                    )));
+                }
+                if matches!(ev, Event::Start(_)) {
+                    self.depth += 1;
+                    if self.depth > MAX_DEPTH {
+                        return Err(self.err(format!("elements nested deeper than {MAX_DEPTH}")));
+                    }
+                }
+            }
+            Event::End(_) => self.depth = self.depth.saturating_sub(1),
+            Event::GeneralRef(g) => {
+                resolve_reference(g).map_err(|m| self.err(m))?;
+            }
+            _ => {}
+        }
+        Ok((ns, ev))
+    }
+
+    /// Byte offset in [`Reader::source`] after the last event.
+    pub(crate) fn position(&self) -> usize {
+        self.inner.buffer_position() as usize
+    }
+
+    /// The text read, without a byte order mark.
+    pub(crate) fn source(&self) -> &'i str {
+        self.source
+    }
+
+    /// The underlying reader, for the namespace bindings in scope.
+    pub(crate) fn inner(&self) -> &NsReader<&'i [u8]> {
+        &self.inner
+    }
+
+    /// An error at the current position.
+    pub(crate) fn err(&self, message: impl Into<String>) -> XmlError {
+        XmlError {
+            message: message.into(),
+            position: self.inner.buffer_position(),
+        }
     }
 }
 
@@ -238,13 +381,6 @@ fn prefix_of(qname: &str) -> &str {
     match qname.split_once(':') {
         Some((p, _)) => p,
         None => "",
-    }
-}
-
-fn err(r: &NsReader<&[u8]>, message: impl Into<String>) -> XmlError {
-    XmlError {
-        message: message.into(),
-        position: r.buffer_position(),
     }
 }
 
@@ -284,122 +420,134 @@ pub fn first_non_xml_char(value: &str) -> Option<char> {
 
 /// Parses a document; see the module docs for what is refused.
 pub fn parse(source: &str) -> Result<Document, XmlError> {
-    // The reader skips a byte order mark without counting it, so spans would point three
-    // bytes early into a source that kept it.
-    let source = source.strip_prefix('\u{FEFF}').unwrap_or(source);
-    let mut r = NsReader::from_reader(source.as_bytes());
-    r.config_mut().trim_text(false);
-    r.config_mut().check_end_names = true;
-    let mut stack: Vec<Element> = Vec::new();
-    let mut namespaces = Namespaces::default();
-    let mut decls: Vec<Declaration> = Vec::new();
-    // The innermost declaration in scope inside each open element (outermost first).
-    let mut scope_stack: Vec<Option<usize>> = vec![None];
-    let mut scopes = Vec::new();
-    let mut root: Option<Element> = None;
-    let mut count = 0usize;
+    let mut r = Reader::new(source)?;
+    let mut tree = Tree::default();
     loop {
-        let start = r.buffer_position() as usize;
-        let step = r
-            .read_resolved_event()
-            .map(|(res, ev)| (namespaces.get(&res), ev));
-        let (ns, ev) = step.map_err(|e| err(&r, format!("malformed XML: {e}")))?;
-        let ns = ns.map_err(|m| err(&r, m))?;
+        let start = r.position();
+        let (ns, ev) = r.next()?;
         match ev {
-            Event::DocType(_) => {
-                return Err(err(
-                    &r,
-                    "DOCTYPE is not allowed (entity declarations can expand without bound)",
-                ));
-            }
             Event::Start(ref e) | Event::Empty(ref e) => {
-                count += 1;
-                if count > MAX_ELEMENTS {
-                    return Err(err(&r, "too many elements"));
+                if tree.root.is_some() {
+                    return Err(r.err("content after the root element"));
                 }
-                if root.is_some() {
-                    return Err(err(&r, "content after the root element"));
-                }
-                let mut attrs = Vec::new();
-                let mut scope = scope_stack.last().copied().flatten();
-                for a in e.attributes() {
-                    let a = a.map_err(|x| err(&r, format!("malformed attribute: {x}")))?;
-                    let key = a.key.as_ref().to_string();
-                    let value = a
-                        .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                        .map_err(|x| err(&r, format!("malformed attribute {key}: {x}")))?
-                        .into_owned();
-                    let prefix = if key == "xmlns" {
-                        Some("")
-                    } else {
-                        key.strip_prefix("xmlns:")
-                    };
-                    if let Some(prefix) = prefix {
-                        decls.push(Declaration {
-                            prefix: prefix.to_string(),
-                            uri: value.clone(),
-                            outer: scope,
-                        });
-                        scope = Some(decls.len() - 1);
-                    }
-                    attrs.push((key, value));
-                }
-                scopes.push((start, scope));
-                let el = Element {
-                    namespace: ns,
-                    local: e.local_name().as_ref().to_string(),
-                    qname: e.name().as_ref().to_string(),
-                    attrs,
-                    text: String::new(),
-                    children: Vec::new(),
-                    span: (start, r.buffer_position() as usize),
-                };
+                let el = tree.open(&r, ns.bound(), e, start)?;
                 if matches!(ev, Event::Start(_)) {
-                    stack.push(el);
-                    scope_stack.push(scope);
-                    if stack.len() > MAX_DEPTH {
-                        return Err(err(&r, format!("elements nested deeper than {MAX_DEPTH}")));
-                    }
+                    tree.stack.push(el);
                 } else {
-                    attach(&mut stack, &mut root, el);
+                    tree.scope_stack.pop();
+                    attach(&mut tree.stack, &mut tree.root, el);
                 }
             }
             Event::End(_) => {
-                let mut el = stack.pop().ok_or_else(|| err(&r, "unexpected end tag"))?;
-                scope_stack.pop();
-                el.span.1 = r.buffer_position() as usize;
-                attach(&mut stack, &mut root, el);
+                let mut el = tree
+                    .stack
+                    .pop()
+                    .ok_or_else(|| r.err("unexpected end tag"))?;
+                tree.scope_stack.pop();
+                el.span.1 = r.position();
+                attach(&mut tree.stack, &mut tree.root, el);
             }
-            Event::Text(t) => match stack.last_mut() {
+            Event::Text(t) => match tree.stack.last_mut() {
                 Some(el) => el.text.push_str(&t.xml10_content()),
                 None if t.trim().is_empty() => {}
-                None => return Err(err(&r, "text outside the root element")),
+                None => return Err(r.err("text outside the root element")),
             },
             Event::CData(t) => {
-                if let Some(el) = stack.last_mut() {
+                if let Some(el) = tree.stack.last_mut() {
                     el.text.push_str(&t.xml10_content());
                 }
             }
             Event::GeneralRef(g) => {
-                let c = resolve_reference(&g).map_err(|m| err(&r, m))?;
-                if let Some(el) = stack.last_mut() {
+                let c = resolve_reference(&g).map_err(|m| r.err(m))?;
+                if let Some(el) = tree.stack.last_mut() {
                     el.text.push(c);
                 }
             }
             Event::Eof => break,
-            Event::Comment(_) | Event::Decl(_) | Event::PI(_) => {}
+            // Comments, declarations, processing instructions: nothing to keep.
+            _ => {}
         }
     }
-    if !stack.is_empty() {
-        return Err(err(&r, "the document ends inside an element"));
+    if !tree.stack.is_empty() {
+        return Err(r.err("the document ends inside an element"));
     }
-    let root = root.ok_or_else(|| err(&r, "the document is empty"))?;
+    let root = tree.root.ok_or_else(|| r.err("the document is empty"))?;
     Ok(Document {
         root,
-        source: source.to_string(),
-        decls,
-        scopes,
+        source: r.source().to_string(),
+        decls: tree.decls,
+        scopes: tree.scopes,
     })
+}
+
+/// A document tree being built.
+struct Tree {
+    stack: Vec<Element>,
+    root: Option<Element>,
+    decls: Vec<Declaration>,
+    /// The innermost declaration in scope inside each open element (outermost first).
+    scope_stack: Vec<Option<usize>>,
+    scopes: Vec<(usize, Option<usize>)>,
+}
+
+impl Default for Tree {
+    fn default() -> Self {
+        Tree {
+            stack: Vec::new(),
+            root: None,
+            decls: Vec::new(),
+            scope_stack: vec![None],
+            scopes: Vec::new(),
+        }
+    }
+}
+
+impl Tree {
+    /// A new element from its start tag, with its namespace declarations in scope (pushed on
+    /// `scope_stack`; the caller pops them for an empty element).
+    fn open(
+        &mut self,
+        r: &Reader<'_>,
+        namespace: Option<Arc<str>>,
+        e: &quick_xml::events::BytesStart<'_>,
+        start: usize,
+    ) -> Result<Element, XmlError> {
+        let mut attrs = Vec::new();
+        let mut scope = self.scope_stack.last().copied().flatten();
+        for a in e.attributes() {
+            let a = a.map_err(|x| r.err(format!("malformed attribute: {x}")))?;
+            let key = a.key.as_ref().to_string();
+            let value = a
+                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .map_err(|x| r.err(format!("malformed attribute {key}: {x}")))?
+                .into_owned();
+            let prefix = if key == "xmlns" {
+                Some("")
+            } else {
+                key.strip_prefix("xmlns:")
+            };
+            if let Some(prefix) = prefix {
+                self.decls.push(Declaration {
+                    prefix: prefix.to_string(),
+                    uri: value.clone(),
+                    outer: scope,
+                });
+                scope = Some(self.decls.len() - 1);
+            }
+            attrs.push((key, value));
+        }
+        self.scopes.push((start, scope));
+        self.scope_stack.push(scope);
+        Ok(Element {
+            namespace,
+            local: e.local_name().as_ref().to_string(),
+            qname: e.name().as_ref().to_string(),
+            attrs,
+            text: String::new(),
+            children: Vec::new(),
+            span: (start, r.position()),
+        })
+    }
 }
 
 fn attach(stack: &mut [Element], root: &mut Option<Element>, el: Element) {

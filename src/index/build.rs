@@ -3,8 +3,9 @@
 
 use super::query::{day_time, decade_label};
 use super::schema::{Fields, RIGHTS_NONE, RIGHTS_RELEASED, RIGHTS_RESTRICTED};
-use crate::mapping::{Mapping, Rule};
-use crate::model::{FieldKind, FieldValue, System};
+use crate::mapping::{FieldSpec, Mapping};
+use crate::model::{AccessKey, FieldKind, FieldValue, System};
+use crate::rules::{self, Contest, Verdict};
 use crate::store::sync::{AssetRow, Snapshot};
 use chrono::{Datelike, NaiveDate};
 use std::collections::BTreeSet;
@@ -53,25 +54,7 @@ impl Picker<'_> {
             (Some(a), None) => (a, Source::PhotoShelter),
             (None, Some(b)) => (b, Source::Preservica),
             (Some(a), Some(b)) if a == b => (a, Source::Agreed),
-            (Some(a), Some(b)) => match spec.map(|s| s.rule) {
-                Some(Rule::Preservica) => (b, Source::Preservica),
-                Some(Rule::Union) => match (&a, &b) {
-                    (FieldValue::Set(x), FieldValue::Set(y)) => (
-                        FieldValue::Set(x.union(y).cloned().collect()),
-                        Source::Merged,
-                    ),
-                    _ => (a, Source::PhotoShelter),
-                },
-                Some(Rule::MostRestrictive) => {
-                    if stricter(spec.map(|s| s.values.as_slice()).unwrap_or(&[]), &a, &b) {
-                        (a, Source::PhotoShelter)
-                    } else {
-                        (b, Source::Preservica)
-                    }
-                }
-                // photoshelter, newest, manual: PhotoShelter's value.
-                _ => (a, Source::PhotoShelter),
-            },
+            (Some(a), Some(b)) => Self::favoured(spec, a, b),
         };
         if paired {
             match source {
@@ -87,6 +70,27 @@ impl Picker<'_> {
         Some(value)
     }
 
+    /// The value shown where the two systems differ: the one [`rules::decide`] favours, and
+    /// PhotoShelter's where the rule leaves it to a person (or the field is not mapped).
+    fn favoured(spec: Option<&FieldSpec>, a: FieldValue, b: FieldValue) -> (FieldValue, Source) {
+        let Some(spec) = spec else {
+            return (a, Source::PhotoShelter);
+        };
+        let contest = Contest {
+            photoshelter: Some(&a),
+            preservica: Some(&b),
+            photoshelter_modified: None,
+            preservica_modified: None,
+        };
+        match rules::decide(spec, &contest) {
+            Verdict::Take(System::Preservica, _) => (b, Source::Preservica),
+            Verdict::Merge(Some(merged), _) => (merged, Source::Merged),
+            Verdict::Take(System::PhotoShelter, _)
+            | Verdict::Merge(None, _)
+            | Verdict::Undecided(_) => (a, Source::PhotoShelter),
+        }
+    }
+
     fn text(&mut self, field: &str) -> Option<String> {
         self.pick(field).map(|v| v.to_string())
     }
@@ -100,19 +104,6 @@ impl Picker<'_> {
             FieldValue::Date(d) => Some((d.day(), d.to_string())),
             _ => None,
         }
-    }
-}
-
-/// Whether `a` is at least as restrictive as `b`: the earlier date, or the enum value listed
-/// first in the field's vocabulary.
-fn stricter(values: &[String], a: &FieldValue, b: &FieldValue) -> bool {
-    match (a, b) {
-        (FieldValue::Date(x), FieldValue::Date(y)) => x.day() <= y.day(),
-        (FieldValue::Enum(x), FieldValue::Enum(y)) => {
-            let rank = |v: &str| values.iter().position(|w| w == v).unwrap_or(usize::MAX);
-            rank(x) <= rank(y)
-        }
-        _ => true,
     }
 }
 
@@ -138,6 +129,26 @@ pub fn sort_key(day: Option<NaiveDate>, asset: i64, ascending: bool) -> i64 {
     days.saturating_mul(1 << 32).saturating_add(id_part)
 }
 
+/// An index document being filled; `all` collects every value free words search.
+struct Doc<'f> {
+    f: &'f Fields,
+    doc: TantivyDocument,
+    all: Vec<String>,
+}
+
+impl Doc<'_> {
+    /// Adds a value to `field` and to the free-word field.
+    fn add_text(&mut self, field: Field, value: &str) {
+        self.doc.add_text(field, value);
+        self.all.push(value.to_string());
+    }
+
+    /// Adds a value to "the rest", scored as one field for free words, and to `all`.
+    fn add_rest(&mut self, value: &str) {
+        self.add_text(self.f.rest, value);
+    }
+}
+
 /// The index document of one asset.
 pub fn document(
     fields: &Fields,
@@ -147,28 +158,49 @@ pub fn document(
     preservica: Option<&Snapshot>,
     today: NaiveDate,
 ) -> TantivyDocument {
-    let f = fields;
     let mut p = Picker {
         mapping,
         photoshelter,
         preservica,
         sources: BTreeSet::new(),
     };
-    let mut doc = TantivyDocument::new();
-    let mut all: Vec<String> = Vec::new();
-    fn add_text(doc: &mut TantivyDocument, field: Field, value: &str, all: &mut Vec<String>) {
-        doc.add_text(field, value);
-        all.push(value.to_string());
+    let mut d = Doc {
+        f: fields,
+        doc: TantivyDocument::new(),
+        all: Vec::new(),
+    };
+    add_ids(&mut d, row);
+    add_descriptions(&mut d, &mut p);
+    add_location(&mut d, &mut p);
+    add_dates(&mut d, &mut p, row.id);
+    add_rights(&mut d, &mut p);
+    add_rest(&mut d, &mut p, row);
+    let Doc { f, mut doc, all } = d;
+    for value in &all {
+        doc.add_text(f.all, value);
     }
+    let place = lives_in(row);
+    doc.add_text(f.lives_in, place);
+    doc.add_text(f.lives_in_facet, place);
+    doc.add_text(f.authoritative, authoritative(place, &p.sources));
+    doc.add_text(f.indexed_on, today.format("%Y-%m-%d").to_string());
+    doc
+}
 
-    doc.add_i64(f.asset_id, row.id);
+fn add_ids(d: &mut Doc<'_>, row: &AssetRow) {
+    let f = d.f;
+    d.doc.add_i64(f.asset_id, row.id);
     if let Some(id) = &row.photoshelter_id {
-        doc.add_text(f.photoshelter_id, id);
+        d.doc.add_text(f.photoshelter_id, id);
     }
     if let Some(r) = &row.preservica_ref {
-        doc.add_text(f.preservica_ref, r);
+        d.doc.add_text(f.preservica_ref, r);
     }
+}
 
+/// Titles, captions, credits, creator and keywords.
+fn add_descriptions(d: &mut Doc<'_>, p: &mut Picker<'_>) {
+    let f = d.f;
     for (name, field) in [
         ("title", f.title),
         ("headline", f.headline),
@@ -177,31 +209,34 @@ pub fn document(
         ("campaign", f.campaign),
     ] {
         if let Some(v) = p.text(name) {
-            add_text(&mut doc, field, &v, &mut all);
+            d.add_text(field, &v);
             // Free text scores credit, campaign, creator and location as one field, "the
             // rest"; their own fields serve `credit:`, `campaign:`, … filters.
             if field == f.credit || field == f.campaign {
-                doc.add_text(f.rest, &v);
+                d.doc.add_text(f.rest, &v);
             }
         }
     }
     if let Some(creator) = p.text("creator") {
-        add_text(&mut doc, f.creator, &creator, &mut all);
-        doc.add_text(f.rest, &creator);
-        doc.add_text(f.creator_facet, &creator);
+        d.add_text(f.creator, &creator);
+        d.doc.add_text(f.rest, &creator);
+        d.doc.add_text(f.creator_facet, &creator);
     }
     for keyword in p.members("keywords") {
-        add_text(&mut doc, f.keywords, &keyword, &mut all);
-        doc.add_text(f.keyword_facet, &keyword);
+        d.add_text(f.keywords, &keyword);
+        d.doc.add_text(f.keyword_facet, &keyword);
     }
+}
 
-    // Location: city, state and country are searched; the facet and the hit show "city, country".
+/// City, state and country are searched; the facet and the hit show "city, country".
+fn add_location(d: &mut Doc<'_>, p: &mut Picker<'_>) {
+    let f = d.f;
     let city = p.text("city");
     let state = p.text("state");
     let country = p.text("country");
     for part in [&city, &state, &country].into_iter().flatten() {
-        add_text(&mut doc, f.location, part, &mut all);
-        doc.add_text(f.rest, part);
+        d.add_text(f.location, part);
+        d.doc.add_text(f.rest, part);
     }
     let shown: Vec<&str> = [&city, &country]
         .into_iter()
@@ -214,29 +249,37 @@ pub fn document(
         Some(shown.join(", "))
     };
     if let Some(place) = shown {
-        doc.add_text(f.location_shown, &place);
-        doc.add_text(f.location_facet, &place);
+        d.doc.add_text(f.location_shown, &place);
+        d.doc.add_text(f.location_facet, &place);
     }
+}
 
-    // Dates.
+/// Date created (with its facets and sort keys) and licence expiry.
+fn add_dates(d: &mut Doc<'_>, p: &mut Picker<'_>, asset: i64) {
+    let f = d.f;
     let created = p.day("date_created");
     if let Some((day, shown)) = &created {
-        doc.add_date(f.date_created, day_time(*day));
-        doc.add_text(f.date_created_shown, shown);
-        doc.add_text(f.decade_facet, decade_label(*day));
-        doc.add_text(f.year_facet, day.year().to_string());
-        add_text(&mut doc, f.rest, &day.year().to_string(), &mut all);
+        d.doc.add_date(f.date_created, day_time(*day));
+        d.doc.add_text(f.date_created_shown, shown);
+        d.doc.add_text(f.decade_facet, decade_label(*day));
+        d.doc.add_text(f.year_facet, day.year().to_string());
+        d.add_rest(&day.year().to_string());
     }
     let created_day = created.map(|(d, _)| d);
-    doc.add_i64(f.sort_date_desc, sort_key(created_day, row.id, false));
-    doc.add_i64(f.sort_date_asc, sort_key(created_day, row.id, true));
+    d.doc
+        .add_i64(f.sort_date_desc, sort_key(created_day, asset, false));
+    d.doc
+        .add_i64(f.sort_date_asc, sort_key(created_day, asset, true));
     if let Some((day, shown)) = p.day("license_expiry") {
-        doc.add_date(f.license_expiry, day_time(day));
-        doc.add_text(f.license_expiry_shown, &shown);
+        d.doc.add_date(f.license_expiry, day_time(day));
+        d.doc.add_text(f.license_expiry_shown, &shown);
     }
+}
 
-    // Rights and releases: the state that, with the expiry date and the day of the search,
-    // gives the rights status.
+/// The release state that, with the expiry date and the day of the search, gives the rights
+/// status.
+fn add_rights(d: &mut Doc<'_>, p: &mut Picker<'_>) {
+    let f = d.f;
     let release = p.text("model_release");
     let usage = p.text("usage_terms");
     let restricted = release.as_deref() == Some("MR-NON")
@@ -251,12 +294,16 @@ pub fn document(
     } else {
         RIGHTS_NONE
     };
-    doc.add_u64(f.rights_base, base);
+    d.doc.add_u64(f.rights_base, base);
     if let Some(r) = &release {
-        doc.add_text(f.model_release, r);
+        d.doc.add_text(f.model_release, r);
     }
+}
 
-    // Everything else a word might find.
+/// Everything else a word might find: rights text, references, where the asset is filed, its
+/// archive status and both ids.
+fn add_rest(d: &mut Doc<'_>, p: &mut Picker<'_>, row: &AssetRow) {
+    let f = d.f;
     for name in [
         "copyright_notice",
         "usage_terms",
@@ -266,49 +313,42 @@ pub fn document(
         "model_release",
     ] {
         if let Some(v) = p.text(name) {
-            add_text(&mut doc, f.rest, &v, &mut all);
+            d.add_rest(&v);
         }
     }
     for entry in p.members("distribution_history") {
-        add_text(&mut doc, f.rest, &entry, &mut all);
+        d.add_rest(&entry);
     }
     // Where it is filed: found by `gallery:`/`folder:` and by free words.
     let mut filed = Vec::new();
-    if let Some(v) = p.read(
-        p.photoshelter,
-        crate::sync::pull::GALLERIES_KEY,
-        FieldKind::Set,
-    ) {
+    if let Some(v) = p.read(p.photoshelter, AccessKey::Galleries.key(), FieldKind::Set) {
         filed.extend(v.members());
     }
-    if let Some(v) = p.read(p.preservica, crate::sync::pull::FOLDER_KEY, FieldKind::Text) {
+    if let Some(v) = p.read(p.preservica, AccessKey::Folder.key(), FieldKind::Text) {
         filed.push(v.to_canonical_string());
     }
     for name in &filed {
-        doc.add_text(f.filed_in, name);
-        add_text(&mut doc, f.rest, name, &mut all);
+        d.doc.add_text(f.filed_in, name);
+        d.add_rest(name);
     }
     if let Some(status) = p.text("archive_status") {
-        doc.add_text(f.archive_status, &status);
-        add_text(&mut doc, f.rest, &status, &mut all);
+        d.doc.add_text(f.archive_status, &status);
+        d.add_rest(&status);
     }
     for id in [&row.photoshelter_id, &row.preservica_ref]
         .into_iter()
         .flatten()
     {
-        add_text(&mut doc, f.rest, id, &mut all);
+        d.add_rest(id);
     }
-    for value in &all {
-        doc.add_text(f.all, value);
-    }
+}
 
-    let place = lives_in(row);
-    doc.add_text(f.lives_in, place);
-    doc.add_text(f.lives_in_facet, place);
-    let authoritative = match place {
+/// Whose values the hit shows where the two systems differed.
+fn authoritative(place: &'static str, sources: &BTreeSet<&'static str>) -> &'static str {
+    match place {
         "both" => match (
-            p.sources.contains("photoshelter"),
-            p.sources.contains("preservica"),
+            sources.contains("photoshelter"),
+            sources.contains("preservica"),
         ) {
             (false, false) => "agreed",
             (true, false) => System::PhotoShelter.name(),
@@ -316,10 +356,7 @@ pub fn document(
             (true, true) => "mixed",
         },
         one => one,
-    };
-    doc.add_text(f.authoritative, authoritative);
-    doc.add_text(f.indexed_on, today.format("%Y-%m-%d").to_string());
-    doc
+    }
 }
 
 #[cfg(test)]

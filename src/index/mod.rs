@@ -28,8 +28,8 @@
 //! For a paired asset whose two snapshots differ on a field, the index takes the value the
 //! mapping favours: the owner's for `photoshelter`/`preservica` rules, the merged set for
 //! `union`, the earlier date or stricter release for `most_restrictive` (so an asset is never
-//! shown as licensed for longer than either system says), and PhotoShelter's for `newest` and
-//! `manual`. When only one system has a value, that value is indexed. The hit's
+//! shown as licensed for longer than either system says), and PhotoShelter's for `newest`,
+//! `manual` and values a rule cannot rank (all decided by [`crate::rules`], as for sync). When only one system has a value, that value is indexed. The hit's
 //! `authoritative` says whose values were taken where the two differed: `photoshelter`,
 //! `preservica`, `mixed`, or `agreed` when nothing differed (for an asset in one system only,
 //! that system). A changed mapping takes effect for an asset when it is next reindexed;

@@ -10,7 +10,7 @@ use super::{
     FieldChange, FieldProblem, FieldSpec, FragmentDef, Mapping, PreservicaPlace, ProblemKind,
     Translation, check_limit, parse_for,
 };
-use crate::model::{CanonicalRecord, DateForm, FieldKind, FieldValue, System};
+use crate::model::{CanonicalRecord, DateForm, FieldKind, FieldValue, SnapshotKey, System};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
@@ -109,7 +109,7 @@ pub fn schemas_holding<'a>(
 ) -> Option<std::collections::BTreeSet<String>> {
     let mut schemas = std::collections::BTreeSet::new();
     for field in fields {
-        if field.starts_with('@') {
+        if SnapshotKey::is_access(field) {
             continue;
         }
         let loc = mapping.field(field)?.preservica.as_ref()?;

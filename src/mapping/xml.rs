@@ -3,28 +3,16 @@
 //! A fragment belongs to the archive: ferry may own one element of it, but every other
 //! element, attribute, comment and namespace declaration must come back exactly as it was. So
 //! an edit streams the document through unchanged and replaces only the occurrences of the one
-//! element being written. Input from the network is hostile: a DOCTYPE (where entity
-//! expansion bombs live) is refused, undeclared entities are errors, and nesting and namespace
-//! name length are bounded.
+//! element being written. Input from the network is hostile: it is read through
+//! [`crate::xml::Reader`], which refuses what every reader of outside XML refuses.
 
-use crate::xml::Namespaces;
+use crate::xml::Reader;
+pub use crate::xml::XmlError;
 use quick_xml::events::{BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::name::{Namespace, PrefixDeclaration};
-use quick_xml::reader::NsReader;
 use quick_xml::writer::Writer;
 use std::borrow::Cow;
 use std::sync::Arc;
-
-/// Deeper than any real descriptive-metadata fragment; deep-nesting bodies stop here.
-const MAX_DEPTH: usize = 64;
-
-/// Why an XML document could not be read or edited.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message} (at byte {position})")]
-pub struct XmlError {
-    pub message: String,
-    pub position: u64,
-}
 
 /// One element directly under the root of a fragment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,69 +43,23 @@ impl ParsedFragment {
     }
 }
 
-fn reader(xml: &str) -> NsReader<&[u8]> {
-    let mut r = NsReader::from_reader(xml.as_bytes());
-    let c = r.config_mut();
-    c.trim_text(false);
-    c.expand_empty_elements = false;
-    c.check_end_names = true;
-    r
-}
-
-fn err_at(r: &NsReader<&[u8]>, message: impl Into<String>) -> XmlError {
-    XmlError {
-        message: message.into(),
-        position: r.buffer_position(),
-    }
-}
-
-fn check_depth(r: &NsReader<&[u8]>, depth: usize) -> Result<(), XmlError> {
-    if depth > MAX_DEPTH {
-        return Err(err_at(
-            r,
-            format!("elements nested deeper than {MAX_DEPTH}"),
-        ));
-    }
-    Ok(())
-}
-
-fn resolve(r: &NsReader<&[u8]>, name: &str) -> Result<String, XmlError> {
-    crate::xml::resolve_reference(name)
-        .map(String::from)
-        .map_err(|m| err_at(r, m))
-}
-
-/// The next event with the namespace of its element resolved to an owned name, so the
-/// reader is free again for position lookups and namespace bindings.
-fn next_event<'i>(
-    r: &mut NsReader<&'i [u8]>,
-    namespaces: &mut Namespaces,
-) -> Result<(Option<Arc<str>>, Event<'i>), XmlError> {
-    let step = r
-        .read_resolved_event()
-        .map(|(res, ev)| (namespaces.get(&res), ev));
-    let (ns, ev) = step.map_err(|e| err_at(r, format!("malformed XML: {e}")))?;
-    Ok((ns.map_err(|m| err_at(r, m))?, ev))
+/// The next event with the namespace of its element (an undeclared prefix reads as none).
+fn next_event<'i>(r: &mut Reader<'i>) -> Result<(Option<Arc<str>>, Event<'i>), XmlError> {
+    let (ns, ev) = r.next()?;
+    Ok((ns.bound(), ev))
 }
 
 /// Reads a fragment document (the element inside `xip:Content`).
 pub fn parse_fragment(xml: &str) -> Result<ParsedFragment, XmlError> {
-    let mut r = reader(xml);
-    let mut namespaces = Namespaces::default();
+    let mut r = Reader::new(xml)?;
     let mut root: Option<(Option<Arc<str>>, String)> = None;
     let mut children = Vec::new();
     let mut depth = 0usize;
     // The child being read: its index and whether it turned out to hold elements.
     let mut current: Option<(usize, String, bool)> = None;
     loop {
-        let (ns, ev) = next_event(&mut r, &mut namespaces)?;
+        let (ns, ev) = next_event(&mut r)?;
         match ev {
-            Event::DocType(_) => {
-                return Err(err_at(
-                    &r,
-                    "DOCTYPE is not allowed in metadata (entity declarations can expand without bound)",
-                ));
-            }
             Event::Start(e) if depth == 0 => {
                 set_root(&mut root, &ns, &e, &r)?;
                 depth = 1;
@@ -135,7 +77,6 @@ pub fn parse_fragment(xml: &str) -> Result<ParsedFragment, XmlError> {
                     c.2 = true;
                 }
                 depth += 1;
-                check_depth(&r, depth)?;
             }
             Event::Empty(e) => {
                 if depth == 1 {
@@ -160,7 +101,7 @@ pub fn parse_fragment(xml: &str) -> Result<ParsedFragment, XmlError> {
                 if let Some(c) = current.as_mut() {
                     c.1.push_str(&t.xml10_content());
                 } else if depth == 0 && !t.trim().is_empty() {
-                    return Err(err_at(&r, "text outside the root element"));
+                    return Err(r.err("text outside the root element"));
                 }
             }
             Event::CData(t) => {
@@ -169,19 +110,20 @@ pub fn parse_fragment(xml: &str) -> Result<ParsedFragment, XmlError> {
                 }
             }
             Event::GeneralRef(g) => {
-                let resolved = resolve(&r, &g)?;
+                let resolved = crate::xml::resolve_reference(&g).map_err(|m| r.err(m))?;
                 if let Some(c) = current.as_mut() {
-                    c.1.push_str(&resolved);
+                    c.1.push(resolved);
                 }
             }
             Event::Eof => break,
-            Event::Comment(_) | Event::Decl(_) | Event::PI(_) => {}
+            // Comments, declarations, processing instructions: nothing to read.
+            _ => {}
         }
     }
     if depth != 0 {
-        return Err(err_at(&r, "document ends inside an element"));
+        return Err(r.err("document ends inside an element"));
     }
-    let (root_namespace, root_local) = root.ok_or_else(|| err_at(&r, "no root element"))?;
+    let (root_namespace, root_local) = root.ok_or_else(|| r.err("no root element"))?;
     Ok(ParsedFragment {
         root_namespace,
         root_local,
@@ -193,10 +135,10 @@ fn set_root(
     root: &mut Option<(Option<Arc<str>>, String)>,
     ns: &Option<Arc<str>>,
     e: &BytesStart<'_>,
-    r: &NsReader<&[u8]>,
+    r: &Reader<'_>,
 ) -> Result<(), XmlError> {
     if root.is_some() {
-        return Err(err_at(r, "more than one root element"));
+        return Err(r.err("more than one root element"));
     }
     *root = Some((ns.clone(), e.local_name().as_ref().to_string()));
     Ok(())
@@ -250,147 +192,195 @@ pub fn set_element(
             position: 0,
         });
     }
-    let mut r = reader(xml);
-    let mut namespaces = Namespaces::default();
-    let mut w = Writer::new(Vec::with_capacity(xml.len() + 64));
-    let mut depth = 0usize;
-    // Depth at which an element being replaced started; its whole subtree is dropped.
-    let mut skipping: Option<usize> = None;
-    let mut written = false;
-    // Whitespace between root-level elements is held back so that it can be dropped together
-    // with an element that is removed, instead of leaving blank lines behind.
-    let mut pending_ws: Option<Event<'static>> = None;
-    let mut indent: Option<String> = None;
-    let mut template: Option<BytesStart<'static>> = None;
-    let write = |w: &mut Writer<Vec<u8>>, ev: Event<'_>, r: &NsReader<&[u8]>| {
-        w.write_event(ev)
-            .map_err(|e| err_at(r, format!("cannot write XML: {e}")))
+    let mut r = Reader::new(xml)?;
+    let mut edit = Edit {
+        namespace,
+        local,
+        values,
+        w: Writer::new(Vec::with_capacity(xml.len() + 64)),
+        depth: 0,
+        skipping: None,
+        written: false,
+        pending_ws: None,
+        indent: None,
+        template: None,
     };
     loop {
-        let (ns, ev) = next_event(&mut r, &mut namespaces)?;
-        if let Event::DocType(_) = ev {
-            return Err(err_at(
-                &r,
-                "DOCTYPE is not allowed in metadata (entity declarations can expand without bound)",
-            ));
-        }
-        if let Event::GeneralRef(g) = &ev {
-            resolve(&r, g)?;
-        }
-        if let Some(start) = skipping {
-            match ev {
-                // A replaced element is dropped unread, but not without bound.
-                Event::Start(_) => {
-                    depth += 1;
-                    check_depth(&r, depth)?;
-                }
-                Event::End(_) => {
-                    depth -= 1;
-                    if depth == start {
-                        skipping = None;
-                    }
-                }
-                Event::Eof => return Err(err_at(&r, "document ends inside an element")),
-                _ => {}
-            }
+        let (ns, ev) = next_event(&mut r)?;
+        if edit.skipping.is_some() {
+            edit.skip(&r, &ev)?;
             continue;
         }
-        let is_target = |e: &BytesStart<'_>| {
-            depth == 1 && ns.as_deref() == Some(namespace) && e.local_name().as_ref() == local
-        };
-        match ev {
-            Event::Start(ref e) | Event::Empty(ref e) if is_target(e) => {
-                let ws = pending_ws.take();
-                learn_indent(&mut indent, ws.as_ref());
-                // Removing: the element goes together with the whitespace that led to it.
-                if !written && !values.is_empty() {
-                    if let Some(ws) = ws {
-                        write(&mut w, ws, &r)?;
-                    }
-                    let tag = e.to_owned();
-                    write_values(&mut w, &tag, values, indent.as_deref(), false, &r)?;
-                    template = Some(tag);
-                    written = true;
-                }
-                if let Event::Start(_) = ev {
-                    skipping = Some(depth);
-                    depth += 1;
-                }
-            }
-            Event::Start(e) => {
-                if depth == 0 {
-                    template = Some(fresh_tag(&r, namespace, local));
-                }
-                if depth == 1 {
-                    learn_indent(&mut indent, pending_ws.as_ref());
-                }
-                if let Some(ws) = pending_ws.take() {
-                    write(&mut w, ws, &r)?;
-                }
-                write(&mut w, Event::Start(e), &r)?;
-                depth += 1;
-                check_depth(&r, depth)?;
-            }
-            Event::Empty(e) if depth == 0 => {
-                // An empty root (`<oai_dc:dc .../>`): open it so the new elements fit inside.
-                if values.is_empty() {
-                    write(&mut w, Event::Empty(e), &r)?;
-                } else {
-                    let tag = fresh_tag_with_root(&e, &r, namespace, local);
-                    let root = e.to_owned();
-                    let end = BytesEnd::new(root.name().as_ref().to_string());
-                    write(&mut w, Event::Start(root), &r)?;
-                    write_values(&mut w, &tag, values, Some("\n  "), true, &r)?;
-                    write(&mut w, Event::Text(BytesText::from_escaped("\n")), &r)?;
-                    write(&mut w, Event::End(end), &r)?;
-                    written = true;
-                }
-            }
-            Event::End(e) => {
-                depth -= 1;
-                if depth == 0 && !written {
-                    let tag = template
-                        .take()
-                        .unwrap_or_else(|| BytesStart::new(local.to_string()));
-                    // A document laid out on lines but with no child to copy the indent
-                    // from gets the customary two spaces.
-                    let multiline = matches!(&pending_ws, Some(Event::Text(t)) if t.contains('\n'));
-                    let indent = indent
-                        .clone()
-                        .or_else(|| multiline.then(|| "\n  ".to_string()));
-                    write_values(&mut w, &tag, values, indent.as_deref(), true, &r)?;
-                    written = true;
-                }
-                if let Some(ws) = pending_ws.take() {
-                    write(&mut w, ws, &r)?;
-                }
-                write(&mut w, Event::End(e), &r)?;
-            }
-            Event::Text(t) if depth == 1 && t.trim().is_empty() => {
-                if let Some(prev) = pending_ws.take() {
-                    write(&mut w, prev, &r)?;
-                }
-                pending_ws = Some(Event::Text(t.into_owned()));
-            }
-            Event::Eof => break,
-            other => {
-                if depth == 1 && matches!(other, Event::Empty(_)) {
-                    learn_indent(&mut indent, pending_ws.as_ref());
-                }
-                if let Some(ws) = pending_ws.take() {
-                    write(&mut w, ws, &r)?;
-                }
-                write(&mut w, other, &r)?;
-            }
+        if matches!(ev, Event::Eof) {
+            break;
         }
+        edit.step(&r, ns.as_deref(), ev)?;
     }
-    if depth != 0 {
-        return Err(err_at(&r, "document ends inside an element"));
+    if edit.depth != 0 {
+        return Err(r.err("document ends inside an element"));
     }
-    String::from_utf8(w.into_inner()).map_err(|_| XmlError {
+    String::from_utf8(edit.w.into_inner()).map_err(|_| XmlError {
         message: "edited document is not UTF-8".into(),
         position: 0,
     })
+}
+
+/// A stream edit of one element in progress (see [`set_element`]).
+struct Edit<'a> {
+    namespace: &'a str,
+    local: &'a str,
+    values: &'a [String],
+    w: Writer<Vec<u8>>,
+    depth: usize,
+    /// Depth at which an element being replaced started; its whole subtree is dropped.
+    skipping: Option<usize>,
+    written: bool,
+    /// Whitespace between root-level elements is held back so that it can be dropped together
+    /// with an element that is removed, instead of leaving blank lines behind.
+    pending_ws: Option<Event<'static>>,
+    indent: Option<String>,
+    template: Option<BytesStart<'static>>,
+}
+
+impl Edit<'_> {
+    fn write(&mut self, r: &Reader<'_>, ev: Event<'_>) -> Result<(), XmlError> {
+        self.w
+            .write_event(ev)
+            .map_err(|e| r.err(format!("cannot write XML: {e}")))
+    }
+
+    /// Writes the whitespace held back, if any.
+    fn flush_ws(&mut self, r: &Reader<'_>) -> Result<(), XmlError> {
+        match self.pending_ws.take() {
+            Some(ws) => self.write(r, ws),
+            None => Ok(()),
+        }
+    }
+
+    /// Drops the subtree of a replaced element, unread (the reader still bounds its depth).
+    fn skip(&mut self, r: &Reader<'_>, ev: &Event<'_>) -> Result<(), XmlError> {
+        match ev {
+            Event::Start(_) => self.depth += 1,
+            Event::End(_) => {
+                self.depth -= 1;
+                if Some(self.depth) == self.skipping {
+                    self.skipping = None;
+                }
+            }
+            Event::Eof => return Err(r.err("document ends inside an element")),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, r: &Reader<'_>, ns: Option<&str>, ev: Event<'_>) -> Result<(), XmlError> {
+        let is_target = |e: &BytesStart<'_>| {
+            self.depth == 1 && ns == Some(self.namespace) && e.local_name().as_ref() == self.local
+        };
+        match ev {
+            Event::Start(ref e) | Event::Empty(ref e) if is_target(e) => {
+                let start = matches!(ev, Event::Start(_));
+                self.on_target(r, e, start)?;
+            }
+            Event::Start(e) => {
+                if self.depth == 0 {
+                    self.template = Some(fresh_tag(r, self.namespace, self.local));
+                }
+                if self.depth == 1 {
+                    learn_indent(&mut self.indent, self.pending_ws.as_ref());
+                }
+                self.flush_ws(r)?;
+                self.write(r, Event::Start(e))?;
+                self.depth += 1;
+            }
+            Event::Empty(e) if self.depth == 0 => self.on_empty_root(r, e)?,
+            Event::End(e) => self.on_end(r, e)?,
+            Event::Text(t) if self.depth == 1 && t.trim().is_empty() => {
+                self.flush_ws(r)?;
+                self.pending_ws = Some(Event::Text(t.into_owned()));
+            }
+            other => {
+                if self.depth == 1 && matches!(other, Event::Empty(_)) {
+                    learn_indent(&mut self.indent, self.pending_ws.as_ref());
+                }
+                self.flush_ws(r)?;
+                self.write(r, other)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// An occurrence of the element being written: the first is replaced by the new values,
+    /// every one is dropped.
+    fn on_target(
+        &mut self,
+        r: &Reader<'_>,
+        e: &BytesStart<'_>,
+        start: bool,
+    ) -> Result<(), XmlError> {
+        let ws = self.pending_ws.take();
+        learn_indent(&mut self.indent, ws.as_ref());
+        // Removing: the element goes together with the whitespace that led to it.
+        if !self.written && !self.values.is_empty() {
+            if let Some(ws) = ws {
+                self.write(r, ws)?;
+            }
+            let tag = e.to_owned();
+            write_values(
+                &mut self.w,
+                &tag,
+                self.values,
+                self.indent.as_deref(),
+                false,
+                r,
+            )?;
+            self.template = Some(tag);
+            self.written = true;
+        }
+        if start {
+            self.skipping = Some(self.depth);
+            self.depth += 1;
+        }
+        Ok(())
+    }
+
+    /// An empty root (`<oai_dc:dc .../>`): opened so the new elements fit inside.
+    fn on_empty_root(&mut self, r: &Reader<'_>, e: BytesStart<'_>) -> Result<(), XmlError> {
+        if self.values.is_empty() {
+            return self.write(r, Event::Empty(e));
+        }
+        let tag = fresh_tag_with_root(&e, r, self.namespace, self.local);
+        let root = e.to_owned();
+        let end = BytesEnd::new(root.name().as_ref().to_string());
+        self.write(r, Event::Start(root))?;
+        write_values(&mut self.w, &tag, self.values, Some("\n  "), true, r)?;
+        self.write(r, Event::Text(BytesText::from_escaped("\n")))?;
+        self.write(r, Event::End(end))?;
+        self.written = true;
+        Ok(())
+    }
+
+    /// An end tag; at the root's, the values go in if no occurrence took them.
+    fn on_end(&mut self, r: &Reader<'_>, e: BytesEnd<'_>) -> Result<(), XmlError> {
+        self.depth -= 1;
+        if self.depth == 0 && !self.written {
+            let tag = self
+                .template
+                .take()
+                .unwrap_or_else(|| BytesStart::new(self.local.to_string()));
+            // A document laid out on lines but with no child to copy the indent from gets
+            // the customary two spaces.
+            let multiline = matches!(&self.pending_ws, Some(Event::Text(t)) if t.contains('\n'));
+            let indent = self
+                .indent
+                .clone()
+                .or_else(|| multiline.then(|| "\n  ".to_string()));
+            write_values(&mut self.w, &tag, self.values, indent.as_deref(), true, r)?;
+            self.written = true;
+        }
+        self.flush_ws(r)?;
+        self.write(r, Event::End(e))
+    }
 }
 
 /// Remembers the whitespace that leads to a root-level element, to lay out new ones alike.
@@ -402,9 +392,9 @@ fn learn_indent(indent: &mut Option<String>, ws: Option<&Event<'_>>) {
 
 /// A start tag for a new element when the document has none to copy: a prefix bound to the
 /// namespace on the root, or a default-namespace declaration on the element itself.
-fn fresh_tag(r: &NsReader<&[u8]>, namespace: &str, local: &str) -> BytesStart<'static> {
+fn fresh_tag(r: &Reader<'_>, namespace: &str, local: &str) -> BytesStart<'static> {
     let mut prefix: Option<Option<String>> = None;
-    for (decl, Namespace(ns)) in r.resolver().bindings() {
+    for (decl, Namespace(ns)) in r.inner().resolver().bindings() {
         if ns == namespace {
             prefix = Some(match decl {
                 PrefixDeclaration::Default => None,
@@ -425,7 +415,7 @@ fn fresh_tag(r: &NsReader<&[u8]>, namespace: &str, local: &str) -> BytesStart<'s
 
 fn fresh_tag_with_root(
     root: &BytesStart<'_>,
-    r: &NsReader<&[u8]>,
+    r: &Reader<'_>,
     namespace: &str,
     local: &str,
 ) -> BytesStart<'static> {
@@ -454,7 +444,7 @@ fn write_values(
     values: &[String],
     indent: Option<&str>,
     indent_first: bool,
-    r: &NsReader<&[u8]>,
+    r: &Reader<'_>,
 ) -> Result<(), XmlError> {
     let name = tag.name().as_ref().to_string();
     for (i, v) in values.iter().enumerate() {
@@ -470,7 +460,7 @@ fn write_values(
         ];
         for ev in events.into_iter().flatten() {
             w.write_event(ev)
-                .map_err(|e| err_at(r, format!("cannot write XML: {e}")))?;
+                .map_err(|e| r.err(format!("cannot write XML: {e}")))?;
         }
     }
     Ok(())

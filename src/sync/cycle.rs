@@ -8,13 +8,13 @@
 use super::engine::{EnginePlan, EngineRun, plan_all_pairs};
 use super::execute::execute;
 use super::pair::{Candidate, PairAction, find_pairs, stored_candidates};
-use super::plan::{UNREADABLE_PREFIX, check_mass_change};
+use super::plan::check_mass_change;
 use super::pull::{PullError, PullResult, pull_photoshelter, pull_preservica};
 use super::reconcile::Outcome as DecisionOutcome;
 use crate::clock::Clock;
 use crate::exit::Outcome;
 use crate::mapping::Mapping;
-use crate::model::{FieldValue, System};
+use crate::model::{FieldValue, SnapshotKey, System};
 use crate::photoshelter::client::PhotoShelterClient;
 use crate::preservica::client::PreservicaClient;
 use crate::report::render::{ReportPaths, ReportWriteError, write_all};
@@ -616,7 +616,7 @@ fn store_pull(
                 .collect();
             for problem in &p.translation.problems {
                 fields.insert(
-                    format!("{UNREADABLE_PREFIX}{}", problem.field),
+                    SnapshotKey::Unreadable(&problem.field).to_string(),
                     problem.detail.clone(),
                 );
             }

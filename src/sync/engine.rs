@@ -8,12 +8,12 @@
 //! by the page size and the night's drift rather than by the size of the library. The page's
 //! agreed baselines and kept decisions are written before the next page is read.
 
-use super::plan::{FieldDecision, PairState, Plan, PlannedWrite, UNREADABLE_PREFIX, plan_pair};
+use super::plan::{FieldDecision, PairState, Plan, PlannedWrite, plan_pair};
 use super::pull::{SEARCHABLE_KEY, SECURITY_TAG_KEY};
 use super::reconcile::Outcome as DecisionOutcome;
 use crate::config::{RightsAction, RightsConfig};
 use crate::mapping::Mapping;
-use crate::model::{CanonicalRecord, FieldValue, System};
+use crate::model::{CanonicalRecord, FieldValue, SnapshotKey, System};
 use crate::report::RightsProblem;
 use crate::store::sync::{
     AssetId, DecisionRow, OutboxEntry, RunId, SettledFilter, Snapshot, StoredPair,
@@ -322,7 +322,7 @@ pub fn canonical(
     };
     let mut unreadable = BTreeMap::new();
     for (k, v) in &snap.fields {
-        if let Some(field) = k.strip_prefix(UNREADABLE_PREFIX) {
+        if let SnapshotKey::Unreadable(field) = SnapshotKey::parse(k) {
             unreadable.insert(field.to_string(), v.clone());
             continue;
         }

@@ -107,7 +107,7 @@ fn record(
         WriteResult::Done {
             old,
             concurrent: Some(evidence),
-        } if !entry.field.starts_with('@') => {
+        } if !crate::model::SnapshotKey::is_access(&entry.field) => {
             let why = format!("written by ferry run {run}; {MAY_HAVE_REPLACED}: {evidence}");
             store.complete_write(entry, old.as_deref(), &why, run, now)?;
             queue_for_review(store, w, old, evidence, report)?;

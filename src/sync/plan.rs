@@ -8,8 +8,8 @@ use crate::model::{CanonicalRecord, FieldValue, System};
 use crate::store::sync::AssetId;
 use std::collections::{BTreeMap, HashMap};
 
-/// Key under which a snapshot marks a field the system's value of which could not be read.
-pub const UNREADABLE_PREFIX: &str = "!unreadable:";
+/// How a snapshot key marking an unreadable field starts (owned by [`crate::model::SnapshotKey`]).
+pub const UNREADABLE_PREFIX: &str = crate::model::SnapshotKey::UNREADABLE_PREFIX;
 
 /// One paired asset as the planner sees it.
 #[derive(Debug, Clone)]

@@ -8,7 +8,7 @@
 use crate::mapping::photoshelter as ps_map;
 use crate::mapping::preservica as pv_map;
 use crate::mapping::{Mapping, Translation};
-use crate::model::System;
+use crate::model::{AccessKey, System};
 use crate::photoshelter::client::PhotoShelterClient;
 use crate::preservica::client::PreservicaClient;
 use crate::preservica::wire::{self, EntityKind};
@@ -67,14 +67,11 @@ fn bar(
     bar
 }
 
-/// Snapshot keys of the access state ferry enforces rights on: not mapped fields (people do
-/// not edit them through the mapping), but read and written like them.
-pub const SEARCHABLE_KEY: &str = "@searchable";
-pub const SECURITY_TAG_KEY: &str = "@security_tag";
-/// Snapshot keys of where an asset is filed, for search: the names of the PhotoShelter
-/// galleries holding it and the title of its Preservica folder.
-pub const GALLERIES_KEY: &str = "@galleries";
-pub const FOLDER_KEY: &str = "@folder";
+// The stored keys of the access state, by the names other modules use (see [`AccessKey`]).
+pub const SEARCHABLE_KEY: &str = AccessKey::Searchable.key();
+pub const SECURITY_TAG_KEY: &str = AccessKey::SecurityTag.key();
+pub const GALLERIES_KEY: &str = AccessKey::Galleries.key();
+pub const FOLDER_KEY: &str = AccessKey::Folder.key();
 
 /// A Preservica asset in canonical form, with its access state (the security tag).
 pub fn read_preservica(
@@ -83,7 +80,7 @@ pub fn read_preservica(
 ) -> Translation {
     let mut t = pv_map::read_record(mapping, record);
     t.record.set(
-        SECURITY_TAG_KEY,
+        AccessKey::SecurityTag.key(),
         record
             .security_tag
             .as_deref()
@@ -98,7 +95,8 @@ pub fn read_photoshelter(
     record: &crate::mapping::photoshelter::PhotoShelterRecord,
 ) -> Translation {
     let mut t = ps_map::read_record(mapping, record);
-    t.record.set(SEARCHABLE_KEY, searchable(record));
+    t.record
+        .set(AccessKey::Searchable.key(), searchable(record));
     t
 }
 
@@ -178,7 +176,7 @@ pub async fn pull_preservica(
                 };
                 let mut translation = read_preservica(mapping, &record);
                 translation.record.set(
-                    FOLDER_KEY,
+                    AccessKey::Folder.key(),
                     folder.as_deref().and_then(crate::model::FieldValue::text),
                 );
                 // Without a link, only the file's checksum can pair the asset: ask for the
@@ -282,9 +280,10 @@ pub async fn pull_photoshelter(
                     .map(|record| {
                         let mut translation = read_photoshelter(mapping, &record);
                         if let Some(names) = galleries.get(&id) {
-                            translation
-                                .record
-                                .set(GALLERIES_KEY, crate::model::FieldValue::set(names));
+                            translation.record.set(
+                                AccessKey::Galleries.key(),
+                                crate::model::FieldValue::set(names),
+                            );
                         }
                         let link = reference
                             .as_deref()

@@ -10,7 +10,7 @@ use super::pull::{read_photoshelter, read_preservica};
 use crate::mapping::photoshelter::{self as ps_map, RecordParts};
 use crate::mapping::preservica as pv_map;
 use crate::mapping::{FieldChange, FieldProblem, Mapping, Translation};
-use crate::model::FieldValue;
+use crate::model::{AccessKey, FieldValue, SnapshotKey};
 use crate::photoshelter::client::PhotoShelterClient;
 use crate::preservica::client::PreservicaClient;
 use crate::store::sync::OutboxEntry;
@@ -39,7 +39,7 @@ fn current_value(t: &Translation, field: &str) -> Option<String> {
 
 /// Whether an outbox field is access state (`@…`) rather than a mapped field.
 fn is_access(field: &str) -> bool {
-    field.starts_with('@')
+    SnapshotKey::is_access(field)
 }
 
 /// An entry to write, with the value it replaces and the change to make.
@@ -316,7 +316,7 @@ pub async fn push_photoshelter_media(
     let mut write = ps_map::plan_write(mapping, &record, &changes);
     for (e, _, _) in to_write
         .iter()
-        .filter(|(e, _, _)| e.field == super::pull::SEARCHABLE_KEY)
+        .filter(|(e, _, _)| e.field == AccessKey::Searchable.key())
     {
         write.attributes.insert(
             crate::photoshelter::wire::SEARCHABLE.into(),

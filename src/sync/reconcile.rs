@@ -11,9 +11,9 @@
 //! | no baseline yet | first meeting: a value present on one side only fills the gap; two different values go to the rule |
 
 use crate::mapping::{FieldSpec, Rule};
-use crate::model::{DateValue, FieldKind, FieldValue, System};
+use crate::model::{FieldValue, System};
+use crate::rules::{self, Contest, Verdict};
 use chrono::{DateTime, Utc};
-use std::cmp::Ordering;
 
 /// The baseline of one field: never agreed, or agreed on a value (or on "no value").
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,69 +173,24 @@ fn apply_rule(spec: &FieldSpec, s: &FieldState<'_>, case: Case) -> Decision {
         value: None,
         reason: format!("{prefix}: {why}"),
     };
-    match spec.rule {
-        Rule::PhotoShelter => write(a, "PhotoShelter owns this field".into()),
-        Rule::Preservica => write(b, "Preservica owns this field".into()),
-        Rule::Manual => review("this field's rule is manual; a person decides".into()),
-        Rule::Newest => match (s.photoshelter_modified, s.preservica_modified) {
-            (Some(ta), Some(tb)) if ta > tb => {
-                write(a, "PhotoShelter's record changed last".into())
-            }
-            (Some(ta), Some(tb)) if tb > ta => write(b, "Preservica's record changed last".into()),
-            _ => review(
-                "the rule is newest but the records' times cannot tell which changed last".into(),
-            ),
-        },
-        Rule::Union => {
-            let merged = FieldValue::set([a, b].into_iter().flatten().flat_map(|v| v.members()));
-            write(merged.as_ref(), "union of both systems' values".into())
-        }
-        Rule::MostRestrictive => match most_restrictive(spec, a, b) {
-            Some((v, why)) => write(v, why),
-            None => review("the values cannot be ranked; a person decides".into()),
-        },
-    }
-}
-
-/// The stricter of two values: the earlier date (a date is stricter than none: no expiry
-/// means unlimited), or the enum value listed first in the field's vocabulary.
-fn most_restrictive<'a>(
-    spec: &FieldSpec,
-    a: Option<&'a FieldValue>,
-    b: Option<&'a FieldValue>,
-) -> Option<(Option<&'a FieldValue>, String)> {
-    let pick = |ord: Ordering, what: &str| match ord {
-        Ordering::Less | Ordering::Equal => {
-            Some((a, format!("PhotoShelter's {what} is the more restrictive")))
-        }
-        Ordering::Greater => Some((b, format!("Preservica's {what} is the more restrictive"))),
+    let contest = Contest {
+        photoshelter: a,
+        preservica: b,
+        photoshelter_modified: s.photoshelter_modified,
+        preservica_modified: s.preservica_modified,
     };
-    match (a, b) {
-        (Some(_), None) => Some((a, "only PhotoShelter sets a restriction".into())),
-        (None, Some(_)) => Some((b, "only Preservica sets a restriction".into())),
-        (Some(FieldValue::Date(x)), Some(FieldValue::Date(y))) if spec.kind == FieldKind::Date => {
-            pick(compare_dates(x, y), "date (the earlier)")
-        }
-        (Some(FieldValue::Enum(x)), Some(FieldValue::Enum(y))) => {
-            let rank = |v: &str| spec.values.iter().position(|x| x == v);
-            match (rank(x), rank(y)) {
-                (Some(rx), Some(ry)) => pick(rx.cmp(&ry), "value"),
-                _ => None,
-            }
-        }
-        _ => None,
+    match rules::decide(spec, &contest) {
+        Verdict::Take(system, why) => write(contest.value(system), why),
+        Verdict::Merge(merged, why) => write(merged.as_ref(), why),
+        Verdict::Undecided(why) => review(why),
     }
-}
-
-/// Earlier first.
-fn compare_dates(x: &DateValue, y: &DateValue) -> Ordering {
-    x.day().cmp(&y.day())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::mapping::Mapping;
+    use crate::model::FieldKind;
     use chrono::TimeZone;
 
     fn mapping() -> Mapping {

@@ -428,6 +428,7 @@ fn create(data: &mut Data, ctx: &Ctx, call: &Call, kind: EntityKind) -> Response
             .map(|t| t.text.clone())
             .unwrap_or_default(),
         parent,
+        data.clock.now(),
     );
     e.description = el.child("Description").map(|d| d.text.clone());
     e.security_tag = el

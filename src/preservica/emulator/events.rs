@@ -138,7 +138,7 @@ impl Data {
 
     /// Records a change made now by `user` (`None`: the API user).
     pub fn changed_by(&mut self, reference: &str, change: Change, user: Option<&str>) {
-        let now = Utc::now();
+        let now = self.clock.now();
         self.event_seq += 1;
         let seq = self.event_seq;
         if let Some(e) = self.entities.get_mut(reference) {

@@ -13,7 +13,6 @@ use crate::xml::{self, esc};
 use axum::http::{Method, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
-use chrono::Utc;
 use sha2::Digest;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
@@ -258,7 +257,7 @@ fn begin_ingest(
         id: monitor.clone(),
         name: wire::monitor_name(key),
         status: "Running".into(),
-        started: Utc::now(),
+        started: data.clock.now(),
         completed: None,
         messages: Vec::new(),
     });
@@ -283,7 +282,7 @@ pub(super) fn run_due(data: &mut Data, options: &EmulatorOptions) {
     for p in due {
         let result = ingest(data, &p, options);
         if let Some(m) = data.monitors.iter_mut().find(|m| m.id == p.monitor) {
-            m.completed = Some(Utc::now());
+            m.completed = Some(data.clock.now());
             match result {
                 Ok(messages) => {
                     m.status = "Succeeded".into();
@@ -369,6 +368,7 @@ fn ingest(
             reference.clone(),
             f.title.clone(),
             Some(parent),
+            data.clock.now(),
         );
         e.description = f.description.clone();
         e.security_tag = f.security.clone();
@@ -409,7 +409,13 @@ fn ingest(
         if !fixities.iter().any(|(alg, _)| alg == "SHA1") {
             fixities.insert(0, ("SHA1".into(), hex::encode(sha1::Sha1::digest(&bytes))));
         }
-        let mut e = Entity::new(EntityKind::Asset, io.clone(), a.title.clone(), Some(parent));
+        let mut e = Entity::new(
+            EntityKind::Asset,
+            io.clone(),
+            a.title.clone(),
+            Some(parent),
+            data.clock.now(),
+        );
         e.description = a.description.clone();
         e.security_tag = a.security.clone();
         e.fragments = fragments_of(data, &a.fragments);
@@ -425,6 +431,7 @@ fn ingest(
             co,
             a.file_name.clone(),
             Some(io.clone()),
+            data.clock.now(),
         );
         c.security_tag = a.security.clone();
         c.generations = vec![Generation {

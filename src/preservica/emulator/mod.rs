@@ -17,6 +17,7 @@ mod representations;
 mod seed;
 
 use super::wire::{self, EntityKind, EventAction, Identifier, Version};
+use crate::clock::Clock;
 use crate::emulate::{
     self, EditDuring, EditHooks, FaultOptions, Faults, JournalEntry, RequestLog, Running,
     WriteJournal, lock,
@@ -64,6 +65,9 @@ pub struct EmulatorOptions {
     /// Largest `max` honoured on a page.
     pub max_page: usize,
     pub faults: FaultOptions,
+    /// Where "now" comes from for every date the emulator records or answers with:
+    /// modification times, event dates, ingest start and end.
+    pub clock: Clock,
 }
 
 impl Default for EmulatorOptions {
@@ -84,6 +88,7 @@ impl Default for EmulatorOptions {
             seed: 1,
             max_page: 1000,
             faults: FaultOptions::default(),
+            clock: Clock::system(),
         }
     }
 }
@@ -136,7 +141,13 @@ pub(crate) struct Entity {
 }
 
 impl Entity {
-    pub fn new(kind: EntityKind, reference: String, title: String, parent: Option<String>) -> Self {
+    pub fn new(
+        kind: EntityKind,
+        reference: String,
+        title: String,
+        parent: Option<String>,
+        modified: DateTime<Utc>,
+    ) -> Self {
         Entity {
             kind,
             reference,
@@ -147,7 +158,7 @@ impl Entity {
             custom_type: None,
             fragments: Vec::new(),
             identifiers: Vec::new(),
-            modified: Utc::now(),
+            modified,
             representations: Vec::new(),
             generations: Vec::new(),
             events: Vec::new(),
@@ -157,6 +168,8 @@ impl Entity {
 
 #[derive(Debug, Clone)]
 struct Token {
+    /// A timer the client waits out in real time, so monotonic rather than the `Clock`
+    /// (a pinned clock would otherwise keep every token alive or dead for good).
     expires: Instant,
 }
 
@@ -164,6 +177,7 @@ struct Token {
 #[derive(Debug, Clone)]
 pub(crate) struct PendingIngest {
     pub monitor: String,
+    /// Monotonic like token expiry: a client polls for the ingest in real time.
     pub due: Instant,
     pub package: Bytes,
     pub folder: Option<String>,
@@ -212,6 +226,8 @@ pub(crate) struct Data {
     pub event_seq: u64,
     /// Relationship links between entities, in creation order.
     pub links: Vec<links::Link>,
+    /// The emulator's one source of "now" (see [`EmulatorOptions::clock`]).
+    pub clock: Clock,
 }
 
 impl Data {
@@ -285,7 +301,10 @@ pub async fn start(
     options: EmulatorOptions,
     addr: SocketAddr,
 ) -> std::io::Result<PreservicaEmulator> {
-    let mut data = Data::default();
+    let mut data = Data {
+        clock: options.clock.clone(),
+        ..Data::default()
+    };
     seed::seed(&mut data, &options);
     let faults = Faults::new(options.faults.clone());
     let shared = Arc::new(Shared {
@@ -523,11 +542,13 @@ impl PreservicaEmulator {
     pub fn add_folder(&self, parent: Option<&str>, title: &str) -> String {
         let mut d = lock(&self.shared.data);
         let reference = uuid::Uuid::new_v4().to_string();
+        let now = d.clock.now();
         d.insert(Entity::new(
             EntityKind::Folder,
             reference.clone(),
             title.to_string(),
             parent.map(str::to_string),
+            now,
         ));
         reference
     }
@@ -551,6 +572,7 @@ impl PreservicaEmulator {
             reference.clone(),
             record.title.clone().unwrap_or_default(),
             Some(folder.to_string()),
+            d.clock.now(),
         );
         e.description = record.description.clone();
         for f in &record.fragments {
@@ -586,8 +608,13 @@ impl PreservicaEmulator {
         else {
             return false;
         };
-        let c =
-            representations::content_object(asset, &tag, file_name, Bytes::copy_from_slice(bytes));
+        let c = representations::content_object(
+            asset,
+            &tag,
+            file_name,
+            Bytes::copy_from_slice(bytes),
+            d.clock.now(),
+        );
         let co = c.reference.clone();
         d.insert(c);
         if let Some(e) = d.entities.get_mut(asset) {

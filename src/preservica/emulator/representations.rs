@@ -21,6 +21,7 @@ use crate::preservica::wire::EntityKind;
 use axum::http::StatusCode;
 use axum::response::Response;
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use sha2::Digest;
 
 /// Longest representation name or file name accepted.
@@ -33,12 +34,14 @@ pub(crate) fn content_object(
     security_tag: &str,
     file_name: &str,
     bytes: Bytes,
+    modified: DateTime<Utc>,
 ) -> Entity {
     let mut c = Entity::new(
         EntityKind::ContentObject,
         uuid::Uuid::new_v4().to_string(),
         file_name.to_string(),
         Some(asset.to_string()),
+        modified,
     );
     c.security_tag = security_tag.to_string();
     let fixities = vec![
@@ -106,7 +109,13 @@ pub(super) fn add_access(
         return bad_request("the body holds no file content");
     }
     let tag = data.entities[reference].security_tag.clone();
-    let co = content_object(reference, &tag, filename, call.body.clone());
+    let co = content_object(
+        reference,
+        &tag,
+        filename,
+        call.body.clone(),
+        data.clock.now(),
+    );
     let co_ref = co.reference.clone();
     data.insert(co);
     let e = data

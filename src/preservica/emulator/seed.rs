@@ -76,9 +76,9 @@ pub(super) fn seed(data: &mut Data, options: &EmulatorOptions) {
         root_ref.clone(),
         "ferry emulator archive".into(),
         None,
+        seed_time(0),
     );
     root.description = Some("Seeded by the ferry emulator".into());
-    root.modified = seed_time(0);
     data.insert(root);
     let per_folder = options.seed_folder_size.max(1);
     let mut folder_ref = String::new();
@@ -86,13 +86,13 @@ pub(super) fn seed(data: &mut Data, options: &EmulatorOptions) {
         if i % per_folder == 0 {
             folder_ref = uuid_from(&mut rng);
             let n = i / per_folder + 1;
-            let mut f = Entity::new(
+            let f = Entity::new(
                 EntityKind::Folder,
                 folder_ref.clone(),
                 seed_folder_title(n),
                 Some(root_ref.clone()),
+                seed_time(0),
             );
-            f.modified = seed_time(0);
             data.insert(f);
         }
         seed_asset(data, &mut rng, &folder_ref, i);
@@ -160,10 +160,10 @@ fn seed_asset(data: &mut Data, rng: &mut StdRng, folder: &str, i: usize) {
         io.clone(),
         title,
         Some(folder.to_string()),
+        seed_time(i + 1),
     );
     e.description = Some(format!("{event} photographed by {creator}."));
     e.fragments = fragments;
-    e.modified = seed_time(i + 1);
     e.identifiers = vec![Identifier {
         api_id: data.next_id(""),
         kind: "code".into(),
@@ -177,8 +177,13 @@ fn seed_asset(data: &mut Data, rng: &mut StdRng, folder: &str, i: usize) {
     }];
     data.insert(e);
     let file_name = format!("IMG_{i:05}.jpg");
-    let mut c = Entity::new(EntityKind::ContentObject, co, file_name.clone(), Some(io));
-    c.modified = seed_time(i + 1);
+    let mut c = Entity::new(
+        EntityKind::ContentObject,
+        co,
+        file_name.clone(),
+        Some(io),
+        seed_time(i + 1),
+    );
     c.generations = vec![Generation {
         original: true,
         active: true,

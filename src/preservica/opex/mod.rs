@@ -24,6 +24,7 @@
 //! whereas identifiers are stored as-is and can be queried with `by-identifier`.
 
 mod build;
+mod doc;
 mod read;
 mod xml;
 

@@ -1,11 +1,7 @@
 //! Reading received OPEX packages into an ingest plan (for ferry's Preservica emulator).
 
-use super::xml::{
-    DOCTYPE_REFUSED, ElementNs, MAX_DEPTH, check_fragment, declarations, escape_attr, lookup,
-    next_event, note_used_prefixes, reader, resolve_reference,
-};
-use super::{OPEX_NAMESPACE, OPEX_NAMESPACES, OpexError};
-use quick_xml::events::Event;
+use super::OpexError;
+use super::doc::{Fixity, OpexDoc, parse_opex};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Cursor, Read};
 use zip::ZipArchive;
@@ -16,9 +12,6 @@ pub const MAX_ENTRIES: usize = 100_000;
 pub const MAX_TOTAL_UNCOMPRESSED: u64 = 4 << 30;
 /// Largest `.opex` document accepted: they describe, they do not carry content.
 pub const MAX_OPEX_BYTES: u64 = 16 << 20;
-/// How many bytes of inherited namespace declarations the fragments of one `.opex` may copy
-/// beyond the document's own size (each fragment is made standalone with its own copy).
-const INHERITED_DECLARATIONS_SLACK: usize = 64 << 10;
 
 /// Bounds that make a zip bomb fail before it is unpacked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,105 +90,153 @@ pub fn read_package(zip: &[u8]) -> Result<IngestPlan, OpexError> {
 /// parses every `.opex`, checks manifests and fixities, and says what to create.
 pub fn read_package_with_limits(zip: &[u8], limits: &ReadLimits) -> Result<IngestPlan, OpexError> {
     let (files, dirs) = unpack(zip, limits)?;
-    let container = find_container(&files, &dirs);
-    let prefix = container.as_ref().map(|c| format!("{c}/"));
-    let strip = |p: &str| -> String {
-        match &prefix {
-            Some(pre) => p.strip_prefix(pre.as_str()).unwrap_or("").to_string(),
-            None => p.to_string(),
+    let package = Package::sort(files, &dirs);
+    package.refuse_pax()?;
+    let (folder_docs, sidecars) = package.described()?;
+    let mut docs: BTreeMap<String, OpexDoc> = BTreeMap::new();
+    for (path, bytes) in &package.opex {
+        let doc = package.read_doc(path, bytes, &sidecars, limits)?;
+        docs.insert(path.clone(), doc);
+    }
+    let folders = package.plan_folders(&folder_docs, &docs);
+    let Package {
+        container, content, ..
+    } = package;
+    let assets = plan_assets(content, &sidecars, docs);
+    Ok(IngestPlan {
+        container,
+        folders,
+        assets,
+    })
+}
+
+/// An unpacked package, paths relative to its container.
+struct Package {
+    container: Option<String>,
+    content: BTreeMap<String, Vec<u8>>,
+    opex: BTreeMap<String, Vec<u8>>,
+    /// Every folder, from directory entries and the paths of files.
+    folders: BTreeSet<String>,
+}
+
+impl Package {
+    /// Splits the files into content and `.opex` documents under the container, if any.
+    fn sort(files: BTreeMap<String, Vec<u8>>, dirs: &BTreeSet<String>) -> Package {
+        let container = find_container(&files, dirs);
+        let prefix = container.as_ref().map(|c| format!("{c}/"));
+        let strip = |p: &str| -> String {
+            match &prefix {
+                Some(pre) => p.strip_prefix(pre.as_str()).unwrap_or("").to_string(),
+                None => p.to_string(),
+            }
+        };
+        let mut content: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        let mut opex: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        for (path, bytes) in files {
+            let rel = strip(&path);
+            if rel.ends_with(".opex") {
+                opex.insert(rel, bytes);
+            } else {
+                content.insert(rel, bytes);
+            }
         }
-    };
-    let mut content: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    let mut opex: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    for (path, bytes) in files {
-        let rel = strip(&path);
-        if rel.ends_with(".opex") {
-            opex.insert(rel, bytes);
-        } else {
-            content.insert(rel, bytes);
+        let mut folders: BTreeSet<String> = dirs.iter().map(|d| strip(d)).collect();
+        for path in content.keys().chain(opex.keys()) {
+            let mut p = path.as_str();
+            while let Some((parent, _)) = p.rsplit_once('/') {
+                folders.insert(parent.to_string());
+                p = parent;
+            }
+        }
+        folders.remove("");
+        Package {
+            container,
+            content,
+            opex,
+            folders,
         }
     }
-    let mut folders: BTreeSet<String> = dirs.iter().map(|d| strip(d)).collect();
-    for path in content.keys().chain(opex.keys()) {
-        let mut p = path.as_str();
-        while let Some((parent, _)) = p.rsplit_once('/') {
-            folders.insert(parent.to_string());
-            p = parent;
-        }
-    }
-    folders.remove("");
-    let shown = |rel: &str| -> String {
-        match (&container, rel.is_empty()) {
+
+    /// A path as the sender wrote it, container included, for messages.
+    fn shown(&self, rel: &str) -> String {
+        match (&self.container, rel.is_empty()) {
             (Some(c), true) => c.clone(),
             (Some(c), false) => format!("{c}/{rel}"),
             (None, _) => rel.to_string(),
         }
-    };
-
-    for f in &folders {
-        if f.rsplit('/')
-            .next()
-            .is_some_and(|n| n.to_lowercase().ends_with(".pax"))
-        {
-            return Err(OpexError::Invalid {
-                file: shown(f),
-                problem: "PAX assets are not supported".to_string(),
-            });
-        }
-    }
-    for c in content.keys() {
-        if c.to_lowercase().ends_with(".pax.zip") {
-            return Err(OpexError::Invalid {
-                file: shown(c),
-                problem: "zipped PAX assets are not supported".to_string(),
-            });
-        }
     }
 
-    // Which file or folder each `.opex` describes.
-    let mut folder_docs: BTreeMap<String, String> = BTreeMap::new();
-    let mut sidecars: BTreeMap<String, String> = BTreeMap::new();
-    for path in opex.keys() {
-        let (dir, file) = split_parent(path);
-        let stem = &file[..file.len() - ".opex".len()];
-        if dir.is_empty() && container.as_deref() == Some(stem) {
-            continue;
-        }
-        let described = join(dir, stem);
-        let names_folder = !dir.is_empty() && dir.rsplit('/').next() == Some(stem);
-        match (names_folder, content.contains_key(&described)) {
-            (true, true) => {
+    fn refuse_pax(&self) -> Result<(), OpexError> {
+        for f in &self.folders {
+            if f.rsplit('/')
+                .next()
+                .is_some_and(|n| n.to_lowercase().ends_with(".pax"))
+            {
                 return Err(OpexError::Invalid {
-                    file: shown(path),
-                    problem: format!(
-                        "could describe both folder {} and file {}",
-                        shown(dir),
-                        shown(&described)
-                    ),
-                });
-            }
-            (true, false) => {
-                folder_docs.insert(dir.to_string(), path.clone());
-            }
-            (false, true) => {
-                sidecars.insert(described, path.clone());
-            }
-            (false, false) => {
-                return Err(OpexError::Invalid {
-                    file: shown(path),
-                    problem: format!(
-                        "describes {}, which is not in the package",
-                        shown(&described)
-                    ),
+                    file: self.shown(f),
+                    problem: "PAX assets are not supported".to_string(),
                 });
             }
         }
+        for c in self.content.keys() {
+            if c.to_lowercase().ends_with(".pax.zip") {
+                return Err(OpexError::Invalid {
+                    file: self.shown(c),
+                    problem: "zipped PAX assets are not supported".to_string(),
+                });
+            }
+        }
+        Ok(())
     }
 
-    // Parse every document and check what it claims about the package.
-    let mut docs: BTreeMap<String, OpexDoc> = BTreeMap::new();
-    for (path, bytes) in &opex {
-        let file = shown(path);
+    /// Which folder or file each `.opex` describes: (folder → document, file → sidecar).
+    fn described(&self) -> Result<Described, OpexError> {
+        let mut folder_docs: BTreeMap<String, String> = BTreeMap::new();
+        let mut sidecars: BTreeMap<String, String> = BTreeMap::new();
+        for path in self.opex.keys() {
+            let (dir, file) = split_parent(path);
+            let stem = &file[..file.len() - ".opex".len()];
+            if dir.is_empty() && self.container.as_deref() == Some(stem) {
+                continue;
+            }
+            let described = join(dir, stem);
+            let names_folder = !dir.is_empty() && dir.rsplit('/').next() == Some(stem);
+            let problem = match (names_folder, self.content.contains_key(&described)) {
+                (true, true) => format!(
+                    "could describe both folder {} and file {}",
+                    self.shown(dir),
+                    self.shown(&described)
+                ),
+                (true, false) => {
+                    folder_docs.insert(dir.to_string(), path.clone());
+                    continue;
+                }
+                (false, true) => {
+                    sidecars.insert(described, path.clone());
+                    continue;
+                }
+                (false, false) => format!(
+                    "describes {}, which is not in the package",
+                    self.shown(&described)
+                ),
+            };
+            return Err(OpexError::Invalid {
+                file: self.shown(path),
+                problem,
+            });
+        }
+        Ok((folder_docs, sidecars))
+    }
+
+    /// Parses one `.opex` and checks what it claims about the package.
+    fn read_doc(
+        &self,
+        path: &str,
+        bytes: &[u8],
+        sidecars: &BTreeMap<String, String>,
+        limits: &ReadLimits,
+    ) -> Result<OpexDoc, OpexError> {
+        let file = self.shown(path);
         if bytes.len() as u64 > limits.max_opex_bytes {
             return Err(OpexError::LimitExceeded(format!(
                 "{file} is {} bytes; .opex documents may be at most {}",
@@ -212,96 +253,129 @@ pub fn read_package_with_limits(zip: &[u8], limits: &ReadLimits) -> Result<Inges
             message,
         })?;
         let (dir, _) = split_parent(path);
+        self.check_manifest(&doc, dir, &file)?;
+        let own_content = sidecars
+            .iter()
+            .find(|(_, sidecar)| *sidecar == path)
+            .map(|(c, _)| c.as_str());
+        for fixity in &doc.fixities {
+            self.check_fixity(fixity, dir, &file, own_content)?;
+        }
+        Ok(doc)
+    }
+
+    /// Every file and folder a manifest lists is in the package, at the size it gives.
+    fn check_manifest(&self, doc: &OpexDoc, dir: &str, file: &str) -> Result<(), OpexError> {
+        let invalid = |problem: String| OpexError::Invalid {
+            file: file.to_string(),
+            problem,
+        };
         for (name, _, size) in &doc.files {
-            let target = relative_target(dir, name, &file)?;
-            let actual = match (content.get(&target), opex.get(&target)) {
+            let target = relative_target(dir, name, file)?;
+            let actual = match (self.content.get(&target), self.opex.get(&target)) {
                 (Some(b), _) | (None, Some(b)) => b.len() as u64,
                 (None, None) => {
-                    return Err(OpexError::Invalid {
-                        file,
-                        problem: format!(
-                            "manifest lists {}, which is not in the package",
-                            shown(&target)
-                        ),
-                    });
+                    return Err(invalid(format!(
+                        "manifest lists {}, which is not in the package",
+                        self.shown(&target)
+                    )));
                 }
             };
             if let Some(size) = size
                 && *size != actual
             {
-                return Err(OpexError::Invalid {
-                    file,
-                    problem: format!(
-                        "manifest gives {} a size of {size} bytes, but it has {actual}",
-                        shown(&target)
-                    ),
-                });
+                return Err(invalid(format!(
+                    "manifest gives {} a size of {size} bytes, but it has {actual}",
+                    self.shown(&target)
+                )));
             }
         }
         for name in &doc.folders {
-            let target = relative_target(dir, name, &file)?;
-            if !folders.contains(&target) {
-                return Err(OpexError::Invalid {
-                    file,
-                    problem: format!(
-                        "manifest lists folder {}, which is not in the package",
-                        shown(&target)
-                    ),
-                });
+            let target = relative_target(dir, name, file)?;
+            if !self.folders.contains(&target) {
+                return Err(invalid(format!(
+                    "manifest lists folder {}, which is not in the package",
+                    self.shown(&target)
+                )));
             }
         }
-        let own_content = sidecars
-            .iter()
-            .find(|(_, sidecar)| *sidecar == path)
-            .map(|(c, _)| c.clone());
-        for fixity in &doc.fixities {
-            let target = match (&fixity.path, &own_content) {
-                (Some(p), _) => relative_target(dir, p, &file)?,
-                (None, Some(c)) => c.clone(),
-                (None, None) => {
-                    return Err(OpexError::Invalid {
-                        file,
-                        problem: format!(
-                            "{} fixity has no path and the document describes no file",
-                            fixity.algorithm
-                        ),
-                    });
-                }
-            };
-            let Some(bytes) = content.get(&target).or_else(|| opex.get(&target)) else {
-                return Err(OpexError::Invalid {
-                    file,
-                    problem: format!(
-                        "fixity names {}, which is not in the package",
-                        shown(&target)
-                    ),
-                });
-            };
-            verify_fixity(&shown(&target), &fixity.algorithm, &fixity.value, bytes)?;
-        }
-        docs.insert(path.clone(), doc);
+        Ok(())
     }
 
-    let planned_folders = folders
-        .iter()
-        .map(|path| {
-            let (parent, name) = split_parent(path);
-            let doc = folder_docs.get(path).and_then(|d| docs.get(d));
-            PlannedFolder {
-                path: path.clone(),
-                parent: (!parent.is_empty()).then(|| parent.to_string()),
-                source_id: doc.and_then(|d| d.source_id.clone()),
-                title: doc
-                    .and_then(|d| d.title.clone())
-                    .unwrap_or_else(|| name.to_string()),
-                description: doc.and_then(|d| d.description.clone()),
-                security: security_of(doc),
-                identifiers: doc.map(|d| d.identifiers.clone()).unwrap_or_default(),
-                fragments: doc.map(|d| d.fragments.clone()).unwrap_or_default(),
+    /// A fixity names a file of the package (by path, or the one the document describes)
+    /// and matches its bytes.
+    fn check_fixity(
+        &self,
+        fixity: &Fixity,
+        dir: &str,
+        file: &str,
+        own_content: Option<&str>,
+    ) -> Result<(), OpexError> {
+        let target = match (&fixity.path, own_content) {
+            (Some(p), _) => relative_target(dir, p, file)?,
+            (None, Some(c)) => c.to_string(),
+            (None, None) => {
+                return Err(OpexError::Invalid {
+                    file: file.to_string(),
+                    problem: format!(
+                        "{} fixity has no path and the document describes no file",
+                        fixity.algorithm
+                    ),
+                });
             }
-        })
-        .collect();
+        };
+        let Some(bytes) = self.content.get(&target).or_else(|| self.opex.get(&target)) else {
+            return Err(OpexError::Invalid {
+                file: file.to_string(),
+                problem: format!(
+                    "fixity names {}, which is not in the package",
+                    self.shown(&target)
+                ),
+            });
+        };
+        verify_fixity(
+            &self.shown(&target),
+            &fixity.algorithm,
+            &fixity.value,
+            bytes,
+        )
+    }
 
+    fn plan_folders(
+        &self,
+        folder_docs: &BTreeMap<String, String>,
+        docs: &BTreeMap<String, OpexDoc>,
+    ) -> Vec<PlannedFolder> {
+        self.folders
+            .iter()
+            .map(|path| {
+                let (parent, name) = split_parent(path);
+                let doc = folder_docs.get(path).and_then(|d| docs.get(d));
+                PlannedFolder {
+                    path: path.clone(),
+                    parent: (!parent.is_empty()).then(|| parent.to_string()),
+                    source_id: doc.and_then(|d| d.source_id.clone()),
+                    title: doc
+                        .and_then(|d| d.title.clone())
+                        .unwrap_or_else(|| name.to_string()),
+                    description: doc.and_then(|d| d.description.clone()),
+                    security: security_of(doc),
+                    identifiers: doc.map(|d| d.identifiers.clone()).unwrap_or_default(),
+                    fragments: doc.map(|d| d.fragments.clone()).unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+}
+
+/// (folder → its `.opex`, content file → its sidecar `.opex`).
+type Described = (BTreeMap<String, String>, BTreeMap<String, String>);
+
+fn plan_assets(
+    content: BTreeMap<String, Vec<u8>>,
+    sidecars: &BTreeMap<String, String>,
+    mut docs: BTreeMap<String, OpexDoc>,
+) -> Vec<PlannedAsset> {
     let mut assets = Vec::with_capacity(content.len());
     for (path, bytes) in content {
         let (folder, name) = split_parent(&path);
@@ -332,11 +406,7 @@ pub fn read_package_with_limits(zip: &[u8], limits: &ReadLimits) -> Result<Inges
             bytes,
         });
     }
-    Ok(IngestPlan {
-        container,
-        folders: planned_folders,
-        assets,
-    })
+    assets
 }
 
 type Unpacked = (BTreeMap<String, Vec<u8>>, BTreeSet<String>);
@@ -544,331 +614,4 @@ fn verify_fixity(
             actual,
         })
     }
-}
-
-struct Fixity {
-    algorithm: String,
-    value: String,
-    path: Option<String>,
-}
-
-/// What one `.opex` says.
-#[derive(Default)]
-struct OpexDoc {
-    source_id: Option<String>,
-    original_filename: Option<String>,
-    /// Manifest files: (name, type, size).
-    files: Vec<(String, Option<String>, Option<u64>)>,
-    folders: Vec<String>,
-    fixities: Vec<Fixity>,
-    title: Option<String>,
-    description: Option<String>,
-    security: Option<String>,
-    identifiers: Vec<(String, String)>,
-    relationships: Vec<(String, String)>,
-    fragments: Vec<(String, String)>,
-}
-
-/// A descriptive metadata element being read.
-struct FragmentCapture {
-    start: usize,
-    depth: usize,
-    /// Prefixes the element's subtree uses.
-    used: BTreeSet<String>,
-    /// Prefixes the element declares itself.
-    own: BTreeSet<String>,
-}
-
-/// Parses one `.opex` document. OPEX elements are matched by local name in an OPEX
-/// namespace or in none (some tools write unprefixed children under a prefixed root).
-fn parse_opex(text: &str) -> Result<OpexDoc, String> {
-    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
-    let mut r = reader(text);
-    let mut doc = OpexDoc::default();
-    // Local names of the open OPEX elements; `None` for foreign ones (ignored).
-    let mut path: Vec<Option<String>> = Vec::new();
-    // Namespace declarations of the open elements, for fragments that rely on them.
-    let mut scopes: Vec<Vec<(String, String)>> = Vec::new();
-    let mut text_buf = String::new();
-    let mut attrs: Vec<(String, String)> = Vec::new();
-    let mut relationship: (Option<String>, Option<String>) = (None, None);
-    let mut fragment: Option<FragmentCapture> = None;
-    // Bytes of ancestors' namespace declarations the fragments may still copy (see
-    // `finish_fragment`): a few fragments relying on the root's declarations stay far below.
-    let mut inherit_budget = text.len() + INHERITED_DECLARATIONS_SLACK;
-    let mut seen_root = false;
-    loop {
-        let before = r.buffer_position() as usize;
-        let (ns, ev) = next_event(&mut r)?;
-        if let Some(cap) = fragment.as_mut() {
-            match &ev {
-                Event::DocType(_) => return Err(DOCTYPE_REFUSED.to_string()),
-                Event::Start(e) => {
-                    note_used_prefixes(e, &mut cap.used)?;
-                    cap.depth += 1;
-                    if path.len() + cap.depth > MAX_DEPTH {
-                        return Err(format!("elements nested deeper than {MAX_DEPTH}"));
-                    }
-                }
-                Event::Empty(e) => note_used_prefixes(e, &mut cap.used)?,
-                Event::End(_) => {
-                    cap.depth -= 1;
-                    if cap.depth == 0 {
-                        let cap = fragment.take().expect("capturing");
-                        let end = r.buffer_position() as usize;
-                        doc.fragments.push(finish_fragment(
-                            text,
-                            &cap,
-                            end,
-                            &scopes,
-                            &mut inherit_budget,
-                        )?);
-                    }
-                }
-                Event::GeneralRef(g) => {
-                    resolve_reference(g)?;
-                }
-                Event::Eof => return Err("document ends inside an element".to_string()),
-                _ => {}
-            }
-            continue;
-        }
-        match ev {
-            Event::DocType(_) => return Err(DOCTYPE_REFUSED.to_string()),
-            Event::Start(ref e) | Event::Empty(ref e) => {
-                let empty = matches!(ev, Event::Empty(_));
-                let ns = match ns {
-                    ElementNs::Bound(n) => Some(n),
-                    ElementNs::None => None,
-                };
-                let local = e.local_name().as_ref().to_string();
-                if path.is_empty() {
-                    if seen_root {
-                        return Err("more than one root element".to_string());
-                    }
-                    seen_root = true;
-                    if local != "OPEXMetadata"
-                        || !ns.as_deref().is_some_and(|n| OPEX_NAMESPACES.contains(&n))
-                    {
-                        return Err(format!(
-                            "root element is {local} in namespace {}, not OPEXMetadata in {OPEX_NAMESPACE} (or v1.0/v1.1)",
-                            ns.as_deref().unwrap_or("(none)")
-                        ));
-                    }
-                }
-                let in_descriptive = names(&path) == ["OPEXMetadata", "DescriptiveMetadata"];
-                if in_descriptive {
-                    let mut cap = FragmentCapture {
-                        start: before,
-                        depth: 1,
-                        used: BTreeSet::new(),
-                        own: declarations(e)?.into_iter().map(|(p, _)| p).collect(),
-                    };
-                    note_used_prefixes(e, &mut cap.used)?;
-                    if empty {
-                        let end = r.buffer_position() as usize;
-                        doc.fragments.push(finish_fragment(
-                            text,
-                            &cap,
-                            end,
-                            &scopes,
-                            &mut inherit_budget,
-                        )?);
-                    } else {
-                        fragment = Some(cap);
-                    }
-                    continue;
-                }
-                let is_opex = ns.as_deref().is_none_or(|n| OPEX_NAMESPACES.contains(&n));
-                scopes.push(declarations(e)?);
-                path.push(is_opex.then_some(local));
-                if path.len() > MAX_DEPTH {
-                    return Err(format!("elements nested deeper than {MAX_DEPTH}"));
-                }
-                text_buf.clear();
-                attrs = super::xml::attributes(e)?;
-                on_start(&mut doc, &names(&path), &attrs, &mut relationship)?;
-                if empty {
-                    on_end(&mut doc, &names(&path), "", &attrs, &mut relationship)?;
-                    path.pop();
-                    scopes.pop();
-                }
-            }
-            Event::End(_) => {
-                let value = std::mem::take(&mut text_buf);
-                on_end(&mut doc, &names(&path), &value, &attrs, &mut relationship)?;
-                path.pop();
-                scopes.pop();
-            }
-            Event::Text(t) => {
-                if path.is_empty() {
-                    if !t.trim().is_empty() {
-                        return Err("text outside the root element".to_string());
-                    }
-                } else {
-                    text_buf.push_str(&t.xml10_content());
-                }
-            }
-            Event::CData(t) => {
-                if path.is_empty() {
-                    return Err("text outside the root element".to_string());
-                }
-                text_buf.push_str(&t.xml10_content());
-            }
-            Event::GeneralRef(g) => {
-                let c = resolve_reference(&g)?;
-                if path.is_empty() {
-                    return Err("text outside the root element".to_string());
-                }
-                text_buf.push(c);
-            }
-            Event::Eof => break,
-            Event::Comment(_) | Event::Decl(_) | Event::PI(_) => {}
-        }
-    }
-    if !path.is_empty() {
-        return Err("document ends inside an element".to_string());
-    }
-    if !seen_root {
-        return Err("no root element".to_string());
-    }
-    Ok(doc)
-}
-
-/// The open elements' local names, with foreign elements as "" so they match nothing.
-fn names(path: &[Option<String>]) -> Vec<&str> {
-    path.iter().map(|p| p.as_deref().unwrap_or("")).collect()
-}
-
-fn attr<'a>(attrs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    attrs
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
-fn on_start(
-    doc: &mut OpexDoc,
-    path: &[&str],
-    attrs: &[(String, String)],
-    relationship: &mut (Option<String>, Option<String>),
-) -> Result<(), String> {
-    match path {
-        // Older examples put Fixities inside Manifest; both are read.
-        ["OPEXMetadata", "Transfer", "Fixities", "Fixity"]
-        | ["OPEXMetadata", "Transfer", "Manifest", "Fixities", "Fixity"] => {
-            let (Some(algorithm), Some(value)) = (attr(attrs, "type"), attr(attrs, "value")) else {
-                return Err("Fixity without type and value attributes".to_string());
-            };
-            doc.fixities.push(Fixity {
-                algorithm: algorithm.trim().to_string(),
-                value: value.trim().to_string(),
-                path: attr(attrs, "path").map(|p| p.trim().to_string()),
-            });
-        }
-        ["OPEXMetadata", "Relationships", "Relationship"] => *relationship = (None, None),
-        _ => {}
-    }
-    Ok(())
-}
-
-fn on_end(
-    doc: &mut OpexDoc,
-    path: &[&str],
-    value: &str,
-    attrs: &[(String, String)],
-    relationship: &mut (Option<String>, Option<String>),
-) -> Result<(), String> {
-    let trimmed = || value.trim().to_string();
-    match path {
-        ["OPEXMetadata", "Transfer", "SourceID"] => doc.source_id = Some(trimmed()),
-        ["OPEXMetadata", "Transfer", "OriginalFilename"] => {
-            doc.original_filename = Some(value.to_string())
-        }
-        ["OPEXMetadata", "Transfer", "Manifest", "Files", "File"] => {
-            let size = match attr(attrs, "size") {
-                Some(s) => Some(
-                    s.trim()
-                        .parse::<u64>()
-                        .map_err(|_| format!("File {value:?} has size {s:?}, not a number"))?,
-                ),
-                None => None,
-            };
-            doc.files
-                .push((trimmed(), attr(attrs, "type").map(str::to_string), size));
-        }
-        ["OPEXMetadata", "Transfer", "Manifest", "Folders", "Folder"] => {
-            doc.folders.push(trimmed())
-        }
-        ["OPEXMetadata", "Properties", "Title"] => doc.title = Some(value.to_string()),
-        ["OPEXMetadata", "Properties", "Description"] => doc.description = Some(value.to_string()),
-        ["OPEXMetadata", "Properties", "SecurityDescriptor"] => doc.security = Some(trimmed()),
-        ["OPEXMetadata", "Properties", "Identifiers", "Identifier"] => {
-            let kind = attr(attrs, "type")
-                .ok_or_else(|| format!("Identifier {value:?} has no type attribute"))?;
-            doc.identifiers.push((kind.trim().to_string(), trimmed()));
-        }
-        ["OPEXMetadata", "Relationships", "Relationship", "Type"] => {
-            relationship.0 = Some(trimmed())
-        }
-        ["OPEXMetadata", "Relationships", "Relationship", "Object"] => {
-            relationship.1 = Some(trimmed())
-        }
-        ["OPEXMetadata", "Relationships", "Relationship"] => {
-            let (kind, object) = std::mem::take(relationship);
-            doc.relationships
-                .push((kind.unwrap_or_default(), object.unwrap_or_default()));
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
-/// Cuts a metadata element out of its `.opex` as a standalone document: its exact source
-/// text, plus declarations of the namespaces it uses from its ancestors.
-fn finish_fragment(
-    text: &str,
-    cap: &FragmentCapture,
-    end: usize,
-    scopes: &[Vec<(String, String)>],
-    inherit_budget: &mut usize,
-) -> Result<(String, String), String> {
-    let span = text
-        .get(cap.start..end)
-        .ok_or_else(|| "metadata fragment position is not on a character boundary".to_string())?;
-    let mut inherited = String::new();
-    for prefix in &cap.used {
-        if cap.own.contains(prefix) || prefix == "xml" || prefix == "xmlns" {
-            continue;
-        }
-        if let Some(uri) = lookup(scopes, prefix) {
-            if prefix.is_empty() {
-                inherited.push_str(&format!(" xmlns=\"{}\"", escape_attr(uri)));
-            } else {
-                inherited.push_str(&format!(" xmlns:{prefix}=\"{}\"", escape_attr(uri)));
-            }
-        }
-    }
-    // Every fragment gets its own copy of what it inherits, so many small fragments relying
-    // on long declarations made once could otherwise outgrow the document many times over.
-    *inherit_budget = inherit_budget.checked_sub(inherited.len()).ok_or_else(|| {
-        format!(
-            "descriptive metadata fragments inherit more namespace declarations than allowed \
-             (the document's size plus {INHERITED_DECLARATIONS_SLACK} bytes); declare the \
-             namespaces on the fragments themselves"
-        )
-    })?;
-    let name_end = span
-        .char_indices()
-        .skip(1)
-        .find(|(_, c)| c.is_whitespace() || *c == '/' || *c == '>')
-        .map_or(span.len(), |(i, _)| i);
-    let standalone = format!("{}{inherited}{}", &span[..name_end], &span[name_end..]);
-    let checked = check_fragment(&standalone)
-        .map_err(|problem| format!("descriptive metadata fragment {problem}"))?;
-    if OPEX_NAMESPACES.contains(&checked.schema.as_str()) {
-        return Err("descriptive metadata fragment is in the OPEX namespace".to_string());
-    }
-    let schema = checked.schema;
-    Ok((schema, standalone))
 }

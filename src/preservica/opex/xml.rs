@@ -1,13 +1,11 @@
 //! The XML pieces OPEX needs that quick-xml leaves to the caller: escaping values so they
-//! read back exactly, refusing DTDs and unknown entities, and checking descriptive metadata
-//! fragments before they are pasted into (or after they are cut out of) a `.opex`.
+//! read back exactly, reading through the one hardened reader ([`crate::xml::Reader`]) with
+//! namespace well-formedness on top, and checking descriptive metadata fragments before they
+//! are pasted into (or after they are cut out of) a `.opex`.
 
+use crate::xml::{Reader, Resolved};
 use quick_xml::events::{BytesStart, Event};
-use quick_xml::name::{Namespace, ResolveResult};
-use quick_xml::reader::NsReader;
-
-/// Deep enough for any real metadata fragment inside an `.opex`; stops deep-nesting bombs.
-pub(super) const MAX_DEPTH: usize = 128;
+use std::sync::Arc;
 
 pub(super) use crate::xml::is_xml_char;
 
@@ -55,45 +53,13 @@ pub(super) fn escape_attr(value: &str) -> String {
 
 pub(super) use crate::xml::resolve_reference;
 
-pub(super) const DOCTYPE_REFUSED: &str =
-    "DOCTYPE is not allowed (entity declarations can expand without bound)";
-
-/// A namespace-aware reader configured the same way for every document ferry reads.
-pub(super) fn reader(text: &str) -> NsReader<&[u8]> {
-    let mut r = NsReader::from_str(text);
-    let c = r.config_mut();
-    c.trim_text(false);
-    c.expand_empty_elements = false;
-    c.check_end_names = true;
-    r
-}
-
-/// Where an element's name resolved to.
-pub(super) enum ElementNs {
-    None,
-    Bound(String),
-}
-
-/// The next event, with the namespace of its element resolved; unbound prefixes are errors
-/// (the document would not be namespace-well-formed).
-pub(super) fn next_event<'i>(r: &mut NsReader<&'i [u8]>) -> Result<(ElementNs, Event<'i>), String> {
-    let step = r.read_resolved_event().map(|(res, ev)| {
-        let ns = match res {
-            ResolveResult::Bound(Namespace(ns)) => {
-                crate::xml::check_namespace(ns).map(|()| ElementNs::Bound(ns.to_string()))
-            }
-            ResolveResult::Unbound => Ok(ElementNs::None),
-            ResolveResult::Unknown(p) => Err(format!("namespace prefix {p:?} is not declared")),
-        };
-        (ns, ev)
-    });
-    match step {
-        Ok((Ok(ns), ev)) => Ok((ns, ev)),
-        Ok((Err(message), _)) => Err(message),
-        Err(e) => Err(format!(
-            "malformed XML near byte {}: {e}",
-            r.buffer_position()
-        )),
+/// The next event with the namespace of its element; an undeclared prefix is an error (the
+/// document would not be namespace-well-formed).
+pub(super) fn next_event<'i>(r: &mut Reader<'i>) -> Result<(Option<Arc<str>>, Event<'i>), String> {
+    let (ns, ev) = r.next().map_err(|e| e.to_string())?;
+    match ns {
+        Resolved::Undeclared(p) => Err(format!("namespace prefix {p:?} is not declared")),
+        ns => Ok((ns.bound(), ev)),
     }
 }
 
@@ -176,68 +142,48 @@ pub(super) struct CheckedFragment<'a> {
 /// Checks that `xml` is one well-formed, namespace-well-formed element in a namespace, with
 /// no DOCTYPE and no undeclared entities, and returns its schema and its element text.
 pub(super) fn check_fragment(xml: &str) -> Result<CheckedFragment<'_>, String> {
-    let text = xml.strip_prefix('\u{FEFF}').unwrap_or(xml);
-    let mut r = reader(text);
+    let mut r = Reader::new(xml).map_err(|e| e.to_string())?;
+    let text = r.source();
     // Declarations seen on open elements, innermost last, to check attribute prefixes.
     let mut scopes: Vec<Vec<(String, String)>> = Vec::new();
     let mut root: Option<(usize, Option<String>)> = None;
     let mut span: Option<(usize, usize)> = None;
     loop {
-        let before = r.buffer_position() as usize;
+        let before = r.position();
         let (ns, ev) = next_event(&mut r)?;
         let depth = scopes.len();
         match ev {
-            Event::DocType(_) => return Err(DOCTYPE_REFUSED.to_string()),
             Event::Start(ref e) | Event::Empty(ref e) => {
                 if depth == 0 {
                     if root.is_some() {
                         return Err("has more than one root element".to_string());
                     }
-                    root = Some((
-                        before,
-                        match ns {
-                            ElementNs::Bound(n) => Some(n),
-                            ElementNs::None => None,
-                        },
-                    ));
+                    root = Some((before, ns.map(|n| n.to_string())));
                 }
                 scopes.push(declarations(e)?);
                 check_attribute_prefixes(e, &scopes)?;
                 if matches!(ev, Event::Empty(_)) {
                     scopes.pop();
-                } else if scopes.len() > MAX_DEPTH {
-                    return Err(format!("has elements nested deeper than {MAX_DEPTH}"));
                 }
                 if scopes.is_empty() {
-                    span = Some((before, r.buffer_position() as usize));
+                    span = Some((before, r.position()));
                 }
             }
             Event::End(_) => {
                 scopes.pop();
                 if scopes.is_empty() {
-                    span = Some((
-                        root.as_ref().map_or(0, |r| r.0),
-                        r.buffer_position() as usize,
-                    ));
+                    span = Some((root.as_ref().map_or(0, |r| r.0), r.position()));
                 }
             }
-            Event::Text(t) => {
-                if depth == 0 && !t.trim().is_empty() {
-                    return Err("has text outside its root element".to_string());
-                }
+            Event::Text(t) if depth == 0 && !t.trim().is_empty() => {
+                return Err("has text outside its root element".to_string());
             }
-            Event::GeneralRef(g) => {
-                let name: &str = &g;
-                resolve_reference(name)?;
-                if depth == 0 {
-                    return Err("has text outside its root element".to_string());
-                }
-            }
-            Event::CData(_) if depth == 0 => {
+            Event::GeneralRef(_) | Event::CData(_) if depth == 0 => {
                 return Err("has text outside its root element".to_string());
             }
             Event::Eof => break,
-            Event::CData(_) | Event::Comment(_) | Event::Decl(_) | Event::PI(_) => {}
+            // Text inside the root, comments, declarations, processing instructions.
+            _ => {}
         }
     }
     if !scopes.is_empty() {

@@ -1,7 +1,13 @@
 //! What the package says about each item and gallery: the Preservica records made from
 //! PhotoShelter metadata, the distribution history, the checksums ferry computed.
 
-use super::*;
+use super::Gallery;
+use crate::mapping::photoshelter::{self as ps_map, PhotoShelterRecord};
+use crate::mapping::preservica::{self as pv_map, PreservicaRecord};
+use crate::mapping::{FieldChange, Mapping};
+use crate::model::{FieldValue, System};
+use crate::store::transfers::TransferRecord;
+use crate::transfer::detail_str;
 
 /// The checksums ferry computed for a transfer's original, as (algorithm, hex).
 pub(super) fn computed_fixities(record: &TransferRecord) -> Vec<(String, String)> {
@@ -33,7 +39,7 @@ pub(super) fn distribution_line(gallery: Option<&Gallery>, today: chrono::NaiveD
 /// record, and the distribution history.
 pub(super) fn asset_record(
     mapping: &Mapping,
-    ps_record: &crate::mapping::photoshelter::PhotoShelterRecord,
+    ps_record: &PhotoShelterRecord,
     distribution: &str,
 ) -> PreservicaRecord {
     let canonical = ps_map::read_record(mapping, ps_record).record;

@@ -1,9 +1,41 @@
 //! The `downloaded` step: the original streamed into staging with its checksums.
 
-use super::*;
+use super::{ArchiveStep, BatchRun, TransferContext, TransferError};
+use crate::photoshelter::client::MediaSummary;
+use crate::store::transfers::TransferRecord;
+use crate::transfer::{Digests, byte_bar, detail_str};
+use serde_json::{Value, json};
+use std::path::Path;
+use tokio::io::AsyncWriteExt;
+
+impl BatchRun<'_, '_> {
+    /// Downloads what has not been downloaded (or whose staged copy is gone).
+    pub(super) async fn downloaded(&mut self, staging: &Path) -> Result<(), TransferError> {
+        for n in 0..self.items.len() {
+            let record = &self.items[n].record;
+            let staged_ok = match (ArchiveStep::of(record), detail_str(record, "staged")) {
+                (Some(s), _) if s > ArchiveStep::Uploaded => true,
+                (Some(_), Some(path)) => staged_intact(&path, record).await,
+                _ => false,
+            };
+            if staged_ok {
+                continue;
+            }
+            let item = &self.items[n];
+            match download(self.ctx, staging, &item.media, &item.record).await {
+                Ok(detail) => {
+                    self.record(n, ArchiveStep::Downloaded, detail)?;
+                    self.stop_after(ArchiveStep::Downloaded)?;
+                }
+                Err(e) => self.fail(n, None, &e.to_string())?,
+            }
+        }
+        Ok(())
+    }
+}
 
 /// Whether a staged original is still there with the size recorded.
-pub(super) async fn staged_intact(path: &str, record: &TransferRecord) -> bool {
+async fn staged_intact(path: &str, record: &TransferRecord) -> bool {
     let size = record.detail.get("size").and_then(Value::as_u64);
     match tokio::fs::metadata(path).await {
         Ok(m) => Some(m.len()) == size,
@@ -12,7 +44,7 @@ pub(super) async fn staged_intact(path: &str, record: &TransferRecord) -> bool {
 }
 
 /// Streams the original into the staging directory, computing its checksums on the way.
-pub(super) async fn download(
+async fn download(
     ctx: &TransferContext<'_>,
     staging: &Path,
     media: &MediaSummary,

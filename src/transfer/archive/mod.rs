@@ -14,39 +14,25 @@
 //! `uploading` asks the process monitor whether its package arrived before sending it again.
 
 use super::{
-    Digests, PlannedTransfer, RunEnd, Step, TransferContext, TransferError, TransferOutcome,
-    advance, agreed_fields, begin_run, byte_bar, check_fixity, detail_of, detail_str, finish_run,
-    record_pair, record_step,
+    PlannedTransfer, RunEnd, Step, TransferContext, TransferError, TransferOutcome, advance,
+    begin_run, finish_run, record_step,
 };
 use crate::config::AfterArchive;
-use crate::mapping::photoshelter as ps_map;
-use crate::mapping::preservica::{self as pv_map, PreservicaRecord};
-use crate::mapping::{FieldChange, Mapping};
-use crate::model::{FieldValue, System};
-use crate::photoshelter::client::{ContainerKind, MediaSummary, Scope};
-use crate::photoshelter::wire::{MediaKind, Visibility};
-use crate::preservica::opex::{AssetSpec, FolderSpec, PackageBuilder};
-use crate::preservica::wire::{self as pv_wire, EntityKind};
+use crate::photoshelter::client::{ContainerKind, MediaSummary};
+use crate::photoshelter::wire::Visibility;
 use crate::report::{Failure, TransferRow};
 use crate::store::Store;
 use crate::store::sync::RunId;
 use crate::store::transfers::{TransferKind, TransferRecord, TransferState};
-use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-use std::time::Duration;
-use tokio::io::AsyncWriteExt;
+use serde_json::Value;
 
 mod describe;
 mod download;
 mod package;
 mod select;
-mod verify;
+mod settle;
 
-use describe::*;
-use download::*;
-use package::*;
-use select::*;
-use verify::*;
+use select::{already_archived, plan_batch, select};
 
 /// The identifier type of the PhotoShelter gallery id on the folder made for it.
 pub const GALLERY_ID_TYPE: &str = "photoshelter_gallery";
@@ -158,19 +144,17 @@ pub async fn run_archive(
         )
     })?;
     let batches = select(store, ctx, request).await?;
-    let mut planned = Vec::new();
+    let mut tally = Tally::default();
     if opts.dry_run {
         for batch in &batches {
-            plan_batch(store, ctx, &folder, batch, &mut planned).await?;
+            plan_batch(store, ctx, &folder, batch, &mut tally.planned).await?;
         }
-        return Ok(TransferOutcome::dry_run(planned));
+        return Ok(TransferOutcome::dry_run(tally.planned));
     }
     let started = ctx.clock.now();
     let run = begin_run(store, &ctx.clock, "archive")?;
     let span = tracing::info_span!("archive", run);
-    let mut touched = Vec::new();
     let mut failures = Vec::new();
-    let mut notes = Vec::new();
     let mut stopped = None;
     for batch in &batches {
         let label = batch
@@ -178,18 +162,18 @@ pub async fn run_archive(
             .as_ref()
             .map(|g| format!("gallery {}", g.id))
             .unwrap_or_else(|| "media".into());
+        let mut batch_run = BatchRun {
+            store: &mut *store,
+            ctx,
+            run,
+            folder: &folder,
+            batch,
+            opts,
+            tally: &mut tally,
+            items: Vec::new(),
+        };
         let result = tracing::Instrument::instrument(
-            archive_batch(
-                store,
-                ctx,
-                run,
-                &folder,
-                batch,
-                opts,
-                &mut planned,
-                &mut touched,
-                &mut notes,
-            ),
+            batch_run.archive(),
             tracing::info_span!(parent: &span, "batch", what = %label),
         )
         .await;
@@ -216,6 +200,11 @@ pub async fn run_archive(
             }
         }
     }
+    let Tally {
+        planned,
+        touched,
+        notes,
+    } = tally;
     finish_run(
         store,
         ctx,
@@ -230,6 +219,183 @@ pub async fn run_archive(
             touched,
         },
     )
+}
+
+/// What a run gathers from its batches for its report.
+#[derive(Default)]
+struct Tally {
+    planned: Vec<PlannedTransfer>,
+    touched: Vec<i64>,
+    notes: Vec<TransferRow>,
+}
+
+/// One batch on its way through the steps: what every step of it shares.
+struct BatchRun<'a, 'c> {
+    store: &'a mut Store,
+    ctx: &'a TransferContext<'c>,
+    run: RunId,
+    /// The Preservica folder archived work goes into.
+    folder: &'a str,
+    batch: &'a Batch,
+    opts: &'a ArchiveOptions,
+    tally: &'a mut Tally,
+    /// The batch's media that are not archived yet, each with its transfer row.
+    items: Vec<Item>,
+}
+
+impl BatchRun<'_, '_> {
+    /// Takes every item of the batch as far as it goes, one step at a time in
+    /// `ArchiveStep`'s order; each step commits before the next starts.
+    async fn archive(&mut self) -> Result<(), TransferError> {
+        let staging = self.ctx.archive.staging.clone();
+        crate::private_fs::create_dir_all_async(&staging)
+            .await
+            .map_err(TransferError::io(&staging))?;
+        self.plan_items().await?;
+        self.downloaded(&staging).await?;
+        self.resume_uploading().await?;
+        self.uploading_and_uploaded().await?;
+        self.ingested().await?;
+        // Per item, so one item is written back and paired before the next is verified.
+        for n in 0..self.items.len() {
+            self.verified(n).await?;
+            self.written_back(n).await?;
+            self.done(n).await?;
+        }
+        self.make_gallery_private().await
+    }
+
+    /// Plans a transfer for each media item not archived yet; the rest are listed as skipped.
+    async fn plan_items(&mut self) -> Result<(), TransferError> {
+        let (store, ctx, folder) = (&mut *self.store, self.ctx, self.folder);
+        let target_name = self
+            .batch
+            .gallery
+            .as_ref()
+            .map(|g| format!("folder {:?}", g.name))
+            .unwrap_or_else(|| format!("folder {folder}"));
+        for m in &self.batch.media {
+            let skip = already_archived(store, ctx, folder, &m.id, None).await?;
+            self.tally.planned.push(PlannedTransfer {
+                source: m.id.clone(),
+                name: m.file_name.clone().unwrap_or_default(),
+                size: None,
+                target: target_name.clone(),
+                skip: skip.clone(),
+            });
+            if skip.is_some() {
+                continue;
+            }
+            let record = store.plan_transfer(
+                self.run,
+                TransferKind::Archive,
+                &m.id,
+                folder,
+                ctx.clock.now(),
+            )?;
+            self.items.push(Item {
+                media: m.clone(),
+                record,
+            });
+        }
+        Ok(())
+    }
+
+    /// Moves an item to `step`, keeping its target and detail.
+    fn advance(
+        &mut self,
+        n: usize,
+        step: ArchiveStep,
+        target: Option<&str>,
+    ) -> Result<(), TransferError> {
+        let item = &mut self.items[n];
+        advance(
+            self.store,
+            &self.ctx.clock,
+            &mut item.record,
+            step.name(),
+            target,
+        )
+    }
+
+    /// Moves an item to `step` (still in progress) with a new detail.
+    fn record(
+        &mut self,
+        n: usize,
+        step: ArchiveStep,
+        detail: serde_json::Map<String, Value>,
+    ) -> Result<(), TransferError> {
+        let item = &mut self.items[n];
+        record_step(
+            self.store,
+            &self.ctx.clock,
+            &mut item.record,
+            Step {
+                state: TransferState::InProgress,
+                name: step.name(),
+                target: None,
+                detail,
+                error: None,
+            },
+        )
+    }
+
+    fn fail(
+        &mut self,
+        n: usize,
+        at: Option<ArchiveStep>,
+        error: &str,
+    ) -> Result<(), TransferError> {
+        fail(self.store, self.ctx, &mut self.items[n], at, error)
+    }
+
+    fn stop_after(&self, step: ArchiveStep) -> Result<(), TransferError> {
+        check_stop(self.opts, step)
+    }
+
+    /// The items at `step`, by index.
+    fn at_step(&self, step: ArchiveStep) -> impl Iterator<Item = usize> + '_ {
+        self.items
+            .iter()
+            .enumerate()
+            .filter(move |(_, i)| ArchiveStep::of(&i.record) == Some(step))
+            .map(|(n, _)| n)
+    }
+
+    /// Slimming the working set comes last, and only when every item of the gallery is safe.
+    async fn make_gallery_private(&mut self) -> Result<(), TransferError> {
+        let (store, ctx, folder) = (&*self.store, self.ctx, self.folder);
+        let Some(g) = &self.batch.gallery else {
+            return Ok(());
+        };
+        if ctx.archive.after != AfterArchive::Private || g.mode == Some(Visibility::Private) {
+            return Ok(());
+        }
+        let all_safe = self.batch.media.iter().all(|m| {
+            store
+                .transfer_for(TransferKind::Archive, &m.id, folder)
+                .ok()
+                .flatten()
+                .is_some_and(|t| t.state == TransferState::Done)
+                || store.preservica_ref_of(&m.id).ok().flatten().is_some()
+        });
+        if all_safe {
+            ctx.photoshelter
+                .set_visibility(ContainerKind::Gallery, &g.id, Visibility::Private)
+                .await?;
+            self.tally.notes.push(TransferRow {
+                kind: "archive".into(),
+                source: g.id.clone(),
+                target: None,
+                state: "done".into(),
+                detail: format!(
+                    "gallery {:?} made private after every item's archive copy was verified",
+                    g.name
+                ),
+            });
+        }
+        Ok(())
+    }
 }
 
 pub(super) fn check_stop(opts: &ArchiveOptions, step: ArchiveStep) -> Result<(), TransferError> {
@@ -262,308 +428,5 @@ pub(super) fn fail(
     )?;
     item.record.state = TransferState::Failed;
     item.record.error = Some(error.to_string());
-    Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn archive_batch(
-    store: &mut Store,
-    ctx: &TransferContext<'_>,
-    run: RunId,
-    folder: &str,
-    batch: &Batch,
-    opts: &ArchiveOptions,
-    planned: &mut Vec<PlannedTransfer>,
-    touched: &mut Vec<i64>,
-    notes: &mut Vec<TransferRow>,
-) -> Result<(), TransferError> {
-    let staging = ctx.archive.staging.clone();
-    crate::private_fs::create_dir_all_async(&staging)
-        .await
-        .map_err(TransferError::io(&staging))?;
-    let target_name = batch
-        .gallery
-        .as_ref()
-        .map(|g| format!("folder {:?}", g.name))
-        .unwrap_or_else(|| format!("folder {folder}"));
-    let mut items = Vec::new();
-    for m in &batch.media {
-        let skip = already_archived(store, ctx, folder, &m.id, None).await?;
-        planned.push(PlannedTransfer {
-            source: m.id.clone(),
-            name: m.file_name.clone().unwrap_or_default(),
-            size: None,
-            target: target_name.clone(),
-            skip: skip.clone(),
-        });
-        if skip.is_some() {
-            continue;
-        }
-        let record =
-            store.plan_transfer(run, TransferKind::Archive, &m.id, folder, ctx.clock.now())?;
-        items.push(Item {
-            media: m.clone(),
-            record,
-        });
-    }
-
-    // Download what has not been downloaded (or whose staged copy is gone).
-    for item in items.iter_mut() {
-        let step = ArchiveStep::of(&item.record);
-        let staged_ok = match (step, detail_str(&item.record, "staged")) {
-            (Some(s), _) if s > ArchiveStep::Uploaded => true,
-            (Some(_), Some(path)) => staged_intact(&path, &item.record).await,
-            _ => false,
-        };
-        if staged_ok {
-            continue;
-        }
-        match download(ctx, &staging, &item.media, &item.record).await {
-            Ok(detail) => {
-                record_step(
-                    store,
-                    &ctx.clock,
-                    &mut item.record,
-                    Step {
-                        state: TransferState::InProgress,
-                        name: ArchiveStep::Downloaded.name(),
-                        target: None,
-                        detail,
-                        error: None,
-                    },
-                )?;
-                check_stop(opts, ArchiveStep::Downloaded)?;
-            }
-            Err(e) => fail(store, ctx, item, None, &e.to_string())?,
-        }
-    }
-
-    // A package that was being uploaded when a run stopped: if Preservica has it, it is not
-    // sent again.
-    for item in items.iter_mut() {
-        if ArchiveStep::of(&item.record) != Some(ArchiveStep::Uploading) {
-            continue;
-        }
-        let Some(key) = detail_str(&item.record, "package") else {
-            continue;
-        };
-        let step = match ctx.preservica.package_status(&key).await? {
-            Some(_) => ArchiveStep::Uploaded,
-            None => ArchiveStep::Downloaded,
-        };
-        advance(store, &ctx.clock, &mut item.record, step.name(), None)?;
-    }
-
-    // Package and upload everything downloaded.
-    let ready: Vec<usize> = items
-        .iter()
-        .enumerate()
-        .filter(|(_, i)| {
-            ArchiveStep::of(&i.record) == Some(ArchiveStep::Downloaded)
-                && detail_str(&i.record, "staged").is_some()
-        })
-        .map(|(n, _)| n)
-        .collect();
-    if !ready.is_empty() {
-        package_and_upload(store, ctx, run, folder, batch, &mut items, &ready, opts).await?;
-    }
-
-    // Follow each package's ingest.
-    let mut packages: Vec<String> = items
-        .iter()
-        .filter(|i| ArchiveStep::of(&i.record) == Some(ArchiveStep::Uploaded))
-        .filter_map(|i| detail_str(&i.record, "package"))
-        .collect();
-    packages.dedup();
-    for key in packages {
-        let members: Vec<usize> = items
-            .iter()
-            .enumerate()
-            .filter(|(_, i)| {
-                ArchiveStep::of(&i.record) == Some(ArchiveStep::Uploaded)
-                    && detail_str(&i.record, "package").as_deref() == Some(key.as_str())
-            })
-            .map(|(n, _)| n)
-            .collect();
-        let ids: Vec<String> = members
-            .iter()
-            .map(|&n| source_id(&items[n].record))
-            .collect();
-        let timeout = Duration::from_secs(ctx.archive.ingest_timeout_secs);
-        match ctx
-            .preservica
-            .wait_for_package(Some(&key), &ids, timeout)
-            .await
-        {
-            Ok(found) => {
-                for &n in &members {
-                    let item = &mut items[n];
-                    let reference = found[&source_id(&item.record)].clone();
-                    advance(
-                        store,
-                        &ctx.clock,
-                        &mut item.record,
-                        ArchiveStep::Ingested.name(),
-                        Some(&reference),
-                    )?;
-                }
-                check_stop(opts, ArchiveStep::Ingested)?;
-            }
-            Err(e) => {
-                // A failed ingest will not recover by waiting: the next run sends a new
-                // package. One still running keeps its place and is waited for again.
-                let failed =
-                    ctx.preservica.package_status(&key).await?.as_deref() == Some("Failed");
-                for &n in &members {
-                    let at = if failed {
-                        ArchiveStep::Downloaded
-                    } else {
-                        ArchiveStep::Uploaded
-                    };
-                    fail(store, ctx, &mut items[n], Some(at), &e.to_string())?;
-                }
-            }
-        }
-    }
-
-    // Verify fixity, then write back, then pair.
-    for item in items.iter_mut() {
-        if ArchiveStep::of(&item.record) == Some(ArchiveStep::Ingested) {
-            let reference = item.record.target_id.clone().unwrap_or_default();
-            match verify(ctx, &reference, &item.record).await? {
-                Ok(algorithms) => {
-                    let mut detail = detail_of(&item.record);
-                    detail.insert("verified".into(), json!(algorithms));
-                    record_step(
-                        store,
-                        &ctx.clock,
-                        &mut item.record,
-                        Step {
-                            state: TransferState::InProgress,
-                            name: ArchiveStep::Verified.name(),
-                            target: None,
-                            detail,
-                            error: None,
-                        },
-                    )?;
-                    check_stop(opts, ArchiveStep::Verified)?;
-                }
-                Err(reason) => {
-                    fail(
-                        store,
-                        ctx,
-                        item,
-                        Some(ArchiveStep::Ingested),
-                        &format!("{reason}; nothing was written back to PhotoShelter"),
-                    )?;
-                    continue;
-                }
-            }
-        }
-        if ArchiveStep::of(&item.record) == Some(ArchiveStep::Verified) {
-            let reference = item.record.target_id.clone().unwrap_or_default();
-            let title = detail_str(&item.record, "archive_title");
-            match write_back(
-                ctx.mapping,
-                ctx,
-                &item.media.id,
-                &reference,
-                title.as_deref(),
-            )
-            .await
-            {
-                Ok(()) => {
-                    advance(
-                        store,
-                        &ctx.clock,
-                        &mut item.record,
-                        ArchiveStep::WrittenBack.name(),
-                        None,
-                    )?;
-                    check_stop(opts, ArchiveStep::WrittenBack)?;
-                }
-                Err(e) => {
-                    fail(
-                        store,
-                        ctx,
-                        item,
-                        Some(ArchiveStep::Verified),
-                        &e.to_string(),
-                    )?;
-                    continue;
-                }
-            }
-        }
-        if ArchiveStep::of(&item.record) == Some(ArchiveStep::WrittenBack) {
-            let reference = item.record.target_id.clone().unwrap_or_default();
-            let ps_record = ctx.photoshelter.read_record(&item.media.id).await?;
-            let pv_record = ctx.preservica.read_asset(&reference).await?;
-            let agreed = agreed_fields(
-                ctx.mapping,
-                &ps_map::read_record(ctx.mapping, &ps_record).record,
-                &pv_map::read_record(ctx.mapping, &pv_record).record,
-            );
-            let asset = record_pair(
-                store,
-                run,
-                &item.media.id,
-                &reference,
-                "transfer",
-                &agreed,
-                ctx.clock.now(),
-            )?;
-            touched.extend(asset);
-            let mut detail = detail_of(&item.record);
-            if let Some(path) = detail
-                .remove("staged")
-                .and_then(|v| v.as_str().map(PathBuf::from))
-            {
-                let _ = tokio::fs::remove_file(path).await;
-            }
-            record_step(
-                store,
-                &ctx.clock,
-                &mut item.record,
-                Step {
-                    state: TransferState::Done,
-                    name: ArchiveStep::Done.name(),
-                    target: None,
-                    detail,
-                    error: None,
-                },
-            )?;
-            tracing::info!(media = %item.media.id, reference, "archived");
-        }
-    }
-
-    // Slimming the working set comes last, and only when every item of the gallery is safe.
-    if let Some(g) = &batch.gallery
-        && ctx.archive.after == AfterArchive::Private
-        && g.mode != Some(Visibility::Private)
-    {
-        let all_safe = batch.media.iter().all(|m| {
-            store
-                .transfer_for(TransferKind::Archive, &m.id, folder)
-                .ok()
-                .flatten()
-                .is_some_and(|t| t.state == TransferState::Done)
-                || store.preservica_ref_of(&m.id).ok().flatten().is_some()
-        });
-        if all_safe {
-            ctx.photoshelter
-                .set_visibility(ContainerKind::Gallery, &g.id, Visibility::Private)
-                .await?;
-            notes.push(TransferRow {
-                kind: "archive".into(),
-                source: g.id.clone(),
-                target: None,
-                state: "done".into(),
-                detail: format!(
-                    "gallery {:?} made private after every item's archive copy was verified",
-                    g.name
-                ),
-            });
-        }
-    }
     Ok(())
 }

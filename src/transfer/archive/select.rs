@@ -1,6 +1,13 @@
 //! Which galleries and media an archive run takes, and which of them are archived already.
 
-use super::*;
+use super::{ArchiveRequest, Batch, Gallery, TransferContext, TransferError};
+use crate::mapping::photoshelter::{self as ps_map, PhotoShelterRecord};
+use crate::model::System;
+use crate::photoshelter::client::{ContainerKind, MediaSummary, Scope};
+use crate::photoshelter::wire::MediaKind;
+use crate::store::Store;
+use crate::store::transfers::{TransferKind, TransferState};
+use crate::transfer::PlannedTransfer;
 
 /// The batches `request` names, galleries first; media named on their own form one batch.
 pub(super) async fn select(
@@ -114,7 +121,7 @@ pub(super) async fn already_archived(
     folder: &str,
     media: &str,
     // The media's record when the caller has read it; else it is read only if needed.
-    known: Option<&crate::mapping::photoshelter::PhotoShelterRecord>,
+    known: Option<&PhotoShelterRecord>,
 ) -> Result<Option<String>, TransferError> {
     let transfer = store.transfer_for(TransferKind::Archive, media, folder)?;
     if let Some(t) = &transfer

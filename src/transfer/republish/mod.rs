@@ -12,26 +12,20 @@
 //! the upload before sending it again; republishing a done transfer does nothing.
 
 use super::{
-    PlannedTransfer, RunEnd, Step, TransferContext, TransferError, TransferOutcome, advance,
-    agreed_fields, begin_run, byte_bar, detail_of, detail_str, finish_run, record_pair,
-    record_step,
+    PlannedTransfer, RunEnd, TransferContext, TransferError, TransferOutcome, begin_run, finish_run,
 };
 use crate::config::Rendition;
-use crate::mapping::photoshelter as ps_map;
 use crate::mapping::preservica as pv_map;
 use crate::mapping::{FieldChange, Mapping};
 use crate::model::{CanonicalRecord, FieldValue, System};
 use crate::photoshelter::client::Scope;
-use crate::photoshelter::wire::Visibility;
 use crate::preservica::client::Bitstream;
-use crate::preservica::opex::sanitize_file_name;
-use crate::preservica::wire::{self as pv_wire, EntityKind};
-use crate::report::Failure;
 use crate::store::Store;
-use crate::store::sync::RunId;
 use crate::store::transfers::{TransferKind, TransferRecord, TransferState};
-use serde_json::{Value, json};
-use std::path::PathBuf;
+
+mod steps;
+
+use steps::Republishing;
 
 /// Most search hits a `--query` republishes unless told otherwise.
 pub const DEFAULT_QUERY_LIMIT: usize = 100;
@@ -151,78 +145,32 @@ pub async fn run_republish(
             "nothing to republish: the refs, folder or query given select no archive asset".into(),
         ));
     }
-    let today = ctx.clock.now().date_naive();
-    let mut candidates = Vec::new();
-    for reference in refs {
-        let record = ctx.preservica.read_asset(&reference).await?;
-        let canonical = pv_map::read_record(ctx.mapping, &record).record;
-        let refused = match canonical.get("license_expiry") {
-            Some(FieldValue::Date(d)) if d.day() < today && !request.allow_expired => {
-                Some(format!(
-                    "licence expired on {}; republish it only with --allow-expired",
-                    d.day()
-                ))
-            }
-            _ => None,
-        };
-        candidates.push(Candidate {
-            reference,
-            canonical,
-            refused,
-        });
-    }
+    let candidates = read_candidates(ctx, request, refs).await?;
     let existing = ctx
         .photoshelter
         .galleries_named(&request.to_gallery)
         .await?;
-    let target_label = match existing.first() {
-        Some(id) => format!("gallery {:?} ({id})", request.to_gallery),
-        None => format!(
-            "gallery {:?} (new, {})",
-            request.to_gallery, ctx.republish.visibility
-        ),
-    };
-
-    let mut planned = Vec::new();
     if opts.dry_run {
-        for c in &candidates {
-            let (name, size) = match choose_rendition(ctx, &c.reference).await? {
-                Some(bs) => (bs.doc.filename.clone(), Some(bs.doc.size)),
-                None => (String::new(), None),
-            };
-            let done = match existing.first() {
-                Some(g) => store
-                    .transfer_for(TransferKind::Republish, &c.reference, g)?
-                    .filter(|t| t.state == TransferState::Done)
-                    .map(|t| format!("already republished as {}", t.target_id.unwrap_or_default())),
-                None => None,
-            };
-            planned.push(PlannedTransfer {
-                source: c.reference.clone(),
-                name,
-                size,
-                target: target_label.clone(),
-                skip: c.refused.clone().or(done),
-            });
-        }
+        let planned = plan_dry_run(store, ctx, request, &candidates, existing.first()).await?;
         return Ok(TransferOutcome::dry_run(planned));
     }
 
     let started = ctx.clock.now();
     let run = begin_run(store, &ctx.clock, "republish")?;
     let span = tracing::info_span!("republish", run, gallery = %request.to_gallery);
+    let mut planned = Vec::new();
+    let mut republishing = Republishing {
+        store: &mut *store,
+        ctx,
+        run,
+        request,
+        overrides: &overrides,
+        opts,
+        planned: &mut planned,
+        staging: ctx.archive.staging.clone(),
+    };
     let result = tracing::Instrument::instrument(
-        republish_all(
-            store,
-            ctx,
-            run,
-            request,
-            &overrides,
-            &candidates,
-            existing.first().cloned(),
-            opts,
-            &mut planned,
-        ),
+        republishing.all(&candidates, existing.first().cloned()),
         span,
     )
     .await;
@@ -248,6 +196,75 @@ pub async fn run_republish(
             touched,
         },
     )
+}
+
+/// Reads each chosen archive asset; one whose licence has expired is refused unless
+/// `allow_expired`.
+async fn read_candidates(
+    ctx: &TransferContext<'_>,
+    request: &RepublishRequest,
+    refs: Vec<String>,
+) -> Result<Vec<Candidate>, TransferError> {
+    let today = ctx.clock.now().date_naive();
+    let mut candidates = Vec::new();
+    for reference in refs {
+        let record = ctx.preservica.read_asset(&reference).await?;
+        let canonical = pv_map::read_record(ctx.mapping, &record).record;
+        let refused = match canonical.get("license_expiry") {
+            Some(FieldValue::Date(d)) if d.day() < today && !request.allow_expired => {
+                Some(format!(
+                    "licence expired on {}; republish it only with --allow-expired",
+                    d.day()
+                ))
+            }
+            _ => None,
+        };
+        candidates.push(Candidate {
+            reference,
+            canonical,
+            refused,
+        });
+    }
+    Ok(candidates)
+}
+
+/// What a run would move, with sizes, and what it would skip and why.
+async fn plan_dry_run(
+    store: &Store,
+    ctx: &TransferContext<'_>,
+    request: &RepublishRequest,
+    candidates: &[Candidate],
+    existing: Option<&String>,
+) -> Result<Vec<PlannedTransfer>, TransferError> {
+    let target_label = match existing {
+        Some(id) => format!("gallery {:?} ({id})", request.to_gallery),
+        None => format!(
+            "gallery {:?} (new, {})",
+            request.to_gallery, ctx.republish.visibility
+        ),
+    };
+    let mut planned = Vec::new();
+    for c in candidates {
+        let (name, size) = match choose_rendition(ctx, &c.reference).await? {
+            Some(bs) => (bs.doc.filename.clone(), Some(bs.doc.size)),
+            None => (String::new(), None),
+        };
+        let done = match existing {
+            Some(g) => store
+                .transfer_for(TransferKind::Republish, &c.reference, g)?
+                .filter(|t| t.state == TransferState::Done)
+                .map(|t| format!("already republished as {}", t.target_id.unwrap_or_default())),
+            None => None,
+        };
+        planned.push(PlannedTransfer {
+            source: c.reference.clone(),
+            name,
+            size,
+            target: target_label.clone(),
+            skip: c.refused.clone().or(done),
+        });
+    }
+    Ok(planned)
 }
 
 /// The refs `request` names, each once, in the order given.
@@ -332,329 +349,6 @@ fn content_type(name: &str) -> &'static str {
         "wav" => "audio/wav",
         _ => "application/octet-stream",
     }
-}
-
-fn check_stop(opts: &RepublishOptions, step: RepublishStep) -> Result<(), TransferError> {
-    if opts.stop_after == Some(step) {
-        return Err(TransferError::StoppedAfter(step.name()));
-    }
-    Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn republish_all(
-    store: &mut Store,
-    ctx: &TransferContext<'_>,
-    run: RunId,
-    request: &RepublishRequest,
-    overrides: &[FieldChange],
-    candidates: &[Candidate],
-    existing: Option<String>,
-    opts: &RepublishOptions,
-    planned: &mut Vec<PlannedTransfer>,
-) -> Result<(Vec<i64>, Vec<Failure>), TransferError> {
-    let mut touched = Vec::new();
-    let mut failures = Vec::new();
-    let staging = ctx.archive.staging.clone();
-    crate::private_fs::create_dir_all_async(&staging)
-        .await
-        .map_err(TransferError::io(&staging))?;
-    let going: Vec<&Candidate> = candidates.iter().filter(|c| c.refused.is_none()).collect();
-    for c in candidates.iter().filter(|c| c.refused.is_some()) {
-        planned.push(PlannedTransfer {
-            source: c.reference.clone(),
-            name: String::new(),
-            size: None,
-            target: request.to_gallery.clone(),
-            skip: c.refused.clone(),
-        });
-    }
-    if going.is_empty() {
-        return Ok((touched, failures));
-    }
-    let gallery = match existing {
-        Some(g) => g,
-        None => {
-            let visibility = ctx.republish.visibility;
-            let id = ctx
-                .photoshelter
-                .create_gallery(
-                    &request.to_gallery,
-                    ctx.republish.collection.as_deref(),
-                    visibility,
-                    visibility == Visibility::Everyone,
-                )
-                .await?;
-            tracing::info!(gallery = %id, name = %request.to_gallery, %visibility, "gallery created");
-            id
-        }
-    };
-    for c in going {
-        let mut record = store.plan_transfer(
-            run,
-            TransferKind::Republish,
-            &c.reference,
-            &gallery,
-            ctx.clock.now(),
-        )?;
-        if record.state == TransferState::Done {
-            planned.push(PlannedTransfer {
-                source: c.reference.clone(),
-                name: detail_str(&record, "upload_name").unwrap_or_default(),
-                size: record.detail.get("size").and_then(Value::as_u64),
-                target: request.to_gallery.clone(),
-                skip: Some(format!(
-                    "already republished as {}",
-                    record.target_id.clone().unwrap_or_default()
-                )),
-            });
-            continue;
-        }
-        let result = republish_one(
-            store,
-            ctx,
-            run,
-            c,
-            overrides,
-            &gallery,
-            &staging,
-            &mut record,
-            opts,
-        )
-        .await;
-        planned.push(PlannedTransfer {
-            source: c.reference.clone(),
-            name: detail_str(&record, "upload_name").unwrap_or_default(),
-            size: record.detail.get("size").and_then(Value::as_u64),
-            target: request.to_gallery.clone(),
-            skip: None,
-        });
-        match result {
-            Ok(asset) => touched.extend(asset),
-            Err(e @ (TransferError::StoppedAfter(_) | TransferError::Store(_))) => return Err(e),
-            Err(e) => {
-                let error = e.to_string();
-                tracing::warn!(reference = %c.reference, error, "republish failed");
-                let step = record.step.clone().unwrap_or_else(|| "planned".into());
-                store.record_transfer_step(
-                    record.id,
-                    TransferState::Failed,
-                    &step,
-                    None,
-                    &record.detail,
-                    Some(&error),
-                    ctx.clock.now(),
-                )?;
-                failures.push(Failure {
-                    asset_id: None,
-                    system: "photoshelter".into(),
-                    item: c.reference.clone(),
-                    error,
-                });
-            }
-        }
-    }
-    Ok((touched, failures))
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn republish_one(
-    store: &mut Store,
-    ctx: &TransferContext<'_>,
-    run: RunId,
-    candidate: &Candidate,
-    overrides: &[FieldChange],
-    gallery: &str,
-    staging: &std::path::Path,
-    record: &mut TransferRecord,
-    opts: &RepublishOptions,
-) -> Result<Option<i64>, TransferError> {
-    let reference = &candidate.reference;
-    let staged_ok = |record: &TransferRecord| {
-        let size = record.detail.get("size").and_then(Value::as_u64);
-        detail_str(record, "staged")
-            .and_then(|p| std::fs::metadata(p).ok())
-            .is_some_and(|m| Some(m.len()) == size)
-    };
-
-    // A transfer stopped while uploading: the upload may have landed.
-    if RepublishStep::of(record) == Some(RepublishStep::Uploading) {
-        let name = detail_str(record, "upload_name").unwrap_or_default();
-        let size = record.detail.get("size").and_then(Value::as_u64);
-        match find_upload(store, ctx, gallery, &name, size).await? {
-            Some(media) => {
-                advance(
-                    store,
-                    &ctx.clock,
-                    record,
-                    RepublishStep::Uploaded.name(),
-                    Some(&media),
-                )?;
-            }
-            None => {
-                advance(
-                    store,
-                    &ctx.clock,
-                    record,
-                    RepublishStep::Downloaded.name(),
-                    None,
-                )?;
-            }
-        }
-    }
-
-    let step = RepublishStep::of(record);
-    if step.is_none() || (step <= Some(RepublishStep::Downloaded) && !staged_ok(record)) {
-        let bs = choose_rendition(ctx, reference).await?.ok_or_else(|| {
-            TransferError::Invalid(format!(
-                "archive asset {reference} has no file to republish"
-            ))
-        })?;
-        let staged = staging.join(format!("republish-{}.file", record.id));
-        let bar = byte_bar(&ctx.progress, Some(bs.doc.size), bs.doc.filename.clone());
-        bar.set_position(0);
-        let got = ctx.preservica.download(&bs, &staged).await;
-        bar.set_position(bs.doc.size);
-        bar.finish_and_clear();
-        let got = got?;
-        let mut detail = serde_json::Map::new();
-        detail.insert("original_name".into(), json!(bs.doc.filename));
-        detail.insert(
-            "upload_name".into(),
-            json!(sanitize_file_name(&bs.doc.filename)),
-        );
-        detail.insert("rendition".into(), json!(bs.representation));
-        detail.insert("size".into(), json!(got.size));
-        detail.insert("sha256".into(), json!(got.sha256));
-        detail.insert(
-            "verified".into(),
-            json!(format!("{} {}", got.verified.0, got.verified.1)),
-        );
-        detail.insert("staged".into(), json!(staged.display().to_string()));
-        record_step(
-            store,
-            &ctx.clock,
-            record,
-            Step {
-                state: TransferState::InProgress,
-                name: RepublishStep::Downloaded.name(),
-                target: None,
-                detail,
-                error: None,
-            },
-        )?;
-        check_stop(opts, RepublishStep::Downloaded)?;
-    }
-
-    if RepublishStep::of(record) == Some(RepublishStep::Downloaded) {
-        advance(
-            store,
-            &ctx.clock,
-            record,
-            RepublishStep::Uploading.name(),
-            None,
-        )?;
-        check_stop(opts, RepublishStep::Uploading)?;
-        let name = detail_str(record, "upload_name").unwrap_or_else(|| reference.clone());
-        let staged = PathBuf::from(detail_str(record, "staged").unwrap_or_default());
-        let uploaded = ctx
-            .photoshelter
-            .upload_file(gallery, &name, content_type(&name), &staged)
-            .await?;
-        advance(
-            store,
-            &ctx.clock,
-            record,
-            RepublishStep::Uploaded.name(),
-            Some(&uploaded.media_id),
-        )?;
-        check_stop(opts, RepublishStep::Uploaded)?;
-    }
-
-    let media = record.target_id.clone().unwrap_or_default();
-    if RepublishStep::of(record) == Some(RepublishStep::Uploaded) {
-        let changes = metadata_changes(ctx.mapping, &candidate.canonical, overrides, reference);
-        let write = ps_map::plan_write(ctx.mapping, &Default::default(), &changes);
-        ctx.photoshelter.apply_write(&media, &write).await?;
-        advance(
-            store,
-            &ctx.clock,
-            record,
-            RepublishStep::Written.name(),
-            None,
-        )?;
-        check_stop(opts, RepublishStep::Written)?;
-    }
-
-    let mut asset = None;
-    if RepublishStep::of(record) == Some(RepublishStep::Written) {
-        let mut detail = detail_of(record);
-        match store.photoshelter_id_of(reference)? {
-            Some(other) if other != media => {
-                detail.insert(
-                    "note".into(),
-                    json!(format!(
-                        "the archive asset is paired with {other} already; this copy is not kept in sync"
-                    )),
-                );
-            }
-            _ => {
-                let identifiers = ctx
-                    .preservica
-                    .identifiers(EntityKind::Asset, reference)
-                    .await?;
-                let has = identifiers
-                    .iter()
-                    .any(|i| i.kind == pv_wire::PHOTOSHELTER_ID_TYPE && i.value == media);
-                if !has {
-                    ctx.preservica
-                        .add_identifier(
-                            EntityKind::Asset,
-                            reference,
-                            pv_wire::PHOTOSHELTER_ID_TYPE,
-                            &media,
-                        )
-                        .await?;
-                }
-                let ps_record = ctx.photoshelter.read_record(&media).await?;
-                let pv_record = ctx.preservica.read_asset(reference).await?;
-                let agreed = agreed_fields(
-                    ctx.mapping,
-                    &ps_map::read_record(ctx.mapping, &ps_record).record,
-                    &pv_map::read_record(ctx.mapping, &pv_record).record,
-                );
-                asset = record_pair(
-                    store,
-                    run,
-                    &media,
-                    reference,
-                    "transfer",
-                    &agreed,
-                    ctx.clock.now(),
-                )?;
-            }
-        }
-        if let Some(path) = detail
-            .remove("staged")
-            .and_then(|v| v.as_str().map(PathBuf::from))
-        {
-            let _ = tokio::fs::remove_file(path).await;
-        }
-        record_step(
-            store,
-            &ctx.clock,
-            record,
-            Step {
-                state: TransferState::Done,
-                name: RepublishStep::Done.name(),
-                target: None,
-                detail,
-                error: None,
-            },
-        )?;
-        tracing::info!(reference, media, "republished");
-    }
-    Ok(asset)
 }
 
 /// The media a stopped upload left in the gallery: same name and size, and not the result

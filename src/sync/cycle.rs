@@ -282,6 +282,25 @@ impl From<PullError> for CycleStop {
     }
 }
 
+/// One cycle's shared state: what every step reads or adds to.
+struct Cycle<'a, 'c> {
+    store: &'a mut Store,
+    ctx: &'a SyncContext<'c>,
+    opts: &'a SyncOptions,
+    run: RunId,
+    started: DateTime<Utc>,
+    report: &'a mut RunReport,
+    touched: &'a mut Vec<AssetId>,
+}
+
+/// Both systems' pulls with, for each, system id → asset id once stored.
+struct Pulls {
+    ps: PullResult,
+    pv: PullResult,
+    ps_ids: HashMap<String, AssetId>,
+    pv_ids: HashMap<String, AssetId>,
+}
+
 async fn cycle(
     store: &mut Store,
     ctx: &SyncContext<'_>,
@@ -291,216 +310,310 @@ async fn cycle(
     report: &mut RunReport,
     touched: &mut Vec<AssetId>,
 ) -> Result<Outcome, CycleStop> {
-    let mut assets = store.assets()?;
-    // 1. Writes a crashed run planned but did not finish go first, so the pull sees their effect.
-    if !opts.dry_run {
-        let pending = store.pending_outbox()?;
+    Cycle {
+        store,
+        ctx,
+        opts,
+        run,
+        started,
+        report,
+        touched,
+    }
+    .run()
+    .await
+}
+
+impl Cycle<'_, '_> {
+    async fn run(&mut self) -> Result<Outcome, CycleStop> {
+        let assets = self.store.assets()?;
+        self.finish_left_writes(&assets).await?;
+        let (ps, pv) = self.pull(&assets).await?;
+        let now = self.ctx.clock.now();
+        let pulls = self.store_pulls(ps, pv, now)?;
+        let assets = self.pair(&pulls, now)?;
+        let failed = self.not_to_reconcile(&pulls, &assets);
+        // The pulled records are in the store now; a full pull of a large library is too big
+        // to keep beside the engine's pages.
+        drop(pulls);
+        let plan = self.plan(&failed, now)?;
+        let by_id: HashMap<AssetId, &AssetRow> = assets.iter().map(|a| (a.id, a)).collect();
+        let entries = self.outbox_entries(&plan);
+        let (write_state, outcome) = self.guard_and_push(&plan, &entries, &by_id, now).await?;
+        self.report_rights(&plan, &by_id, &write_state);
+        Ok(self.fill_report(plan, &by_id, &write_state, outcome))
+    }
+
+    /// 1. Writes a crashed run planned but did not finish go first, so the pull sees their
+    /// effect.
+    async fn finish_left_writes(&mut self, assets: &[AssetRow]) -> Result<(), CycleStop> {
+        if self.opts.dry_run {
+            return Ok(());
+        }
+        let pending = self.store.pending_outbox()?;
         if !pending.is_empty() {
             tracing::info!(
                 count = pending.len(),
                 "finishing writes left by an earlier run"
             );
             let by_id: HashMap<AssetId, &AssetRow> = assets.iter().map(|a| (a.id, a)).collect();
-            execute(store, ctx, run, pending, &by_id, report).await?;
+            execute(self.store, self.ctx, self.run, pending, &by_id, self.report).await?;
         }
+        Ok(())
     }
 
-    // 2. Pull both systems at once.
-    let (ps_cursor, pv_cursor) = if opts.full {
-        (None, None)
-    } else {
-        (
-            stored_cursor(store, System::PhotoShelter)?,
-            stored_cursor(store, System::Preservica)?,
-        )
-    };
-    let paired_refs: HashSet<String> = assets
-        .iter()
-        .filter(|a| a.paired_by.is_some())
-        .filter_map(|a| a.preservica_ref.clone())
-        .collect();
-    let (ps, pv) = tokio::join!(
-        pull_photoshelter(
-            ctx.photoshelter,
-            ctx.mapping,
-            ps_cursor,
-            ctx.concurrency_photoshelter,
-            started,
-            ctx.progress.as_ref()
-        ),
-        pull_preservica(
-            ctx.preservica,
-            ctx.mapping,
-            pv_cursor,
-            &paired_refs,
-            ctx.concurrency_preservica,
-            started,
-            ctx.progress.as_ref()
-        ),
-    );
-    let (ps, pv) = match (ps, pv) {
-        (Ok(ps), Ok(pv)) => (ps, pv),
-        (ps, pv) => {
-            // Each system that could not be listed is a failure of its own.
-            let errors: Vec<PullError> = [ps.err(), pv.err()].into_iter().flatten().collect();
-            for e in &errors {
+    /// 2. Pulls both systems at once; a listing that fails or shrinks stops the cycle.
+    async fn pull(&mut self, assets: &[AssetRow]) -> Result<(PullResult, PullResult), CycleStop> {
+        let (ctx, store, started) = (self.ctx, &*self.store, self.started);
+        let (ps_cursor, pv_cursor) = if self.opts.full {
+            (None, None)
+        } else {
+            (
+                stored_cursor(store, System::PhotoShelter)?,
+                stored_cursor(store, System::Preservica)?,
+            )
+        };
+        let paired_refs: HashSet<String> = assets
+            .iter()
+            .filter(|a| a.paired_by.is_some())
+            .filter_map(|a| a.preservica_ref.clone())
+            .collect();
+        let (ps, pv) = tokio::join!(
+            pull_photoshelter(
+                ctx.photoshelter,
+                ctx.mapping,
+                ps_cursor,
+                ctx.concurrency_photoshelter,
+                started,
+                ctx.progress.as_ref()
+            ),
+            pull_preservica(
+                ctx.preservica,
+                ctx.mapping,
+                pv_cursor,
+                &paired_refs,
+                ctx.concurrency_preservica,
+                started,
+                ctx.progress.as_ref()
+            ),
+        );
+        let report = &mut *self.report;
+        let (ps, pv) = match (ps, pv) {
+            (Ok(ps), Ok(pv)) => (ps, pv),
+            (ps, pv) => {
+                // Each system that could not be listed is a failure of its own.
+                let errors: Vec<PullError> = [ps.err(), pv.err()].into_iter().flatten().collect();
+                for e in &errors {
+                    report.failures.push(Failure {
+                        asset_id: None,
+                        system: e.system.name().into(),
+                        item: "listing".into(),
+                        error: e.reason.clone(),
+                    });
+                }
+                let reasons: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+                return Err(CycleStop::Fatal(reasons.join("; ")));
+            }
+        };
+        report.summary.seconds_pull_photoshelter = ps.seconds;
+        report.summary.seconds_pull_preservica = pv.seconds;
+        for pull in [&ps, &pv] {
+            check_listing(pull, assets)?;
+            for (id, error) in &pull.failures {
                 report.failures.push(Failure {
                     asset_id: None,
-                    system: e.system.name().into(),
-                    item: "listing".into(),
-                    error: e.reason.clone(),
-                });
-            }
-            let reasons: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-            return Err(CycleStop::Fatal(reasons.join("; ")));
-        }
-    };
-    report.summary.seconds_pull_photoshelter = ps.seconds;
-    report.summary.seconds_pull_preservica = pv.seconds;
-    for pull in [&ps, &pv] {
-        check_listing(pull, &assets)?;
-        for (id, error) in &pull.failures {
-            report.failures.push(Failure {
-                asset_id: None,
-                system: pull.system.name().into(),
-                item: id.clone(),
-                error: format!("could not be read: {error}"),
-            });
-        }
-    }
-
-    // 3. Snapshots, then cursors (a cursor never passes what is stored).
-    let now = ctx.clock.now();
-    let ps_ids = store_pull(store, run, &ps, now)?;
-    let pv_ids = store_pull(store, run, &pv, now)?;
-    touched.extend(ps_ids.values().chain(pv_ids.values()));
-    store.set_cursor(System::PhotoShelter, &ts(ps.next_cursor), now)?;
-    store.set_cursor(System::Preservica, &ts(pv.next_cursor), now)?;
-
-    // 4. Pairing.
-    assets = store.assets()?;
-    pair_new(store, &assets, &ps, &pv, &ps_ids, &pv_ids, now)?;
-    // An incremental pull lists only what changed: what the store knows of unpaired assets
-    // pairs too (an archive copy ingested by hand of a PhotoShelter item that did not
-    // change).
-    assets = store.assets()?;
-    if !(ps.full && pv.full) && pair_stored(store, &assets, ctx.mapping, now)? {
-        assets = store.assets()?;
-    }
-    report.summary.assets_photoshelter = store.snapshot_count(System::PhotoShelter)?;
-    report.summary.assets_preservica = store.snapshot_count(System::Preservica)?;
-
-    // 5. Reconcile and plan. Assets whose read failed this run keep old snapshots; they are
-    // not reconciled on stale data. Nor are assets a complete listing no longer shows: absence
-    // is reported, never acted on (ferry deletes nothing).
-    let mut failed: HashSet<String> = ps
-        .failures
-        .iter()
-        .chain(&pv.failures)
-        .map(|(id, _)| id.clone())
-        .collect();
-    for pull in [&ps, &pv] {
-        if !pull.full {
-            continue;
-        }
-        let listed: HashSet<&str> = pull
-            .records
-            .iter()
-            .map(|p| p.id.as_str())
-            .chain(pull.failures.iter().map(|(id, _)| id.as_str()))
-            .collect();
-        for a in assets.iter().filter(|a| a.paired_by.is_some()) {
-            let id = match pull.system {
-                System::PhotoShelter => a.photoshelter_id.as_deref(),
-                System::Preservica => a.preservica_ref.as_deref(),
-            };
-            if let Some(id) = id.filter(|id| !listed.contains(id)) {
-                failed.insert(id.to_string());
-                report.failures.push(Failure {
-                    asset_id: Some(a.id),
                     system: pull.system.name().into(),
-                    item: id.to_string(),
-                    error: format!(
-                        "missing from {}'s complete listing (deleted, or moved out of ferry's reach); ferry deleted nothing and left this pair alone",
-                        pull.system
-                    ),
+                    item: id.clone(),
+                    error: format!("could not be read: {error}"),
                 });
             }
         }
+        Ok((ps, pv))
     }
-    // The pulled records are in the store now; a full pull of a large library is too big to
-    // keep beside the engine's pages.
-    drop((ps, pv));
-    // 6. The engine records decisions and agreed baselines page by page as it goes; the
-    // guard then looks at the writes.
-    let plan = plan_all_pairs(
-        store,
-        &EngineRun {
-            mapping: ctx.mapping,
-            run,
-            now,
-            today: started.date_naive(),
-            skip: &failed,
-            rights: &ctx.rights,
-            expiring_days: ctx.expiring_days,
-            compare_settled: opts.full,
-        },
-    )?;
-    report.summary.pairs = plan.all_pairs() as u64;
-    report.summary.pairs_unchanged = plan.pairs_unchanged;
-    let by_id: HashMap<AssetId, &AssetRow> = assets.iter().map(|a| (a.id, a)).collect();
-    // Rights enforcement: planned like any write, so it is guarded, shown in dry runs and
-    // carried out through the outbox.
-    let mut entries: Vec<OutboxEntry> = plan
-        .writes
-        .iter()
-        .map(|w| OutboxEntry {
-            id: 0,
-            run_id: run,
-            asset_id: w.asset,
-            decision_id: plan.decision_ids.get(w.decision).copied(),
-            system: w.system,
-            field: w.field.clone(),
-            expected_value: w.expected.as_ref().map(FieldValue::to_canonical_string),
-            new_value: w.value.as_ref().map(FieldValue::to_canonical_string),
-            state: "planned".into(),
-            attempts: 0,
+
+    /// 3. Snapshots, then cursors (a cursor never passes what is stored).
+    fn store_pulls(
+        &mut self,
+        ps: PullResult,
+        pv: PullResult,
+        now: DateTime<Utc>,
+    ) -> Result<Pulls, CycleStop> {
+        let ps_ids = store_pull(self.store, self.run, &ps, now)?;
+        let pv_ids = store_pull(self.store, self.run, &pv, now)?;
+        self.touched.extend(ps_ids.values().chain(pv_ids.values()));
+        self.store
+            .set_cursor(System::PhotoShelter, &ts(ps.next_cursor), now)?;
+        self.store
+            .set_cursor(System::Preservica, &ts(pv.next_cursor), now)?;
+        Ok(Pulls {
+            ps,
+            pv,
+            ps_ids,
+            pv_ids,
         })
-        .collect();
-    entries.extend(plan.enforcement.iter().map(|(e, _)| OutboxEntry {
-        run_id: run,
-        ..e.clone()
-    }));
-    let guard = check_mass_change(
-        entries.iter().map(|e| (e.asset_id, e.field.as_str())),
-        plan.all_pairs(),
-        ctx.max_change_share,
-        ctx.min_assets,
-    );
-    let mut write_state: HashMap<(AssetId, String), String> = HashMap::new();
-    let mut outcome = Outcome::Done;
-    if (guard.tripped && !opts.allow_mass_change) || opts.dry_run {
-        if guard.tripped && !opts.allow_mass_change {
-            report.stopped = guard.reason.clone();
-            outcome = Outcome::Failures;
+    }
+
+    /// 4. Pairing; the assets as they stand after it.
+    fn pair(&mut self, pulls: &Pulls, now: DateTime<Utc>) -> Result<Vec<AssetRow>, CycleStop> {
+        let store = &mut *self.store;
+        let mut assets = store.assets()?;
+        pair_new(
+            store,
+            &assets,
+            (&pulls.ps, &pulls.ps_ids),
+            (&pulls.pv, &pulls.pv_ids),
+            now,
+        )?;
+        // An incremental pull lists only what changed: what the store knows of unpaired
+        // assets pairs too (an archive copy ingested by hand of a PhotoShelter item that did
+        // not change).
+        assets = store.assets()?;
+        if !(pulls.ps.full && pulls.pv.full) && pair_stored(store, &assets, self.ctx.mapping, now)?
+        {
+            assets = store.assets()?;
         }
-        for e in &entries {
-            write_state.insert((e.asset_id, e.field.clone()), "planned".into());
+        self.report.summary.assets_photoshelter = store.snapshot_count(System::PhotoShelter)?;
+        self.report.summary.assets_preservica = store.snapshot_count(System::Preservica)?;
+        Ok(assets)
+    }
+
+    /// 5. The system ids not to reconcile. Assets whose read failed this run keep old
+    /// snapshots; they are not reconciled on stale data. Nor are assets a complete listing
+    /// no longer shows: absence is reported, never acted on (ferry deletes nothing).
+    fn not_to_reconcile(&mut self, pulls: &Pulls, assets: &[AssetRow]) -> HashSet<String> {
+        let mut failed: HashSet<String> = pulls
+            .ps
+            .failures
+            .iter()
+            .chain(&pulls.pv.failures)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for pull in [&pulls.ps, &pulls.pv] {
+            if !pull.full {
+                continue;
+            }
+            let listed: HashSet<&str> = pull
+                .records
+                .iter()
+                .map(|p| p.id.as_str())
+                .chain(pull.failures.iter().map(|(id, _)| id.as_str()))
+                .collect();
+            for a in assets.iter().filter(|a| a.paired_by.is_some()) {
+                let id = match pull.system {
+                    System::PhotoShelter => a.photoshelter_id.as_deref(),
+                    System::Preservica => a.preservica_ref.as_deref(),
+                };
+                if let Some(id) = id.filter(|id| !listed.contains(id)) {
+                    failed.insert(id.to_string());
+                    self.report.failures.push(Failure {
+                        asset_id: Some(a.id),
+                        system: pull.system.name().into(),
+                        item: id.to_string(),
+                        error: format!(
+                            "missing from {}'s complete listing (deleted, or moved out of ferry's reach); ferry deleted nothing and left this pair alone",
+                            pull.system
+                        ),
+                    });
+                }
+            }
         }
-    } else {
-        // 7. Push through the outbox.
-        store.enqueue(run, &entries, now)?;
+        failed
+    }
+
+    /// 6. The engine records decisions and agreed baselines page by page as it goes; the
+    /// guard then looks at the writes.
+    fn plan(
+        &mut self,
+        failed: &HashSet<String>,
+        now: DateTime<Utc>,
+    ) -> Result<EnginePlan, CycleStop> {
+        let ctx = self.ctx;
+        let plan = plan_all_pairs(
+            self.store,
+            &EngineRun {
+                mapping: ctx.mapping,
+                run: self.run,
+                now,
+                today: self.started.date_naive(),
+                skip: failed,
+                rights: &ctx.rights,
+                expiring_days: ctx.expiring_days,
+                compare_settled: self.opts.full,
+            },
+        )?;
+        self.report.summary.pairs = plan.all_pairs() as u64;
+        self.report.summary.pairs_unchanged = plan.pairs_unchanged;
+        Ok(plan)
+    }
+
+    /// The plan's writes as outbox entries. Rights enforcement is planned like any write, so
+    /// it is guarded, shown in dry runs and carried out through the outbox.
+    fn outbox_entries(&self, plan: &EnginePlan) -> Vec<OutboxEntry> {
+        let run = self.run;
+        let mut entries: Vec<OutboxEntry> = plan
+            .writes
+            .iter()
+            .map(|w| OutboxEntry {
+                id: 0,
+                run_id: run,
+                asset_id: w.asset,
+                decision_id: plan.decision_ids.get(w.decision).copied(),
+                system: w.system,
+                field: w.field.clone(),
+                expected_value: w.expected.as_ref().map(FieldValue::to_canonical_string),
+                new_value: w.value.as_ref().map(FieldValue::to_canonical_string),
+                state: "planned".into(),
+                attempts: 0,
+            })
+            .collect();
+        entries.extend(plan.enforcement.iter().map(|(e, _)| OutboxEntry {
+            run_id: run,
+            ..e.clone()
+        }));
+        entries
+    }
+
+    /// The mass-change guard, then 7. the push through the outbox (unless the guard tripped
+    /// or this is a dry run). Each written field's state, and the outcome so far.
+    async fn guard_and_push(
+        &mut self,
+        plan: &EnginePlan,
+        entries: &[OutboxEntry],
+        by_id: &HashMap<AssetId, &AssetRow>,
+        now: DateTime<Utc>,
+    ) -> Result<(HashMap<(AssetId, String), String>, Outcome), CycleStop> {
+        let (ctx, opts, run) = (self.ctx, self.opts, self.run);
+        let guard = check_mass_change(
+            entries.iter().map(|e| (e.asset_id, e.field.as_str())),
+            plan.all_pairs(),
+            ctx.max_change_share,
+            ctx.min_assets,
+        );
+        let mut write_state: HashMap<(AssetId, String), String> = HashMap::new();
+        let mut outcome = Outcome::Done;
+        if (guard.tripped && !opts.allow_mass_change) || opts.dry_run {
+            if guard.tripped && !opts.allow_mass_change {
+                self.report.stopped = guard.reason.clone();
+                outcome = Outcome::Failures;
+            }
+            for e in entries {
+                write_state.insert((e.asset_id, e.field.clone()), "planned".into());
+            }
+            return Ok((write_state, outcome));
+        }
+        self.store.enqueue(run, entries, now)?;
         for d in plan.decisions.iter().filter(|d| d.resolution.is_some()) {
-            store.resolution_applied(d.resolution.expect("filtered"), run)?;
+            self.store
+                .resolution_applied(d.resolution.expect("filtered"), run)?;
         }
-        let pending: Vec<OutboxEntry> = store
+        let pending: Vec<OutboxEntry> = self
+            .store
             .pending_outbox()?
             .into_iter()
             .filter(|e| e.run_id == run)
             .collect();
         let clock = std::time::Instant::now();
-        let states = execute(store, ctx, run, pending, &by_id, report).await?;
-        report.summary.seconds_push = clock.elapsed().as_secs_f64();
+        let states = execute(self.store, ctx, run, pending, by_id, self.report).await?;
+        self.report.summary.seconds_push = clock.elapsed().as_secs_f64();
         for ((asset, field, _system), state) in states {
             let slot = write_state.entry((asset, field)).or_default();
             // One field written to both systems shows its worst state.
@@ -508,51 +621,69 @@ async fn cycle(
                 *slot = state;
             }
         }
-    }
-    for (e, why) in &plan.enforcement {
-        let row = by_id.get(&e.asset_id);
-        let state = write_state
-            .get(&(e.asset_id, e.field.clone()))
-            .cloned()
-            .unwrap_or_default();
-        let what = match e.system {
-            System::PhotoShelter => "made not searchable in PhotoShelter".to_string(),
-            System::Preservica => format!(
-                "security tag set to {} in Preservica",
-                e.new_value.as_deref().unwrap_or("")
-            ),
-        };
-        report.rights.push(crate::report::RightsProblem {
-            asset_id: e.asset_id,
-            photoshelter_id: row.and_then(|r| r.photoshelter_id.clone()),
-            preservica_ref: row.and_then(|r| r.preservica_ref.clone()),
-            label: plan
-                .labels
-                .get(&e.asset_id)
-                .cloned()
-                .unwrap_or_else(|| format!("asset {}", e.asset_id)),
-            kind: "restricted".into(),
-            detail: format!(
-                "{why}: {what} ({})",
-                if state.is_empty() { "planned" } else { &state }
-            ),
-        });
+        Ok((write_state, outcome))
     }
 
-    // 8. The report's field rows and counts.
-    fill_report(report, ctx.mapping, &plan, &by_id, &write_state);
-    report.rights.extend(plan.rights);
-    let s = &report.summary;
-    if outcome == Outcome::Done {
-        outcome = if s.failures > 0 {
+    /// The rights the run enforced, each with what was done and how far it got.
+    fn report_rights(
+        &mut self,
+        plan: &EnginePlan,
+        by_id: &HashMap<AssetId, &AssetRow>,
+        write_state: &HashMap<(AssetId, String), String>,
+    ) {
+        for (e, why) in &plan.enforcement {
+            let row = by_id.get(&e.asset_id);
+            let state = write_state
+                .get(&(e.asset_id, e.field.clone()))
+                .cloned()
+                .unwrap_or_default();
+            let what = match e.system {
+                System::PhotoShelter => "made not searchable in PhotoShelter".to_string(),
+                System::Preservica => format!(
+                    "security tag set to {} in Preservica",
+                    e.new_value.as_deref().unwrap_or("")
+                ),
+            };
+            self.report.rights.push(crate::report::RightsProblem {
+                asset_id: e.asset_id,
+                photoshelter_id: row.and_then(|r| r.photoshelter_id.clone()),
+                preservica_ref: row.and_then(|r| r.preservica_ref.clone()),
+                label: plan
+                    .labels
+                    .get(&e.asset_id)
+                    .cloned()
+                    .unwrap_or_else(|| format!("asset {}", e.asset_id)),
+                kind: "restricted".into(),
+                detail: format!(
+                    "{why}: {what} ({})",
+                    if state.is_empty() { "planned" } else { &state }
+                ),
+            });
+        }
+    }
+
+    /// 8. The report's field rows and counts; the run's outcome from them.
+    fn fill_report(
+        &mut self,
+        plan: EnginePlan,
+        by_id: &HashMap<AssetId, &AssetRow>,
+        write_state: &HashMap<(AssetId, String), String>,
+        outcome: Outcome,
+    ) -> Outcome {
+        fill_report(self.report, self.ctx.mapping, &plan, by_id, write_state);
+        self.report.rights.extend(plan.rights);
+        let s = &self.report.summary;
+        if outcome != Outcome::Done {
+            return outcome;
+        }
+        if s.failures > 0 {
             Outcome::Failures
         } else if s.skipped > 0 {
             Outcome::SomeSkipped
         } else {
             Outcome::Done
-        };
+        }
     }
-    Ok(outcome)
 }
 
 /// Where the last pull of `system` got to.

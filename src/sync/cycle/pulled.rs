@@ -82,14 +82,13 @@ pub(super) fn store_pull(
     Ok(map)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Pairs the pulled assets not paired yet, or suggests pairs; each pull comes with its
+/// system id → asset id.
 pub(super) fn pair_new(
     store: &mut Store,
     assets: &[AssetRow],
-    ps: &PullResult,
-    pv: &PullResult,
-    ps_ids: &HashMap<String, AssetId>,
-    pv_ids: &HashMap<String, AssetId>,
+    (ps, ps_ids): (&PullResult, &HashMap<String, AssetId>),
+    (pv, pv_ids): (&PullResult, &HashMap<String, AssetId>),
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let unpaired: HashSet<AssetId> = assets

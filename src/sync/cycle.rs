@@ -343,7 +343,7 @@ impl Cycle<'_, '_> {
         Ok(self.fill_report(plan, &by_id, &write_state, outcome))
     }
 
-    /// 1. Writes a crashed run planned but did not finish go first, so the pull sees their
+    /// Step 1: Writes a crashed run planned but did not finish go first, so the pull sees their
     /// effect.
     async fn finish_left_writes(&mut self, assets: &[AssetRow]) -> Result<(), CycleStop> {
         if self.opts.dry_run {
@@ -361,7 +361,7 @@ impl Cycle<'_, '_> {
         Ok(())
     }
 
-    /// 2. Pulls both systems at once; a listing that fails or shrinks stops the cycle.
+    /// Step 2: Pulls both systems at once; a listing that fails or shrinks stops the cycle.
     async fn pull(&mut self, assets: &[AssetRow]) -> Result<(PullResult, PullResult), CycleStop> {
         let (ctx, store, started) = (self.ctx, &*self.store, self.started);
         let (ps_cursor, pv_cursor) = if self.opts.full {
@@ -430,7 +430,7 @@ impl Cycle<'_, '_> {
         Ok((ps, pv))
     }
 
-    /// 3. Snapshots, then cursors (a cursor never passes what is stored).
+    /// Step 3: Snapshots, then cursors (a cursor never passes what is stored).
     fn store_pulls(
         &mut self,
         ps: PullResult,
@@ -452,7 +452,7 @@ impl Cycle<'_, '_> {
         })
     }
 
-    /// 4. Pairing; the assets as they stand after it.
+    /// Step 4: Pairing; the assets as they stand after it.
     fn pair(&mut self, pulls: &Pulls, now: DateTime<Utc>) -> Result<Vec<AssetRow>, CycleStop> {
         let store = &mut *self.store;
         let mut assets = store.assets()?;
@@ -476,7 +476,7 @@ impl Cycle<'_, '_> {
         Ok(assets)
     }
 
-    /// 5. The system ids not to reconcile. Assets whose read failed this run keep old
+    /// Step 5: The system ids not to reconcile. Assets whose read failed this run keep old
     /// snapshots; they are not reconciled on stale data. Nor are assets a complete listing
     /// no longer shows: absence is reported, never acted on (ferry deletes nothing).
     fn not_to_reconcile(&mut self, pulls: &Pulls, assets: &[AssetRow]) -> HashSet<String> {
@@ -519,7 +519,7 @@ impl Cycle<'_, '_> {
         failed
     }
 
-    /// 6. The engine records decisions and agreed baselines page by page as it goes; the
+    /// Step 6: The engine records decisions and agreed baselines page by page as it goes; the
     /// guard then looks at the writes.
     fn plan(
         &mut self,
@@ -572,7 +572,7 @@ impl Cycle<'_, '_> {
         entries
     }
 
-    /// The mass-change guard, then 7. the push through the outbox (unless the guard tripped
+    /// The mass-change guard, then step 7, the push through the outbox (unless the guard tripped
     /// or this is a dry run). Each written field's state, and the outcome so far.
     async fn guard_and_push(
         &mut self,
@@ -662,7 +662,7 @@ impl Cycle<'_, '_> {
         }
     }
 
-    /// 8. The report's field rows and counts; the run's outcome from them.
+    /// Step 8: The report's field rows and counts; the run's outcome from them.
     fn fill_report(
         &mut self,
         plan: EnginePlan,

@@ -375,7 +375,7 @@ impl Republishing<'_, '_> {
             &ps_map::read_record(ctx.mapping, &ps_record).record,
             &pv_map::read_record(ctx.mapping, &pv_record).record,
         );
-        Ok(record_pair(
+        record_pair(
             self.store,
             self.run,
             media,
@@ -383,6 +383,6 @@ impl Republishing<'_, '_> {
             "transfer",
             &agreed,
             ctx.clock.now(),
-        )?)
+        )
     }
 }

@@ -10,9 +10,9 @@ use crate::config::{PhotoShelterConfig, PreservicaConfig};
 use crate::http::Transport;
 use crate::mapping::preservica::PreservicaWrite;
 use crate::model::System;
-use crate::photoshelter::client::{PhotoShelterClient, PhotoShelterError};
+use crate::photoshelter::client::{LoginInfo, PhotoShelterClient, PhotoShelterError};
 use crate::photoshelter::wire::LicensePlace;
-use crate::preservica::client::PreservicaClient;
+use crate::preservica::client::{PreservicaClient, ServerInfo};
 use crate::preservica::emulator::WRITE_ROLES;
 use std::time::Duration;
 
@@ -214,7 +214,23 @@ pub async fn check_photoshelter(cfg: &PhotoShelterConfig) -> Vec<Check> {
         ),
     );
     check_v3_login(&mut c, &client).await;
-    match (&cfg.org_id, &info.org_id) {
+    check_organisation(&mut c, cfg.org_id.as_deref(), &info);
+    match client.list_page(1).await {
+        Ok(page) => c.add(
+            "read access",
+            Status::Ok,
+            format!("the first page lists {} media", page.media.len()),
+        ),
+        Err(e) => c.add("read access", Status::Fail, e.to_string()),
+    }
+    check_license_places(&mut c, &client, cfg.probe_media_id.as_deref()).await;
+    check_photoshelter_write(&mut c, &client, cfg.probe_media_id.as_deref()).await;
+    c.list
+}
+
+/// Whether the organisation the config names is the one the login selected.
+fn check_organisation(c: &mut Checks, want: Option<&str>, info: &LoginInfo) {
+    match (want, info.org_id.as_deref()) {
         (Some(want), Some(got)) if want == got => {
             c.add("organisation", Status::Ok, format!("{got} selected"))
         }
@@ -234,16 +250,15 @@ pub async fn check_photoshelter(cfg: &PhotoShelterConfig) -> Vec<Check> {
             ),
         ),
     }
-    match client.list_page(1).await {
-        Ok(page) => c.add(
-            "read access",
-            Status::Ok,
-            format!("the first page lists {} media", page.media.len()),
-        ),
-        Err(e) => c.add("read access", Status::Fail, e.to_string()),
-    }
-    check_license_places(&mut c, &client, cfg.probe_media_id.as_deref()).await;
-    match &cfg.probe_media_id {
+}
+
+/// Writes a field of the probe media and restores it.
+async fn check_photoshelter_write(
+    c: &mut Checks,
+    client: &PhotoShelterClient,
+    probe: Option<&str>,
+) {
+    match probe {
         None => c.add(
             "write probe",
             Status::Skipped,
@@ -266,7 +281,6 @@ pub async fn check_photoshelter(cfg: &PhotoShelterConfig) -> Vec<Check> {
             Err(e) => c.add("write probe", Status::Fail, e.to_string()),
         },
     }
-    c.list
 }
 
 /// v3 carries uploads (republish), gallery creation and visibility, and the documented
@@ -389,6 +403,21 @@ pub async fn check_preservica(cfg: &PreservicaConfig) -> Vec<Check> {
             info.tenant.as_deref().unwrap_or("(default)")
         ),
     );
+    check_version_and_roles(&mut c, &info);
+    match client.children(None, 100).await {
+        Ok(children) => c.add(
+            "read access",
+            Status::Ok,
+            format!("the root holds {} folders", children.len()),
+        ),
+        Err(e) => c.add("read access", Status::Fail, e.to_string()),
+    }
+    check_preservica_write(&mut c, &client, cfg.probe_asset.as_deref()).await;
+    c.list
+}
+
+/// Whether ferry supports the API version, and whether the user's roles may write.
+fn check_version_and_roles(c: &mut Checks, info: &ServerInfo) {
     let supported = info.version.major > 6 || (info.version.major == 6 && info.version.minor >= 2);
     c.add(
         "API version",
@@ -416,15 +445,11 @@ pub async fn check_preservica(cfg: &PreservicaConfig) -> Vec<Check> {
             )
         },
     );
-    match client.children(None, 100).await {
-        Ok(children) => c.add(
-            "read access",
-            Status::Ok,
-            format!("the root holds {} folders", children.len()),
-        ),
-        Err(e) => c.add("read access", Status::Fail, e.to_string()),
-    }
-    match &cfg.probe_asset {
+}
+
+/// Marks the probe asset's title and restores it.
+async fn check_preservica_write(c: &mut Checks, client: &PreservicaClient, probe: Option<&str>) {
+    match probe {
         None => c.add(
             "write probe",
             Status::Skipped,
@@ -465,7 +490,6 @@ pub async fn check_preservica(cfg: &PreservicaConfig) -> Vec<Check> {
             }
         }
     }
-    c.list
 }
 
 /// The checks as `ferry doctor --format json` prints them: `{"ready": bool, "not_ready":

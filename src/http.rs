@@ -28,9 +28,9 @@
 //! it knows how to log in again.
 
 use crate::model::System;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use rand::Rng;
-use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
+use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use std::fmt;
 use std::sync::Arc;
@@ -39,7 +39,10 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use url::Url;
 
+mod attempt;
 mod paging;
+
+use attempt::{Attempt, ReadFailure, location, reply, retry_after};
 
 pub use paging::{ListingError, PageBound};
 
@@ -846,134 +849,6 @@ impl HttpClient {
     }
 }
 
-enum Attempt<T> {
-    Done(T),
-    Retry {
-        cause: ReadFailure,
-        retry_after: Option<Duration>,
-    },
-    /// A redirect to another origin, not followed.
-    Foreign(Url),
-    Fail(ReadFailure),
-}
-
-/// Why one attempt gave no usable answer.
-#[derive(Debug)]
-enum ReadFailure {
-    /// A status that is retried (429, 503, …).
-    Status(StatusCode),
-    Timeout(TimeoutPhase),
-    /// The body passed the limit of its kind: never retried.
-    TooLarge {
-        kind: AnswerKind,
-        limit: u64,
-    },
-    /// The connection failed or the body broke off.
-    Broken(String),
-}
-
-impl ReadFailure {
-    /// The server could not be reached at all (no connection), rather than answering badly.
-    fn is_unreachable(&self) -> bool {
-        match self {
-            ReadFailure::Timeout(phase) => *phase == TimeoutPhase::Connect,
-            ReadFailure::Broken(reason) => reason.starts_with(CANNOT_CONNECT),
-            _ => false,
-        }
-    }
-
-    fn from_send(e: reqwest::Error) -> ReadFailure {
-        if e.is_timeout() {
-            ReadFailure::Timeout(if e.is_connect() {
-                TimeoutPhase::Connect
-            } else {
-                TimeoutPhase::Answer
-            })
-        } else {
-            ReadFailure::Broken(describe(e))
-        }
-    }
-
-    fn from_body(e: reqwest::Error) -> ReadFailure {
-        if e.is_timeout() {
-            ReadFailure::Timeout(TimeoutPhase::Body)
-        } else {
-            ReadFailure::Broken(format!("reading the answer: {}", e.without_url()))
-        }
-    }
-}
-
-impl fmt::Display for ReadFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ReadFailure::Status(s) => write!(f, "answered {s}"),
-            ReadFailure::Timeout(phase) => write!(f, "{phase} in time"),
-            ReadFailure::TooLarge { kind, limit } => {
-                write!(f, "{kind} larger than {}", ByteSize(*limit))
-            }
-            ReadFailure::Broken(reason) => f.write_str(reason),
-        }
-    }
-}
-
-/// Reads a whole answer of `kind` in chunks, refusing it as soon as it passes `limit` bytes
-/// (at once when its `Content-Length` says it will).
-async fn reply(
-    mut resp: reqwest::Response,
-    kind: AnswerKind,
-    limit: u64,
-) -> Result<Reply, ReadFailure> {
-    let too_large = ReadFailure::TooLarge { kind, limit };
-    if resp.content_length().is_some_and(|n| n > limit) {
-        return Err(too_large);
-    }
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let url = redact_url(resp.url());
-    let mut body = BytesMut::new();
-    while let Some(chunk) = resp.chunk().await.map_err(ReadFailure::from_body)? {
-        if (body.len() + chunk.len()) as u64 > limit {
-            return Err(too_large);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Reply {
-        status,
-        headers,
-        body: body.freeze(),
-        url,
-    })
-}
-
-/// Where a redirect points, resolved against the URL that answered.
-fn location(resp: &reqwest::Response) -> Option<Url> {
-    let to = resp.headers().get(LOCATION)?.to_str().ok()?;
-    resp.url().join(to).ok()
-}
-
-/// How [`describe`] starts a failure to connect.
-const CANNOT_CONNECT: &str = "cannot connect";
-
-fn describe(e: reqwest::Error) -> String {
-    let kind = if e.is_connect() {
-        CANNOT_CONNECT
-    } else {
-        "request failed"
-    };
-    format!("{kind}: {}", e.without_url())
-}
-
-/// `Retry-After` as seconds or an HTTP date.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
-    let delta = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
-    Some(delta.to_std().unwrap_or(Duration::ZERO))
-}
-
 /// The URL with credential query parameters replaced, safe for logs, errors and reports.
 pub fn redact_url(url: &url::Url) -> String {
     if url.query().is_none() {
@@ -1004,115 +879,4 @@ pub fn redact(url: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn credentials_in_query_strings_are_redacted() {
-        let u = url::Url::parse(
-            "https://x.example/psapi/v3/mem/authenticate?api_key=K123&email=a%40b&password=pw&auth_token=t",
-        )
-        .unwrap();
-        let r = redact_url(&u);
-        assert!(
-            !r.contains("K123") && !r.contains("=pw") && !r.contains("=t&") && !r.ends_with("=t")
-        );
-        assert!(r.contains("email=a%40b"));
-    }
-
-    #[test]
-    fn retry_after_reads_seconds_and_dates() {
-        let mut h = HeaderMap::new();
-        h.insert(RETRY_AFTER, "3".parse().unwrap());
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
-        h.insert(
-            RETRY_AFTER,
-            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
-        );
-        assert_eq!(retry_after(&h), Some(Duration::ZERO));
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let c = HttpClient::new(
-            System::Preservica,
-            "https://eu.preservica.com",
-            HttpOptions::default(),
-        )
-        .unwrap();
-        for attempt in 0..30 {
-            let d = c.backoff(attempt);
-            assert!(d <= Duration::from_secs(10));
-        }
-        assert!(c.backoff(0) <= Duration::from_millis(200));
-    }
-
-    #[test]
-    fn plain_http_is_for_this_machine_unless_allowed() {
-        let t = |u: &str, allow| Transport::of(&Url::parse(u).unwrap(), allow);
-        assert_eq!(t("https://eu.preservica.com", false), Transport::Tls);
-        for local in [
-            "http://127.0.0.1:8080",
-            "http://127.3.2.1",
-            "http://[::1]:9000",
-            "http://localhost:80",
-            "http://LOCALHOST.",
-        ] {
-            assert_eq!(t(local, false), Transport::LoopbackHttp, "{local}");
-        }
-        for remote in [
-            "http://eu.preservica.com",
-            "http://10.0.0.1",
-            "http://128.0.0.1",
-            "http://localhost.example.org",
-            "http://[::2]",
-        ] {
-            assert_eq!(t(remote, false), Transport::InsecureRefused, "{remote}");
-            assert_eq!(t(remote, true), Transport::InsecureAllowed, "{remote}");
-        }
-    }
-
-    #[test]
-    fn a_client_for_plain_http_to_another_host_is_refused_without_sending() {
-        let e = HttpClient::new(
-            System::PhotoShelter,
-            "http://www.photoshelter.example",
-            HttpOptions::default(),
-        )
-        .unwrap_err();
-        assert!(matches!(e, HttpError::InsecureHttp { .. }), "{e}");
-        let text = e.to_string();
-        assert!(
-            text.contains("http://www.photoshelter.example/")
-                && text.contains("allow_insecure_http = true in [photoshelter]"),
-            "{text}"
-        );
-        let allowed = HttpOptions {
-            allow_insecure_http: true,
-            ..HttpOptions::default()
-        };
-        HttpClient::new(
-            System::PhotoShelter,
-            "http://www.photoshelter.example",
-            allowed,
-        )
-        .unwrap();
-    }
-
-    #[test]
-    fn sizes_and_waits_read_as_people_write_them() {
-        assert_eq!(ByteSize(16 * MIB).to_string(), "16 MiB");
-        assert_eq!(ByteSize(512 * 1024).to_string(), "512 KiB");
-        assert_eq!(ByteSize(1000).to_string(), "1000 bytes");
-        assert_eq!(ByteSize(10 * MIB + MIB / 10).to_string(), "10.1 MiB");
-        assert_eq!(Wait(Duration::from_secs(60)).to_string(), "60 s");
-        assert_eq!(Wait(Duration::from_millis(300)).to_string(), "300 ms");
-        assert_eq!(Wait(Duration::from_millis(1500)).to_string(), "1.5 s");
-    }
-
-    #[test]
-    fn a_file_may_pass_its_size_by_a_margin_only() {
-        assert_eq!(file_margin(0), 64 * 1024);
-        assert_eq!(file_margin(1000 * MIB), 10 * MIB);
-    }
-}
+mod tests;

@@ -97,9 +97,16 @@ fn num(v: f64) -> String {
 
 fn render(t: &RunTotals, last: Option<&RunDetail>, locked_out: bool) -> String {
     let mut out = String::with_capacity(4096);
+    render_runs(&mut out, t);
+    render_last_run(&mut out, last);
+    render_totals(&mut out, t, locked_out);
+    out
+}
 
+/// Runs recorded, by status, and dry runs.
+fn render_runs(out: &mut String, t: &RunTotals) {
     describe(
-        &mut out,
+        out,
         "ferry_runs_total",
         "counter",
         "Runs recorded in the store, by status.",
@@ -120,13 +127,16 @@ fn render(t: &RunTotals, last: Option<&RunDetail>, locked_out: bool) -> String {
     }
 
     describe(
-        &mut out,
+        out,
         "ferry_dry_runs_total",
         "counter",
         "Dry runs recorded; they count in no other metric.",
     );
     let _ = writeln!(out, "ferry_dry_runs_total {}", t.dry_runs);
+}
 
+/// What the latest finished real run's record and summary say.
+fn render_last_run(out: &mut String, last: Option<&RunDetail>) {
     let summary: Option<serde_json::Value> = last
         .and_then(|r| r.summary_json.as_deref())
         .and_then(|s| serde_json::from_str(s).ok());
@@ -139,7 +149,7 @@ fn render(t: &RunTotals, last: Option<&RunDetail>, locked_out: bool) -> String {
     };
     if let Some(r) = last {
         describe(
-            &mut out,
+            out,
             "ferry_last_run_exit_code",
             "gauge",
             "Exit code of the latest finished run (0 done, 1 skipped, 2 failures, 3 fatal or locked out).",
@@ -156,7 +166,7 @@ fn render(t: &RunTotals, last: Option<&RunDetail>, locked_out: bool) -> String {
             .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
         {
             describe(
-                &mut out,
+                out,
                 "ferry_last_run_timestamp_seconds",
                 "gauge",
                 "When the latest finished run finished, in Unix time.",
@@ -170,7 +180,7 @@ fn render(t: &RunTotals, last: Option<&RunDetail>, locked_out: bool) -> String {
     }
     if let Some(seconds) = field(&["seconds_total"]) {
         describe(
-            &mut out,
+            out,
             "ferry_last_run_duration_seconds",
             "gauge",
             "How long the latest finished run took.",
@@ -179,7 +189,7 @@ fn render(t: &RunTotals, last: Option<&RunDetail>, locked_out: bool) -> String {
     }
     if let Some(drifted) = field(&["drifted"]) {
         describe(
-            &mut out,
+            out,
             "ferry_fields_drifted",
             "gauge",
             "Fields that differed between the systems in the latest finished run.",
@@ -188,7 +198,7 @@ fn render(t: &RunTotals, last: Option<&RunDetail>, locked_out: bool) -> String {
     }
     if summary.is_some() {
         describe(
-            &mut out,
+            out,
             "ferry_last_run_api_requests",
             "gauge",
             "Requests the latest finished run sent to each system, retries included.",
@@ -202,9 +212,12 @@ fn render(t: &RunTotals, last: Option<&RunDetail>, locked_out: bool) -> String {
             );
         }
     }
+}
 
+/// Writes, failures and requests over all runs, and the store's state now.
+fn render_totals(out: &mut String, t: &RunTotals, locked_out: bool) {
     describe(
-        &mut out,
+        out,
         "ferry_pushes_total",
         "counter",
         "Writes to each system that were verified and recorded.",
@@ -217,7 +230,7 @@ fn render(t: &RunTotals, last: Option<&RunDetail>, locked_out: bool) -> String {
         );
     }
     describe(
-        &mut out,
+        out,
         "ferry_push_failures_total",
         "counter",
         "Writes to each system that failed.",
@@ -230,14 +243,14 @@ fn render(t: &RunTotals, last: Option<&RunDetail>, locked_out: bool) -> String {
         );
     }
     describe(
-        &mut out,
+        out,
         "ferry_failures_total",
         "counter",
         "Failures listed in the reports of all runs.",
     );
     let _ = writeln!(out, "ferry_failures_total {}", t.failures);
     describe(
-        &mut out,
+        out,
         "ferry_api_requests_total",
         "counter",
         "Requests sent to each system over all runs, retries included.",
@@ -253,20 +266,19 @@ fn render(t: &RunTotals, last: Option<&RunDetail>, locked_out: bool) -> String {
         t.api_requests.1
     );
     describe(
-        &mut out,
+        out,
         "ferry_open_conflicts",
         "gauge",
         "Conflicts waiting for a person.",
     );
     let _ = writeln!(out, "ferry_open_conflicts {}", t.open_conflicts);
     describe(
-        &mut out,
+        out,
         "ferry_lockout",
         "gauge",
         "1 while sync runs are locked out after a critical error, else 0.",
     );
     let _ = writeln!(out, "ferry_lockout {}", u8::from(locked_out));
-    out
 }
 
 #[cfg(test)]

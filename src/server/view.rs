@@ -277,18 +277,11 @@ pub fn asset_view(
         a.photoshelter_id.as_deref(),
         a.preservica_ref.as_deref(),
     );
-    let lives_in = match (&a.photoshelter_id, &a.preservica_ref) {
+    let ids = (a.photoshelter_id.as_deref(), a.preservica_ref.as_deref());
+    let lives_in = match ids {
         (Some(_), Some(_)) => "both",
         (Some(_), None) => "photoshelter",
         _ => "preservica",
-    };
-    let authoritative_copy = match (&a.photoshelter_id, &a.preservica_ref) {
-        (Some(ps), Some(r)) => format!(
-            "Preservica holds the preserved original ({r}); PhotoShelter holds the working copy ({ps})"
-        ),
-        (None, Some(r)) => format!("Preservica only ({r}): not published in PhotoShelter"),
-        (Some(ps), None) => format!("PhotoShelter only ({ps}): not archived in Preservica yet"),
-        (None, None) => "unknown".to_string(),
     };
     let open_conflicts = store
         .review_items(true)?
@@ -296,7 +289,44 @@ pub fn asset_view(
         .filter(|i| i.asset_id == id)
         .map(|i| conflict_view(&i, mapping, label.clone()))
         .collect();
-    let writes = store
+    let writes = writes_of(store, id)?;
+    let history = history_of(store, id)?;
+    Ok(Some(AssetView {
+        id,
+        label,
+        photoshelter_id: a.photoshelter_id.clone(),
+        preservica_ref: a.preservica_ref.clone(),
+        paired_by: a.paired_by.clone(),
+        paired_at: detail.paired_at.clone(),
+        lives_in,
+        authoritative_copy: authoritative_copy(ids),
+        snapshots: Snapshots {
+            photoshelter: ps.as_ref().map(snapshot_view),
+            preservica: pv.as_ref().map(snapshot_view),
+        },
+        fields,
+        open_conflicts,
+        writes,
+        history,
+        preview_url: None,
+    }))
+}
+
+/// Which copy is the authoritative one, in words, from the asset's ids in each system.
+fn authoritative_copy(ids: (Option<&str>, Option<&str>)) -> String {
+    match ids {
+        (Some(ps), Some(r)) => format!(
+            "Preservica holds the preserved original ({r}); PhotoShelter holds the working copy ({ps})"
+        ),
+        (None, Some(r)) => format!("Preservica only ({r}): not published in PhotoShelter"),
+        (Some(ps), None) => format!("PhotoShelter only ({ps}): not archived in Preservica yet"),
+        (None, None) => "unknown".to_string(),
+    }
+}
+
+/// The latest writes ferry made to asset `id`.
+fn writes_of(store: &Store, id: i64) -> Result<Vec<WriteView>, WebError> {
+    Ok(store
         .asset_writes(id, 50)?
         .into_iter()
         .map(|w: AssetWrite| WriteView {
@@ -308,8 +338,12 @@ pub fn asset_view(
             last_error: w.last_error,
             updated_at: w.updated_at,
         })
-        .collect();
-    let history = store
+        .collect())
+}
+
+/// Asset `id`'s superseded values, newest first.
+fn history_of(store: &Store, id: i64) -> Result<Vec<HistoryView>, WebError> {
+    Ok(store
         .field_history(id)?
         .into_iter()
         .rev()
@@ -321,26 +355,7 @@ pub fn asset_view(
             new_value: h.new_value,
             reason: h.reason,
         })
-        .collect();
-    Ok(Some(AssetView {
-        id,
-        label,
-        photoshelter_id: a.photoshelter_id.clone(),
-        preservica_ref: a.preservica_ref.clone(),
-        paired_by: a.paired_by.clone(),
-        paired_at: detail.paired_at.clone(),
-        lives_in,
-        authoritative_copy,
-        snapshots: Snapshots {
-            photoshelter: ps.as_ref().map(snapshot_view),
-            preservica: pv.as_ref().map(snapshot_view),
-        },
-        fields,
-        open_conflicts,
-        writes,
-        history,
-        preview_url: None,
-    }))
+        .collect())
 }
 
 /// A review item with the mapping's view of its field.

@@ -5,26 +5,26 @@
 //! pushes, so what it reports is exactly what a real run would do, and the real store gains
 //! nothing but the run record (DESIGN invariant 5).
 
+mod pulled;
+
 use super::engine::{EnginePlan, EngineRun, plan_all_pairs};
 use super::execute::execute;
-use super::pair::{Candidate, PairAction, find_pairs, stored_candidates};
 use super::plan::check_mass_change;
 use super::pull::{PullError, PullResult, pull_photoshelter, pull_preservica};
 use super::reconcile::Outcome as DecisionOutcome;
 use crate::clock::Clock;
 use crate::exit::Outcome;
 use crate::mapping::Mapping;
-use crate::model::{FieldValue, SnapshotKey, System};
+use crate::model::{FieldValue, System};
 use crate::photoshelter::client::PhotoShelterClient;
 use crate::preservica::client::PreservicaClient;
 use crate::report::render::{ReportPaths, ReportWriteError, write_all};
 use crate::report::{Failure, FieldRow, REPORT_SCHEMA_VERSION, RunReport};
-use crate::store::sync::{
-    AssetId, AssetRow, LockHolder, Lockout, OutboxEntry, RunId, Snapshot, ts,
-};
+use crate::store::sync::{AssetId, AssetRow, LockHolder, Lockout, OutboxEntry, RunId, ts};
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Utc};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use pulled::{pair_new, pair_stored, store_pull};
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 /// A full listing this much smaller than what ferry knows of a system stops the run: a
@@ -282,6 +282,25 @@ impl From<PullError> for CycleStop {
     }
 }
 
+/// One cycle's shared state: what every step reads or adds to.
+struct Cycle<'a, 'c> {
+    store: &'a mut Store,
+    ctx: &'a SyncContext<'c>,
+    opts: &'a SyncOptions,
+    run: RunId,
+    started: DateTime<Utc>,
+    report: &'a mut RunReport,
+    touched: &'a mut Vec<AssetId>,
+}
+
+/// Both systems' pulls with, for each, system id → asset id once stored.
+struct Pulls {
+    ps: PullResult,
+    pv: PullResult,
+    ps_ids: HashMap<String, AssetId>,
+    pv_ids: HashMap<String, AssetId>,
+}
+
 async fn cycle(
     store: &mut Store,
     ctx: &SyncContext<'_>,
@@ -291,216 +310,310 @@ async fn cycle(
     report: &mut RunReport,
     touched: &mut Vec<AssetId>,
 ) -> Result<Outcome, CycleStop> {
-    let mut assets = store.assets()?;
-    // 1. Writes a crashed run planned but did not finish go first, so the pull sees their effect.
-    if !opts.dry_run {
-        let pending = store.pending_outbox()?;
+    Cycle {
+        store,
+        ctx,
+        opts,
+        run,
+        started,
+        report,
+        touched,
+    }
+    .run()
+    .await
+}
+
+impl Cycle<'_, '_> {
+    async fn run(&mut self) -> Result<Outcome, CycleStop> {
+        let assets = self.store.assets()?;
+        self.finish_left_writes(&assets).await?;
+        let (ps, pv) = self.pull(&assets).await?;
+        let now = self.ctx.clock.now();
+        let pulls = self.store_pulls(ps, pv, now)?;
+        let assets = self.pair(&pulls, now)?;
+        let failed = self.not_to_reconcile(&pulls, &assets);
+        // The pulled records are in the store now; a full pull of a large library is too big
+        // to keep beside the engine's pages.
+        drop(pulls);
+        let plan = self.plan(&failed, now)?;
+        let by_id: HashMap<AssetId, &AssetRow> = assets.iter().map(|a| (a.id, a)).collect();
+        let entries = self.outbox_entries(&plan);
+        let (write_state, outcome) = self.guard_and_push(&plan, &entries, &by_id, now).await?;
+        self.report_rights(&plan, &by_id, &write_state);
+        Ok(self.fill_report(plan, &by_id, &write_state, outcome))
+    }
+
+    /// Step 1: Writes a crashed run planned but did not finish go first, so the pull sees their
+    /// effect.
+    async fn finish_left_writes(&mut self, assets: &[AssetRow]) -> Result<(), CycleStop> {
+        if self.opts.dry_run {
+            return Ok(());
+        }
+        let pending = self.store.pending_outbox()?;
         if !pending.is_empty() {
             tracing::info!(
                 count = pending.len(),
                 "finishing writes left by an earlier run"
             );
             let by_id: HashMap<AssetId, &AssetRow> = assets.iter().map(|a| (a.id, a)).collect();
-            execute(store, ctx, run, pending, &by_id, report).await?;
+            execute(self.store, self.ctx, self.run, pending, &by_id, self.report).await?;
         }
+        Ok(())
     }
 
-    // 2. Pull both systems at once.
-    let (ps_cursor, pv_cursor) = if opts.full {
-        (None, None)
-    } else {
-        (
-            stored_cursor(store, System::PhotoShelter)?,
-            stored_cursor(store, System::Preservica)?,
-        )
-    };
-    let paired_refs: HashSet<String> = assets
-        .iter()
-        .filter(|a| a.paired_by.is_some())
-        .filter_map(|a| a.preservica_ref.clone())
-        .collect();
-    let (ps, pv) = tokio::join!(
-        pull_photoshelter(
-            ctx.photoshelter,
-            ctx.mapping,
-            ps_cursor,
-            ctx.concurrency_photoshelter,
-            started,
-            ctx.progress.as_ref()
-        ),
-        pull_preservica(
-            ctx.preservica,
-            ctx.mapping,
-            pv_cursor,
-            &paired_refs,
-            ctx.concurrency_preservica,
-            started,
-            ctx.progress.as_ref()
-        ),
-    );
-    let (ps, pv) = match (ps, pv) {
-        (Ok(ps), Ok(pv)) => (ps, pv),
-        (ps, pv) => {
-            // Each system that could not be listed is a failure of its own.
-            let errors: Vec<PullError> = [ps.err(), pv.err()].into_iter().flatten().collect();
-            for e in &errors {
+    /// Step 2: Pulls both systems at once; a listing that fails or shrinks stops the cycle.
+    async fn pull(&mut self, assets: &[AssetRow]) -> Result<(PullResult, PullResult), CycleStop> {
+        let (ctx, store, started) = (self.ctx, &*self.store, self.started);
+        let (ps_cursor, pv_cursor) = if self.opts.full {
+            (None, None)
+        } else {
+            (
+                stored_cursor(store, System::PhotoShelter)?,
+                stored_cursor(store, System::Preservica)?,
+            )
+        };
+        let paired_refs: HashSet<String> = assets
+            .iter()
+            .filter(|a| a.paired_by.is_some())
+            .filter_map(|a| a.preservica_ref.clone())
+            .collect();
+        let (ps, pv) = tokio::join!(
+            pull_photoshelter(
+                ctx.photoshelter,
+                ctx.mapping,
+                ps_cursor,
+                ctx.concurrency_photoshelter,
+                started,
+                ctx.progress.as_ref()
+            ),
+            pull_preservica(
+                ctx.preservica,
+                ctx.mapping,
+                pv_cursor,
+                &paired_refs,
+                ctx.concurrency_preservica,
+                started,
+                ctx.progress.as_ref()
+            ),
+        );
+        let report = &mut *self.report;
+        let (ps, pv) = match (ps, pv) {
+            (Ok(ps), Ok(pv)) => (ps, pv),
+            (ps, pv) => {
+                // Each system that could not be listed is a failure of its own.
+                let errors: Vec<PullError> = [ps.err(), pv.err()].into_iter().flatten().collect();
+                for e in &errors {
+                    report.failures.push(Failure {
+                        asset_id: None,
+                        system: e.system.name().into(),
+                        item: "listing".into(),
+                        error: e.reason.clone(),
+                    });
+                }
+                let reasons: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+                return Err(CycleStop::Fatal(reasons.join("; ")));
+            }
+        };
+        report.summary.seconds_pull_photoshelter = ps.seconds;
+        report.summary.seconds_pull_preservica = pv.seconds;
+        for pull in [&ps, &pv] {
+            check_listing(pull, assets)?;
+            for (id, error) in &pull.failures {
                 report.failures.push(Failure {
                     asset_id: None,
-                    system: e.system.name().into(),
-                    item: "listing".into(),
-                    error: e.reason.clone(),
-                });
-            }
-            let reasons: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-            return Err(CycleStop::Fatal(reasons.join("; ")));
-        }
-    };
-    report.summary.seconds_pull_photoshelter = ps.seconds;
-    report.summary.seconds_pull_preservica = pv.seconds;
-    for pull in [&ps, &pv] {
-        check_listing(pull, &assets)?;
-        for (id, error) in &pull.failures {
-            report.failures.push(Failure {
-                asset_id: None,
-                system: pull.system.name().into(),
-                item: id.clone(),
-                error: format!("could not be read: {error}"),
-            });
-        }
-    }
-
-    // 3. Snapshots, then cursors (a cursor never passes what is stored).
-    let now = ctx.clock.now();
-    let ps_ids = store_pull(store, run, &ps, now)?;
-    let pv_ids = store_pull(store, run, &pv, now)?;
-    touched.extend(ps_ids.values().chain(pv_ids.values()));
-    store.set_cursor(System::PhotoShelter, &ts(ps.next_cursor), now)?;
-    store.set_cursor(System::Preservica, &ts(pv.next_cursor), now)?;
-
-    // 4. Pairing.
-    assets = store.assets()?;
-    pair_new(store, &assets, &ps, &pv, &ps_ids, &pv_ids, now)?;
-    // An incremental pull lists only what changed: what the store knows of unpaired assets
-    // pairs too (an archive copy ingested by hand of a PhotoShelter item that did not
-    // change).
-    assets = store.assets()?;
-    if !(ps.full && pv.full) && pair_stored(store, &assets, ctx.mapping, now)? {
-        assets = store.assets()?;
-    }
-    report.summary.assets_photoshelter = store.snapshot_count(System::PhotoShelter)?;
-    report.summary.assets_preservica = store.snapshot_count(System::Preservica)?;
-
-    // 5. Reconcile and plan. Assets whose read failed this run keep old snapshots; they are
-    // not reconciled on stale data. Nor are assets a complete listing no longer shows: absence
-    // is reported, never acted on (ferry deletes nothing).
-    let mut failed: HashSet<String> = ps
-        .failures
-        .iter()
-        .chain(&pv.failures)
-        .map(|(id, _)| id.clone())
-        .collect();
-    for pull in [&ps, &pv] {
-        if !pull.full {
-            continue;
-        }
-        let listed: HashSet<&str> = pull
-            .records
-            .iter()
-            .map(|p| p.id.as_str())
-            .chain(pull.failures.iter().map(|(id, _)| id.as_str()))
-            .collect();
-        for a in assets.iter().filter(|a| a.paired_by.is_some()) {
-            let id = match pull.system {
-                System::PhotoShelter => a.photoshelter_id.as_deref(),
-                System::Preservica => a.preservica_ref.as_deref(),
-            };
-            if let Some(id) = id.filter(|id| !listed.contains(id)) {
-                failed.insert(id.to_string());
-                report.failures.push(Failure {
-                    asset_id: Some(a.id),
                     system: pull.system.name().into(),
-                    item: id.to_string(),
-                    error: format!(
-                        "missing from {}'s complete listing (deleted, or moved out of ferry's reach); ferry deleted nothing and left this pair alone",
-                        pull.system
-                    ),
+                    item: id.clone(),
+                    error: format!("could not be read: {error}"),
                 });
             }
         }
+        Ok((ps, pv))
     }
-    // The pulled records are in the store now; a full pull of a large library is too big to
-    // keep beside the engine's pages.
-    drop((ps, pv));
-    // 6. The engine records decisions and agreed baselines page by page as it goes; the
-    // guard then looks at the writes.
-    let plan = plan_all_pairs(
-        store,
-        &EngineRun {
-            mapping: ctx.mapping,
-            run,
-            now,
-            today: started.date_naive(),
-            skip: &failed,
-            rights: &ctx.rights,
-            expiring_days: ctx.expiring_days,
-            compare_settled: opts.full,
-        },
-    )?;
-    report.summary.pairs = plan.all_pairs() as u64;
-    report.summary.pairs_unchanged = plan.pairs_unchanged;
-    let by_id: HashMap<AssetId, &AssetRow> = assets.iter().map(|a| (a.id, a)).collect();
-    // Rights enforcement: planned like any write, so it is guarded, shown in dry runs and
-    // carried out through the outbox.
-    let mut entries: Vec<OutboxEntry> = plan
-        .writes
-        .iter()
-        .map(|w| OutboxEntry {
-            id: 0,
-            run_id: run,
-            asset_id: w.asset,
-            decision_id: plan.decision_ids.get(w.decision).copied(),
-            system: w.system,
-            field: w.field.clone(),
-            expected_value: w.expected.as_ref().map(FieldValue::to_canonical_string),
-            new_value: w.value.as_ref().map(FieldValue::to_canonical_string),
-            state: "planned".into(),
-            attempts: 0,
+
+    /// Step 3: Snapshots, then cursors (a cursor never passes what is stored).
+    fn store_pulls(
+        &mut self,
+        ps: PullResult,
+        pv: PullResult,
+        now: DateTime<Utc>,
+    ) -> Result<Pulls, CycleStop> {
+        let ps_ids = store_pull(self.store, self.run, &ps, now)?;
+        let pv_ids = store_pull(self.store, self.run, &pv, now)?;
+        self.touched.extend(ps_ids.values().chain(pv_ids.values()));
+        self.store
+            .set_cursor(System::PhotoShelter, &ts(ps.next_cursor), now)?;
+        self.store
+            .set_cursor(System::Preservica, &ts(pv.next_cursor), now)?;
+        Ok(Pulls {
+            ps,
+            pv,
+            ps_ids,
+            pv_ids,
         })
-        .collect();
-    entries.extend(plan.enforcement.iter().map(|(e, _)| OutboxEntry {
-        run_id: run,
-        ..e.clone()
-    }));
-    let guard = check_mass_change(
-        entries.iter().map(|e| (e.asset_id, e.field.as_str())),
-        plan.all_pairs(),
-        ctx.max_change_share,
-        ctx.min_assets,
-    );
-    let mut write_state: HashMap<(AssetId, String), String> = HashMap::new();
-    let mut outcome = Outcome::Done;
-    if (guard.tripped && !opts.allow_mass_change) || opts.dry_run {
-        if guard.tripped && !opts.allow_mass_change {
-            report.stopped = guard.reason.clone();
-            outcome = Outcome::Failures;
+    }
+
+    /// Step 4: Pairing; the assets as they stand after it.
+    fn pair(&mut self, pulls: &Pulls, now: DateTime<Utc>) -> Result<Vec<AssetRow>, CycleStop> {
+        let store = &mut *self.store;
+        let mut assets = store.assets()?;
+        pair_new(
+            store,
+            &assets,
+            (&pulls.ps, &pulls.ps_ids),
+            (&pulls.pv, &pulls.pv_ids),
+            now,
+        )?;
+        // An incremental pull lists only what changed: what the store knows of unpaired
+        // assets pairs too (an archive copy ingested by hand of a PhotoShelter item that did
+        // not change).
+        assets = store.assets()?;
+        if !(pulls.ps.full && pulls.pv.full) && pair_stored(store, &assets, self.ctx.mapping, now)?
+        {
+            assets = store.assets()?;
         }
-        for e in &entries {
-            write_state.insert((e.asset_id, e.field.clone()), "planned".into());
+        self.report.summary.assets_photoshelter = store.snapshot_count(System::PhotoShelter)?;
+        self.report.summary.assets_preservica = store.snapshot_count(System::Preservica)?;
+        Ok(assets)
+    }
+
+    /// Step 5: The system ids not to reconcile. Assets whose read failed this run keep old
+    /// snapshots; they are not reconciled on stale data. Nor are assets a complete listing
+    /// no longer shows: absence is reported, never acted on (ferry deletes nothing).
+    fn not_to_reconcile(&mut self, pulls: &Pulls, assets: &[AssetRow]) -> HashSet<String> {
+        let mut failed: HashSet<String> = pulls
+            .ps
+            .failures
+            .iter()
+            .chain(&pulls.pv.failures)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for pull in [&pulls.ps, &pulls.pv] {
+            if !pull.full {
+                continue;
+            }
+            let listed: HashSet<&str> = pull
+                .records
+                .iter()
+                .map(|p| p.id.as_str())
+                .chain(pull.failures.iter().map(|(id, _)| id.as_str()))
+                .collect();
+            for a in assets.iter().filter(|a| a.paired_by.is_some()) {
+                let id = match pull.system {
+                    System::PhotoShelter => a.photoshelter_id.as_deref(),
+                    System::Preservica => a.preservica_ref.as_deref(),
+                };
+                if let Some(id) = id.filter(|id| !listed.contains(id)) {
+                    failed.insert(id.to_string());
+                    self.report.failures.push(Failure {
+                        asset_id: Some(a.id),
+                        system: pull.system.name().into(),
+                        item: id.to_string(),
+                        error: format!(
+                            "missing from {}'s complete listing (deleted, or moved out of ferry's reach); ferry deleted nothing and left this pair alone",
+                            pull.system
+                        ),
+                    });
+                }
+            }
         }
-    } else {
-        // 7. Push through the outbox.
-        store.enqueue(run, &entries, now)?;
+        failed
+    }
+
+    /// Step 6: The engine records decisions and agreed baselines page by page as it goes; the
+    /// guard then looks at the writes.
+    fn plan(
+        &mut self,
+        failed: &HashSet<String>,
+        now: DateTime<Utc>,
+    ) -> Result<EnginePlan, CycleStop> {
+        let ctx = self.ctx;
+        let plan = plan_all_pairs(
+            self.store,
+            &EngineRun {
+                mapping: ctx.mapping,
+                run: self.run,
+                now,
+                today: self.started.date_naive(),
+                skip: failed,
+                rights: &ctx.rights,
+                expiring_days: ctx.expiring_days,
+                compare_settled: self.opts.full,
+            },
+        )?;
+        self.report.summary.pairs = plan.all_pairs() as u64;
+        self.report.summary.pairs_unchanged = plan.pairs_unchanged;
+        Ok(plan)
+    }
+
+    /// The plan's writes as outbox entries. Rights enforcement is planned like any write, so
+    /// it is guarded, shown in dry runs and carried out through the outbox.
+    fn outbox_entries(&self, plan: &EnginePlan) -> Vec<OutboxEntry> {
+        let run = self.run;
+        let mut entries: Vec<OutboxEntry> = plan
+            .writes
+            .iter()
+            .map(|w| OutboxEntry {
+                id: 0,
+                run_id: run,
+                asset_id: w.asset,
+                decision_id: plan.decision_ids.get(w.decision).copied(),
+                system: w.system,
+                field: w.field.clone(),
+                expected_value: w.expected.as_ref().map(FieldValue::to_canonical_string),
+                new_value: w.value.as_ref().map(FieldValue::to_canonical_string),
+                state: "planned".into(),
+                attempts: 0,
+            })
+            .collect();
+        entries.extend(plan.enforcement.iter().map(|(e, _)| OutboxEntry {
+            run_id: run,
+            ..e.clone()
+        }));
+        entries
+    }
+
+    /// The mass-change guard, then step 7, the push through the outbox (unless the guard tripped
+    /// or this is a dry run). Each written field's state, and the outcome so far.
+    async fn guard_and_push(
+        &mut self,
+        plan: &EnginePlan,
+        entries: &[OutboxEntry],
+        by_id: &HashMap<AssetId, &AssetRow>,
+        now: DateTime<Utc>,
+    ) -> Result<(HashMap<(AssetId, String), String>, Outcome), CycleStop> {
+        let (ctx, opts, run) = (self.ctx, self.opts, self.run);
+        let guard = check_mass_change(
+            entries.iter().map(|e| (e.asset_id, e.field.as_str())),
+            plan.all_pairs(),
+            ctx.max_change_share,
+            ctx.min_assets,
+        );
+        let mut write_state: HashMap<(AssetId, String), String> = HashMap::new();
+        let mut outcome = Outcome::Done;
+        if (guard.tripped && !opts.allow_mass_change) || opts.dry_run {
+            if guard.tripped && !opts.allow_mass_change {
+                self.report.stopped = guard.reason.clone();
+                outcome = Outcome::Failures;
+            }
+            for e in entries {
+                write_state.insert((e.asset_id, e.field.clone()), "planned".into());
+            }
+            return Ok((write_state, outcome));
+        }
+        self.store.enqueue(run, entries, now)?;
         for d in plan.decisions.iter().filter(|d| d.resolution.is_some()) {
-            store.resolution_applied(d.resolution.expect("filtered"), run)?;
+            self.store
+                .resolution_applied(d.resolution.expect("filtered"), run)?;
         }
-        let pending: Vec<OutboxEntry> = store
+        let pending: Vec<OutboxEntry> = self
+            .store
             .pending_outbox()?
             .into_iter()
             .filter(|e| e.run_id == run)
             .collect();
         let clock = std::time::Instant::now();
-        let states = execute(store, ctx, run, pending, &by_id, report).await?;
-        report.summary.seconds_push = clock.elapsed().as_secs_f64();
+        let states = execute(self.store, ctx, run, pending, by_id, self.report).await?;
+        self.report.summary.seconds_push = clock.elapsed().as_secs_f64();
         for ((asset, field, _system), state) in states {
             let slot = write_state.entry((asset, field)).or_default();
             // One field written to both systems shows its worst state.
@@ -508,51 +621,69 @@ async fn cycle(
                 *slot = state;
             }
         }
-    }
-    for (e, why) in &plan.enforcement {
-        let row = by_id.get(&e.asset_id);
-        let state = write_state
-            .get(&(e.asset_id, e.field.clone()))
-            .cloned()
-            .unwrap_or_default();
-        let what = match e.system {
-            System::PhotoShelter => "made not searchable in PhotoShelter".to_string(),
-            System::Preservica => format!(
-                "security tag set to {} in Preservica",
-                e.new_value.as_deref().unwrap_or("")
-            ),
-        };
-        report.rights.push(crate::report::RightsProblem {
-            asset_id: e.asset_id,
-            photoshelter_id: row.and_then(|r| r.photoshelter_id.clone()),
-            preservica_ref: row.and_then(|r| r.preservica_ref.clone()),
-            label: plan
-                .labels
-                .get(&e.asset_id)
-                .cloned()
-                .unwrap_or_else(|| format!("asset {}", e.asset_id)),
-            kind: "restricted".into(),
-            detail: format!(
-                "{why}: {what} ({})",
-                if state.is_empty() { "planned" } else { &state }
-            ),
-        });
+        Ok((write_state, outcome))
     }
 
-    // 8. The report's field rows and counts.
-    fill_report(report, ctx.mapping, &plan, &by_id, &write_state);
-    report.rights.extend(plan.rights);
-    let s = &report.summary;
-    if outcome == Outcome::Done {
-        outcome = if s.failures > 0 {
+    /// The rights the run enforced, each with what was done and how far it got.
+    fn report_rights(
+        &mut self,
+        plan: &EnginePlan,
+        by_id: &HashMap<AssetId, &AssetRow>,
+        write_state: &HashMap<(AssetId, String), String>,
+    ) {
+        for (e, why) in &plan.enforcement {
+            let row = by_id.get(&e.asset_id);
+            let state = write_state
+                .get(&(e.asset_id, e.field.clone()))
+                .cloned()
+                .unwrap_or_default();
+            let what = match e.system {
+                System::PhotoShelter => "made not searchable in PhotoShelter".to_string(),
+                System::Preservica => format!(
+                    "security tag set to {} in Preservica",
+                    e.new_value.as_deref().unwrap_or("")
+                ),
+            };
+            self.report.rights.push(crate::report::RightsProblem {
+                asset_id: e.asset_id,
+                photoshelter_id: row.and_then(|r| r.photoshelter_id.clone()),
+                preservica_ref: row.and_then(|r| r.preservica_ref.clone()),
+                label: plan
+                    .labels
+                    .get(&e.asset_id)
+                    .cloned()
+                    .unwrap_or_else(|| format!("asset {}", e.asset_id)),
+                kind: "restricted".into(),
+                detail: format!(
+                    "{why}: {what} ({})",
+                    if state.is_empty() { "planned" } else { &state }
+                ),
+            });
+        }
+    }
+
+    /// Step 8: The report's field rows and counts; the run's outcome from them.
+    fn fill_report(
+        &mut self,
+        plan: EnginePlan,
+        by_id: &HashMap<AssetId, &AssetRow>,
+        write_state: &HashMap<(AssetId, String), String>,
+        outcome: Outcome,
+    ) -> Outcome {
+        fill_report(self.report, self.ctx.mapping, &plan, by_id, write_state);
+        self.report.rights.extend(plan.rights);
+        let s = &self.report.summary;
+        if outcome != Outcome::Done {
+            return outcome;
+        }
+        if s.failures > 0 {
             Outcome::Failures
         } else if s.skipped > 0 {
             Outcome::SomeSkipped
         } else {
             Outcome::Done
-        };
+        }
     }
-    Ok(outcome)
 }
 
 /// Where the last pull of `system` got to.
@@ -593,181 +724,6 @@ fn check_listing(pull: &PullResult, assets: &[AssetRow]) -> Result<(), CycleStop
         )));
     }
     Ok(())
-}
-
-/// Stores a pull's snapshots; returns system id → asset id.
-fn store_pull(
-    store: &mut Store,
-    run: RunId,
-    pull: &PullResult,
-    now: DateTime<Utc>,
-) -> Result<HashMap<String, AssetId>, StoreError> {
-    let ids: Vec<String> = pull.records.iter().map(|p| p.id.clone()).collect();
-    let map = store.ensure_assets(pull.system, &ids, now)?;
-    let items: Vec<(AssetId, Snapshot)> = pull
-        .records
-        .iter()
-        .map(|p| {
-            let r = &p.translation.record;
-            let mut fields: BTreeMap<String, String> = r
-                .fields
-                .iter()
-                .map(|(k, v)| (k.clone(), v.to_canonical_string()))
-                .collect();
-            for problem in &p.translation.problems {
-                fields.insert(
-                    SnapshotKey::Unreadable(&problem.field).to_string(),
-                    problem.detail.clone(),
-                );
-            }
-            let checksum = r.checksum.as_ref().and_then(|c| {
-                c.split_once(':')
-                    .map(|(a, v)| (a.to_lowercase(), v.to_lowercase()))
-            });
-            (
-                map[&p.id],
-                Snapshot {
-                    fields,
-                    modified_at: r.modified_at,
-                    file_name: r.file_name.clone(),
-                    file_size: r.file_size,
-                    checksum,
-                },
-            )
-        })
-        .collect();
-    let mut items = items;
-    // An incremental PhotoShelter listing does not say which galleries hold an item: keep
-    // what the last full pull found rather than forget it.
-    if !pull.full && pull.system == System::PhotoShelter {
-        for (asset, snapshot) in items.iter_mut() {
-            if snapshot.fields.contains_key(super::pull::GALLERIES_KEY) {
-                continue;
-            }
-            if let Some(old) = store
-                .asset_snapshot(*asset, System::PhotoShelter)?
-                .and_then(|d| d.snapshot.fields.get(super::pull::GALLERIES_KEY).cloned())
-            {
-                snapshot
-                    .fields
-                    .insert(super::pull::GALLERIES_KEY.to_string(), old);
-            }
-        }
-    }
-    store.put_snapshots(run, pull.system, &items, now)?;
-    Ok(map)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn pair_new(
-    store: &mut Store,
-    assets: &[AssetRow],
-    ps: &PullResult,
-    pv: &PullResult,
-    ps_ids: &HashMap<String, AssetId>,
-    pv_ids: &HashMap<String, AssetId>,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let unpaired: HashSet<AssetId> = assets
-        .iter()
-        .filter(|a| a.paired_by.is_none())
-        .map(|a| a.id)
-        .collect();
-    let candidates = |pull: &PullResult, ids: &HashMap<String, AssetId>| -> Vec<Candidate> {
-        pull.records
-            .iter()
-            .filter(|p| unpaired.contains(&ids[&p.id]))
-            .map(|p| Candidate {
-                asset: ids[&p.id],
-                id: p.id.clone(),
-                link: p.link.clone(),
-                checksum: p.translation.record.checksum.as_ref().and_then(|c| {
-                    c.split_once(':')
-                        .map(|(a, v)| (a.to_lowercase(), v.to_lowercase()))
-                }),
-                file_name: p.translation.record.file_name.clone(),
-                date: p
-                    .translation
-                    .record
-                    .get("date_created")
-                    .and_then(|v| match v {
-                        FieldValue::Date(d) => Some(d.day()),
-                        _ => None,
-                    }),
-            })
-            .collect()
-    };
-    for action in find_pairs(&candidates(ps, ps_ids), &candidates(pv, pv_ids)) {
-        match action {
-            PairAction::Pair {
-                photoshelter,
-                preservica,
-                by,
-            } => {
-                store.pair(photoshelter, preservica, by, now)?;
-            }
-            PairAction::Suggest {
-                photoshelter_id,
-                preservica_ref,
-                reason,
-            } => {
-                store.suggest_pair(&photoshelter_id, &preservica_ref, &reason, now)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Pairs unpaired assets by their stored snapshots (identifier or checksum only: suggestions
-/// come from pulls, so they are not made again every run). Whether anything was paired.
-fn pair_stored(
-    store: &mut Store,
-    assets: &[AssetRow],
-    mapping: &Mapping,
-    now: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    let unpaired = || assets.iter().filter(|a| a.paired_by.is_none());
-    // Only unpaired assets' snapshots are read: a library is mostly pairs.
-    let ps_snaps = &store.snapshots_of(
-        System::PhotoShelter,
-        unpaired()
-            .filter(|a| a.photoshelter_id.is_some())
-            .map(|a| a.id),
-    )?;
-    let pv_snaps = &store.snapshots_of(
-        System::Preservica,
-        unpaired()
-            .filter(|a| a.preservica_ref.is_some())
-            .map(|a| a.id),
-    )?;
-    let ps = stored_candidates(
-        unpaired().filter_map(|a| Some((a.id, a.photoshelter_id.as_deref()?))),
-        ps_snaps,
-        mapping
-            .field("preservation_reference")
-            .map(|f| f.name.as_str()),
-    );
-    let pv = stored_candidates(
-        unpaired().filter_map(|a| Some((a.id, a.preservica_ref.as_deref()?))),
-        pv_snaps,
-        None,
-    );
-    if ps.is_empty() || pv.is_empty() {
-        return Ok(false);
-    }
-    let mut paired = false;
-    for action in find_pairs(&ps, &pv) {
-        if let PairAction::Pair {
-            photoshelter,
-            preservica,
-            by,
-        } = action
-        {
-            store.pair(photoshelter, preservica, by, now)?;
-            paired = true;
-        }
-    }
-    Ok(paired)
 }
 
 /// The report's rows: one per kept decision (fields that were equal and already agreed are

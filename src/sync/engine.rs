@@ -138,6 +138,48 @@ fn plan_page(
     resolutions: &HashMap<(AssetId, String), crate::store::sync::Resolution>,
     out: &mut EnginePlan,
 ) -> Result<(), StoreError> {
+    let (plan, reconciled) = reconcile_page(run, page, baselines, resolutions, out);
+    // Agreed values become baselines (invariant 3: equal in both systems).
+    store.set_baselines(run.run, &agreed_baselines(&plan), run.now)?;
+
+    let by_asset: HashMap<AssetId, &StoredPair> = page.iter().map(|p| (p.asset.id, p)).collect();
+    let enforcement = plan_enforcement(run.rights, &plan, &by_asset, run.today);
+    let rights = rights_problems(&plan, &by_asset, run.today, run.expiring_days);
+
+    let (kept, new_index) = keep_news(plan.decisions, out);
+    let rows: Vec<DecisionRow> = kept.iter().map(decision_row).collect();
+    let ids = store.record_decisions(run.run, &rows, run.now)?;
+    out.writes.extend(plan.writes.into_iter().map(|mut w| {
+        w.decision = new_index[w.decision];
+        w
+    }));
+    let named = kept
+        .iter()
+        .map(|d| d.asset)
+        .chain(enforcement.iter().map(|(e, _)| e.asset_id))
+        .collect::<HashSet<_>>();
+    for asset in &named {
+        if let Some(pair) = by_asset.get(asset) {
+            out.labels.insert(*asset, label(pair));
+        }
+    }
+    let settled = settled_pairs(&kept, &enforcement, reconciled, &by_asset);
+    store.mark_settled(run.run, digest, &settled)?;
+    out.decisions.extend(kept);
+    out.decision_ids.extend(ids);
+    out.enforcement.extend(enforcement);
+    out.rights.extend(rights);
+    Ok(())
+}
+
+/// Reconciles every pair of the page not to be skipped; the plan, and the assets reconciled.
+fn reconcile_page(
+    run: &EngineRun<'_>,
+    page: &[StoredPair],
+    baselines: &[(AssetId, String, Option<String>)],
+    resolutions: &HashMap<(AssetId, String), crate::store::sync::Resolution>,
+    out: &mut EnginePlan,
+) -> (Plan, Vec<AssetId>) {
     let mapping = run.mapping;
     let mut plan = Plan::default();
     let mut stored_base = baselines.iter().peekable();
@@ -186,10 +228,12 @@ fn plan_page(
             &mut plan,
         );
     }
+    (plan, reconciled)
+}
 
-    // Agreed values become baselines (invariant 3: equal in both systems).
-    let agreed: Vec<(AssetId, String, Option<String>)> = plan
-        .decisions
+/// The values both systems agree on that differ from their stored baseline.
+fn agreed_baselines(plan: &Plan) -> Vec<(AssetId, String, Option<String>)> {
+    plan.decisions
         .iter()
         .filter(|d| d.decision.outcome == DecisionOutcome::InSync && d.skipped.is_none())
         .filter(|d| d.baseline.as_ref() != Some(&d.decision.value))
@@ -203,17 +247,18 @@ fn plan_page(
                     .map(FieldValue::to_canonical_string),
             )
         })
-        .collect();
-    store.set_baselines(run.run, &agreed, run.now)?;
+        .collect()
+}
 
-    let by_asset: HashMap<AssetId, &StoredPair> = page.iter().map(|p| (p.asset.id, p)).collect();
-    let enforcement = plan_enforcement(run.rights, &plan, &by_asset, run.today);
-    let rights = rights_problems(&plan, &by_asset, run.today, run.expiring_days);
-
-    // Keep what changes something or is news; count the rest.
-    let mut new_index = vec![usize::MAX; plan.decisions.len()];
+/// Keeps what changes something or is news and counts the rest; the kept decisions, and
+/// each page decision's index among all kept ones (`usize::MAX` if dropped).
+fn keep_news(
+    decisions: Vec<FieldDecision>,
+    out: &mut EnginePlan,
+) -> (Vec<FieldDecision>, Vec<usize>) {
+    let mut new_index = vec![usize::MAX; decisions.len()];
     let mut kept = Vec::new();
-    for (i, d) in plan.decisions.into_iter().enumerate() {
+    for (i, d) in decisions.into_iter().enumerate() {
         let settled = d.skipped.is_none()
             && d.resolution.is_none()
             && d.decision.outcome == DecisionOutcome::InSync
@@ -225,24 +270,18 @@ fn plan_page(
             kept.push(d);
         }
     }
-    let rows: Vec<DecisionRow> = kept.iter().map(decision_row).collect();
-    let ids = store.record_decisions(run.run, &rows, run.now)?;
-    out.writes.extend(plan.writes.into_iter().map(|mut w| {
-        w.decision = new_index[w.decision];
-        w
-    }));
-    let named = kept
-        .iter()
-        .map(|d| d.asset)
-        .chain(enforcement.iter().map(|(e, _)| e.asset_id))
-        .collect::<HashSet<_>>();
-    for asset in &named {
-        if let Some(pair) = by_asset.get(asset) {
-            out.labels.insert(*asset, label(pair));
-        }
-    }
-    // A pair whose every field is in sync (agreed before or just now: the page's baselines
-    // are written above) and that needs no restriction is settled until an input changes.
+    (kept, new_index)
+}
+
+/// A pair whose every field is in sync (agreed before or just now: the page's baselines are
+/// written before this is asked) and that needs no restriction is settled until an input
+/// changes; each with its licence expiry.
+fn settled_pairs(
+    kept: &[FieldDecision],
+    enforcement: &[(OutboxEntry, String)],
+    reconciled: Vec<AssetId>,
+    by_asset: &HashMap<AssetId, &StoredPair>,
+) -> Vec<(AssetId, Option<String>)> {
     let unsettled: HashSet<AssetId> = kept
         .iter()
         .filter(|d| {
@@ -253,7 +292,7 @@ fn plan_page(
         .map(|d| d.asset)
         .chain(enforcement.iter().map(|(e, _)| e.asset_id))
         .collect();
-    let settled: Vec<(AssetId, Option<String>)> = reconciled
+    reconciled
         .into_iter()
         .filter(|a| !unsettled.contains(a))
         .map(|a| {
@@ -262,13 +301,7 @@ fn plan_page(
                 .and_then(|p| p.photoshelter.fields.get("license_expiry").cloned());
             (a, expiry)
         })
-        .collect();
-    store.mark_settled(run.run, digest, &settled)?;
-    out.decisions.extend(kept);
-    out.decision_ids.extend(ids);
-    out.enforcement.extend(enforcement);
-    out.rights.extend(rights);
-    Ok(())
+        .collect()
 }
 
 /// What the report calls an asset: its PhotoShelter title, else its PhotoShelter id.

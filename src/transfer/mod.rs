@@ -252,97 +252,9 @@ pub(crate) fn finish_run(
     end: RunEnd,
 ) -> Result<TransferOutcome, TransferError> {
     let pid = std::process::id() as i64;
-    let RunEnd {
-        started,
-        stopped,
-        mut failures,
-        notes,
-        refused,
-        planned,
-        touched,
-    } = end;
     // What the run got to, for the run's record should writing its report fail.
     let mut summary_so_far: Option<String> = None;
-    let result: Result<TransferOutcome, TransferError> = (|| {
-        let records = store.transfers_of_run(run)?;
-        let mut transfers: Vec<TransferRow> = records.iter().map(transfer_row).collect();
-        transfers.extend(notes);
-        for r in &records {
-            if r.state == TransferState::Failed {
-                failures.push(Failure {
-                    asset_id: None,
-                    system: match r.kind {
-                        crate::store::transfers::TransferKind::Archive => "preservica".into(),
-                        crate::store::transfers::TransferKind::Republish => "photoshelter".into(),
-                    },
-                    item: r.source_id.clone(),
-                    error: r.error.clone().unwrap_or_default(),
-                });
-            }
-        }
-        let unfinished = records
-            .iter()
-            .any(|r| matches!(r.state, TransferState::Planned | TransferState::InProgress));
-        let outcome = if stopped.is_some() {
-            Outcome::Fatal
-        } else if !failures.is_empty() {
-            Outcome::Failures
-        } else if unfinished || refused > 0 {
-            Outcome::SomeSkipped
-        } else {
-            Outcome::Done
-        };
-        let finished = ctx.clock.now();
-        let status = match outcome {
-            Outcome::Fatal => "failed",
-            _ => "done",
-        };
-        let report = RunReport {
-            schema_version: REPORT_SCHEMA_VERSION,
-            run_id: run,
-            started_at: ts(started),
-            finished_at: ts(finished),
-            dry_run: false,
-            status: status.into(),
-            exit_code: outcome.code(),
-            stopped: stopped.clone(),
-            summary: crate::report::Summary {
-                failures: failures.len() as u64,
-                api_calls_photoshelter: ctx.photoshelter.request_counts(),
-                api_calls_preservica: ctx.preservica.request_counts(),
-                seconds_total: (finished - started).num_milliseconds() as f64 / 1000.0,
-                ..Default::default()
-            },
-            failures,
-            transfers,
-            ..RunReport::default()
-        };
-        let summary = serde_json::json!({
-            "transfers": report.transfers.len(),
-            "done": records.iter().filter(|r| r.state == TransferState::Done).count(),
-            "failed": records.iter().filter(|r| r.state == TransferState::Failed).count(),
-        })
-        .to_string();
-        summary_so_far = Some(summary.clone());
-        let paths = write_all(&report, &ctx.reports_dir)?;
-        store.finish_run(
-            run,
-            status,
-            outcome.code(),
-            Some(&summary),
-            Some(&paths.html.display().to_string()),
-            stopped.as_deref(),
-            finished,
-        )?;
-        Ok(TransferOutcome {
-            run_id: Some(run),
-            outcome,
-            planned,
-            report: Some(report),
-            paths: Some(paths),
-            touched,
-        })
-    })();
+    let result = report_and_close(store, ctx, run, end, &mut summary_so_far);
     if let Err(e) = &result {
         // The run is closed as failed with what it got to rather than left `running`.
         let why = e.to_string();
@@ -361,6 +273,105 @@ pub(crate) fn finish_run(
     }
     store.release_lock(pid)?;
     result
+}
+
+/// Writes the run's report and closes the run with its outcome; `summary_so_far` holds the
+/// summary as soon as there is one.
+fn report_and_close(
+    store: &mut Store,
+    ctx: &TransferContext<'_>,
+    run: RunId,
+    end: RunEnd,
+    summary_so_far: &mut Option<String>,
+) -> Result<TransferOutcome, TransferError> {
+    let RunEnd {
+        started,
+        stopped,
+        mut failures,
+        notes,
+        refused,
+        planned,
+        touched,
+    } = end;
+    let records = store.transfers_of_run(run)?;
+    let mut transfers: Vec<TransferRow> = records.iter().map(transfer_row).collect();
+    transfers.extend(notes);
+    failures.extend(records.iter().filter_map(failure_of));
+    let unfinished = records
+        .iter()
+        .any(|r| matches!(r.state, TransferState::Planned | TransferState::InProgress));
+    let outcome = if stopped.is_some() {
+        Outcome::Fatal
+    } else if !failures.is_empty() {
+        Outcome::Failures
+    } else if unfinished || refused > 0 {
+        Outcome::SomeSkipped
+    } else {
+        Outcome::Done
+    };
+    let finished = ctx.clock.now();
+    let status = match outcome {
+        Outcome::Fatal => "failed",
+        _ => "done",
+    };
+    let report = RunReport {
+        schema_version: REPORT_SCHEMA_VERSION,
+        run_id: run,
+        started_at: ts(started),
+        finished_at: ts(finished),
+        dry_run: false,
+        status: status.into(),
+        exit_code: outcome.code(),
+        stopped: stopped.clone(),
+        summary: crate::report::Summary {
+            failures: failures.len() as u64,
+            api_calls_photoshelter: ctx.photoshelter.request_counts(),
+            api_calls_preservica: ctx.preservica.request_counts(),
+            seconds_total: (finished - started).num_milliseconds() as f64 / 1000.0,
+            ..Default::default()
+        },
+        failures,
+        transfers,
+        ..RunReport::default()
+    };
+    let summary = serde_json::json!({
+        "transfers": report.transfers.len(),
+        "done": records.iter().filter(|r| r.state == TransferState::Done).count(),
+        "failed": records.iter().filter(|r| r.state == TransferState::Failed).count(),
+    })
+    .to_string();
+    *summary_so_far = Some(summary.clone());
+    let paths = write_all(&report, &ctx.reports_dir)?;
+    store.finish_run(
+        run,
+        status,
+        outcome.code(),
+        Some(&summary),
+        Some(&paths.html.display().to_string()),
+        stopped.as_deref(),
+        finished,
+    )?;
+    Ok(TransferOutcome {
+        run_id: Some(run),
+        outcome,
+        planned,
+        report: Some(report),
+        paths: Some(paths),
+        touched,
+    })
+}
+
+/// A failed transfer as the report lists it.
+fn failure_of(r: &TransferRecord) -> Option<Failure> {
+    (r.state == TransferState::Failed).then(|| Failure {
+        asset_id: None,
+        system: match r.kind {
+            crate::store::transfers::TransferKind::Archive => "preservica".into(),
+            crate::store::transfers::TransferKind::Republish => "photoshelter".into(),
+        },
+        item: r.source_id.clone(),
+        error: r.error.clone().unwrap_or_default(),
+    })
 }
 
 /// A transfer as the report shows it.

@@ -359,106 +359,15 @@ impl Store {
         let n_galleries = options.seed_media.div_ceil(per_gallery);
         let per_collection = options.galleries_per_collection.max(1);
 
-        // Galleries, the last one at the top level when there are several.
-        let mut gallery_ids = Vec::new();
-        for g in 0..n_galleries {
-            let id = self.new_id("G");
-            let created = seed_time(&mut rng, 2015, 2020);
-            let mode = [
-                Visibility::Everyone,
-                Visibility::Permission,
-                Visibility::Private,
-            ][g % 3];
-            let order = self.next_order();
-            self.galleries.insert(
-                id.clone(),
-                Gallery {
-                    id: id.clone(),
-                    name: format!(
-                        "{} {}",
-                        title_case(SUBJECTS[g % SUBJECTS.len()]),
-                        2000 + (g % 25)
-                    ),
-                    description: format!("Seeded gallery {}", g + 1),
-                    parents: Vec::new(),
-                    org: org.clone(),
-                    mode,
-                    listed: g % 4 != 3,
-                    display_order: order,
-                    created_at: created,
-                    modified_at: created + ChronoDuration::days(rng.random_range(0..400)),
-                    media: Vec::new(),
-                },
-            );
-            gallery_ids.push(id);
-        }
-        let in_collections = if n_galleries > 1 {
-            n_galleries - 1
-        } else {
-            n_galleries
-        };
-
-        // Collections of `per_collection` galleries; every second one nested in the one
-        // before, so listings must recurse.
-        let mut collection_ids: Vec<String> = Vec::new();
-        for (c, chunk) in gallery_ids[..in_collections]
-            .chunks(per_collection)
-            .enumerate()
-        {
-            let id = self.new_id("C");
-            let created = seed_time(&mut rng, 2014, 2016);
-            let parent = (c % 2 == 1).then(|| collection_ids[c - 1].clone());
-            let order = self.next_order();
-            self.collections.insert(
-                id.clone(),
-                Collection {
-                    id: id.clone(),
-                    name: format!("Collection {}", c + 1),
-                    description: format!("Seeded collection {}", c + 1),
-                    parent,
-                    org: org.clone(),
-                    mode: Visibility::Everyone,
-                    listed: true,
-                    display_order: order,
-                    created_at: created,
-                    modified_at: created + ChronoDuration::days(30),
-                },
-            );
-            for g in chunk {
-                if let Some(gal) = self.galleries.get_mut(g) {
-                    gal.parents.push(id.clone());
-                }
-            }
-            collection_ids.push(id);
-        }
-        // A gallery in two collections.
-        if collection_ids.len() >= 2
-            && let Some(g) = self.galleries.get_mut(&gallery_ids[0])
-        {
-            g.parents
-                .push(collection_ids[collection_ids.len() - 1].clone());
-        }
-
-        // Media.
-        for i in 0..options.seed_media {
-            let kind = if i % 97 == 13 {
-                MediaKind::Video
-            } else if i % 101 == 17 {
-                MediaKind::Document
-            } else if i % 103 == 19 {
-                MediaKind::Audio
-            } else {
-                MediaKind::Image
-            };
-            let id = self.new_id(kind.id_prefix());
-            let media = seed_media(&mut rng, i, &id, kind, org.clone(), &self.user_id);
-            let gallery = &gallery_ids[i / per_gallery];
-            let added = media.created_at;
-            if let Some(g) = self.galleries.get_mut(gallery) {
-                g.media.push((id.clone(), added));
-            }
-            self.media.insert(id, media);
-        }
+        let gallery_ids = self.seed_galleries(&mut rng, n_galleries, &org);
+        self.seed_collections(&mut rng, &gallery_ids, per_collection, &org);
+        self.seed_media_items(
+            &mut rng,
+            options.seed_media,
+            &gallery_ids,
+            per_gallery,
+            &org,
+        );
         // A few media in two galleries.
         if n_galleries >= 2 {
             let first: Vec<(String, DateTime<Utc>)> = self.galleries[&gallery_ids[0]]
@@ -491,6 +400,134 @@ impl Store {
                 media: Vec::new(),
             },
         );
+    }
+
+    /// `n` galleries, the last one at the top level when there are several.
+    fn seed_galleries(
+        &mut self,
+        rng: &mut StdRng,
+        n_galleries: usize,
+        org: &Option<String>,
+    ) -> Vec<String> {
+        let mut gallery_ids = Vec::new();
+        for g in 0..n_galleries {
+            let id = self.new_id("G");
+            let created = seed_time(rng, 2015, 2020);
+            let mode = [
+                Visibility::Everyone,
+                Visibility::Permission,
+                Visibility::Private,
+            ][g % 3];
+            let order = self.next_order();
+            self.galleries.insert(
+                id.clone(),
+                Gallery {
+                    id: id.clone(),
+                    name: format!(
+                        "{} {}",
+                        title_case(SUBJECTS[g % SUBJECTS.len()]),
+                        2000 + (g % 25)
+                    ),
+                    description: format!("Seeded gallery {}", g + 1),
+                    parents: Vec::new(),
+                    org: org.clone(),
+                    mode,
+                    listed: g % 4 != 3,
+                    display_order: order,
+                    created_at: created,
+                    modified_at: created + ChronoDuration::days(rng.random_range(0..400)),
+                    media: Vec::new(),
+                },
+            );
+            gallery_ids.push(id);
+        }
+        gallery_ids
+    }
+
+    /// Collections of `per_collection` galleries; every second one nested in the one before,
+    /// so listings must recurse. One gallery is in two collections.
+    fn seed_collections(
+        &mut self,
+        rng: &mut StdRng,
+        gallery_ids: &[String],
+        per_collection: usize,
+        org: &Option<String>,
+    ) {
+        let n_galleries = gallery_ids.len();
+        let in_collections = if n_galleries > 1 {
+            n_galleries - 1
+        } else {
+            n_galleries
+        };
+
+        let mut collection_ids: Vec<String> = Vec::new();
+        for (c, chunk) in gallery_ids[..in_collections]
+            .chunks(per_collection)
+            .enumerate()
+        {
+            let id = self.new_id("C");
+            let created = seed_time(rng, 2014, 2016);
+            let parent = (c % 2 == 1).then(|| collection_ids[c - 1].clone());
+            let order = self.next_order();
+            self.collections.insert(
+                id.clone(),
+                Collection {
+                    id: id.clone(),
+                    name: format!("Collection {}", c + 1),
+                    description: format!("Seeded collection {}", c + 1),
+                    parent,
+                    org: org.clone(),
+                    mode: Visibility::Everyone,
+                    listed: true,
+                    display_order: order,
+                    created_at: created,
+                    modified_at: created + ChronoDuration::days(30),
+                },
+            );
+            for g in chunk {
+                if let Some(gal) = self.galleries.get_mut(g) {
+                    gal.parents.push(id.clone());
+                }
+            }
+            collection_ids.push(id);
+        }
+        // A gallery in two collections.
+        if collection_ids.len() >= 2
+            && let Some(g) = self.galleries.get_mut(&gallery_ids[0])
+        {
+            g.parents
+                .push(collection_ids[collection_ids.len() - 1].clone());
+        }
+    }
+
+    /// `count` media, `per_gallery` to a gallery.
+    fn seed_media_items(
+        &mut self,
+        rng: &mut StdRng,
+        count: usize,
+        gallery_ids: &[String],
+        per_gallery: usize,
+        org: &Option<String>,
+    ) {
+        for i in 0..count {
+            let kind = if i % 97 == 13 {
+                MediaKind::Video
+            } else if i % 101 == 17 {
+                MediaKind::Document
+            } else if i % 103 == 19 {
+                MediaKind::Audio
+            } else {
+                MediaKind::Image
+            };
+            let id = self.new_id(kind.id_prefix());
+            let media = seed_media(rng, i, &id, kind, org.clone(), &self.user_id);
+            let gallery = &gallery_ids[i / per_gallery];
+            let added = media.created_at;
+            if let Some(g) = self.galleries.get_mut(gallery) {
+                g.media.push((id.clone(), added));
+            }
+            self.media.insert(id, media);
+        }
     }
 }
 
@@ -560,54 +597,7 @@ fn seed_media(
     let (city, state, country) = PLACES[rng.random_range(0..PLACES.len())];
     let author = pick(rng, AUTHORS);
     let year = rng.random_range(1950..2021);
-    let mut iptc = BTreeMap::new();
-    let mut put = |k: &str, v: String| {
-        iptc.insert(k.to_string(), v);
-    };
-    put(
-        "title",
-        format!("{} {year} #{}", title_case(subject), i + 1),
-    );
-    if rng.random_bool(0.7) {
-        put("headline", format!("{} in {city}", title_case(subject)));
-    }
-    put(
-        "caption",
-        format!("The {subject} at {city}, {country}, photographed in {year}."),
-    );
-    put("author", author.to_string());
-    if rng.random_bool(0.8) {
-        put("credit", format!("{author} / Ferry Archive"));
-    }
-    put("copyright", format!("© {year} {author}"));
-    let mut keywords = vec![subject, pick(rng, SUBJECTS), city];
-    keywords.dedup();
-    put("keywords", keywords.join(", "));
-    put("city", city.to_string());
-    put("state", state.to_string());
-    put("country", country.to_string());
-    if rng.random_bool(0.6) {
-        put("rights", pick(rng, USAGE).to_string());
-    }
-    if rng.random_bool(0.3) {
-        put(
-            "trans_ref",
-            format!("LIC-{year}-{:04}.pdf", rng.random_range(1..9999)),
-        );
-    }
-    if rng.random_bool(0.1) {
-        put("instructions", "Check with the archive before reuse".into());
-    }
-    // Real libraries hold dates in several spellings (typed, embedded, imported): one in three
-    // as PhotoShelter's timestamp, one in three as IPTC's compact form.
-    let (month, day) = (rng.random_range(1..13), rng.random_range(1..29));
-    let taken = NaiveDate::from_ymd_opt(year, month, day).expect("a day under 29 exists");
-    let form = match i % 3 {
-        0 => DateForm::Day,
-        1 => DateForm::Timestamp { zone: "GMT" },
-        _ => DateForm::Compact,
-    };
-    put("date_created", form.write(taken));
+    let iptc = seed_iptc(rng, i, subject, (city, state, country), author, year);
 
     let mr = pick(rng, &["MR-NON", "MR-LMR", "MR-NAP", "MR-UMR"]);
     let pr = pick(rng, &["PR-NON", "PR-LPR", "PR-NAP", "PR-UPR"]);
@@ -665,4 +655,64 @@ fn seed_media(
         iptc,
         custom,
     }
+}
+
+/// A seeded media's IPTC fields, dates in the spellings real libraries hold.
+fn seed_iptc(
+    rng: &mut StdRng,
+    i: usize,
+    subject: &str,
+    (city, state, country): (&str, &str, &str),
+    author: &str,
+    year: i32,
+) -> BTreeMap<String, String> {
+    let mut iptc = BTreeMap::new();
+    let mut put = |k: &str, v: String| {
+        iptc.insert(k.to_string(), v);
+    };
+    put(
+        "title",
+        format!("{} {year} #{}", title_case(subject), i + 1),
+    );
+    if rng.random_bool(0.7) {
+        put("headline", format!("{} in {city}", title_case(subject)));
+    }
+    put(
+        "caption",
+        format!("The {subject} at {city}, {country}, photographed in {year}."),
+    );
+    put("author", author.to_string());
+    if rng.random_bool(0.8) {
+        put("credit", format!("{author} / Ferry Archive"));
+    }
+    put("copyright", format!("© {year} {author}"));
+    let mut keywords = vec![subject, pick(rng, SUBJECTS), city];
+    keywords.dedup();
+    put("keywords", keywords.join(", "));
+    put("city", city.to_string());
+    put("state", state.to_string());
+    put("country", country.to_string());
+    if rng.random_bool(0.6) {
+        put("rights", pick(rng, USAGE).to_string());
+    }
+    if rng.random_bool(0.3) {
+        put(
+            "trans_ref",
+            format!("LIC-{year}-{:04}.pdf", rng.random_range(1..9999)),
+        );
+    }
+    if rng.random_bool(0.1) {
+        put("instructions", "Check with the archive before reuse".into());
+    }
+    // Real libraries hold dates in several spellings (typed, embedded, imported): one in three
+    // as PhotoShelter's timestamp, one in three as IPTC's compact form.
+    let (month, day) = (rng.random_range(1..13), rng.random_range(1..29));
+    let taken = NaiveDate::from_ymd_opt(year, month, day).expect("a day under 29 exists");
+    let form = match i % 3 {
+        0 => DateForm::Day,
+        1 => DateForm::Timestamp { zone: "GMT" },
+        _ => DateForm::Compact,
+    };
+    put("date_created", form.write(taken));
+    iptc
 }

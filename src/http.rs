@@ -350,7 +350,7 @@ pub enum HttpError {
 }
 
 /// Counts of what this client sent, for reports and benchmarks.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RequestCounts {
     /// Every attempt that went on the wire, retries included.
     pub requests: u64,

@@ -9,13 +9,14 @@
 pub mod render;
 
 use crate::http::RequestCounts;
-use serde::Serialize;
+use crate::store::{FieldOutcome, RunStatus};
+use serde::{Deserialize, Serialize};
 
 /// Version of the JSON schema below; bumped on any incompatible change.
 pub const REPORT_SCHEMA_VERSION: u32 = 1;
 
 /// Everything a run found and did.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct RunReport {
     pub schema_version: u32,
     pub run_id: i64,
@@ -24,7 +25,7 @@ pub struct RunReport {
     pub finished_at: String,
     pub dry_run: bool,
     /// `done`, `failed`, `stopped` (guard, listing check), `locked_out`.
-    pub status: String,
+    pub status: RunStatus,
     pub exit_code: u8,
     /// Why the run stopped before writing, if it did (mass-change guard, bad listing, lock).
     pub stopped: Option<String>,
@@ -43,7 +44,7 @@ pub struct RunReport {
 }
 
 /// The run in numbers.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Summary {
     pub assets_photoshelter: u64,
     pub assets_preservica: u64,
@@ -75,7 +76,7 @@ pub struct Summary {
 }
 
 /// One field decision.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct FieldRow {
     pub asset_id: i64,
     pub photoshelter_id: Option<String>,
@@ -91,7 +92,7 @@ pub struct FieldRow {
     pub baseline_value: Option<String>,
     /// `in_sync`, `push_to_preservica`, `push_to_photoshelter`, `conflict_resolved`,
     /// `queued_for_review`, `skipped`.
-    pub outcome: String,
+    pub outcome: FieldOutcome,
     pub rule: String,
     pub reason: String,
     /// The value both systems are to hold, where one was decided.
@@ -102,7 +103,7 @@ pub struct FieldRow {
 }
 
 /// A rights or expiry problem found on an asset.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct RightsProblem {
     pub asset_id: i64,
     pub photoshelter_id: Option<String>,
@@ -115,7 +116,7 @@ pub struct RightsProblem {
 }
 
 /// Something that failed, with where.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Failure {
     pub asset_id: Option<i64>,
     pub system: String,
@@ -125,7 +126,7 @@ pub struct Failure {
 
 /// A write that may have replaced someone else's edit: verified, but what the system shows
 /// says someone changed the record between ferry's re-read and its write.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ConcurrentEdit {
     pub asset_id: i64,
     /// The system written to.
@@ -144,7 +145,7 @@ pub struct ConcurrentEdit {
 }
 
 /// A transfer of the run (archive or republish).
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct TransferRow {
     pub kind: String,
     pub source: String,

@@ -22,7 +22,7 @@
 //! one.
 
 use super::{Shared, with_store};
-use crate::store::web::{RunDetail, RunTotals};
+use crate::store::{Run, RunTotals};
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -95,7 +95,7 @@ fn num(v: f64) -> String {
     }
 }
 
-fn render(t: &RunTotals, last: Option<&RunDetail>, locked_out: bool) -> String {
+fn render(t: &RunTotals, last: Option<&Run>, locked_out: bool) -> String {
     let mut out = String::with_capacity(4096);
 
     describe(
@@ -127,11 +127,9 @@ fn render(t: &RunTotals, last: Option<&RunDetail>, locked_out: bool) -> String {
     );
     let _ = writeln!(out, "ferry_dry_runs_total {}", t.dry_runs);
 
-    let summary: Option<serde_json::Value> = last
-        .and_then(|r| r.summary_json.as_deref())
-        .and_then(|s| serde_json::from_str(s).ok());
+    let summary = last.and_then(|r| r.summary.as_ref());
     let field = |path: &[&str]| -> Option<f64> {
-        let mut v = summary.as_ref()?;
+        let mut v = summary?;
         for p in path {
             v = v.get(p)?;
         }
@@ -144,13 +142,8 @@ fn render(t: &RunTotals, last: Option<&RunDetail>, locked_out: bool) -> String {
             "gauge",
             "Exit code of the latest finished run (0 done, 1 skipped, 2 failures, 3 fatal or locked out).",
         );
-        let _ = writeln!(
-            out,
-            "ferry_last_run_exit_code {}",
-            r.run.exit_code.unwrap_or(3)
-        );
+        let _ = writeln!(out, "ferry_last_run_exit_code {}", r.exit_code.unwrap_or(3));
         if let Some(ts) = r
-            .run
             .finished_at
             .as_deref()
             .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())

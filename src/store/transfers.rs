@@ -3,10 +3,9 @@
 //! crash resumes at the step that did not finish, and the unique (kind, source, container)
 //! key means a retry continues the same row instead of sending the asset twice.
 
-use super::sync::{RunId, ts};
-use super::{Store, StoreError};
+use super::{RunId, Store, StoreError, ts};
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 /// Which way a transfer goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -168,17 +167,14 @@ impl Store {
         source_id: &str,
         target_container: &str,
     ) -> Result<Option<TransferRecord>, StoreError> {
-        self.conn
-            .query_row(
-                &format!(
-                    "SELECT {COLUMNS} FROM transfers
-                     WHERE kind = ?1 AND source_id = ?2 AND target_container = ?3"
-                ),
-                params![kind.name(), source_id, target_container],
-                record,
-            )
-            .optional()
-            .map_err(|e| self.sql_error(e))
+        self.query_opt(
+            &format!(
+                "SELECT {COLUMNS} FROM transfers
+                 WHERE kind = ?1 AND source_id = ?2 AND target_container = ?3"
+            ),
+            params![kind.name(), source_id, target_container],
+            record,
+        )
     }
 
     /// Every transfer of `kind` from `source_id`, into any container.
@@ -209,23 +205,21 @@ impl Store {
         error: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "UPDATE transfers
-                    SET state = ?2, step = ?3, target_id = COALESCE(?4, target_id),
-                        detail_json = ?5, error = ?6, updated_at = ?7
-                  WHERE id = ?1",
-                params![
-                    id,
-                    state.name(),
-                    step,
-                    target_id,
-                    detail.to_string(),
-                    error,
-                    ts(now)
-                ],
-            )
-            .map_err(|e| self.sql_error(e))?;
+        self.execute(
+            "UPDATE transfers
+                SET state = ?2, step = ?3, target_id = COALESCE(?4, target_id),
+                    detail_json = ?5, error = ?6, updated_at = ?7
+              WHERE id = ?1",
+            params![
+                id,
+                state.name(),
+                step,
+                target_id,
+                detail.to_string(),
+                error,
+                ts(now)
+            ],
+        )?;
         Ok(())
     }
 
@@ -238,44 +232,13 @@ impl Store {
         )
     }
 
-    /// The Preservica ref a PhotoShelter media item is paired with, if it is.
-    pub fn preservica_ref_of(&self, photoshelter_id: &str) -> Result<Option<String>, StoreError> {
-        self.pair_partner("preservica_ref", "photoshelter_id", photoshelter_id)
-    }
-
-    /// The PhotoShelter media id a Preservica asset is paired with, if it is.
-    pub fn photoshelter_id_of(&self, preservica_ref: &str) -> Result<Option<String>, StoreError> {
-        self.pair_partner("photoshelter_id", "preservica_ref", preservica_ref)
-    }
-
-    /// `wanted` of the asset whose `known` column is `value` (columns named by the callers
-    /// above, never by input).
-    fn pair_partner(
-        &self,
-        wanted: &str,
-        known: &str,
-        value: &str,
-    ) -> Result<Option<String>, StoreError> {
-        self.conn
-            .query_row(
-                &format!("SELECT {wanted} FROM assets WHERE {known} = ?1"),
-                [value],
-                |r| r.get::<_, Option<String>>(0),
-            )
-            .optional()
-            .map(Option::flatten)
-            .map_err(|e| self.sql_error(e))
-    }
-
     /// Whether some transfer created the PhotoShelter media `media_id`.
     pub fn photoshelter_id_of_any_transfer(&self, media_id: &str) -> Result<bool, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM transfers WHERE kind = 'republish' AND target_id = ?1)",
-                [media_id],
-                |r| r.get::<_, bool>(0),
-            )
-            .map_err(|e| self.sql_error(e))
+        self.query_one(
+            "SELECT EXISTS (SELECT 1 FROM transfers WHERE kind = 'republish' AND target_id = ?1)",
+            [media_id],
+            |r| r.get::<_, bool>(0),
+        )
     }
 
     /// The latest transfers, newest first.
@@ -291,12 +254,13 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::RunKind;
 
     #[test]
     fn a_planned_transfer_is_resumed_not_duplicated() {
         let mut store = Store::open_in_memory().unwrap();
         let now = Utc::now();
-        let run1 = store.begin_run("archive", false, now).unwrap();
+        let run1 = store.begin_run(RunKind::Archive, false, now).unwrap();
         let t = store
             .plan_transfer(run1, TransferKind::Archive, "I0000abc", "folder-1", now)
             .unwrap();
@@ -313,7 +277,7 @@ mod tests {
                 now,
             )
             .unwrap();
-        let run2 = store.begin_run("archive", false, now).unwrap();
+        let run2 = store.begin_run(RunKind::Archive, false, now).unwrap();
         let again = store
             .plan_transfer(run2, TransferKind::Archive, "I0000abc", "folder-1", now)
             .unwrap();
@@ -333,7 +297,7 @@ mod tests {
                 now,
             )
             .unwrap();
-        let run3 = store.begin_run("archive", false, now).unwrap();
+        let run3 = store.begin_run(RunKind::Archive, false, now).unwrap();
         let done = store
             .plan_transfer(run3, TransferKind::Archive, "I0000abc", "folder-1", now)
             .unwrap();

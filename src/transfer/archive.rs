@@ -28,9 +28,9 @@ use crate::photoshelter::wire::{MediaKind, Visibility};
 use crate::preservica::opex::{AssetSpec, FolderSpec, PackageBuilder};
 use crate::preservica::wire::{self as pv_wire, EntityKind};
 use crate::report::{Failure, TransferRow};
-use crate::store::Store;
 use crate::store::sync::RunId;
 use crate::store::transfers::{TransferKind, TransferRecord, TransferState};
+use crate::store::{RunKind, Store};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -154,7 +154,7 @@ pub async fn run_archive(
         return Ok(TransferOutcome::dry_run(planned));
     }
     let started = ctx.clock.now();
-    let run = begin_run(store, &ctx.clock, "archive")?;
+    let run = begin_run(store, &ctx.clock, RunKind::Archive)?;
     let span = tracing::info_span!("archive", run);
     let mut touched = Vec::new();
     let mut failures = Vec::new();

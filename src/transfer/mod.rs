@@ -23,7 +23,7 @@ use crate::report::render::{ReportPaths, ReportWriteError, write_all};
 use crate::report::{Failure, REPORT_SCHEMA_VERSION, RunReport, TransferRow};
 use crate::store::sync::{AssetId, LockHolder, Lockout, RunId, ts};
 use crate::store::transfers::{TransferRecord, TransferState};
-use crate::store::{Store, StoreError};
+use crate::store::{RunEnding, RunKind, RunStatus, Store, StoreError};
 use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
 
@@ -222,7 +222,7 @@ pub fn human_bytes(n: u64) -> String {
 pub(crate) fn begin_run(
     store: &mut Store,
     clock: &Clock,
-    kind: &str,
+    kind: RunKind,
 ) -> Result<RunId, TransferError> {
     let now = clock.now();
     let pid = std::process::id() as i64;
@@ -294,8 +294,8 @@ pub(crate) fn finish_run(
         };
         let finished = ctx.clock.now();
         let status = match outcome {
-            Outcome::Fatal => "failed",
-            _ => "done",
+            Outcome::Fatal => RunStatus::Failed,
+            _ => RunStatus::Done,
         };
         let report = RunReport {
             schema_version: REPORT_SCHEMA_VERSION,
@@ -303,7 +303,7 @@ pub(crate) fn finish_run(
             started_at: ts(started),
             finished_at: ts(finished),
             dry_run: false,
-            status: status.into(),
+            status,
             exit_code: outcome.code(),
             stopped: stopped.clone(),
             summary: crate::report::Summary {
@@ -325,15 +325,14 @@ pub(crate) fn finish_run(
         .to_string();
         summary_so_far = Some(summary.clone());
         let paths = write_all(&report, &ctx.reports_dir)?;
-        store.finish_run(
-            run,
-            status,
-            outcome.code(),
-            Some(&summary),
-            Some(&paths.html.display().to_string()),
-            stopped.as_deref(),
-            finished,
-        )?;
+        let report_path = paths.html.display().to_string();
+        let end = RunEnding {
+            exit_code: outcome.code(),
+            summary_json: Some(&summary),
+            report_path: Some(&report_path),
+            error: stopped.as_deref(),
+        };
+        store.finish_run(run, status, end, finished)?;
         Ok(TransferOutcome {
             run_id: Some(run),
             outcome,
@@ -346,15 +345,13 @@ pub(crate) fn finish_run(
     if let Err(e) = &result {
         // The run is closed as failed with what it got to rather than left `running`.
         let why = e.to_string();
-        if let Err(closing) = store.finish_run(
-            run,
-            "failed",
-            Outcome::Fatal.code(),
-            summary_so_far.as_deref(),
-            None,
-            Some(&why),
-            ctx.clock.now(),
-        ) {
+        let end = RunEnding {
+            exit_code: Outcome::Fatal.code(),
+            summary_json: summary_so_far.as_deref(),
+            report_path: None,
+            error: Some(&why),
+        };
+        if let Err(closing) = store.finish_run(run, RunStatus::Failed, end, ctx.clock.now()) {
             tracing::error!(run, error = %closing, "the failed run could not be recorded as failed");
         }
         tracing::error!(run, error = %why, "transfer run failed");

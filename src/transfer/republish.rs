@@ -27,9 +27,9 @@ use crate::preservica::client::Bitstream;
 use crate::preservica::opex::sanitize_file_name;
 use crate::preservica::wire::{self as pv_wire, EntityKind};
 use crate::report::Failure;
-use crate::store::Store;
 use crate::store::sync::RunId;
 use crate::store::transfers::{TransferKind, TransferRecord, TransferState};
+use crate::store::{RunKind, Store};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
@@ -209,7 +209,7 @@ pub async fn run_republish(
     }
 
     let started = ctx.clock.now();
-    let run = begin_run(store, &ctx.clock, "republish")?;
+    let run = begin_run(store, &ctx.clock, RunKind::Republish)?;
     let span = tracing::info_span!("republish", run, gallery = %request.to_gallery);
     let result = tracing::Instrument::instrument(
         republish_all(

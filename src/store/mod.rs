@@ -37,6 +37,7 @@ mod review;
 mod runs;
 mod settled;
 mod snapshots;
+#[macro_use]
 mod states;
 mod totals;
 pub mod transfers;

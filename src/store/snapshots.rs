@@ -7,6 +7,7 @@
 use super::{AssetId, IDS_PER_STATEMENT, RunId, Store, StoreError, in_list, parse_ts, ts};
 use crate::model::System;
 use chrono::{DateTime, Utc};
+use rusqlite::types::ToSql;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -168,32 +169,24 @@ impl<'t> SnapshotWriter<'t> {
         p: &SnapshotParams,
         (run, captured_at): (RunId, &str),
     ) -> rusqlite::Result<()> {
-        let columns = params![
-            asset,
-            system,
-            p.fields,
-            p.modified_at,
-            p.file_name,
-            p.file_size,
-            p.algorithm,
-            p.value
+        // The snapshot's columns in the order both statements bind them; `put` adds two.
+        let columns: [&dyn ToSql; 8] = [
+            &asset,
+            &system,
+            &p.fields,
+            &p.modified_at,
+            &p.file_name,
+            &p.file_size,
+            &p.algorithm,
+            &p.value,
         ];
         if self.unchanged.exists(columns)? {
             return Ok(());
         }
         self.history.execute(params![asset, system, p.fields])?;
-        self.put.execute(params![
-            asset,
-            system,
-            p.fields,
-            p.modified_at,
-            p.file_name,
-            p.file_size,
-            p.algorithm,
-            p.value,
-            run,
-            captured_at
-        ])?;
+        let stamp: [&dyn ToSql; 2] = [&run, &captured_at];
+        self.put
+            .execute(params_from_iter(columns.into_iter().chain(stamp)))?;
         Ok(())
     }
 }

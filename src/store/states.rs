@@ -41,11 +41,14 @@ macro_rules! stored_by_name {
         }
 
         impl std::str::FromStr for $name {
-            type Err = UnknownName;
-            fn from_str(s: &str) -> Result<Self, UnknownName> {
+            type Err = $crate::store::UnknownName;
+            fn from_str(s: &str) -> Result<Self, $crate::store::UnknownName> {
                 match s {
                     $($word => Ok($name::$variant),)+
-                    _ => Err(UnknownName { set: stringify!($name), found: s.to_string() }),
+                    _ => Err($crate::store::UnknownName {
+                        set: stringify!($name),
+                        found: s.to_string(),
+                    }),
                 }
             }
         }
@@ -62,18 +65,20 @@ macro_rules! stored_by_name {
             }
         }
 
-        impl ToSql for $name {
-            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-                Ok(ToSqlOutput::from(self.as_str()))
+        impl rusqlite::types::ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(rusqlite::types::ToSqlOutput::from(self.as_str()))
             }
         }
 
-        impl FromSql for $name {
-            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        impl rusqlite::types::FromSql for $name {
+            fn column_result(
+                value: rusqlite::types::ValueRef<'_>,
+            ) -> rusqlite::types::FromSqlResult<Self> {
                 value
                     .as_str()?
                     .parse()
-                    .map_err(|e| FromSqlError::Other(Box::new(e)))
+                    .map_err(|e| rusqlite::types::FromSqlError::Other(Box::new(e)))
             }
         }
 

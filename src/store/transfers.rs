@@ -4,62 +4,36 @@
 //! key means a retry continues the same row instead of sending the asset twice.
 
 use super::{RunId, Store, StoreError, ts};
+use crate::model::System;
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 
-/// Which way a transfer goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TransferKind {
-    /// PhotoShelter → Preservica.
-    Archive,
-    /// Preservica → PhotoShelter.
-    Republish,
+stored_by_name! {
+    /// Which way a transfer goes (`transfers.kind`).
+    pub enum TransferKind {
+        /// PhotoShelter → Preservica.
+        Archive = "archive",
+        /// Preservica → PhotoShelter.
+        Republish = "republish",
+    }
 }
 
 impl TransferKind {
-    pub fn name(self) -> &'static str {
+    fn systems(self) -> (System, System) {
         match self {
-            TransferKind::Archive => "archive",
-            TransferKind::Republish => "republish",
-        }
-    }
-
-    fn systems(self) -> (&'static str, &'static str) {
-        match self {
-            TransferKind::Archive => ("photoshelter", "preservica"),
-            TransferKind::Republish => ("preservica", "photoshelter"),
+            TransferKind::Archive => (System::PhotoShelter, System::Preservica),
+            TransferKind::Republish => (System::Preservica, System::PhotoShelter),
         }
     }
 }
 
-/// Where a transfer stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TransferState {
-    Planned,
-    InProgress,
-    Done,
-    Failed,
-}
-
-impl TransferState {
-    pub fn name(self) -> &'static str {
-        match self {
-            TransferState::Planned => "planned",
-            TransferState::InProgress => "in_progress",
-            TransferState::Done => "done",
-            TransferState::Failed => "failed",
-        }
-    }
-
-    fn parse(s: &str) -> TransferState {
-        match s {
-            "in_progress" => TransferState::InProgress,
-            "done" => TransferState::Done,
-            "failed" => TransferState::Failed,
-            _ => TransferState::Planned,
-        }
+stored_by_name! {
+    /// Where a transfer stands (`transfers.state`).
+    pub enum TransferState {
+        Planned = "planned",
+        InProgress = "in_progress",
+        Done = "done",
+        Failed = "failed",
     }
 }
 
@@ -88,21 +62,15 @@ const COLUMNS: &str = "id, run_id, kind, source_id, target_container, target_id,
                        detail_json, error, created_at, updated_at";
 
 fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<TransferRecord> {
-    let kind: String = r.get(2)?;
-    let state: String = r.get(6)?;
     let detail: Option<String> = r.get(8)?;
     Ok(TransferRecord {
         id: r.get(0)?,
         run_id: r.get(1)?,
-        kind: if kind == "republish" {
-            TransferKind::Republish
-        } else {
-            TransferKind::Archive
-        },
+        kind: r.get(2)?,
         source_id: r.get(3)?,
         target_container: r.get(4)?,
         target_id: r.get(5)?,
-        state: TransferState::parse(&state),
+        state: r.get(6)?,
         step: r.get(7)?,
         detail: detail
             .and_then(|d| serde_json::from_str(&d).ok())
@@ -135,15 +103,7 @@ impl Store {
              ON CONFLICT (kind, source_id, target_container) DO UPDATE
                 SET run_id = excluded.run_id
                 WHERE transfers.state <> 'done'",
-            params![
-                run,
-                kind.name(),
-                from,
-                source_id,
-                to,
-                target_container,
-                ts(now)
-            ],
+            params![run, kind, from, source_id, to, target_container, ts(now)],
         )
         .map_err(&e)?;
         let row = tx
@@ -152,7 +112,7 @@ impl Store {
                     "SELECT {COLUMNS} FROM transfers
                      WHERE kind = ?1 AND source_id = ?2 AND target_container = ?3"
                 ),
-                params![kind.name(), source_id, target_container],
+                params![kind, source_id, target_container],
                 record,
             )
             .map_err(&e)?;
@@ -172,7 +132,7 @@ impl Store {
                 "SELECT {COLUMNS} FROM transfers
                  WHERE kind = ?1 AND source_id = ?2 AND target_container = ?3"
             ),
-            params![kind.name(), source_id, target_container],
+            params![kind, source_id, target_container],
             record,
         )
     }
@@ -187,7 +147,7 @@ impl Store {
             &format!(
                 "SELECT {COLUMNS} FROM transfers WHERE kind = ?1 AND source_id = ?2 ORDER BY id"
             ),
-            params![kind.name(), source_id],
+            params![kind, source_id],
             record,
         )
     }
@@ -212,7 +172,7 @@ impl Store {
               WHERE id = ?1",
             params![
                 id,
-                state.name(),
+                state,
                 step,
                 target_id,
                 detail.to_string(),

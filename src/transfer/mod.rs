@@ -386,10 +386,10 @@ pub fn transfer_row(r: &TransferRecord) -> TransferRow {
         detail.push(e.clone());
     }
     TransferRow {
-        kind: r.kind.name().into(),
+        kind: r.kind.as_str().into(),
         source: r.source_id.clone(),
         target: r.target_id.clone(),
-        state: r.state.name().into(),
+        state: r.state.as_str().into(),
         detail: detail.join("; "),
     }
 }

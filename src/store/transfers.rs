@@ -37,6 +37,18 @@ stored_by_name! {
     }
 }
 
+/// A completed step of a transfer, as [`Store::record_transfer_step`] records it.
+#[derive(Debug, Clone, Copy)]
+pub struct StepRecord<'a> {
+    pub state: TransferState,
+    /// The step's name.
+    pub step: &'a str,
+    /// The id the target system gave the new asset, once known (`None` keeps the one stored).
+    pub target_id: Option<&'a str>,
+    pub detail: &'a serde_json::Value,
+    pub error: Option<&'a str>,
+}
+
 /// One transfer as stored.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TransferRecord {
@@ -154,17 +166,19 @@ impl Store {
 
     /// Records a completed step: the new state, step name, detail and (once known) the
     /// target id, in one statement, so a crash leaves either the old step or the new one.
-    #[allow(clippy::too_many_arguments)]
     pub fn record_transfer_step(
         &mut self,
         id: i64,
-        state: TransferState,
-        step: &str,
-        target_id: Option<&str>,
-        detail: &serde_json::Value,
-        error: Option<&str>,
+        step: &StepRecord<'_>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let StepRecord {
+            state,
+            step,
+            target_id,
+            detail,
+            error,
+        } = *step;
         self.execute(
             "UPDATE transfers
                 SET state = ?2, step = ?3, target_id = COALESCE(?4, target_id),
@@ -229,11 +243,13 @@ mod tests {
         store
             .record_transfer_step(
                 t.id,
-                TransferState::InProgress,
-                "downloaded",
-                None,
-                &detail,
-                None,
+                &StepRecord {
+                    state: TransferState::InProgress,
+                    step: "downloaded",
+                    target_id: None,
+                    detail: &detail,
+                    error: None,
+                },
                 now,
             )
             .unwrap();
@@ -249,11 +265,13 @@ mod tests {
         store
             .record_transfer_step(
                 t.id,
-                TransferState::Done,
-                "done",
-                Some("ref-1"),
-                &detail,
-                None,
+                &StepRecord {
+                    state: TransferState::Done,
+                    step: "done",
+                    target_id: Some("ref-1"),
+                    detail: &detail,
+                    error: None,
+                },
                 now,
             )
             .unwrap();

@@ -29,7 +29,7 @@ use crate::preservica::opex::{AssetSpec, FolderSpec, PackageBuilder};
 use crate::preservica::wire::{self as pv_wire, EntityKind};
 use crate::report::{Failure, TransferRow};
 use crate::store::sync::RunId;
-use crate::store::transfers::{TransferKind, TransferRecord, TransferState};
+use crate::store::transfers::{StepRecord, TransferKind, TransferRecord, TransferState};
 use crate::store::{RunKind, Store};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -415,15 +415,14 @@ fn fail(
     tracing::warn!(media = %item.media.id, error, "archive transfer failed");
     let step = at.map(ArchiveStep::name).unwrap_or("planned");
     let detail = item.record.detail.clone();
-    store.record_transfer_step(
-        item.record.id,
-        TransferState::Failed,
+    let failed = StepRecord {
+        state: TransferState::Failed,
         step,
-        None,
-        &detail,
-        Some(error),
-        ctx.clock.now(),
-    )?;
+        target_id: None,
+        detail: &detail,
+        error: Some(error),
+    };
+    store.record_transfer_step(item.record.id, &failed, ctx.clock.now())?;
     item.record.state = TransferState::Failed;
     item.record.error = Some(error.to_string());
     Ok(())

@@ -22,7 +22,7 @@ use crate::preservica::opex::OpexError;
 use crate::report::render::{ReportPaths, ReportWriteError, write_all};
 use crate::report::{Failure, REPORT_SCHEMA_VERSION, RunReport, TransferRow};
 use crate::store::sync::{AssetId, LockHolder, Lockout, RunId, ts};
-use crate::store::transfers::{TransferRecord, TransferState};
+use crate::store::transfers::{StepRecord, TransferRecord, TransferState};
 use crate::store::{RunEnding, RunKind, RunStatus, Store, StoreError};
 use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
@@ -551,15 +551,14 @@ pub(crate) fn record_step(
     step: Step<'_>,
 ) -> Result<(), TransferError> {
     let detail = serde_json::Value::Object(step.detail);
-    store.record_transfer_step(
-        record.id,
-        step.state,
-        step.name,
-        step.target,
-        &detail,
-        step.error,
-        clock.now(),
-    )?;
+    let recorded = StepRecord {
+        state: step.state,
+        step: step.name,
+        target_id: step.target,
+        detail: &detail,
+        error: step.error,
+    };
+    store.record_transfer_step(record.id, &recorded, clock.now())?;
     record.state = step.state;
     record.step = Some(step.name.into());
     if let Some(t) = step.target {

@@ -28,7 +28,7 @@ use crate::preservica::opex::sanitize_file_name;
 use crate::preservica::wire::{self as pv_wire, EntityKind};
 use crate::report::Failure;
 use crate::store::sync::RunId;
-use crate::store::transfers::{TransferKind, TransferRecord, TransferState};
+use crate::store::transfers::{StepRecord, TransferKind, TransferRecord, TransferState};
 use crate::store::{RunKind, Store};
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -436,15 +436,14 @@ async fn republish_all(
                 let error = e.to_string();
                 tracing::warn!(reference = %c.reference, error, "republish failed");
                 let step = record.step.clone().unwrap_or_else(|| "planned".into());
-                store.record_transfer_step(
-                    record.id,
-                    TransferState::Failed,
-                    &step,
-                    None,
-                    &record.detail,
-                    Some(&error),
-                    ctx.clock.now(),
-                )?;
+                let failed = StepRecord {
+                    state: TransferState::Failed,
+                    step: &step,
+                    target_id: None,
+                    detail: &record.detail,
+                    error: Some(&error),
+                };
+                store.record_transfer_step(record.id, &failed, ctx.clock.now())?;
                 failures.push(Failure {
                     asset_id: None,
                     system: "photoshelter".into(),

@@ -15,13 +15,15 @@
 //! database opens its own (WAL lets readers and one writer work side by side).
 
 /// Builds the struct `$ty` from a row, one column per field in the order the fields are named:
-/// the query selects its columns in that same order.
+/// the query selects its columns in that same order. Fields that are not a column as it is
+/// (parsed JSON, say) follow `with`.
 macro_rules! from_columns {
-    ($row:expr, $ty:ident { $($field:ident),+ $(,)? }) => {{
+    ($row:expr, $ty:ident { $($field:ident),+ $(,)? } $(with { $($extra:ident: $value:expr),+ $(,)? })?) => {{
         let row: &rusqlite::Row<'_> = $row;
         let mut column = 0usize..;
         $ty {
             $($field: row.get(column.next().expect("an endless range"))?,)+
+            $($($extra: $value,)+)?
         }
     }};
 }

@@ -41,23 +41,16 @@ pub struct RunEnding<'a> {
     pub error: Option<&'a str>,
 }
 
-const RUN_COLUMNS: &str = "id, kind, status, started_at, finished_at, dry_run, exit_code, error, summary_json, report_path";
+const RUN_COLUMNS: &str = "id, kind, status, started_at, finished_at, dry_run, exit_code, error, report_path, summary_json";
 
 fn run_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Run> {
-    let summary: Option<String> = r.get(8)?;
-    Ok(Run {
-        id: r.get(0)?,
-        kind: r.get(1)?,
-        status: r.get(2)?,
-        started_at: r.get(3)?,
-        finished_at: r.get(4)?,
-        dry_run: r.get(5)?,
-        exit_code: r.get(6)?,
-        error: r.get(7)?,
+    let summary: Option<String> = r.get(9)?;
+    Ok(from_columns!(r, Run {
+        id, kind, status, started_at, finished_at, dry_run, exit_code, error, report_path,
+    } with {
         summary: summary.and_then(|s| serde_json::from_str(&s).ok()),
-        report_path: r.get(9)?,
         has_report: false,
-    })
+    }))
 }
 
 impl Store {

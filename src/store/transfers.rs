@@ -71,26 +71,18 @@ pub struct TransferRecord {
 }
 
 const COLUMNS: &str = "id, run_id, kind, source_id, target_container, target_id, state, step, \
-                       detail_json, error, created_at, updated_at";
+                       error, created_at, updated_at, detail_json";
 
 fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<TransferRecord> {
-    let detail: Option<String> = r.get(8)?;
-    Ok(TransferRecord {
-        id: r.get(0)?,
-        run_id: r.get(1)?,
-        kind: r.get(2)?,
-        source_id: r.get(3)?,
-        target_container: r.get(4)?,
-        target_id: r.get(5)?,
-        state: r.get(6)?,
-        step: r.get(7)?,
+    let detail: Option<String> = r.get(11)?;
+    Ok(from_columns!(r, TransferRecord {
+        id, run_id, kind, source_id, target_container, target_id, state, step, error,
+        created_at, updated_at,
+    } with {
         detail: detail
             .and_then(|d| serde_json::from_str(&d).ok())
             .unwrap_or(serde_json::Value::Null),
-        error: r.get(9)?,
-        created_at: r.get(10)?,
-        updated_at: r.get(11)?,
-    })
+    }))
 }
 
 impl Store {

@@ -151,7 +151,9 @@ fn main() {
     println!("engine.record_pairs_s {:.2}", t.elapsed().as_secs_f64());
 
     // Baselines: what both systems agreed on at the last run (untimed setup).
-    let run = store.begin_run("sync", false, now).unwrap();
+    let run = store
+        .begin_run(ferry::store::RunKind::Sync, false, now)
+        .unwrap();
     let mut baselines = Vec::with_capacity(n * 15);
     for (i, id) in ids.iter().enumerate() {
         let mut f = fields(i);
@@ -255,12 +257,19 @@ fn main() {
     println!("engine.full_peak_rss_mib {:.0}", peak_rss_mib());
     drop(plan);
     store
-        .finish_run(run, "done", 0, None, None, None, now)
+        .finish_run(
+            run,
+            ferry::store::RunStatus::Done,
+            ferry::store::RunEnding::default(),
+            now,
+        )
         .unwrap();
 
     // The nightly run: tonight's snapshots, every asset read again and 2% drifted, then
     // reconcile and plan.
-    let run = store.begin_run("sync", false, now).unwrap();
+    let run = store
+        .begin_run(ferry::store::RunKind::Sync, false, now)
+        .unwrap();
     let write = write_snapshots(&mut store, run, true);
     println!("engine.snapshot_write_s {write:.2}");
     println!(

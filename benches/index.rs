@@ -237,7 +237,9 @@ fn populate(store: &mut Store, assets: usize) -> Vec<AssetId> {
         .with_ymd_and_hms(2026, 6, 1, 2, 0, 0)
         .single()
         .expect("a time");
-    let run = store.begin_run("sync", false, now).expect("run");
+    let run = store
+        .begin_run(ferry::store::RunKind::Sync, false, now)
+        .expect("run");
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut all = Vec::with_capacity(assets);
     const BATCH: usize = 10_000;
@@ -302,7 +304,12 @@ fn populate(store: &mut Store, assets: usize) -> Vec<AssetId> {
         start = end;
     }
     store
-        .finish_run(run, "done", 0, None, None, None, now)
+        .finish_run(
+            run,
+            ferry::store::RunStatus::Done,
+            ferry::store::RunEnding::default(),
+            now,
+        )
         .expect("finish");
     all
 }

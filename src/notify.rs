@@ -5,6 +5,7 @@
 
 use crate::config::{NotifyConfig, Secret};
 use crate::report::RunReport;
+use crate::store::RunStatus;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -118,7 +119,7 @@ impl Notifier {
 /// What a finished run should tell people.
 pub fn notices_for(report: &RunReport, report_path: &str) -> Vec<Notice> {
     let mut out = Vec::new();
-    if report.status == "locked_out" {
+    if report.status == RunStatus::LockedOut {
         out.push(Notice {
             kind: "lockout",
             text: format!(
@@ -177,7 +178,7 @@ mod tests {
     fn a_run_tells_about_lockout_failures_conflicts_and_expiry() {
         let mut r = RunReport {
             run_id: 7,
-            status: "locked_out".into(),
+            status: RunStatus::LockedOut,
             stopped: Some("preservica listed no assets".into()),
             ..RunReport::default()
         };
@@ -194,7 +195,7 @@ mod tests {
         let kinds: Vec<&str> = notices_for(&r, "r.html").iter().map(|n| n.kind).collect();
         assert_eq!(kinds, ["lockout", "failures", "conflicts", "expiring"]);
         let quiet = RunReport {
-            status: "done".into(),
+            status: RunStatus::Done,
             ..RunReport::default()
         };
         assert!(notices_for(&quiet, "r.html").is_empty());

@@ -7,7 +7,7 @@
 
 use crate::config::Config;
 use crate::schedule::Schedule;
-use crate::store::{Store, StoreError};
+use crate::store::{RunKind, RunStatus, Store, StoreError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -70,8 +70,8 @@ pub struct LockStatus {
 #[derive(Debug, Clone, Serialize)]
 pub struct LastRun {
     pub id: i64,
-    pub kind: String,
-    pub status: String,
+    pub kind: RunKind,
+    pub status: RunStatus,
     pub started_at: String,
     pub finished_at: Option<String>,
     pub exit_code: Option<i64>,
@@ -101,10 +101,7 @@ pub fn gather(
         until: h.expires_at,
     });
     let last_run = store.last_real_run()?.map(|d| {
-        let summary: Option<serde_json::Value> = d
-            .summary_json
-            .as_deref()
-            .and_then(|s| serde_json::from_str(s).ok());
+        let summary = d.summary;
         let counts = RUN_COUNTS
             .iter()
             .filter_map(|k| {
@@ -113,12 +110,12 @@ pub fn gather(
             })
             .collect();
         LastRun {
-            id: d.run.id,
-            kind: d.run.kind,
-            status: d.run.status,
-            started_at: d.run.started_at,
-            finished_at: d.run.finished_at,
-            exit_code: d.run.exit_code,
+            id: d.id,
+            kind: d.kind,
+            status: d.status,
+            started_at: d.started_at,
+            finished_at: d.finished_at,
+            exit_code: d.exit_code,
             counts,
             error: d.error,
         }

@@ -12,6 +12,7 @@ pub mod render;
 pub use describe::{describe_stored, describe_sync};
 
 use crate::http::RequestCounts;
+use crate::store::{FieldOutcome, RunStatus};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -29,7 +30,7 @@ pub struct RunReport {
     pub finished_at: String,
     pub dry_run: bool,
     /// `done`, `failed`, `stopped` (guard, listing check), `locked_out`.
-    pub status: String,
+    pub status: RunStatus,
     pub exit_code: u8,
     /// Why the run stopped before writing, if it did (mass-change guard, bad listing, lock).
     pub stopped: Option<String>,
@@ -106,7 +107,7 @@ pub struct FieldRow {
     pub baseline_value: Option<String>,
     /// `in_sync`, `push_to_preservica`, `push_to_photoshelter`, `conflict_resolved`,
     /// `queued_for_review`, `skipped`.
-    pub outcome: String,
+    pub outcome: FieldOutcome,
     pub rule: String,
     pub reason: String,
     /// The value both systems are to hold, where one was decided.

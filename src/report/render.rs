@@ -113,6 +113,7 @@ mod concurrent;
 mod files;
 
 use crate::http::RequestCounts;
+use crate::store::FieldOutcome;
 pub use files::{ReportPaths, ReportWriteError, write_all};
 
 /// The report as pretty-printed JSON (the schema in the module docs), ending in a newline.
@@ -172,7 +173,7 @@ pub fn to_csv(report: &RunReport) -> String {
             opt(&row.preservica_value),
             if row.has_baseline { "true" } else { "false" },
             opt(&row.baseline_value),
-            &row.outcome,
+            row.outcome.as_str(),
             &row.rule,
             &row.reason,
             opt(&row.decided_value),
@@ -279,7 +280,7 @@ pub fn to_html(report: &RunReport) -> String {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>",
     );
     let _ = write!(out, "ferry run {} — ", report.run_id);
-    push_escaped(&mut out, &report.status);
+    push_escaped(&mut out, report.status.as_str());
     if report.dry_run {
         out.push_str(" (dry run)");
     }
@@ -296,8 +297,10 @@ pub fn to_html(report: &RunReport) -> String {
     );
     render_summary(&mut out, &report.summary);
 
-    let (in_sync, drifted): (Vec<&FieldRow>, Vec<&FieldRow>) =
-        report.fields.iter().partition(|r| r.outcome == "in_sync");
+    let (in_sync, drifted): (Vec<&FieldRow>, Vec<&FieldRow>) = report
+        .fields
+        .iter()
+        .partition(|r| r.outcome == FieldOutcome::InSync);
 
     let drifted_groups = group_by_asset(&drifted);
     out.push_str("<section id=\"drift\">\n<h2>Drifted fields</h2>\n");
@@ -604,9 +607,9 @@ fn render_field_row(out: &mut String, row: &FieldRow, diff_deadline: Option<Inst
     } else {
         out.push_str("<span class=\"none\">no baseline (first meeting)</span>");
     }
-    let (class, text) = outcome_badge(&row.outcome);
+    let (class, text) = outcome_badge(row.outcome.as_str());
     let _ = write!(out, "</td><td><span class=\"badge {class}\" title=\"");
-    push_escaped(out, &row.outcome);
+    push_escaped(out, row.outcome.as_str());
     out.push_str("\">");
     push_escaped(out, &text);
     out.push_str("</span>");

@@ -69,7 +69,7 @@ pub async fn conflicts(State(state): State<Shared>) -> Result<Json<Value>, ApiEr
 /// read). `last_run` is the last finished real run: a dry run never stands in for it.
 pub async fn healthz(State(state): State<Shared>) -> Response {
     let result = with_store(&state, |store, _| {
-        Ok((store.lockout()?, store.last_real_run()?.map(|d| d.run)))
+        Ok((store.lockout()?, store.last_real_run()?))
     })
     .await;
     match result {

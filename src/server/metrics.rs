@@ -22,7 +22,7 @@
 //! one.
 
 use super::{Shared, with_store};
-use crate::store::web::{RunDetail, RunTotals};
+use crate::store::{Run, RunTotals};
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -95,7 +95,7 @@ fn num(v: f64) -> String {
     }
 }
 
-fn render(t: &RunTotals, last: Option<&RunDetail>, locked_out: bool) -> String {
+fn render(t: &RunTotals, last: Option<&Run>, locked_out: bool) -> String {
     let mut out = String::with_capacity(4096);
     render_runs(&mut out, t);
     render_last_run(&mut out, last);
@@ -136,12 +136,10 @@ fn render_runs(out: &mut String, t: &RunTotals) {
 }
 
 /// What the latest finished real run's record and summary say.
-fn render_last_run(out: &mut String, last: Option<&RunDetail>) {
-    let summary: Option<serde_json::Value> = last
-        .and_then(|r| r.summary_json.as_deref())
-        .and_then(|s| serde_json::from_str(s).ok());
+fn render_last_run(out: &mut String, last: Option<&Run>) {
+    let summary = last.and_then(|r| r.summary.as_ref());
     let field = |path: &[&str]| -> Option<f64> {
-        let mut v = summary.as_ref()?;
+        let mut v = summary?;
         for p in path {
             v = v.get(p)?;
         }
@@ -154,13 +152,8 @@ fn render_last_run(out: &mut String, last: Option<&RunDetail>) {
             "gauge",
             "Exit code of the latest finished run (0 done, 1 skipped, 2 failures, 3 fatal or locked out).",
         );
-        let _ = writeln!(
-            out,
-            "ferry_last_run_exit_code {}",
-            r.run.exit_code.unwrap_or(3)
-        );
+        let _ = writeln!(out, "ferry_last_run_exit_code {}", r.exit_code.unwrap_or(3));
         if let Some(ts) = r
-            .run
             .finished_at
             .as_deref()
             .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())

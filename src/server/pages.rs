@@ -60,7 +60,7 @@ pub async fn runs(State(state): State<Shared>) -> Result<Html<String>, PageError
             (None, None) => None,
             (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
         };
-        let mut status = badge(&r.status, status_tone(&r.status));
+        let mut status = badge(r.status.as_str(), status_tone(r.status.as_str()));
         if r.dry_run {
             status.push(' ');
             status.push_str(&badge("dry run", ""));
@@ -83,7 +83,7 @@ pub async fn runs(State(state): State<Shared>) -> Result<Html<String>, PageError
             b,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{status}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{report}</td></tr>",
             r.id,
-            esc(&r.kind),
+            esc(r.kind.as_str()),
             esc(&r.started_at),
             esc(r.finished_at.as_deref().unwrap_or("running")),
             num(n("drifted")),

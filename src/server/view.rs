@@ -6,8 +6,7 @@ use super::WebError;
 use crate::mapping::{Mapping, Rule};
 use crate::model::{FieldKind, System};
 use crate::store::Store;
-use crate::store::sync::{HistoryEntry, ReviewItem, RunRow};
-use crate::store::web::{AssetWrite, FieldDecision, RunDetail, SnapshotDetail};
+use crate::store::{AssetWrite, FieldDecision, HistoryEntry, ReviewItem, Run, SnapshotDetail};
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -124,22 +123,9 @@ pub struct HistoryView {
     pub reason: String,
 }
 
-/// A run as the list and `/api/runs` show it.
-#[derive(Debug, Clone, Serialize)]
-pub struct RunView {
-    pub id: i64,
-    pub kind: String,
-    pub status: String,
-    pub started_at: String,
-    pub finished_at: Option<String>,
-    pub dry_run: bool,
-    pub exit_code: Option<i64>,
-    pub error: Option<String>,
-    /// The report's `summary` object, when the run finished.
-    pub summary: Option<serde_json::Value>,
-    /// Whether `run-<id>.html` is in the reports directory.
-    pub has_report: bool,
-}
+/// A run as the list and `/api/runs` show it: the store's one run shape, with
+/// `has_report` filled in by [`run_view`].
+pub type RunView = Run;
 
 /// Who wins a true conflict on a field, in words.
 pub fn authority(rule: Rule) -> &'static str {
@@ -191,7 +177,7 @@ fn snapshot_view(s: &SnapshotDetail) -> SnapshotView {
 fn decision_view(d: &FieldDecision) -> DecisionView {
     DecisionView {
         run_id: d.run_id,
-        outcome: d.outcome.clone(),
+        outcome: d.outcome.to_string(),
         rule: d.rule.clone(),
         reason: d.reason.clone(),
         winning_value: d.winning_value.clone(),
@@ -334,7 +320,7 @@ fn writes_of(store: &Store, id: i64) -> Result<Vec<WriteView>, WebError> {
             system: w.system,
             field: w.field,
             new_value: w.new_value,
-            state: w.state,
+            state: w.state.to_string(),
             last_error: w.last_error,
             updated_at: w.updated_at,
         })
@@ -397,32 +383,7 @@ pub fn open_conflicts(store: &Store, mapping: &Mapping) -> Result<Vec<ConflictVi
 }
 
 /// A run for the list, checking whether its report file is there.
-pub fn run_view(detail: RunDetail, reports_dir: &std::path::Path) -> RunView {
-    let RunDetail {
-        run,
-        summary_json,
-        error,
-    } = detail;
-    let RunRow {
-        id,
-        kind,
-        status,
-        started_at,
-        finished_at,
-        dry_run,
-        exit_code,
-        report_path: _,
-    } = run;
-    RunView {
-        has_report: reports_dir.join(format!("run-{id}.html")).is_file(),
-        id,
-        kind,
-        status,
-        started_at,
-        finished_at,
-        dry_run,
-        exit_code,
-        error,
-        summary: summary_json.and_then(|s| serde_json::from_str(&s).ok()),
-    }
+pub fn run_view(run: Run, reports_dir: &std::path::Path) -> RunView {
+    let has_report = reports_dir.join(format!("run-{}.html", run.id)).is_file();
+    Run { has_report, ..run }
 }

@@ -1,7 +1,11 @@
-//! ferry's SQLite database: runs, assets and their pairings, snapshots, baselines, decisions, the
-//! outbox, field history, transfers, cursors and the run lock. This is the only module that
-//! writes SQL; everything else asks [`Store`] for what it needs, so a schema change touches one
-//! module and its migrations.
+//! ferry's SQLite database. This is the only module that writes SQL; everything else asks
+//! [`Store`] for what it needs, so a schema change touches one module and its migrations.
+//!
+//! One file per table or concern, each holding that table's SQL: `runs.rs`, `assets.rs`
+//! (assets, pairing, pair suggestions), `snapshots.rs` (snapshots and baselines), `outbox.rs`,
+//! `review.rs` (decisions and the review queue), `history.rs`, `transfers.rs`, `settled.rs`,
+//! `cursors.rs`, `lock.rs` (run lock and lockout), `totals.rs` (counts across tables). The
+//! words the schema stores in TEXT columns are enums in `states.rs`.
 //!
 //! The schema lives in `migrations/NNNN_name.sql`, embedded in the binary and applied when the
 //! store is opened (see `migrate.rs`). `migrations/0001_init.sql` states the conventions every
@@ -10,21 +14,73 @@
 //! A [`Store`] owns one connection and is not shared between threads: each task that needs the
 //! database opens its own (WAL lets readers and one writer work side by side).
 
+/// Builds the struct `$ty` from a row, one column per field in the order the fields are named:
+/// the query selects its columns in that same order. Fields that are not a column as it is
+/// (parsed JSON, say) follow `with`.
+macro_rules! from_columns {
+    ($row:expr, $ty:ident { $($field:ident),+ $(,)? } $(with { $($extra:ident: $value:expr),+ $(,)? })?) => {{
+        let row: &rusqlite::Row<'_> = $row;
+        let mut column = 0usize..;
+        $ty {
+            $($field: row.get(column.next().expect("an endless range"))?,)+
+            $($($extra: $value,)+)?
+        }
+    }};
+}
+
+mod assets;
+mod cursors;
 mod error;
+mod history;
+mod lock;
 mod migrate;
-mod operator;
-mod run_lock;
-pub mod sync;
+mod outbox;
+mod review;
+mod runs;
+mod settled;
+mod snapshots;
+#[macro_use]
+mod states;
+mod totals;
 pub mod transfers;
-mod views;
-pub mod web;
+
+pub use assets::{AssetDetail, AssetRow};
+pub use error::StoreError;
+pub use history::HistoryEntry;
+pub use lock::{LockHolder, Lockout};
+pub use outbox::{AssetWrite, OutboxEntry};
+pub use review::{DecidedConflict, DecisionRow, FieldDecision, Resolution, ReviewItem};
+pub use runs::{Run, RunEnding};
+pub use settled::{SettledFilter, StoredPair};
+pub use snapshots::{BaselineRow, Snapshot, SnapshotDetail};
+pub use states::{FieldOutcome, OutboxState, RunKind, RunStatus, UnknownName};
+pub use totals::{RunTotals, StoreCounts};
+
+/// The paths callers named before the store was split by table (`store::sync::Snapshot`);
+/// new code names `store::Snapshot`.
+pub mod sync {
+    pub use super::{
+        AssetId, AssetRow, DecisionRow, HistoryEntry, LockHolder, Lockout, OutboxEntry, Resolution,
+        ReviewItem, RunId, SettledFilter, Snapshot, StoredPair, ts,
+    };
+}
+
+/// The paths callers named before the store was split by table (`store::web::RunTotals`);
+/// new code names `store::RunTotals`.
+pub mod web {
+    pub use super::{
+        AssetDetail, AssetWrite, DecidedConflict, FieldDecision, RunTotals, SnapshotDetail,
+    };
+}
+
+pub type AssetId = i64;
+pub type RunId = i64;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags};
-
-pub use error::StoreError;
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 /// How long a statement waits for another ferry process's write lock before failing. Long
 /// enough to ride out a sync committing a batch, short enough that a stuck lock is reported.
@@ -153,43 +209,75 @@ impl Store {
         self.path.as_deref()
     }
 
-    /// How many rows of each kind the database holds, for `ferry status`.
-    pub fn counts(&self) -> Result<StoreCounts, StoreError> {
-        // One statement, so every number comes from the same moment even while a sync writes.
-        const SQL: &str = "SELECT
-            (SELECT count(*) FROM runs),
-            (SELECT count(*) FROM assets),
-            (SELECT count(*) FROM assets WHERE paired_by IS NOT NULL),
-            (SELECT count(*) FROM snapshots),
-            (SELECT count(*) FROM baselines),
-            (SELECT count(*) FROM decisions),
-            (SELECT count(*) FROM outbox WHERE state IN ('planned', 'written', 'verified')),
-            (SELECT count(*) FROM field_history),
-            (SELECT count(*) FROM transfers),
-            (SELECT count(*) FROM review_queue WHERE status = 'open'),
-            (SELECT count(*) FROM pair_suggestions WHERE status = 'open')";
+    /// The one row `sql` returns for `params`, made by `row`.
+    fn query_one<T, P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+        row: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
         self.conn
-            .query_row(SQL, [], |row| {
-                // count(*) is never negative; rusqlite reads SQLite integers as i64.
-                let n = |i| {
-                    row.get::<_, i64>(i)
-                        .map(|v| u64::try_from(v).unwrap_or_default())
-                };
-                Ok(StoreCounts {
-                    runs: n(0)?,
-                    assets: n(1)?,
-                    paired_assets: n(2)?,
-                    snapshots: n(3)?,
-                    baselines: n(4)?,
-                    decisions: n(5)?,
-                    outbox_pending: n(6)?,
-                    field_history: n(7)?,
-                    transfers: n(8)?,
-                    open_conflicts: n(9)?,
-                    pair_suggestions: n(10)?,
-                })
-            })
+            .prepare_cached(sql)
+            .and_then(|mut st| st.query_row(params, row))
             .map_err(|e| self.sql_error(e))
+    }
+
+    /// The row `sql` returns for `params`, made by `row`, or `None` when there is none.
+    fn query_opt<T, P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+        row: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>, StoreError> {
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut st| st.query_row(params, row).optional())
+            .map_err(|e| self.sql_error(e))
+    }
+
+    /// The number a `SELECT count(*) ...` returns.
+    fn count<P: rusqlite::Params>(&self, sql: &str, params: P) -> Result<u64, StoreError> {
+        self.query_one(sql, params, |r| r.get::<_, i64>(0).map(totals::nonneg))
+    }
+
+    /// Runs one statement; how many rows it changed.
+    fn execute<P: rusqlite::Params>(&self, sql: &str, params: P) -> Result<usize, StoreError> {
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut st| st.execute(params))
+            .map_err(|e| self.sql_error(e))
+    }
+
+    /// A write transaction that takes SQLite's write lock at once, so two writers never both
+    /// read and then fail to upgrade.
+    fn tx(&mut self) -> Result<rusqlite::Transaction<'_>, StoreError> {
+        let e = self.sql_errors();
+        self.conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(e)
+    }
+
+    /// A private in-memory copy of the whole database: a dry run works on it, so it runs the
+    /// very code of a real run and still leaves no trace in the real store.
+    pub fn copy_in_memory(&self) -> Result<Store, StoreError> {
+        let mut copy = Store::open_in_memory()?;
+        {
+            let backup = rusqlite::backup::Backup::new(&self.conn, &mut copy.conn)
+                .map_err(|e| self.sql_error(e))?;
+            backup
+                .run_to_completion(1024, std::time::Duration::ZERO, None)
+                .map_err(|e| self.sql_error(e))?;
+        }
+        copy.conn
+            .pragma_update(None, "foreign_keys", true)
+            .map_err(|e| self.sql_error(e))?;
+        Ok(copy)
+    }
+
+    /// Runs `PRAGMA integrity_check`; `Ok(())` when the database is sound.
+    pub fn integrity_check(&self) -> Result<Result<(), String>, StoreError> {
+        let r: String = self.query_one("PRAGMA integrity_check", [], |r| r.get(0))?;
+        Ok(if r == "ok" { Ok(()) } else { Err(r) })
     }
 
     /// Every row `sql` returns for `params`, each made by `row`, collected (into a `Vec`, a
@@ -228,43 +316,23 @@ impl Store {
     }
 }
 
-/// Row counts of the main tables, as `ferry status` shows them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct StoreCounts {
-    pub runs: u64,
-    pub assets: u64,
-    /// Assets known to both systems.
-    pub paired_assets: u64,
-    pub snapshots: u64,
-    pub baselines: u64,
-    pub decisions: u64,
-    /// Writes planned but not yet finished (planned, written or verified).
-    pub outbox_pending: u64,
-    pub field_history: u64,
-    pub transfers: u64,
-    /// Review-queue items waiting for a person.
-    pub open_conflicts: u64,
-    /// Pair suggestions waiting for a person (accepted and rejected ones are not counted).
-    pub pair_suggestions: u64,
+/// The one timestamp shape the schema accepts.
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-impl StoreCounts {
-    /// Each count with a label for people, in a fixed order.
-    pub fn rows(&self) -> Vec<(&'static str, u64)> {
-        vec![
-            ("runs", self.runs),
-            ("assets", self.assets),
-            ("paired assets", self.paired_assets),
-            ("snapshots", self.snapshots),
-            ("baselines", self.baselines),
-            ("decisions", self.decisions),
-            ("pending writes", self.outbox_pending),
-            ("field history entries", self.field_history),
-            ("transfers", self.transfers),
-            ("open conflicts", self.open_conflicts),
-            ("open pair suggestions", self.pair_suggestions),
-        ]
-    }
+/// A stored timestamp (or `None` for none, or one that does not parse).
+fn parse_ts(s: Option<String>) -> Option<DateTime<Utc>> {
+    s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// How many ids go into one `IN (...)` list: well under SQLite's limit on bound parameters.
+const IDS_PER_STATEMENT: usize = 500;
+
+/// `n` placeholders for an `IN (...)` list: `?,?,?`.
+fn in_list(n: usize) -> String {
+    vec!["?"; n].join(",")
 }
 
 #[cfg(test)]

@@ -3,65 +3,50 @@
 //! crash resumes at the step that did not finish, and the unique (kind, source, container)
 //! key means a retry continues the same row instead of sending the asset twice.
 
-use super::sync::{RunId, ts};
-use super::{Store, StoreError};
+use super::{RunId, Store, StoreError, ts};
+use crate::model::System;
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
-/// Which way a transfer goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TransferKind {
-    /// PhotoShelter → Preservica.
-    Archive,
-    /// Preservica → PhotoShelter.
-    Republish,
+stored_by_name! {
+    /// Which way a transfer goes (`transfers.kind`).
+    pub enum TransferKind {
+        /// PhotoShelter → Preservica.
+        Archive = "archive",
+        /// Preservica → PhotoShelter.
+        Republish = "republish",
+    }
 }
 
 impl TransferKind {
-    pub fn name(self) -> &'static str {
+    fn systems(self) -> (System, System) {
         match self {
-            TransferKind::Archive => "archive",
-            TransferKind::Republish => "republish",
-        }
-    }
-
-    fn systems(self) -> (&'static str, &'static str) {
-        match self {
-            TransferKind::Archive => ("photoshelter", "preservica"),
-            TransferKind::Republish => ("preservica", "photoshelter"),
+            TransferKind::Archive => (System::PhotoShelter, System::Preservica),
+            TransferKind::Republish => (System::Preservica, System::PhotoShelter),
         }
     }
 }
 
-/// Where a transfer stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TransferState {
-    Planned,
-    InProgress,
-    Done,
-    Failed,
+stored_by_name! {
+    /// Where a transfer stands (`transfers.state`).
+    pub enum TransferState {
+        Planned = "planned",
+        InProgress = "in_progress",
+        Done = "done",
+        Failed = "failed",
+    }
 }
 
-impl TransferState {
-    pub fn name(self) -> &'static str {
-        match self {
-            TransferState::Planned => "planned",
-            TransferState::InProgress => "in_progress",
-            TransferState::Done => "done",
-            TransferState::Failed => "failed",
-        }
-    }
-
-    fn parse(s: &str) -> TransferState {
-        match s {
-            "in_progress" => TransferState::InProgress,
-            "done" => TransferState::Done,
-            "failed" => TransferState::Failed,
-            _ => TransferState::Planned,
-        }
-    }
+/// A completed step of a transfer, as [`Store::record_transfer_step`] records it.
+#[derive(Debug, Clone, Copy)]
+pub struct StepRecord<'a> {
+    pub state: TransferState,
+    /// The step's name.
+    pub step: &'a str,
+    /// The id the target system gave the new asset, once known (`None` keeps the one stored).
+    pub target_id: Option<&'a str>,
+    pub detail: &'a serde_json::Value,
+    pub error: Option<&'a str>,
 }
 
 /// One transfer as stored.
@@ -86,32 +71,18 @@ pub struct TransferRecord {
 }
 
 const COLUMNS: &str = "id, run_id, kind, source_id, target_container, target_id, state, step, \
-                       detail_json, error, created_at, updated_at";
+                       error, created_at, updated_at, detail_json";
 
 fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<TransferRecord> {
-    let kind: String = r.get(2)?;
-    let state: String = r.get(6)?;
-    let detail: Option<String> = r.get(8)?;
-    Ok(TransferRecord {
-        id: r.get(0)?,
-        run_id: r.get(1)?,
-        kind: if kind == "republish" {
-            TransferKind::Republish
-        } else {
-            TransferKind::Archive
-        },
-        source_id: r.get(3)?,
-        target_container: r.get(4)?,
-        target_id: r.get(5)?,
-        state: TransferState::parse(&state),
-        step: r.get(7)?,
+    let detail: Option<String> = r.get(11)?;
+    Ok(from_columns!(r, TransferRecord {
+        id, run_id, kind, source_id, target_container, target_id, state, step, error,
+        created_at, updated_at,
+    } with {
         detail: detail
             .and_then(|d| serde_json::from_str(&d).ok())
             .unwrap_or(serde_json::Value::Null),
-        error: r.get(9)?,
-        created_at: r.get(10)?,
-        updated_at: r.get(11)?,
-    })
+    }))
 }
 
 impl Store {
@@ -136,15 +107,7 @@ impl Store {
              ON CONFLICT (kind, source_id, target_container) DO UPDATE
                 SET run_id = excluded.run_id
                 WHERE transfers.state <> 'done'",
-            params![
-                run,
-                kind.name(),
-                from,
-                source_id,
-                to,
-                target_container,
-                ts(now)
-            ],
+            params![run, kind, from, source_id, to, target_container, ts(now)],
         )
         .map_err(&e)?;
         let row = tx
@@ -153,7 +116,7 @@ impl Store {
                     "SELECT {COLUMNS} FROM transfers
                      WHERE kind = ?1 AND source_id = ?2 AND target_container = ?3"
                 ),
-                params![kind.name(), source_id, target_container],
+                params![kind, source_id, target_container],
                 record,
             )
             .map_err(&e)?;
@@ -168,17 +131,14 @@ impl Store {
         source_id: &str,
         target_container: &str,
     ) -> Result<Option<TransferRecord>, StoreError> {
-        self.conn
-            .query_row(
-                &format!(
-                    "SELECT {COLUMNS} FROM transfers
-                     WHERE kind = ?1 AND source_id = ?2 AND target_container = ?3"
-                ),
-                params![kind.name(), source_id, target_container],
-                record,
-            )
-            .optional()
-            .map_err(|e| self.sql_error(e))
+        self.query_opt(
+            &format!(
+                "SELECT {COLUMNS} FROM transfers
+                 WHERE kind = ?1 AND source_id = ?2 AND target_container = ?3"
+            ),
+            params![kind, source_id, target_container],
+            record,
+        )
     }
 
     /// Every transfer of `kind` from `source_id`, into any container.
@@ -191,41 +151,41 @@ impl Store {
             &format!(
                 "SELECT {COLUMNS} FROM transfers WHERE kind = ?1 AND source_id = ?2 ORDER BY id"
             ),
-            params![kind.name(), source_id],
+            params![kind, source_id],
             record,
         )
     }
 
     /// Records a completed step: the new state, step name, detail and (once known) the
     /// target id, in one statement, so a crash leaves either the old step or the new one.
-    #[allow(clippy::too_many_arguments)]
     pub fn record_transfer_step(
         &mut self,
         id: i64,
-        state: TransferState,
-        step: &str,
-        target_id: Option<&str>,
-        detail: &serde_json::Value,
-        error: Option<&str>,
+        step: &StepRecord<'_>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "UPDATE transfers
-                    SET state = ?2, step = ?3, target_id = COALESCE(?4, target_id),
-                        detail_json = ?5, error = ?6, updated_at = ?7
-                  WHERE id = ?1",
-                params![
-                    id,
-                    state.name(),
-                    step,
-                    target_id,
-                    detail.to_string(),
-                    error,
-                    ts(now)
-                ],
-            )
-            .map_err(|e| self.sql_error(e))?;
+        let StepRecord {
+            state,
+            step,
+            target_id,
+            detail,
+            error,
+        } = *step;
+        self.execute(
+            "UPDATE transfers
+                SET state = ?2, step = ?3, target_id = COALESCE(?4, target_id),
+                    detail_json = ?5, error = ?6, updated_at = ?7
+              WHERE id = ?1",
+            params![
+                id,
+                state,
+                step,
+                target_id,
+                detail.to_string(),
+                error,
+                ts(now)
+            ],
+        )?;
         Ok(())
     }
 
@@ -238,44 +198,13 @@ impl Store {
         )
     }
 
-    /// The Preservica ref a PhotoShelter media item is paired with, if it is.
-    pub fn preservica_ref_of(&self, photoshelter_id: &str) -> Result<Option<String>, StoreError> {
-        self.pair_partner("preservica_ref", "photoshelter_id", photoshelter_id)
-    }
-
-    /// The PhotoShelter media id a Preservica asset is paired with, if it is.
-    pub fn photoshelter_id_of(&self, preservica_ref: &str) -> Result<Option<String>, StoreError> {
-        self.pair_partner("photoshelter_id", "preservica_ref", preservica_ref)
-    }
-
-    /// `wanted` of the asset whose `known` column is `value` (columns named by the callers
-    /// above, never by input).
-    fn pair_partner(
-        &self,
-        wanted: &str,
-        known: &str,
-        value: &str,
-    ) -> Result<Option<String>, StoreError> {
-        self.conn
-            .query_row(
-                &format!("SELECT {wanted} FROM assets WHERE {known} = ?1"),
-                [value],
-                |r| r.get::<_, Option<String>>(0),
-            )
-            .optional()
-            .map(Option::flatten)
-            .map_err(|e| self.sql_error(e))
-    }
-
     /// Whether some transfer created the PhotoShelter media `media_id`.
     pub fn photoshelter_id_of_any_transfer(&self, media_id: &str) -> Result<bool, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM transfers WHERE kind = 'republish' AND target_id = ?1)",
-                [media_id],
-                |r| r.get::<_, bool>(0),
-            )
-            .map_err(|e| self.sql_error(e))
+        self.query_one(
+            "SELECT EXISTS (SELECT 1 FROM transfers WHERE kind = 'republish' AND target_id = ?1)",
+            [media_id],
+            |r| r.get::<_, bool>(0),
+        )
     }
 
     /// The latest transfers, newest first.
@@ -291,12 +220,13 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::RunKind;
 
     #[test]
     fn a_planned_transfer_is_resumed_not_duplicated() {
         let mut store = Store::open_in_memory().unwrap();
         let now = Utc::now();
-        let run1 = store.begin_run("archive", false, now).unwrap();
+        let run1 = store.begin_run(RunKind::Archive, false, now).unwrap();
         let t = store
             .plan_transfer(run1, TransferKind::Archive, "I0000abc", "folder-1", now)
             .unwrap();
@@ -305,15 +235,17 @@ mod tests {
         store
             .record_transfer_step(
                 t.id,
-                TransferState::InProgress,
-                "downloaded",
-                None,
-                &detail,
-                None,
+                &StepRecord {
+                    state: TransferState::InProgress,
+                    step: "downloaded",
+                    target_id: None,
+                    detail: &detail,
+                    error: None,
+                },
                 now,
             )
             .unwrap();
-        let run2 = store.begin_run("archive", false, now).unwrap();
+        let run2 = store.begin_run(RunKind::Archive, false, now).unwrap();
         let again = store
             .plan_transfer(run2, TransferKind::Archive, "I0000abc", "folder-1", now)
             .unwrap();
@@ -325,15 +257,17 @@ mod tests {
         store
             .record_transfer_step(
                 t.id,
-                TransferState::Done,
-                "done",
-                Some("ref-1"),
-                &detail,
-                None,
+                &StepRecord {
+                    state: TransferState::Done,
+                    step: "done",
+                    target_id: Some("ref-1"),
+                    detail: &detail,
+                    error: None,
+                },
                 now,
             )
             .unwrap();
-        let run3 = store.begin_run("archive", false, now).unwrap();
+        let run3 = store.begin_run(RunKind::Archive, false, now).unwrap();
         let done = store
             .plan_transfer(run3, TransferKind::Archive, "I0000abc", "folder-1", now)
             .unwrap();

@@ -21,7 +21,7 @@ use crate::preservica::client::PreservicaClient;
 use crate::report::render::{ReportPaths, ReportWriteError, write_all};
 use crate::report::{Failure, FieldRow, REPORT_SCHEMA_VERSION, RunReport};
 use crate::store::sync::{AssetId, AssetRow, LockHolder, Lockout, OutboxEntry, RunId, ts};
-use crate::store::{Store, StoreError};
+use crate::store::{FieldOutcome, OutboxState, RunEnding, RunKind, RunStatus, Store, StoreError};
 use chrono::{DateTime, Utc};
 use pulled::{pair_new, pair_stored, store_pull};
 use std::collections::{HashMap, HashSet};
@@ -124,7 +124,7 @@ async fn run_locked(
         }
     }
     store.close_interrupted_runs(started)?;
-    let run = store.begin_run("sync", opts.dry_run, started)?;
+    let run = store.begin_run(RunKind::Sync, opts.dry_run, started)?;
     let mut report = RunReport {
         schema_version: REPORT_SCHEMA_VERSION,
         run_id: run,
@@ -139,15 +139,13 @@ async fn run_locked(
         // next run calls it interrupted.
         let summary = serde_json::to_string(&report.summary).ok();
         let why = e.to_string();
-        if let Err(closing) = store.finish_run(
-            run,
-            "failed",
-            Outcome::Fatal.code(),
-            summary.as_deref(),
-            None,
-            Some(&why),
-            ctx.clock.now(),
-        ) {
+        let end = RunEnding {
+            exit_code: Outcome::Fatal.code(),
+            summary_json: summary.as_deref(),
+            report_path: None,
+            error: Some(&why),
+        };
+        if let Err(closing) = store.finish_run(run, RunStatus::Failed, end, ctx.clock.now()) {
             tracing::error!(run, error = %closing, "the failed run could not be recorded as failed");
         }
         tracing::error!(run, error = %why, "sync failed");
@@ -186,9 +184,9 @@ async fn run_begun(
     let (status, outcome, error) = match result {
         Ok(outcome) => {
             let status = if report.stopped.is_some() {
-                "stopped"
+                RunStatus::Stopped
             } else {
-                "done"
+                RunStatus::Done
             };
             (status, outcome, None)
         }
@@ -197,11 +195,11 @@ async fn run_begun(
                 store.set_lockout(&reason, Some(run), ctx.clock.now())?;
             }
             count_stop_as_failure(report, &reason);
-            ("locked_out", Outcome::Fatal, Some(reason))
+            (RunStatus::LockedOut, Outcome::Fatal, Some(reason))
         }
         Err(CycleStop::Fatal(reason)) => {
             count_stop_as_failure(report, &reason);
-            ("failed", Outcome::Fatal, Some(reason))
+            (RunStatus::Failed, Outcome::Fatal, Some(reason))
         }
         Err(CycleStop::Store(e)) => {
             report.stopped = Some(e.to_string());
@@ -210,7 +208,7 @@ async fn run_begun(
     };
     let finished = ctx.clock.now();
     report.finished_at = ts(finished);
-    report.status = status.to_string();
+    report.status = status;
     report.exit_code = outcome.code();
     report.summary.seconds_total = clock.elapsed().as_secs_f64();
     report.summary.api_calls_photoshelter =
@@ -218,20 +216,15 @@ async fn run_begun(
     report.summary.api_calls_preservica = ctx.preservica.request_counts().since(&calls_before.1);
     let paths = write_all(report, &ctx.reports_dir)?;
     let summary = serde_json::to_string(&report.summary).ok();
-    let db_status = match status {
-        "stopped" => "done",
-        s => s,
+    let report_path = paths.html.display().to_string();
+    let end = RunEnding {
+        exit_code: outcome.code(),
+        summary_json: summary.as_deref(),
+        report_path: Some(&report_path),
+        error: error.as_deref(),
     };
-    store.finish_run(
-        run,
-        db_status,
-        outcome.code(),
-        summary.as_deref(),
-        Some(&paths.html.display().to_string()),
-        error.as_deref(),
-        finished,
-    )?;
-    tracing::info!(run, status, exit = outcome.code(), report = %paths.html.display(), "sync finished");
+    store.finish_run(run, status, end, finished)?;
+    tracing::info!(run, %status, exit = outcome.code(), report = %paths.html.display(), "sync finished");
     if opts.dry_run {
         touched.clear();
     }
@@ -561,7 +554,7 @@ impl Cycle<'_, '_> {
                 field: w.field.clone(),
                 expected_value: w.expected.as_ref().map(FieldValue::to_canonical_string),
                 new_value: w.value.as_ref().map(FieldValue::to_canonical_string),
-                state: "planned".into(),
+                state: OutboxState::Planned,
                 attempts: 0,
             })
             .collect();
@@ -747,16 +740,16 @@ fn fill_report(
         let outcome = d.outcome_name();
         s.fields_compared += 1;
         match outcome {
-            "in_sync" => s.in_sync += 1,
-            "skipped" => {
+            FieldOutcome::InSync => s.in_sync += 1,
+            FieldOutcome::Skipped => {
                 s.skipped += 1;
             }
             _ => s.drifted += 1,
         }
-        if outcome == "queued_for_review" {
+        if outcome == FieldOutcome::QueuedForReview {
             s.conflicts_queued += 1;
         }
-        if d.resolution.is_some() || (outcome == "conflict_resolved") {
+        if d.resolution.is_some() || (outcome == FieldOutcome::ConflictResolved) {
             s.conflicts_resolved += 1;
         }
         if state == "stale" {
@@ -790,7 +783,7 @@ fn fill_report(
             preservica_value: v(&d.preservica),
             has_baseline: d.baseline.is_some(),
             baseline_value: d.baseline.as_ref().and_then(v),
-            outcome: outcome.into(),
+            outcome,
             rule: d.decision.rule.to_string(),
             reason: d.decision.reason.clone(),
             decided_value: match d.decision.outcome {

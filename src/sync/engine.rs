@@ -18,7 +18,7 @@ use crate::report::RightsProblem;
 use crate::store::sync::{
     AssetId, DecisionRow, OutboxEntry, RunId, SettledFilter, Snapshot, StoredPair,
 };
-use crate::store::{Store, StoreError};
+use crate::store::{OutboxState, Store, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -496,7 +496,7 @@ fn plan_enforcement(
             field: field.into(),
             expected_value: expected,
             new_value: Some(new.into()),
-            state: "planned".into(),
+            state: OutboxState::Planned,
             attempts: 0,
         };
         let searchable = pair.photoshelter.fields.get(SEARCHABLE_KEY).cloned();

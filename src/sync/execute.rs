@@ -12,7 +12,7 @@ use super::push::{WriteResult, push_photoshelter_media, push_preservica_asset};
 use crate::model::System;
 use crate::report::{ConcurrentEdit, Failure, RunReport};
 use crate::store::sync::{AssetId, AssetRow, DecisionRow, OutboxEntry, RunId};
-use crate::store::{Store, StoreError};
+use crate::store::{FieldOutcome, OutboxState, Store, StoreError};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use std::collections::{BTreeMap, HashMap};
@@ -125,11 +125,11 @@ fn record(
         }
         WriteResult::Stale { found } => {
             let why = format!("the target now holds {found:?}; left for the next run");
-            store.set_outbox_state(entry.id, "stale", Some(&why), now)?;
+            store.set_outbox_state(entry.id, OutboxState::Stale, Some(&why), now)?;
             "stale"
         }
         WriteResult::Failed(error) => {
-            store.set_outbox_state(entry.id, "failed", Some(&error), now)?;
+            store.set_outbox_state(entry.id, OutboxState::Failed, Some(&error), now)?;
             report.failures.push(Failure {
                 asset_id: Some(entry.asset_id),
                 system: entry.system.name().into(),
@@ -176,7 +176,7 @@ fn queue_for_review(
             photoshelter_value,
             preservica_value,
             baseline: Some(written.clone()),
-            outcome: "queued_for_review",
+            outcome: FieldOutcome::QueuedForReview,
             rule: "manual".into(),
             reason,
             winning_value: None,

@@ -5,6 +5,7 @@
 use super::reconcile::{Baseline, Case, Decision, FieldState, Outcome, reconcile_field};
 use crate::mapping::Mapping;
 use crate::model::{CanonicalRecord, FieldValue, System};
+use crate::store::FieldOutcome;
 use crate::store::sync::AssetId;
 use std::collections::{BTreeMap, HashMap};
 
@@ -40,23 +41,23 @@ pub struct FieldDecision {
 
 impl FieldDecision {
     /// The `decisions.outcome` word the store records.
-    pub fn outcome_name(&self) -> &'static str {
+    pub fn outcome_name(&self) -> FieldOutcome {
         if self.skipped.is_some() {
-            return "skipped";
+            return FieldOutcome::Skipped;
         }
         match (self.decision.outcome, self.decision.case) {
-            (Outcome::InSync, _) => "in_sync",
-            (Outcome::Review, _) => "queued_for_review",
-            (Outcome::Write, Case::PhotoShelterChanged) => "push_to_preservica",
-            (Outcome::Write, Case::PreservicaChanged) => "push_to_photoshelter",
+            (Outcome::InSync, _) => FieldOutcome::InSync,
+            (Outcome::Review, _) => FieldOutcome::QueuedForReview,
+            (Outcome::Write, Case::PhotoShelterChanged) => FieldOutcome::PushToPreservica,
+            (Outcome::Write, Case::PreservicaChanged) => FieldOutcome::PushToPhotoShelter,
             (Outcome::Write, _) => {
                 match (
                     self.photoshelter.as_ref() == self.decision.value.as_ref(),
                     self.preservica.as_ref() == self.decision.value.as_ref(),
                 ) {
-                    (true, false) => "push_to_preservica",
-                    (false, true) => "push_to_photoshelter",
-                    _ => "conflict_resolved",
+                    (true, false) => FieldOutcome::PushToPreservica,
+                    (false, true) => FieldOutcome::PushToPhotoShelter,
+                    _ => FieldOutcome::ConflictResolved,
                 }
             }
         }

@@ -22,8 +22,8 @@ use crate::preservica::opex::OpexError;
 use crate::report::render::{ReportPaths, ReportWriteError, write_all};
 use crate::report::{Failure, REPORT_SCHEMA_VERSION, RunReport, TransferRow};
 use crate::store::sync::{AssetId, LockHolder, Lockout, RunId, ts};
-use crate::store::transfers::{TransferRecord, TransferState};
-use crate::store::{Store, StoreError};
+use crate::store::transfers::{StepRecord, TransferRecord, TransferState};
+use crate::store::{RunEnding, RunKind, RunStatus, Store, StoreError};
 use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
 
@@ -222,7 +222,7 @@ pub fn human_bytes(n: u64) -> String {
 pub(crate) fn begin_run(
     store: &mut Store,
     clock: &Clock,
-    kind: &str,
+    kind: RunKind,
 ) -> Result<RunId, TransferError> {
     let now = clock.now();
     let pid = std::process::id() as i64;
@@ -258,15 +258,13 @@ pub(crate) fn finish_run(
     if let Err(e) = &result {
         // The run is closed as failed with what it got to rather than left `running`.
         let why = e.to_string();
-        if let Err(closing) = store.finish_run(
-            run,
-            "failed",
-            Outcome::Fatal.code(),
-            summary_so_far.as_deref(),
-            None,
-            Some(&why),
-            ctx.clock.now(),
-        ) {
+        let end = RunEnding {
+            exit_code: Outcome::Fatal.code(),
+            summary_json: summary_so_far.as_deref(),
+            report_path: None,
+            error: Some(&why),
+        };
+        if let Err(closing) = store.finish_run(run, RunStatus::Failed, end, ctx.clock.now()) {
             tracing::error!(run, error = %closing, "the failed run could not be recorded as failed");
         }
         tracing::error!(run, error = %why, "transfer run failed");
@@ -311,8 +309,8 @@ fn report_and_close(
     };
     let finished = ctx.clock.now();
     let status = match outcome {
-        Outcome::Fatal => "failed",
-        _ => "done",
+        Outcome::Fatal => RunStatus::Failed,
+        _ => RunStatus::Done,
     };
     let report = RunReport {
         schema_version: REPORT_SCHEMA_VERSION,
@@ -320,7 +318,7 @@ fn report_and_close(
         started_at: ts(started),
         finished_at: ts(finished),
         dry_run: false,
-        status: status.into(),
+        status,
         exit_code: outcome.code(),
         stopped: stopped.clone(),
         summary: crate::report::Summary {
@@ -342,15 +340,14 @@ fn report_and_close(
     .to_string();
     *summary_so_far = Some(summary.clone());
     let paths = write_all(&report, &ctx.reports_dir)?;
-    store.finish_run(
-        run,
-        status,
-        outcome.code(),
-        Some(&summary),
-        Some(&paths.html.display().to_string()),
-        stopped.as_deref(),
-        finished,
-    )?;
+    let report_path = paths.html.display().to_string();
+    let ending = RunEnding {
+        exit_code: outcome.code(),
+        summary_json: Some(&summary),
+        report_path: Some(&report_path),
+        error: stopped.as_deref(),
+    };
+    store.finish_run(run, status, ending, finished)?;
     Ok(TransferOutcome {
         run_id: Some(run),
         outcome,
@@ -400,10 +397,10 @@ pub fn transfer_row(r: &TransferRecord) -> TransferRow {
         detail.push(e.clone());
     }
     TransferRow {
-        kind: r.kind.name().into(),
+        kind: r.kind.as_str().into(),
         source: r.source_id.clone(),
         target: r.target_id.clone(),
-        state: r.state.name().into(),
+        state: r.state.as_str().into(),
         detail: detail.join("; "),
     }
 }
@@ -565,15 +562,14 @@ pub(crate) fn record_step(
     step: Step<'_>,
 ) -> Result<(), TransferError> {
     let detail = serde_json::Value::Object(step.detail);
-    store.record_transfer_step(
-        record.id,
-        step.state,
-        step.name,
-        step.target,
-        &detail,
-        step.error,
-        clock.now(),
-    )?;
+    let recorded = StepRecord {
+        state: step.state,
+        step: step.name,
+        target_id: step.target,
+        detail: &detail,
+        error: step.error,
+    };
+    store.record_transfer_step(record.id, &recorded, clock.now())?;
     record.state = step.state;
     record.step = Some(step.name.into());
     if let Some(t) = step.target {

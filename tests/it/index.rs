@@ -357,7 +357,9 @@ impl Library {
 
 fn library() -> Library {
     let mut store = Store::open_in_memory().unwrap();
-    let run = store.begin_run("sync", false, now()).unwrap();
+    let run = store
+        .begin_run(ferry::store::RunKind::Sync, false, now())
+        .unwrap();
     let seeds = seeds();
     let ps_ids: Vec<String> = seeds
         .iter()
@@ -408,7 +410,12 @@ fn library() -> Library {
         ids.insert(s.key.clone(), id);
     }
     store
-        .finish_run(run, "done", 0, None, None, None, now())
+        .finish_run(
+            run,
+            ferry::store::RunStatus::Done,
+            ferry::store::RunEnding::default(),
+            now(),
+        )
         .unwrap();
     Library { store, seeds, ids }
 }
@@ -945,7 +952,10 @@ fn incremental_updates_touch_only_the_given_assets_and_equal_a_rebuild() {
     let mut index = built(&lib);
     let before = index.doc_count();
     let later = now() + chrono::Duration::days(1);
-    let run = lib.store.begin_run("sync", false, later).unwrap();
+    let run = lib
+        .store
+        .begin_run(ferry::store::RunKind::Sync, false, later)
+        .unwrap();
 
     // An edited title: found by its new words, not its old.
     let dawn = lib.id("harbour-dawn");
@@ -1134,7 +1144,9 @@ fn an_index_on_disk_persists_and_refuses_another_version() {
         assert!(matches!(e, IndexError::ReadOnly { .. }), "{e}");
         let gone = lib.id("g1");
         let mut store = Store::open_in_memory().unwrap();
-        let run = store.begin_run("sync", false, now()).unwrap();
+        let run = store
+            .begin_run(ferry::store::RunKind::Sync, false, now())
+            .unwrap();
         store
             .put_snapshots(run, System::PhotoShelter, &[], now())
             .unwrap();

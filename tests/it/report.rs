@@ -8,6 +8,7 @@ use ferry::report::{
     ConcurrentEdit, Failure, FieldRow, REPORT_SCHEMA_VERSION, RightsProblem, RunReport, Summary,
     TransferRow,
 };
+use ferry::store::RunStatus;
 
 fn row(asset_id: i64, field: &str, kind: &str, ps: Option<&str>, pv: Option<&str>) -> FieldRow {
     let outcome = if ps == pv {
@@ -26,7 +27,7 @@ fn row(asset_id: i64, field: &str, kind: &str, ps: Option<&str>, pv: Option<&str
         preservica_value: pv.map(str::to_string),
         has_baseline: true,
         baseline_value: pv.map(str::to_string),
-        outcome: outcome.to_string(),
+        outcome: outcome.parse().unwrap(),
         rule: "photoshelter_wins".to_string(),
         reason: "PhotoShelter changed".to_string(),
         decided_value: ps.map(str::to_string),
@@ -41,7 +42,7 @@ fn base_report() -> RunReport {
         started_at: "2025-03-01T02:00:00Z".to_string(),
         finished_at: "2025-03-01T02:03:10Z".to_string(),
         dry_run: true,
-        status: "done".to_string(),
+        status: RunStatus::Done,
         exit_code: 0,
         stopped: None,
         summary: Summary {
@@ -209,7 +210,7 @@ fn escape_html_covers_the_five_characters() {
 fn html_sections_summary_and_grouping() {
     let mut r = base_report();
     r.stopped = Some("would change 40% of assets".to_string());
-    r.status = "stopped".to_string();
+    r.status = RunStatus::Stopped;
     r.fields = vec![
         row(10, "title", "text", Some("Same"), Some("Same")),
         row(11, "title", "text", Some("New title"), Some("Old title")),
@@ -519,7 +520,7 @@ fn write_all_writes_three_files_and_no_temp_files() {
 
     // Rewriting replaces the files in place; nothing else is ever left in the directory.
     let mut r2 = r.clone();
-    r2.status = "failed".to_string();
+    r2.status = RunStatus::Failed;
     write_all(&r2, &dir).expect("rewritten");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()

@@ -72,7 +72,7 @@ fn decision(
         photoshelter_value: ps.map(str::to_string),
         preservica_value: pv.map(str::to_string),
         baseline: Some(ps.map(str::to_string)),
-        outcome,
+        outcome: outcome.parse().unwrap(),
         rule: rule.into(),
         reason: reason.into(),
         winning_value: None,
@@ -87,7 +87,9 @@ pub fn fixture() -> Fixture {
     let mapping = Mapping::load(&repo_file("mappings/default.toml")).unwrap();
     let mut store = Store::open(&store_path).unwrap();
     let now = Utc::now();
-    let run = store.begin_run("sync", false, now).unwrap();
+    let run = store
+        .begin_run(ferry::store::RunKind::Sync, false, now)
+        .unwrap();
 
     let ps_ids: Vec<String> = ["I0001", "I0002", "I0004"].map(String::from).to_vec();
     let pv_refs: Vec<String> = ["ref-0001", "ref-0002", "ref-0003"]
@@ -241,7 +243,7 @@ pub fn fixture() -> Fixture {
         field: field.into(),
         expected_value: None,
         new_value: Some(value.into()),
-        state: "planned".into(),
+        state: ferry::store::OutboxState::Planned,
         attempts: 0,
     };
     store
@@ -292,7 +294,7 @@ pub fn fixture() -> Fixture {
         run_id: run,
         started_at: ferry::store::sync::ts(now),
         finished_at: ferry::store::sync::ts(now),
-        status: "done".into(),
+        status: ferry::store::RunStatus::Done,
         summary: summary.clone(),
         ..RunReport::default()
     };
@@ -300,11 +302,13 @@ pub fn fixture() -> Fixture {
     store
         .finish_run(
             run,
-            "done",
-            0,
-            Some(&serde_json::to_string(&summary).unwrap()),
-            Some(&paths.html.display().to_string()),
-            None,
+            ferry::store::RunStatus::Done,
+            ferry::store::RunEnding {
+                exit_code: 0,
+                summary_json: Some(&serde_json::to_string(&summary).unwrap()),
+                report_path: Some(&paths.html.display().to_string()),
+                error: None,
+            },
             now,
         )
         .unwrap();
@@ -794,9 +798,16 @@ async fn runs_list_and_reports_are_served_and_paths_cannot_escape() {
     std::fs::write(&secret, "SECRET CONTENT").unwrap();
     let other = {
         let mut store = app.store();
-        let id = store.begin_run("sync", false, Utc::now()).unwrap();
+        let id = store
+            .begin_run(ferry::store::RunKind::Sync, false, Utc::now())
+            .unwrap();
         store
-            .finish_run(id, "done", 0, None, None, None, Utc::now())
+            .finish_run(
+                id,
+                ferry::store::RunStatus::Done,
+                ferry::store::RunEnding::default(),
+                Utc::now(),
+            )
             .unwrap();
         id
     };
@@ -1105,7 +1116,9 @@ async fn an_index_already_open_in_the_process_is_shared() {
     // The owner updates the index; the app sees it on the next search.
     {
         let mut store = Store::open(&fx.store_path).unwrap();
-        let run = store.begin_run("sync", false, Utc::now()).unwrap();
+        let run = store
+            .begin_run(ferry::store::RunKind::Sync, false, Utc::now())
+            .unwrap();
         store
             .put_snapshots(
                 run,

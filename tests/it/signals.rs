@@ -248,9 +248,8 @@ fn a_dry_run_that_cannot_reach_a_server_fails_loudly_and_health_keeps_the_real_r
         let runs = store.run_details(10).unwrap();
         assert_eq!(runs.len(), 2);
         let d = &runs[0];
-        assert!(d.run.dry_run && d.run.status == "failed", "{d:?}");
-        let summary: serde_json::Value =
-            serde_json::from_str(d.summary_json.as_deref().unwrap()).unwrap();
+        assert!(d.dry_run && d.status == "failed", "{d:?}");
+        let summary: serde_json::Value = d.summary.clone().unwrap();
         assert!(summary["failures"].as_u64().unwrap() >= 1, "{summary}");
     }
 
@@ -322,9 +321,20 @@ fn status_conflicts_and_doctor_answer_in_text_and_json() {
     {
         let mut store = Store::open(&fx.store_path).unwrap();
         // A dry run after the real one: status still reports the real one.
-        let dry = store.begin_run("sync", true, now).unwrap();
+        let dry = store
+            .begin_run(ferry::store::RunKind::Sync, true, now)
+            .unwrap();
         store
-            .finish_run(dry, "failed", 3, None, None, Some("cannot connect"), now)
+            .finish_run(
+                dry,
+                ferry::store::RunStatus::Failed,
+                ferry::store::RunEnding {
+                    exit_code: 3,
+                    error: Some("cannot connect"),
+                    ..Default::default()
+                },
+                now,
+            )
             .unwrap();
         store
             .set_lockout("PhotoShelter listed no media", Some(fx.run), now)

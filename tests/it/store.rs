@@ -131,7 +131,9 @@ fn the_store_its_wal_and_shm_files_and_its_directory_are_private() {
     let path = dir.path().join("state/ferry.db");
     let mut store = Store::open(&path).unwrap();
     // A write, with the store still open, so the WAL and the shared memory exist.
-    store.begin_run("sync", false, chrono::Utc::now()).unwrap();
+    store
+        .begin_run(ferry::store::RunKind::Sync, false, chrono::Utc::now())
+        .unwrap();
     assert_eq!(mode(&dir.path().join("state")), 0o700);
     for file in ["ferry.db", "ferry.db-wal", "ferry.db-shm"] {
         let p = dir.path().join("state").join(file);
@@ -394,7 +396,9 @@ fn a_snapshot_read_again_unchanged_keeps_its_row_and_a_change_keeps_the_old_one_
             .collect::<Result<_, _>>()
             .unwrap()
     };
-    let first = store.begin_run("sync", false, t(10)).unwrap();
+    let first = store
+        .begin_run(ferry::store::RunKind::Sync, false, t(10))
+        .unwrap();
     store
         .put_snapshots(
             first,
@@ -403,7 +407,9 @@ fn a_snapshot_read_again_unchanged_keeps_its_row_and_a_change_keeps_the_old_one_
             t(10),
         )
         .unwrap();
-    let second = store.begin_run("sync", false, t(11)).unwrap();
+    let second = store
+        .begin_run(ferry::store::RunKind::Sync, false, t(11))
+        .unwrap();
     store
         .put_snapshots(
             second,
@@ -423,7 +429,9 @@ fn a_snapshot_read_again_unchanged_keeps_its_row_and_a_change_keeps_the_old_one_
     );
     assert!(history(&conn).is_empty());
 
-    let third = store.begin_run("sync", false, t(12)).unwrap();
+    let third = store
+        .begin_run(ferry::store::RunKind::Sync, false, t(12))
+        .unwrap();
     store
         .put_snapshots(
             third,

@@ -507,7 +507,7 @@ fn pending_entry(
         field: field.into(),
         expected_value: expected.map(str::to_string),
         new_value: new.map(str::to_string),
-        state: "planned".into(),
+        state: ferry::store::OutboxState::Planned,
         attempts: 0,
     }
 }
@@ -615,11 +615,10 @@ async fn a_run_whose_report_cannot_be_written_ends_failed_naming_the_path() {
     assert!(err.to_string().contains(&path), "{err}");
     // The run is finished as failed, with its summary, not left running.
     let run = h.store.run_details(1).unwrap().remove(0);
-    assert_eq!(run.run.status, "failed");
-    assert!(run.run.finished_at.is_some());
-    assert_eq!(run.run.exit_code, Some(3));
-    let summary: serde_json::Value =
-        serde_json::from_str(run.summary_json.as_deref().expect("a summary")).unwrap();
+    assert_eq!(run.status, "failed");
+    assert!(run.finished_at.is_some());
+    assert_eq!(run.exit_code, Some(3));
+    let summary: serde_json::Value = run.summary.clone().expect("a summary");
     assert_eq!(summary["pairs"], 6);
     assert_eq!(summary["pushed_to_preservica"], 1);
     assert!(run.error.is_some_and(|e| e.contains(&path)));

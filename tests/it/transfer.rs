@@ -1361,13 +1361,13 @@ async fn a_transfer_run_whose_report_cannot_be_written_ends_failed_naming_the_pa
     assert!(err.to_string().contains(&path), "{err}");
     let run = lab.store.run_details(1).unwrap().remove(0);
     assert_eq!(
-        (run.run.kind.as_str(), run.run.status.as_str()),
+        (run.kind.as_str(), run.status.as_str()),
         ("archive", "failed")
     );
-    assert!(run.run.finished_at.is_some());
+    assert!(run.finished_at.is_some());
     assert!(
-        run.summary_json
-            .is_some_and(|s| s.contains("\"transfers\""))
+        run.summary
+            .is_some_and(|s| s.to_string().contains("\"transfers\""))
     );
     assert!(run.error.is_some_and(|e| e.contains(&path)));
     // The lock was let go: once the directory can be made, the next run goes ahead.

@@ -21,9 +21,9 @@ use crate::config::AfterArchive;
 use crate::photoshelter::client::{ContainerKind, MediaSummary};
 use crate::photoshelter::wire::Visibility;
 use crate::report::{Failure, TransferRow};
-use crate::store::Store;
 use crate::store::sync::RunId;
-use crate::store::transfers::{TransferKind, TransferRecord, TransferState};
+use crate::store::transfers::{StepRecord, TransferKind, TransferRecord, TransferState};
+use crate::store::{RunKind, Store};
 use serde_json::Value;
 
 mod describe;
@@ -152,7 +152,7 @@ pub async fn run_archive(
         return Ok(TransferOutcome::dry_run(tally.planned));
     }
     let started = ctx.clock.now();
-    let run = begin_run(store, &ctx.clock, "archive")?;
+    let run = begin_run(store, &ctx.clock, RunKind::Archive)?;
     let span = tracing::info_span!("archive", run);
     let mut failures = Vec::new();
     let mut stopped = None;
@@ -417,15 +417,14 @@ pub(super) fn fail(
     tracing::warn!(media = %item.media.id, error, "archive transfer failed");
     let step = at.map(ArchiveStep::name).unwrap_or("planned");
     let detail = item.record.detail.clone();
-    store.record_transfer_step(
-        item.record.id,
-        TransferState::Failed,
+    let failed = StepRecord {
+        state: TransferState::Failed,
         step,
-        None,
-        &detail,
-        Some(error),
-        ctx.clock.now(),
-    )?;
+        target_id: None,
+        detail: &detail,
+        error: Some(error),
+    };
+    store.record_transfer_step(item.record.id, &failed, ctx.clock.now())?;
     item.record.state = TransferState::Failed;
     item.record.error = Some(error.to_string());
     Ok(())

@@ -20,8 +20,8 @@ use crate::mapping::{FieldChange, Mapping};
 use crate::model::{CanonicalRecord, FieldValue, System};
 use crate::photoshelter::client::Scope;
 use crate::preservica::client::Bitstream;
-use crate::store::Store;
 use crate::store::transfers::{TransferKind, TransferRecord, TransferState};
+use crate::store::{RunKind, Store};
 
 mod steps;
 
@@ -156,7 +156,7 @@ pub async fn run_republish(
     }
 
     let started = ctx.clock.now();
-    let run = begin_run(store, &ctx.clock, "republish")?;
+    let run = begin_run(store, &ctx.clock, RunKind::Republish)?;
     let span = tracing::info_span!("republish", run, gallery = %request.to_gallery);
     let mut planned = Vec::new();
     let mut republishing = Republishing {

@@ -14,7 +14,7 @@ use crate::preservica::wire::{self as pv_wire, EntityKind};
 use crate::report::Failure;
 use crate::store::Store;
 use crate::store::sync::RunId;
-use crate::store::transfers::{TransferKind, TransferRecord, TransferState};
+use crate::store::transfers::{StepRecord, TransferKind, TransferRecord, TransferState};
 use crate::transfer::{
     PlannedTransfer, Step, TransferContext, TransferError, advance, agreed_fields, byte_bar,
     detail_of, detail_str, record_pair, record_step,
@@ -131,15 +131,15 @@ impl Republishing<'_, '_> {
         let error = e.to_string();
         tracing::warn!(reference = %reference, error, "republish failed");
         let step = record.step.clone().unwrap_or_else(|| "planned".into());
-        self.store.record_transfer_step(
-            record.id,
-            TransferState::Failed,
-            &step,
-            None,
-            &record.detail,
-            Some(&error),
-            self.ctx.clock.now(),
-        )?;
+        let failed = StepRecord {
+            state: TransferState::Failed,
+            step: &step,
+            target_id: None,
+            detail: &record.detail,
+            error: Some(&error),
+        };
+        self.store
+            .record_transfer_step(record.id, &failed, self.ctx.clock.now())?;
         Ok(Failure {
             asset_id: None,
             system: "photoshelter".into(),

@@ -93,7 +93,11 @@ pub async fn republish(
     .await
     .map_err(|e| WebError::Internal(format!("the republish stopped: {e}")))??;
     let (status, title, out) = match ran {
-        Ok(outcome) => (StatusCode::OK, "Republish", render_outcome(&gallery, &outcome)),
+        Ok(outcome) => (
+            StatusCode::OK,
+            "Republish",
+            render_outcome(&gallery, &outcome),
+        ),
         Err(refusals) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "Republish refused",
@@ -143,7 +147,11 @@ fn render_outcome(gallery: &str, out: &TransferOutcome) -> String {
     if dry {
         html.push_str("<p>Nothing was uploaded. Go back to the search to republish.</p>\n");
     } else if let Some(paths) = &out.paths {
-        let _ = writeln!(html, "<p>Report: <code>{}</code></p>", esc(&paths.html.display().to_string()));
+        let _ = writeln!(
+            html,
+            "<p>Report: <code>{}</code></p>",
+            esc(&paths.html.display().to_string())
+        );
     }
     html.push_str("<p><a href=\"/runs\">All runs</a> · <a href=\"/\">Search</a></p>\n");
     html

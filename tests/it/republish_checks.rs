@@ -83,9 +83,18 @@ async fn the_web_app_refuses_a_campaign_that_is_not_a_preset_and_previews_what_w
     assert!(text.contains(&format!("<code>{regatta}</code>")), "{text}");
     assert!(text.contains("<td>campaign</td>"), "{text}");
     assert!(text.contains("Spring &lt;Sale&gt;"), "escaped: {text}");
-    assert!(text.contains("Anniversary 2027"), "the presets are named: {text}");
+    assert!(
+        text.contains("Anniversary 2027"),
+        "the presets are named: {text}"
+    );
     assert_eq!(uploads(&lab), before, "nothing uploaded");
-    assert!(lab.ps.galleries_named("Web picks").await.unwrap().is_empty());
+    assert!(
+        lab.ps
+            .galleries_named("Web picks")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let preview = post(vec![
         ("ref", regatta.clone()),
@@ -103,7 +112,13 @@ async fn the_web_app_refuses_a_campaign_that_is_not_a_preset_and_previews_what_w
     assert!(text.contains("Regatta 1962.tif"), "{text}");
     assert!(text.contains("would be uploaded"), "{text}");
     assert_eq!(uploads(&lab), before, "a preview uploads nothing");
-    assert!(lab.ps.galleries_named("Web picks").await.unwrap().is_empty());
+    assert!(
+        lab.ps
+            .galleries_named("Web picks")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let _ = tx.send(());
     app.wait().await.unwrap();
 }
@@ -137,13 +152,20 @@ async fn the_command_line_refuses_the_same_value_before_uploading_with_exit_2() 
     .unwrap();
     assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
     assert!(
-        out.stderr.contains(&format!("asset {regatta} field campaign"))
+        out.stderr
+            .contains(&format!("asset {regatta} field campaign"))
             && out.stderr.contains("not one of the preset values"),
         "{}",
         out.stderr
     );
     assert_eq!(uploads(&lab), before, "nothing uploaded");
-    assert!(lab.ps.galleries_named("Cli picks").await.unwrap().is_empty());
+    assert!(
+        lab.ps
+            .galleries_named("Cli picks")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,7 +204,13 @@ async fn republishing_a_query_twice_into_one_gallery_adds_nothing_the_second_tim
     assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
     assert!(first.stdout.contains("2 done"), "{}", first.stdout);
     let gallery = lab.ps.galleries_named("Heats").await.unwrap();
-    let media = |lab: &Lab| lab.world.photoshelter.gallery_media(&gallery[0]).unwrap().len();
+    let media = |lab: &Lab| {
+        lab.world
+            .photoshelter
+            .gallery_media(&gallery[0])
+            .unwrap()
+            .len()
+    };
     assert_eq!(media(&lab), 2);
     let before = uploads(&lab);
     let second = run(dir.clone()).await.unwrap();

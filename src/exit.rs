@@ -50,6 +50,10 @@ pub fn outcome_of(err: &anyhow::Error) -> Outcome {
             || cause.is::<QueryError>()
             || matches!(cause.downcast_ref(), Some(IndexError::Query(_)))
             || matches!(cause.downcast_ref(), Some(ConfigError::InitExists { .. }))
+            || matches!(
+                cause.downcast_ref(),
+                Some(crate::transfer::TransferError::Refused(_))
+            )
     });
     if input {
         Outcome::Failures

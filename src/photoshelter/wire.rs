@@ -67,6 +67,12 @@ pub mod v4 {
     pub const MEDIA_SEARCH: &str = "/media";
     /// Library search ("search B"; NA ran it over ~165k items).
     pub const SEARCH: &str = "/search";
+    /// The account's custom metadata fields with their preset tags: **Unverified** (KUK
+    /// only; the contract's §10 names `/metadata/fields`). Answer: `data[]` of
+    /// `{id, attributes: {name, values: [{id, value}]}}`. Republish reads it to refuse a
+    /// value that is not a preset before uploading anything; an account that does not serve
+    /// it leaves the presets unchecked.
+    pub const METADATA_FIELDS: &str = "/metadata/fields";
 
     pub fn media(id: &str) -> String {
         format!("/media/{}", seg(id))

@@ -4,8 +4,11 @@
 
 use super::html::{Nav, esc, page};
 use super::{AppState, PageError, Shared, WebError};
+use crate::transfer::republish::check::MetadataRefusal;
 use crate::transfer::republish::{RepublishOptions, RepublishRequest};
+use crate::transfer::{PlannedTransfer, TransferError, TransferOutcome, human_bytes};
 use axum::extract::{RawForm, State};
+use axum::http::StatusCode;
 use axum::response::Html;
 use std::fmt::Write as _;
 
@@ -21,19 +24,21 @@ pub fn render_form(body: &mut String, csrf: &str) {
          <label>Gallery <input name=\"gallery\" required placeholder=\"Anniversary 2027\"></label> \
          <label>Campaign <input name=\"campaign\" placeholder=\"(keep the archive's)\"></label> \
          <label><input type=\"checkbox\" name=\"allow_expired\" value=\"1\"> also assets whose licence has expired</label> \
+         <button type=\"submit\" name=\"dry_run\" value=\"1\">Preview (dry run)</button> \
          <button class=\"primary\" type=\"submit\">Republish</button></fieldset>",
         esc(csrf)
     );
 }
 
-/// `POST /republish`: `ref` (repeated), `gallery`, optional `campaign` and `allow_expired`.
+/// `POST /republish`: `ref` (repeated), `gallery`, optional `campaign`, `allow_expired` and
+/// `dry_run` (a preview: what would be sent, nothing uploaded).
 pub async fn republish(
     State(state): State<Shared>,
     RawForm(body): RawForm,
-) -> Result<Html<String>, PageError> {
+) -> Result<(StatusCode, Html<String>), PageError> {
     let mut refs = Vec::new();
-    let (mut csrf, mut gallery, mut campaign, mut allow_expired) =
-        (String::new(), String::new(), String::new(), false);
+    let (mut csrf, mut gallery, mut campaign, mut allow_expired, mut dry_run) =
+        (String::new(), String::new(), String::new(), false, false);
     for (k, v) in url::form_urlencoded::parse(&body) {
         match k.as_ref() {
             "ref" => refs.push(v.into_owned()),
@@ -41,6 +46,7 @@ pub async fn republish(
             "gallery" => gallery = v.trim().to_string(),
             "campaign" => campaign = v.trim().to_string(),
             "allow_expired" => allow_expired = true,
+            "dry_run" => dry_run = true,
             _ => {}
         }
     }
@@ -74,22 +80,30 @@ pub async fn republish(
         allow_expired,
         ..RepublishRequest::default()
     };
+    let opts = RepublishOptions {
+        dry_run,
+        ..RepublishOptions::default()
+    };
     // The transfer's future is not `Send` (the client's listing streams borrow across
     // awaits), so it runs on a blocking thread of its own rather than on a server worker.
     let shared = state.clone();
-    let lines = tokio::task::spawn_blocking(move || {
-        tokio::runtime::Handle::current().block_on(run(&shared, &settings, &request))
+    let ran = tokio::task::spawn_blocking(move || {
+        tokio::runtime::Handle::current().block_on(run(&shared, &settings, &request, &opts))
     })
     .await
     .map_err(|e| WebError::Internal(format!("the republish stopped: {e}")))??;
-    let mut out = format!(
-        "<h1>Republish to <bdi>{}</bdi></h1>\n<pre class=\"log\">",
-        esc(&gallery)
-    );
-    for l in &lines {
-        let _ = writeln!(out, "{}", esc(l));
-    }
-    out.push_str("</pre>\n<p><a href=\"/runs\">All runs</a> · <a href=\"/\">Search</a></p>\n");
+    let (status, title, out) = match ran {
+        Ok(outcome) => (
+            StatusCode::OK,
+            "Republish",
+            render_outcome(&gallery, &outcome),
+        ),
+        Err(refusals) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Republish refused",
+            render_refusals(&gallery, &refusals),
+        ),
+    };
     let chrome = super::with_store(&state, |store, _| {
         Ok(super::html::Chrome {
             lockout: store.lockout()?,
@@ -97,14 +111,90 @@ pub async fn republish(
         })
     })
     .await?;
-    Ok(page("Republish", Nav::Search, &chrome, &out))
+    Ok((status, page(title, Nav::Search, &chrome, &out)))
 }
 
+/// What a run did, or a dry run would do, as a table of assets.
+fn render_outcome(gallery: &str, out: &TransferOutcome) -> String {
+    let dry = out.run_id.is_none();
+    let mut html = format!(
+        "<h1>{} <bdi>{}</bdi></h1>\n",
+        if dry {
+            "Preview: republish to"
+        } else {
+            "Republish to"
+        },
+        esc(gallery)
+    );
+    let mut lines = Vec::new();
+    crate::transfer::describe(out, &mut |l| lines.push(l));
+    if let Some(first) = lines.first() {
+        let _ = writeln!(html, "<p class=\"summary\">{}</p>", esc(first));
+    }
+    html.push_str("<table class=\"transfers\"><thead><tr><th>Archive asset</th><th>File</th><th>Size</th><th>Into</th><th>What happens</th></tr></thead><tbody>\n");
+    for p in &out.planned {
+        let _ = writeln!(
+            html,
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&p.source),
+            esc(&p.name),
+            p.size.map(human_bytes).unwrap_or_default(),
+            esc(&p.target),
+            esc(&what_happens(p, dry))
+        );
+    }
+    html.push_str("</tbody></table>\n");
+    if dry {
+        html.push_str("<p>Nothing was uploaded. Go back to the search to republish.</p>\n");
+    } else if let Some(paths) = &out.paths {
+        let _ = writeln!(
+            html,
+            "<p>Report: <code>{}</code></p>",
+            esc(&paths.html.display().to_string())
+        );
+    }
+    html.push_str("<p><a href=\"/runs\">All runs</a> · <a href=\"/\">Search</a></p>\n");
+    html
+}
+
+fn what_happens(p: &PlannedTransfer, dry: bool) -> String {
+    match (&p.skip, dry) {
+        (Some(why), _) => format!("left as it is: {why}"),
+        (None, true) => "would be uploaded with its metadata".into(),
+        (None, false) => "republished".into(),
+    }
+}
+
+/// Why nothing was uploaded: each value that cannot be written, by asset and field.
+fn render_refusals(gallery: &str, refusals: &[MetadataRefusal]) -> String {
+    let mut html = format!(
+        "<h1>Republish to <bdi>{}</bdi> refused</h1>\n<p class=\"error\">Nothing was uploaded: \
+         {} value(s) the republish would write cannot be written in PhotoShelter.</p>\n\
+         <table class=\"refusals\"><thead><tr><th>Archive asset</th><th>Field</th><th>Value</th><th>What is wrong</th></tr></thead><tbody>\n",
+        esc(gallery),
+        refusals.len()
+    );
+    for r in refusals {
+        let _ = writeln!(
+            html,
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&r.asset),
+            esc(&r.field),
+            esc(&r.value),
+            esc(&r.why)
+        );
+    }
+    html.push_str("</tbody></table>\n<p><a href=\"/\">Back to the search</a></p>\n");
+    html
+}
+
+/// Runs the republish; `Err` inside when its metadata check refused it.
 async fn run(
     state: &AppState,
     settings: &Republisher,
     request: &RepublishRequest,
-) -> Result<Vec<String>, WebError> {
+    opts: &RepublishOptions,
+) -> Result<Result<TransferOutcome, Vec<MetadataRefusal>>, WebError> {
     let internal = |e: String| WebError::Internal(e);
     let ferry = settings
         .open(
@@ -115,16 +205,13 @@ async fn run(
         )
         .map_err(|e| internal(e.to_string()))?;
     let mut store = ferry.open_store().map_err(|e| internal(e.to_string()))?;
-    let out = ferry
-        .republish(&mut store, request, &RepublishOptions::default(), None)
-        .await
-        .map_err(|e| match e {
-            crate::transfer::TransferError::Invalid(m) => WebError::BadRequest(m),
-            crate::transfer::TransferError::Locked(_)
-            | crate::transfer::TransferError::LockedOut(_) => WebError::Conflict(e.to_string()),
-            other => WebError::Internal(other.to_string()),
-        })?;
-    let mut lines = Vec::new();
-    crate::transfer::describe(&out, &mut |l| lines.push(l));
-    Ok(lines)
+    match ferry.republish(&mut store, request, opts, None).await {
+        Ok(out) => Ok(Ok(out)),
+        Err(TransferError::Refused(refused)) => Ok(Err(refused.0)),
+        Err(TransferError::Invalid(m)) => Err(WebError::BadRequest(m)),
+        Err(e @ (TransferError::Locked(_) | TransferError::LockedOut(_))) => {
+            Err(WebError::Conflict(e.to_string()))
+        }
+        Err(other) => Err(WebError::Internal(other.to_string())),
+    }
 }

@@ -189,6 +189,34 @@ impl Store {
         Ok(())
     }
 
+    /// Records that the transfer `id` was chosen by the search `query`, so a later run with
+    /// the same query into the same gallery selects the same assets.
+    pub fn mark_selected_by(&mut self, id: i64, query: &str) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE transfers
+                SET detail_json = json_set(COALESCE(detail_json, '{}'), '$.query', ?2)
+              WHERE id = ?1",
+            params![id, query],
+        )?;
+        Ok(())
+    }
+
+    /// The archive assets an earlier republish by `query` into `gallery` selected, in order.
+    pub fn republish_selection(
+        &self,
+        gallery: &str,
+        query: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        self.query_rows(
+            "SELECT source_id FROM transfers
+              WHERE kind = 'republish' AND target_container = ?1
+                AND json_extract(detail_json, '$.query') = ?2
+              ORDER BY id",
+            params![gallery, query],
+            |r| r.get::<_, String>(0),
+        )
+    }
+
     /// The transfers a run worked on, in the order they were planned.
     pub fn transfers_of_run(&self, run: RunId) -> Result<Vec<TransferRecord>, StoreError> {
         self.query_rows(

@@ -56,6 +56,9 @@ pub enum TransferError {
     LockedOut(Lockout),
     #[error("{0}")]
     Invalid(String),
+    /// Metadata the republish would write that PhotoShelter would refuse or cut.
+    #[error(transparent)]
+    Refused(#[from] republish::check::MetadataRefused),
     #[error(transparent)]
     PhotoShelter(#[from] PhotoShelterError),
     #[error(transparent)]

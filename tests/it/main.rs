@@ -18,6 +18,7 @@ mod preservica;
 mod preservica_actions;
 mod props;
 mod report;
+mod republish_checks;
 mod server;
 mod side_by_side;
 mod signals;

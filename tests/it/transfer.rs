@@ -29,18 +29,18 @@ use sha2::Digest;
 const RIGHTS_NS: &str = "urn:ferry:schema:rights:1";
 const DC: &str = "http://www.openarchives.org/OAI/2.0/oai_dc/";
 
-struct Lab {
-    world: World,
-    mapping: Mapping,
-    ps: PhotoShelterClient,
+pub(crate) struct Lab {
+    pub(crate) world: World,
+    pub(crate) mapping: Mapping,
+    pub(crate) ps: PhotoShelterClient,
     pv: PreservicaClient,
-    store: Store,
-    dir: tempfile::TempDir,
+    pub(crate) store: Store,
+    pub(crate) dir: tempfile::TempDir,
     /// Archive and republish settings; reports and index in `dir`.
-    settings: Settings,
+    pub(crate) settings: Settings,
 }
 
-async fn lab() -> Lab {
+pub(crate) async fn lab() -> Lab {
     let mapping = Mapping::load(&repo_file("mappings/default.toml")).unwrap();
     let world = crate::helpers::world(6, &mapping).await;
     let ps = PhotoShelterClient::new(&world.photoshelter_config()).unwrap();
@@ -80,7 +80,7 @@ impl Lab {
         run_archive(store, &ctx, request, &opts).await
     }
 
-    async fn republish(
+    pub(crate) async fn republish(
         &mut self,
         request: &RepublishRequest,
         opts: RepublishOptions,
@@ -144,7 +144,7 @@ impl Lab {
 }
 
 /// Deterministic file content that starts like a JPEG.
-fn jpeg(seed: u8, len: usize) -> Vec<u8> {
+pub(crate) fn jpeg(seed: u8, len: usize) -> Vec<u8> {
     let mut v = b"\xFF\xD8\xFF\xE0\x00\x10JFIF\x00".to_vec();
     v.extend((0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)));
     v.extend_from_slice(b"\xFF\xD9");
@@ -627,7 +627,7 @@ async fn shoot_again_after_failure(lab: &mut Lab, shoot: &Shoot) -> TransferOutc
 }
 
 /// An archive-only asset with content, as ingested long ago.
-fn archive_asset(
+pub(crate) fn archive_asset(
     lab: &Lab,
     title: &str,
     caption: &str,
@@ -668,7 +668,7 @@ fn archive_asset(
     reference
 }
 
-async fn index_everything(lab: &mut Lab) {
+pub(crate) async fn index_everything(lab: &mut Lab) {
     lab.sync().await;
     let mut index = ferry::index::SearchIndex::open(&lab.dir.path().join("index")).unwrap();
     index.set_mapping(lab.mapping.clone());

@@ -99,6 +99,36 @@ impl PhotoShelterClient {
             .collect())
     }
 
+    /// The account's custom metadata fields, each with its preset tags; `None` when the
+    /// account does not say (the endpoint is unverified, see [`wire::v4::METADATA_FIELDS`]).
+    pub async fn custom_field_presets(&self) -> Result<Option<BTreeMap<String, Vec<String>>>> {
+        let call = Call::get(Api::V4, wire::v4::METADATA_FIELDS.to_string());
+        let (body, url) = match self.call_json(&call).await {
+            Ok(answer) => answer,
+            Err(PhotoShelterError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let Some(Value::Array(items)) = get(&body, "data") else {
+            return Err(self.malformed(&call, &url, "`data` is not a list of fields"));
+        };
+        let mut out = BTreeMap::new();
+        for item in items {
+            let attrs = wire::attributes(item);
+            let Some(name) = attrs.get("name").and_then(wire::lenient_text) else {
+                return Err(self.malformed(&call, &url, "a custom metadata field without a name"));
+            };
+            let values = match attrs.get("values") {
+                Some(Value::Array(v)) => v
+                    .iter()
+                    .filter_map(|t| get(t, "value").and_then(wire::lenient_text))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            out.insert(name, values);
+        }
+        Ok(Some(out))
+    }
+
     async fn read_custom(&self, media_id: &str) -> Result<BTreeMap<String, String>> {
         let call = Call::get(Api::V4, wire::v4::media_custom_metadata(media_id));
         let (data, url) = self.v4_resource(&call).await?;

@@ -80,6 +80,7 @@ pub(super) fn router() -> Router<S> {
                 .put(super::license::v4_patch)
                 .post(super::license::v4_patch),
         )
+        .route(wire::v4::METADATA_FIELDS, get(metadata_fields))
         .route("/media/{id}/galleries", get(media_galleries))
         .route("/media/{id}/download", get(download))
         .fallback(fallback)
@@ -813,6 +814,25 @@ fn custom_doc(store: &Store, m: &Media) -> Value {
         })
         .collect();
     json!({"data": {"id": m.id, "type": "customMetadata", "attributes": {"custom_metadata": items}}, "meta": {}})
+}
+
+/// The custom metadata fields with their preset tags.
+async fn metadata_fields(State(emu): State<S>, req: Req) -> R {
+    authed(&emu, &req)?;
+    let store = lock(&emu.store);
+    let items: Vec<Value> = store
+        .custom_fields
+        .iter()
+        .map(|f| {
+            let values: Vec<Value> = f
+                .tags
+                .iter()
+                .map(|(id, t)| json!({"id": id, "value": t}))
+                .collect();
+            json!({"id": f.id, "type": "customMetadataField", "attributes": {"name": f.name, "values": values}})
+        })
+        .collect();
+    Ok(emu.v4_json(json!({"data": items, "meta": {}})))
 }
 
 async fn custom(State(emu): State<S>, Path(id): Path<String>, req: Req) -> R {

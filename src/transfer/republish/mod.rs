@@ -23,6 +23,7 @@ use crate::preservica::client::Bitstream;
 use crate::store::transfers::{TransferKind, TransferRecord, TransferState};
 use crate::store::{RunKind, Store};
 
+pub mod check;
 mod steps;
 
 use steps::Republishing;
@@ -139,17 +140,18 @@ pub async fn run_republish(
         ));
     }
     let overrides = parse_overrides(ctx.mapping, &request.set)?;
-    let refs = select(ctx, request).await?;
+    let existing = ctx
+        .photoshelter
+        .galleries_named(&request.to_gallery)
+        .await?;
+    let refs = select(store, ctx, request, existing.first()).await?;
     if refs.is_empty() {
         return Err(TransferError::Invalid(
             "nothing to republish: the refs, folder or query given select no archive asset".into(),
         ));
     }
     let candidates = read_candidates(ctx, request, refs).await?;
-    let existing = ctx
-        .photoshelter
-        .galleries_named(&request.to_gallery)
-        .await?;
+    check_writes(ctx, &overrides, &candidates).await?;
     if opts.dry_run {
         let planned = plan_dry_run(store, ctx, request, &candidates, existing.first()).await?;
         return Ok(TransferOutcome::dry_run(planned));
@@ -196,6 +198,42 @@ pub async fn run_republish(
             touched,
         },
     )
+}
+
+/// Refuses the whole run, before anything is uploaded, when a value it would write for an
+/// asset that goes cannot be written (see [`check`]).
+async fn check_writes(
+    ctx: &TransferContext<'_>,
+    overrides: &[FieldChange],
+    candidates: &[Candidate],
+) -> Result<(), TransferError> {
+    let writes: Vec<(String, Vec<FieldChange>)> = candidates
+        .iter()
+        .filter(|c| c.refused.is_none())
+        .map(|c| {
+            let changes = metadata_changes(ctx.mapping, &c.canonical, overrides, &c.reference);
+            (c.reference.clone(), changes)
+        })
+        .collect();
+    let custom = writes.iter().flat_map(|(_, w)| w).any(|c| {
+        ctx.mapping.field(&c.field).is_some_and(|f| {
+            matches!(
+                f.photoshelter.as_ref().map(|l| &l.place),
+                Some(crate::mapping::PhotoShelterPlace::Custom(_))
+            )
+        })
+    });
+    let presets = if custom {
+        ctx.photoshelter.custom_field_presets().await?
+    } else {
+        None
+    };
+    let refusals = check::check_metadata(ctx.mapping, presets.as_ref(), &writes);
+    if refusals.is_empty() {
+        Ok(())
+    } else {
+        Err(check::MetadataRefused(refusals).into())
+    }
 }
 
 /// Reads each chosen archive asset; one whose licence has expired is refused unless
@@ -253,7 +291,13 @@ async fn plan_dry_run(
             Some(g) => store
                 .transfer_for(TransferKind::Republish, &c.reference, g)?
                 .filter(|t| t.state == TransferState::Done)
-                .map(|t| format!("already republished as {}", t.target_id.unwrap_or_default())),
+                .map(|t| {
+                    format!(
+                        "already republished as {} (already in gallery {:?})",
+                        t.target_id.unwrap_or_default(),
+                        request.to_gallery
+                    )
+                }),
             None => None,
         };
         planned.push(PlannedTransfer {
@@ -267,10 +311,14 @@ async fn plan_dry_run(
     Ok(planned)
 }
 
-/// The refs `request` names, each once, in the order given.
+/// The refs `request` names, each once, in the order given. A query republished into this
+/// gallery before selects what it selected then (recorded on its transfers), not what the
+/// index finds now: a second run adds nothing instead of taking the next matches.
 async fn select(
+    store: &Store,
     ctx: &TransferContext<'_>,
     request: &RepublishRequest,
+    gallery: Option<&String>,
 ) -> Result<Vec<String>, TransferError> {
     let mut refs: Vec<String> = Vec::new();
     let add = |r: String, refs: &mut Vec<String>| {
@@ -287,6 +335,16 @@ async fn select(
         }
     }
     if let Some(query) = &request.query {
+        let recorded = match gallery {
+            Some(g) => store.republish_selection(g, query)?,
+            None => Vec::new(),
+        };
+        if !recorded.is_empty() {
+            for r in recorded {
+                add(r, &mut refs);
+            }
+            return Ok(refs);
+        }
         let index = crate::index::SearchIndex::open_read_only(&ctx.index_dir).map_err(|e| {
             TransferError::Invalid(format!(
                 "cannot search for {query:?}: {e}; run `ferry index rebuild` first"

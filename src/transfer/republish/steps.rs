@@ -73,10 +73,22 @@ impl Republishing<'_, '_> {
                 &gallery,
                 self.ctx.clock.now(),
             )?;
+            if let Some(query) = &self.request.query
+                && record.detail.get("query").is_none()
+            {
+                self.store.mark_selected_by(record.id, query)?;
+                match record.detail.as_object_mut() {
+                    Some(detail) => {
+                        detail.insert("query".into(), json!(query));
+                    }
+                    None => record.detail = json!({"query": query}),
+                }
+            }
             if record.state == TransferState::Done {
                 let skip = format!(
-                    "already republished as {}",
-                    record.target_id.clone().unwrap_or_default()
+                    "already republished as {} (already in gallery {:?})",
+                    record.target_id.clone().unwrap_or_default(),
+                    self.request.to_gallery
                 );
                 self.plan(&c.reference, &record, Some(skip));
                 continue;
@@ -226,7 +238,8 @@ impl Republishing<'_, '_> {
         bar.set_position(bs.doc.size);
         bar.finish_and_clear();
         let got = got?;
-        let mut detail = serde_json::Map::new();
+        // What is known already (the query that chose it) stays.
+        let mut detail = detail_of(record);
         detail.insert("original_name".into(), json!(bs.doc.filename));
         detail.insert(
             "upload_name".into(),

@@ -459,11 +459,7 @@ fn create_asset(data: &mut Data, a: &opex::PlannedAsset, parent: String) -> Stri
 /// The fixities the emulator records for an asset's bitstream: the package's own, or, when the
 /// emulator is told to corrupt ingests, one byte flipped and the fixity of the damaged bytes.
 /// SHA1 is always present, as in Preservica.
-fn stored_fixities(
-    data: &Data,
-    a: &opex::PlannedAsset,
-    bytes: &mut [u8],
-) -> Vec<(String, String)> {
+fn stored_fixities(data: &Data, a: &opex::PlannedAsset, bytes: &mut [u8]) -> Vec<(String, String)> {
     let mut fixities: Vec<(String, String)> = if data.corrupt_ingest {
         if let Some(b) = bytes.first_mut() {
             *b ^= 0xff;

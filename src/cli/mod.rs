@@ -65,22 +65,6 @@ pub(crate) enum Format {
     Json,
 }
 
-/// `ferry search --sort`.
-#[derive(Clone, Copy, ValueEnum)]
-enum SearchSort {
-    Relevance,
-    DateAsc,
-    DateDesc,
-}
-
-/// `ferry search --format`.
-#[derive(Clone, Copy, ValueEnum)]
-enum SearchFormat {
-    Table,
-    Json,
-    Csv,
-}
-
 #[derive(Subcommand)]
 enum Command {
     /// Write a commented ferry.toml and the default mapping into DIR (never overwrites)

@@ -5,13 +5,6 @@ use crate::exit::Outcome;
 use anyhow::{Context, Result};
 use clap::{Subcommand, ValueEnum};
 
-#[derive(Clone, Copy, ValueEnum)]
-pub(super) enum SearchSort {
-    Relevance,
-    DateAsc,
-    DateDesc,
-}
-
 /// `ferry search --format`.
 #[derive(Clone, Copy, ValueEnum)]
 pub(super) enum SearchFormat {
@@ -41,8 +34,8 @@ pub(super) struct SearchArgs {
     #[arg(long, default_value_t = 20)]
     limit: usize,
     /// Order of the hits
-    #[arg(long, value_enum, default_value_t = SearchSort::Relevance)]
-    sort: SearchSort,
+    #[arg(long, value_enum, default_value_t = crate::index::Sort::Relevance)]
+    sort: crate::index::Sort,
     /// Output
     #[arg(long, value_enum, default_value_t = SearchFormat::Table)]
     format: SearchFormat,
@@ -55,17 +48,13 @@ pub(super) enum IndexCommand {
 }
 
 pub(super) fn search(config: &Config, args: &SearchArgs) -> Result<Outcome> {
-    use crate::index::{Filter, SearchIndex, SearchRequest, Sort};
+    use crate::index::{Filter, SearchIndex, SearchRequest};
     // Read-only: a `ferry serve` holding the writer does not block a search.
     let index = SearchIndex::open_read_only(&config.paths.index)?;
     let mut request = SearchRequest::new(&args.query.join(" "), chrono::Utc::now().date_naive());
     request.facets = args.facets;
     request.limit = args.limit;
-    request.sort = match args.sort {
-        SearchSort::Relevance => Sort::Relevance,
-        SearchSort::DateAsc => Sort::DateAsc,
-        SearchSort::DateDesc => Sort::DateDesc,
-    };
+    request.sort = args.sort;
     for f in &args.filters {
         request
             .filters

@@ -274,7 +274,20 @@ impl Filter {
 }
 
 /// How hits are ordered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+///
+/// One enum for every front end: `ferry search --sort` (clap, `date-asc`) and the web app's
+/// `sort=` (serde, `date_asc`) each keep their established spelling.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Sort {
     /// Best match first (ties in index order).

@@ -188,8 +188,24 @@ impl Validator<'_> {
                 ),
             );
         }
+        let fragments = self.fragments(raw.fragments);
+        let fields = self.fields(raw.fields, &fragments);
+        if fields.is_empty() && self.problems.is_empty() {
+            self.problems.push(Problem {
+                line: None,
+                message: "the mapping defines no [[field]]".into(),
+            });
+        }
+        Mapping {
+            file: file.to_path_buf(),
+            fields,
+            fragments,
+        }
+    }
+
+    /// Checks each `[fragments.<name>]` table and that no two fragments claim one schema.
+    fn fragments(&mut self, raw: BTreeMap<String, Spanned<RawFragment>>) -> Vec<FragmentDef> {
         let fragments = raw
-            .fragments
             .into_iter()
             .map(|(name, f)| {
                 let line = self.line(&f);
@@ -240,14 +256,18 @@ impl Validator<'_> {
                 });
             }
         }
+        fragments
+    }
 
+    /// Checks each `[[field]]` and that names and the places they write are unique.
+    fn fields(&mut self, raw: Vec<Spanned<RawField>>, fragments: &[FragmentDef]) -> Vec<FieldSpec> {
         let mut fields: Vec<FieldSpec> = Vec::new();
         let mut names: HashMap<String, usize> = HashMap::new();
         let mut ps_places: HashMap<PhotoShelterPlace, String> = HashMap::new();
         let mut pv_places: HashMap<PreservicaPlace, String> = HashMap::new();
-        for raw_field in raw.fields {
+        for raw_field in raw {
             let line = self.line(&raw_field);
-            let Some(spec) = self.field(raw_field.into_inner(), line, &fragments) else {
+            let Some(spec) = self.field(raw_field.into_inner(), line, fragments) else {
                 continue;
             };
             if let Some(first) = names.insert(spec.name.clone(), spec.line) {
@@ -285,17 +305,7 @@ impl Validator<'_> {
             }
             fields.push(spec);
         }
-        if fields.is_empty() && self.problems.is_empty() {
-            self.problems.push(Problem {
-                line: None,
-                message: "the mapping defines no [[field]]".into(),
-            });
-        }
-        Mapping {
-            file: file.to_path_buf(),
-            fields,
-            fragments,
-        }
+        fields
     }
 
     fn field(
@@ -305,17 +315,7 @@ impl Validator<'_> {
         fragments: &[FragmentDef],
     ) -> Option<FieldSpec> {
         let name = raw.name.get_ref().clone();
-        let name_ok = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-            && name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        if !name_ok {
-            let l = self.line(&raw.name);
-            self.problem(
-                l,
-                format!("field name '{name}' must be lowercase letters, digits and _, starting with a letter"),
-            );
-        }
+        self.check_name(&raw.name);
         let kind = FieldKind::from_name(raw.kind.get_ref());
         if kind.is_none() {
             let l = self.line(&raw.kind);
@@ -338,7 +338,60 @@ impl Validator<'_> {
                 ),
             );
         }
-        let values = match (&raw.values, kind) {
+        let values = self.values(&name, raw.values.as_ref(), kind, line);
+        let photoshelter = raw
+            .photoshelter
+            .map(|loc| self.photoshelter_location(&name, loc, kind));
+        let preservica = raw
+            .preservica
+            .map(|loc| self.preservica_location(&name, loc, kind, fragments));
+        if let Some(Some(Location {
+            place: PhotoShelterPlace::Iptc(iptc),
+            line,
+            ..
+        })) = &photoshelter
+            && let Some(why) = names::iptc_name_problem(iptc)
+        {
+            self.problem(*line, format!("field '{name}': {why}"));
+        }
+        let (kind, rule) = (kind?, rule?);
+        let spec = FieldSpec {
+            name,
+            kind,
+            rule,
+            values,
+            photoshelter: photoshelter.flatten(),
+            preservica: preservica.flatten(),
+            line,
+        };
+        self.check_rule(&spec, rule_line);
+        Some(spec)
+    }
+
+    fn check_name(&mut self, raw: &Spanned<String>) {
+        let name = raw.get_ref();
+        let name_ok = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !name_ok {
+            let l = self.line(raw);
+            self.problem(
+                l,
+                format!("field name '{name}' must be lowercase letters, digits and _, starting with a letter"),
+            );
+        }
+    }
+
+    /// An enum field's closed vocabulary; `values` on any other kind is a mistake.
+    fn values(
+        &mut self,
+        name: &str,
+        raw: Option<&Spanned<Vec<String>>>,
+        kind: Option<FieldKind>,
+        line: usize,
+    ) -> Vec<String> {
+        match (raw, kind) {
             (Some(v), Some(FieldKind::Enum)) => {
                 if v.get_ref().is_empty() {
                     let l = self.line(v);
@@ -359,26 +412,21 @@ impl Validator<'_> {
                 Vec::new()
             }
             _ => Vec::new(),
-        };
-        let photoshelter = raw
-            .photoshelter
-            .map(|loc| self.photoshelter_location(&name, loc, kind));
-        let preservica = raw
-            .preservica
-            .map(|loc| self.preservica_location(&name, loc, kind, fragments));
-        if let Some(Some(Location {
-            place: PhotoShelterPlace::Iptc(iptc),
+        }
+    }
+
+    /// Checks that the rule fits the field's kind and the places the field lives.
+    fn check_rule(&mut self, spec: &FieldSpec, rule_line: usize) {
+        let FieldSpec {
+            name,
+            kind,
+            rule,
+            photoshelter,
+            preservica,
             line,
             ..
-        })) = &photoshelter
-            && let Some(why) = names::iptc_name_problem(iptc)
-        {
-            self.problem(*line, format!("field '{name}': {why}"));
-        }
-        let (kind, rule) = (kind?, rule?);
-        let photoshelter = photoshelter.flatten();
-        let preservica = preservica.flatten();
-
+        } = spec;
+        let (kind, rule, line) = (*kind, *rule, *line);
         match rule {
             Rule::Union if kind != FieldKind::Set => self.problem(
                 rule_line,
@@ -393,7 +441,7 @@ impl Validator<'_> {
                 ),
             _ => {}
         }
-        match (&photoshelter, &preservica) {
+        match (photoshelter, preservica) {
             (None, None) => self.problem(
                 line,
                 format!("field '{name}': needs a photoshelter or a preservica location"),
@@ -410,7 +458,7 @@ impl Validator<'_> {
             ),
             _ => {}
         }
-        if let Some(loc) = &preservica
+        if let Some(loc) = preservica
             && loc.place == PreservicaPlace::EntityRef
             && rule != Rule::Preservica
         {
@@ -419,15 +467,6 @@ impl Validator<'_> {
                 format!("field '{name}': the entity Ref is read-only in Preservica, so the rule must be preservica"),
             );
         }
-        Some(FieldSpec {
-            name,
-            kind,
-            rule,
-            values,
-            photoshelter,
-            preservica,
-            line,
-        })
     }
 
     fn photoshelter_location(

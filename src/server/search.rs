@@ -24,11 +24,36 @@ pub struct SearchParams {
     /// 1-based page of [`PAGE_SIZE`] hits (the page).
     pub page: Option<usize>,
     /// `relevance` (default), `date_desc`, `date_asc`.
-    pub sort: Option<String>,
+    #[serde(default)]
+    pub sort: SortParam,
     /// Hits to return (the API), at most [`MAX_API_LIMIT`].
     pub limit: Option<usize>,
     /// Hits to skip (the API); `page` is used when absent.
     pub offset: Option<usize>,
+}
+
+/// `sort=` parsed once into [`Sort`]. An unknown word is kept rather than failing the whole
+/// query string: the page still shows its form and says why, and the search answers 400.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SortParam(Result<Sort, String>);
+
+impl Default for SortParam {
+    fn default() -> Self {
+        SortParam(Ok(Sort::Relevance))
+    }
+}
+
+impl<'de> Deserialize<'de> for SortParam {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::IntoDeserializer;
+        let word = String::deserialize(d)?;
+        if word.is_empty() {
+            return Ok(SortParam::default());
+        }
+        let parsed: Result<Sort, serde::de::value::Error> =
+            Sort::deserialize(word.as_str().into_deserializer());
+        Ok(SortParam(parsed.map_err(|_| word)))
+    }
 }
 
 impl SearchParams {
@@ -38,14 +63,11 @@ impl SearchParams {
 
     /// The order asked for; an unknown `sort=` is refused, as `ferry search --sort` refuses it.
     fn sort(&self) -> Result<Sort, WebError> {
-        match self.sort.as_deref() {
-            None | Some("" | "relevance") => Ok(Sort::Relevance),
-            Some("date_desc") => Ok(Sort::DateDesc),
-            Some("date_asc") => Ok(Sort::DateAsc),
-            Some(other) => Err(WebError::BadRequest(format!(
+        self.sort.0.clone().map_err(|other| {
+            WebError::BadRequest(format!(
                 "sort={other:?} is not an order; use relevance, date_desc or date_asc"
-            ))),
-        }
+            ))
+        })
     }
 
     /// The sort's URL name (relevance when `sort=` is not one: such a search is refused).

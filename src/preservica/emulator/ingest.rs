@@ -353,6 +353,7 @@ fn ingest(
     let plan = opex::read_package(&p.package)
         .map_err(|e| format!("the package is not valid OPEX: {e}"))?;
     let mut messages = Vec::new();
+    // Folders come first so that every asset (and nested folder) finds its parent's reference.
     let mut folder_refs: HashMap<String, String> = HashMap::new();
     for f in &plan.folders {
         let parent = match &f.parent {
@@ -362,19 +363,7 @@ fn ingest(
                 .ok_or(format!("folder {} comes before its parent {pp}", f.path))?,
             None => target.clone(),
         };
-        let reference = uuid::Uuid::new_v4().to_string();
-        let mut e = Entity::new(
-            EntityKind::Folder,
-            reference.clone(),
-            f.title.clone(),
-            Some(parent),
-            data.clock.now(),
-        );
-        e.description = f.description.clone();
-        e.security_tag = f.security.clone();
-        e.fragments = fragments_of(data, &f.fragments);
-        e.identifiers = identifiers_of(data, &reference, f.source_id.as_ref(), &f.identifiers);
-        data.insert(e);
+        let reference = create_folder(data, f, parent);
         folder_refs.insert(f.path.clone(), reference.clone());
         messages.push(MonitorMessage {
             status: "Info".into(),
@@ -392,58 +381,7 @@ fn ingest(
             ))?,
             None => target.clone(),
         };
-        let io = uuid::Uuid::new_v4().to_string();
-        let co = uuid::Uuid::new_v4().to_string();
-        let mut bytes = a.bytes.clone();
-        let mut fixities: Vec<(String, String)> = if data.corrupt_ingest {
-            if let Some(b) = bytes.first_mut() {
-                *b ^= 0xff;
-            }
-            vec![("SHA256".into(), hex::encode(sha2::Sha256::digest(&bytes)))]
-        } else {
-            a.fixities
-                .iter()
-                .map(|(alg, v)| (normalise_algorithm(alg), v.to_lowercase()))
-                .collect()
-        };
-        if !fixities.iter().any(|(alg, _)| alg == "SHA1") {
-            fixities.insert(0, ("SHA1".into(), hex::encode(sha1::Sha1::digest(&bytes))));
-        }
-        let mut e = Entity::new(
-            EntityKind::Asset,
-            io.clone(),
-            a.title.clone(),
-            Some(parent),
-            data.clock.now(),
-        );
-        e.description = a.description.clone();
-        e.security_tag = a.security.clone();
-        e.fragments = fragments_of(data, &a.fragments);
-        e.identifiers = identifiers_of(data, &io, a.source_id.as_ref(), &a.identifiers);
-        e.representations = vec![Representation {
-            rtype: "Preservation".into(),
-            name: "Preservation".into(),
-            content_objects: vec![co.clone()],
-        }];
-        data.insert(e);
-        let mut c = Entity::new(
-            EntityKind::ContentObject,
-            co,
-            a.file_name.clone(),
-            Some(io.clone()),
-            data.clock.now(),
-        );
-        c.security_tag = a.security.clone();
-        c.generations = vec![Generation {
-            original: true,
-            active: true,
-            bitstreams: vec![StoredBitstream {
-                filename: a.file_name.clone(),
-                bytes: Bytes::from(bytes),
-                fixities,
-            }],
-        }];
-        data.insert(c);
+        let io = create_asset(data, a, parent);
         messages.push(MonitorMessage {
             status: "Info".into(),
             text: format!("ingested {}", a.file_name),
@@ -453,6 +391,90 @@ fn ingest(
         });
     }
     Ok(messages)
+}
+
+/// Stores one planned folder under `parent` and returns its new reference.
+fn create_folder(data: &mut Data, f: &opex::PlannedFolder, parent: String) -> String {
+    let reference = uuid::Uuid::new_v4().to_string();
+    let mut e = Entity::new(
+        EntityKind::Folder,
+        reference.clone(),
+        f.title.clone(),
+        Some(parent),
+        data.clock.now(),
+    );
+    e.description = f.description.clone();
+    e.security_tag = f.security.clone();
+    e.fragments = fragments_of(data, &f.fragments);
+    e.identifiers = identifiers_of(data, &reference, f.source_id.as_ref(), &f.identifiers);
+    data.insert(e);
+    reference
+}
+
+/// Stores one planned asset (information object plus its content object and bitstream)
+/// under `parent` and returns the information object's reference.
+fn create_asset(data: &mut Data, a: &opex::PlannedAsset, parent: String) -> String {
+    let io = uuid::Uuid::new_v4().to_string();
+    let co = uuid::Uuid::new_v4().to_string();
+    let mut bytes = a.bytes.clone();
+    let fixities = stored_fixities(data, a, &mut bytes);
+    let mut e = Entity::new(
+        EntityKind::Asset,
+        io.clone(),
+        a.title.clone(),
+        Some(parent),
+        data.clock.now(),
+    );
+    e.description = a.description.clone();
+    e.security_tag = a.security.clone();
+    e.fragments = fragments_of(data, &a.fragments);
+    e.identifiers = identifiers_of(data, &io, a.source_id.as_ref(), &a.identifiers);
+    e.representations = vec![Representation {
+        rtype: "Preservation".into(),
+        name: "Preservation".into(),
+        content_objects: vec![co.clone()],
+    }];
+    data.insert(e);
+    let mut c = Entity::new(
+        EntityKind::ContentObject,
+        co,
+        a.file_name.clone(),
+        Some(io.clone()),
+        data.clock.now(),
+    );
+    c.security_tag = a.security.clone();
+    c.generations = vec![Generation {
+        original: true,
+        active: true,
+        bitstreams: vec![StoredBitstream {
+            filename: a.file_name.clone(),
+            bytes: Bytes::from(bytes),
+            fixities,
+        }],
+    }];
+    data.insert(c);
+    io
+}
+
+/// The fixities the emulator records for an asset's bitstream: the package's own, or, when the
+/// emulator is told to corrupt ingests, one byte flipped and the fixity of the damaged bytes.
+/// SHA1 is always present, as in Preservica.
+fn stored_fixities(data: &Data, a: &opex::PlannedAsset, bytes: &mut [u8]) -> Vec<(String, String)> {
+    let mut fixities: Vec<(String, String)> = if data.corrupt_ingest {
+        if let Some(b) = bytes.first_mut() {
+            *b ^= 0xff;
+        }
+        vec![("SHA256".into(), hex::encode(sha2::Sha256::digest(&*bytes)))]
+    } else {
+        a.fixities
+            .iter()
+            .map(|(alg, v)| (normalise_algorithm(alg), v.to_lowercase()))
+            .collect()
+    };
+    if !fixities.iter().any(|(alg, _)| alg == "SHA1") {
+        fixities.insert(0, ("SHA1".into(), hex::encode(sha1::Sha1::digest(&*bytes))));
+    }
+    fixities
 }
 
 pub(super) fn process_monitor(data: &Data, call: &Call) -> Response {

@@ -73,6 +73,10 @@ pub fn check_typed_value(
                 crate::model::FieldValue::Set(items) => items.iter().map(String::len).max(),
                 other => Some(other.to_canonical_string().len()),
             };
+            let system = match system {
+                System::PhotoShelter => "PhotoShelter",
+                System::Preservica => "Preservica",
+            };
             return Err(format!(
                 "{field} is too long for {system}: {} bytes where {system} keeps at most {limit} \
                  (max_bytes of {field} in the mapping); shorten it",
@@ -114,9 +118,8 @@ pub fn resolve_conflict(
         Take::PhotoShelter | Take::Preservica => (take.to_string(), None),
         Take::Value(raw) => {
             let mapping = Mapping::load(&config.mapping)?;
-            let value = check_typed_value(&mapping, &item.field, raw).map_err(|e| {
-                InputError::new(format!("--take for conflict #{id} refused: {e}"))
-            })?;
+            let value = check_typed_value(&mapping, &item.field, raw)
+                .map_err(|e| InputError::new(format!("--take for conflict #{id} refused: {e}")))?;
             ("value".to_string(), value)
         }
     };

@@ -246,17 +246,11 @@ impl Store {
 
     /// Conflicts people decided, newest first.
     pub fn decided_conflicts(&self, limit: usize) -> Result<Vec<DecidedConflict>, StoreError> {
-        self.decided(
-            "ORDER BY resolved_at DESC, id DESC LIMIT ?1",
-            limit as i64,
-        )
+        self.decided("ORDER BY resolved_at DESC, id DESC LIMIT ?1", limit as i64)
     }
 
     /// Conflicts people decided on one asset, newest first.
-    pub fn decided_conflicts_of(
-        &self,
-        asset: AssetId,
-    ) -> Result<Vec<DecidedConflict>, StoreError> {
+    pub fn decided_conflicts_of(&self, asset: AssetId) -> Result<Vec<DecidedConflict>, StoreError> {
         self.decided(
             "AND asset_id = ?1 ORDER BY resolved_at DESC, id DESC",
             asset,

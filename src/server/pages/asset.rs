@@ -6,9 +6,9 @@ use crate::model::FieldKind;
 use crate::server::html::{self, Nav, badge, esc, outcome_tone, page, value_html};
 use crate::server::view::{self, AssetView, FieldView};
 use crate::server::{PageError, Shared, WebError, parse_id, with_store};
+use crate::store::DecidedConflict;
 use axum::extract::{Path, State};
 use axum::response::Html;
-use crate::store::DecidedConflict;
 use std::fmt::Write as _;
 
 /// `/assets/{id}`.
@@ -296,7 +296,10 @@ fn render_decided(b: &mut String, a: &AssetView, decided: &[DecidedConflict]) {
             esc(&d.field),
             decision,
             super::decider_html(d.decided_by.as_deref(), d.decision_note.as_deref()),
-            esc(d.carried_out_by.as_deref().unwrap_or("waiting for the next sync"))
+            esc(d
+                .carried_out_by
+                .as_deref()
+                .unwrap_or("waiting for the next sync"))
         );
     }
     b.push_str("</tbody></table>\n");

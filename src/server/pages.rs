@@ -185,7 +185,7 @@ async fn conflicts_page(
     resolved: Option<i64>,
     refusal: Option<&Refusal>,
 ) -> Result<Html<String>, PageError> {
-    let (chrome, open, decided) = with_store(&state, |store, state| {
+    let (chrome, open, decided) = with_store(state, |store, state| {
         let open = view::open_conflicts(store, &state.mapping)?;
         let decided = store.decided_conflicts(20)?;
         Ok((chrome(store)?, open, decided))

@@ -49,7 +49,7 @@ fn conflicts_json(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&out.stdout).unwrap()
 }
 
-fn conflict<'a>(json: &'a serde_json::Value, id: i64) -> &'a serde_json::Value {
+fn conflict(json: &serde_json::Value, id: i64) -> &serde_json::Value {
     json["conflicts"]
         .as_array()
         .unwrap()

@@ -240,5 +240,7 @@ pub fn conflict_json(item: &crate::store::sync::ReviewItem) -> serde_json::Value
         "status": item.status,
         "resolution": item.resolution,
         "resolution_value": item.resolution_value,
+        "decided_by": item.decided_by,
+        "decision_note": item.decision_note,
     })
 }

@@ -3,7 +3,7 @@
 use super::Format;
 use crate::config::Config;
 use crate::exit::Outcome;
-use crate::store::Store;
+use crate::store::{Decider, Store};
 use anyhow::Result;
 use clap::Subcommand;
 
@@ -25,6 +25,9 @@ pub(super) enum ConflictsCommand {
         /// `photoshelter`, `preservica`, or the value itself
         #[arg(long, value_name = "photoshelter|preservica|VALUE")]
         take: crate::app::review::Take,
+        /// Why you decided so; kept with the decision and shown in its history
+        #[arg(long, value_name = "TEXT")]
+        note: Option<String>,
     },
 }
 
@@ -64,7 +67,7 @@ pub(super) fn conflicts(config: &Config, command: ConflictsCommand) -> Result<Ou
                     i.photoshelter_id.as_deref().unwrap_or("-"),
                     i.preservica_ref.as_deref().unwrap_or("-"),
                     match &i.resolution {
-                        Some(r) => format!("resolved: take {r}"),
+                        Some(r) => decided_words(r, &i),
                         None => i.status.clone(),
                     },
                     i.photoshelter_value.as_deref().unwrap_or("(no value)"),
@@ -77,14 +80,30 @@ pub(super) fn conflicts(config: &Config, command: ConflictsCommand) -> Result<Ou
             );
             Ok(Outcome::Done)
         }
-        ConflictsCommand::Resolve { id, take } => {
-            let field = crate::app::review::resolve_conflict(config, &mut store, id, &take)?;
+        ConflictsCommand::Resolve { id, take, note } => {
+            let who = Decider {
+                name: crate::app::review::os_user(),
+                note: note.map(|n| n.trim().to_string()).filter(|n| !n.is_empty()),
+            };
+            let field = crate::app::review::resolve_conflict(config, &mut store, id, &take, &who)?;
             println!(
                 "conflict #{id} ({field}) resolved: take {take}; the next sync writes it to both systems"
             );
             Ok(Outcome::Done)
         }
     }
+}
+
+/// "resolved: take X by WHO (note)" for the text list.
+fn decided_words(resolution: &str, item: &crate::store::ReviewItem) -> String {
+    let mut s = format!("resolved: take {resolution}");
+    if let Some(by) = &item.decided_by {
+        s.push_str(&format!(" by {by}"));
+    }
+    if let Some(note) = &item.decision_note {
+        s.push_str(&format!(" ({note})"));
+    }
+    s
 }
 
 pub(super) fn pairs(config: &Config, command: PairsCommand) -> Result<Outcome> {

@@ -3,7 +3,9 @@
 use super::html::{self, Chrome, Nav, badge, esc, page, status_tone, value_html, value_text};
 use super::view::{self, ConflictView, RunView};
 use super::{PageError, Shared, WebError, parse_id, with_store};
-use crate::model::{FieldKind, FieldValue};
+use crate::mapping::Mapping;
+use crate::model::FieldKind;
+use crate::store::Decider;
 use crate::store::Store;
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -167,7 +169,23 @@ pub async fn conflicts(
     State(state): State<Shared>,
     Query(params): Query<ConflictsParams>,
 ) -> Result<Html<String>, PageError> {
-    let (chrome, open, decided) = with_store(&state, |store, state| {
+    conflicts_page(&state, params.resolved, None).await
+}
+
+/// A decision the app refused: the conflict, what was wrong, and what the person had typed.
+struct Refusal {
+    id: i64,
+    message: String,
+    form: ResolveForm,
+}
+
+/// The conflicts page, after a decision (`resolved`) or with a refused one shown at its form.
+async fn conflicts_page(
+    state: &Shared,
+    resolved: Option<i64>,
+    refusal: Option<&Refusal>,
+) -> Result<Html<String>, PageError> {
+    let (chrome, open, decided) = with_store(state, |store, state| {
         let open = view::open_conflicts(store, &state.mapping)?;
         let decided = store.decided_conflicts(20)?;
         Ok((chrome(store)?, open, decided))
@@ -175,7 +193,7 @@ pub async fn conflicts(
     .await?;
     let csrf = state.auth.csrf_token();
     let mut b = String::from("<h1>Conflicts</h1>\n");
-    if let Some(id) = params.resolved
+    if let Some(id) = resolved
         && let Some(d) = decided.iter().find(|d| d.id == id)
     {
         let _ = writeln!(
@@ -204,16 +222,16 @@ pub async fn conflicts(
         );
     }
     for c in &open {
-        render_conflict(&mut b, c, csrf);
+        render_conflict(&mut b, c, csrf, refusal.filter(|r| r.id == c.id));
     }
     if !decided.is_empty() {
         b.push_str(
-            "<h2>Recently decided</h2>\n<table><thead><tr><th>#</th><th>Asset</th><th>Field</th><th>Decision</th><th>When</th><th>Carried out</th></tr></thead><tbody>\n",
+            "<h2>Recently decided</h2>\n<table><thead><tr><th>#</th><th>Asset</th><th>Field</th><th>Decision</th><th>By</th><th>When</th><th>Carried out</th></tr></thead><tbody>\n",
         );
         for d in &decided {
             let _ = writeln!(
                 b,
-                "<tr id=\"decided-{}\"><td>{}</td><td><a href=\"/assets/{}\">{}</a></td><td>{}</td><td><bdi>{}</bdi></td><td>{}</td><td>{}</td></tr>",
+                "<tr id=\"decided-{}\"><td>{}</td><td><a href=\"/assets/{}\">{}</a></td><td>{}</td><td><bdi>{}</bdi></td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 d.id,
                 d.id,
                 d.asset_id,
@@ -223,6 +241,7 @@ pub async fn conflicts(
                     &d.resolution,
                     d.resolution_value.as_deref()
                 )),
+                decider_html(d.decided_by.as_deref(), d.decision_note.as_deref()),
                 esc(&d.resolved_at),
                 esc(d
                     .carried_out_by
@@ -246,7 +265,29 @@ fn resolution_words(resolution: &str, value: Option<&str>) -> String {
     }
 }
 
-fn render_conflict(b: &mut String, c: &ConflictView, csrf: &str) {
+/// Who decided and their note, for tables (decisions made before names were kept show a dash).
+pub(crate) fn decider_html(by: Option<&str>, note: Option<&str>) -> String {
+    let mut s = format!("<bdi>{}</bdi>", esc(by.unwrap_or("-")));
+    if let Some(n) = note {
+        let _ = write!(s, "<small class=\"loc\"><bdi>{}</bdi></small>", esc(n));
+    }
+    s
+}
+
+/// The name and note inputs every decision form carries, refilled after a refusal.
+fn decider_inputs(refused: Option<&Refusal>) -> String {
+    let (name, note) = refused
+        .map(|r| (r.form.name.as_str(), r.form.note.as_str()))
+        .unwrap_or(("", ""));
+    format!(
+        "<input type=\"text\" name=\"name\" aria-label=\"your name\" placeholder=\"your name\" value=\"{}\">\
+         <input type=\"text\" name=\"note\" aria-label=\"note\" placeholder=\"note (optional)\" value=\"{}\">",
+        esc(name),
+        esc(note)
+    )
+}
+
+fn render_conflict(b: &mut String, c: &ConflictView, csrf: &str, refused: Option<&Refusal>) {
     let _ = write!(
         b,
         "<section class=\"conflict\" id=\"c{id}\" data-conflict=\"{id}\">\n<h3>#{id} · <a href=\"/assets/{asset}\"><bdi>{label}</bdi></a> · {field}</h3>\n",
@@ -276,10 +317,18 @@ fn render_conflict(b: &mut String, c: &ConflictView, csrf: &str) {
         "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
         esc(csrf)
     );
+    if let Some(r) = refused {
+        let _ = writeln!(
+            b,
+            "<p class=\"error\" role=\"alert\" id=\"refused\">Not accepted: <bdi>{}</bdi></p>",
+            esc(&r.message)
+        );
+    }
+    let who = decider_inputs(refused);
     // Two forms: pressing Enter in the typed value must never submit "take PhotoShelter's".
     let _ = writeln!(
         b,
-        "<form method=\"post\" action=\"{action}\" class=\"take\">{hidden}\
+        "<form method=\"post\" action=\"{action}\" class=\"take\">{hidden}{who}\
          <button type=\"submit\" name=\"take\" value=\"photoshelter\">Take PhotoShelter's</button>\
          <button type=\"submit\" name=\"take\" value=\"preservica\">Take Preservica's</button></form>"
     );
@@ -314,22 +363,69 @@ fn render_conflict(b: &mut String, c: &ConflictView, csrf: &str) {
     let _ = writeln!(
         b,
         "<form method=\"post\" action=\"{action}\" class=\"typed\">{hidden}\
-         <input type=\"hidden\" name=\"take\" value=\"value\">{input}\
+         <input type=\"hidden\" name=\"take\" value=\"value\">{input}{who}\
          <button type=\"submit\">Use this value</button></form>\n</section>"
     );
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct ResolveForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
     take: String,
     value: Option<String>,
+    /// Who decides: kept with the decision (the app has no user accounts to know it from).
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// Recorded as the decider when the form's name is left empty: says where it came from
+/// rather than inventing a person.
+const UNNAMED: &str = "web app (no name given)";
+
+/// The longest name or note kept with a decision, in characters.
+const MAX_DECIDER_CHARS: usize = 200;
+
+impl ResolveForm {
+    fn decider(&self) -> Result<Decider, String> {
+        let name = self.name.trim();
+        let note = self.note.trim();
+        if name.chars().count() > MAX_DECIDER_CHARS || note.chars().count() > MAX_DECIDER_CHARS {
+            return Err(format!(
+                "a name or note is kept up to {MAX_DECIDER_CHARS} characters; shorten it"
+            ));
+        }
+        Ok(Decider {
+            name: if name.is_empty() { UNNAMED } else { name }.to_string(),
+            note: (!note.is_empty()).then(|| note.to_string()),
+        })
+    }
+
+    /// What to record, checked as `ferry conflicts resolve` checks it: (`photoshelter` |
+    /// `preservica` | `value`, the value). `Err` is the refusal to show at the form.
+    fn decision(&self, mapping: &Mapping, field: &str) -> Result<(String, Option<String>), String> {
+        match self.take.as_str() {
+            "photoshelter" | "preservica" => Ok((self.take.clone(), None)),
+            "value" => {
+                let raw = self.value.as_deref().unwrap_or_default();
+                if raw.trim().is_empty() {
+                    return Err("type a value, or take one system's value".into());
+                }
+                let value = crate::app::review::check_typed_value(mapping, field, raw)?
+                    .ok_or("type a value, or take one system's value")?;
+                Ok(("value".to_string(), Some(value)))
+            }
+            _ => Err("choose PhotoShelter's value, Preservica's, or type one".into()),
+        }
+    }
 }
 
 /// `POST /conflicts/{id}`: a person decides a conflict. The form token must be this process's
-/// (the Origin check ran before, in the guard).
+/// (the Origin check ran before, in the guard). A value the systems cannot hold is refused
+/// with the page shown again (400), nothing recorded.
 pub async fn resolve_conflict(
     State(state): State<Shared>,
     Path(raw): Path<String>,
@@ -343,9 +439,8 @@ pub async fn resolve_conflict(
         .into());
     }
     let id = parse_id(&raw, "conflict")?;
-    let take = form.take.clone();
-    let typed = form.value.clone();
-    with_store(&state, move |store, state| {
+    let submitted = form.clone();
+    let refused = with_store(&state, move |store, state| {
         let item = store
             .review_items(true)?
             .into_iter()
@@ -355,47 +450,16 @@ pub async fn resolve_conflict(
                     "conflict #{id} is not open: someone decided it already, or it does not exist"
                 ))
             })?;
-        let (how, value) = match take.as_str() {
-            "photoshelter" | "preservica" => (take.clone(), None),
-            "value" => {
-                let raw = typed.unwrap_or_default();
-                if raw.trim().is_empty() {
-                    return Err(WebError::BadRequest(
-                        "type a value, or take one system's value".into(),
-                    ));
-                }
-                let spec = state.mapping.field(&item.field).ok_or_else(|| {
-                    WebError::BadRequest(format!(
-                        "the mapping no longer has field {}; decide it with `ferry conflicts resolve`",
-                        item.field
-                    ))
-                })?;
-                let value = FieldValue::parse(spec.kind, &raw)
-                    .map_err(|e| WebError::BadRequest(format!("{}: {e}", item.field)))?
-                    .ok_or_else(|| {
-                        WebError::BadRequest("type a value, or take one system's value".into())
-                    })?;
-                if spec.kind == FieldKind::Enum
-                    && !spec.values.is_empty()
-                    && !spec.values.contains(&value.to_canonical_string())
-                {
-                    return Err(WebError::BadRequest(format!(
-                        "{} takes one of: {}",
-                        item.field,
-                        spec.values.join(", ")
-                    )));
-                }
-                ("value".to_string(), Some(value.to_canonical_string()))
-            }
-            _ => {
-                return Err(WebError::BadRequest(
-                    "choose PhotoShelter's value, Preservica's, or type one".into(),
-                ));
-            }
+        let checked = form
+            .decider()
+            .and_then(|who| Ok((who, form.decision(&state.mapping, &item.field)?)));
+        let (who, (how, value)) = match checked {
+            Ok(ok) => ok,
+            Err(message) => return Ok(Some(message)),
         };
         // Never raced with a run that is pushing: refused while one holds the lock.
         let recorded = crate::sync::lock::while_no_run(store, chrono::Utc::now(), |s| {
-            s.resolve_review(id, &how, value.as_deref(), chrono::Utc::now())
+            s.resolve_review_by(id, &how, value.as_deref(), Some(&who), chrono::Utc::now())
         })
         .map_err(|e| match e {
             crate::sync::lock::DecisionError::Store(e) => WebError::from(e),
@@ -406,10 +470,19 @@ pub async fn resolve_conflict(
                 "conflict #{id} was decided by someone else meanwhile"
             )));
         }
-        tracing::info!(conflict = id, field = %item.field, take = %how, "conflict decided in the web app");
-        Ok(())
+        tracing::info!(conflict = id, field = %item.field, take = %how, by = %who.name, "conflict decided in the web app");
+        Ok(None)
     })
     .await?;
+    if let Some(message) = refused {
+        let refusal = Refusal {
+            id,
+            message,
+            form: submitted,
+        };
+        let page = conflicts_page(&state, None, Some(&refusal)).await?;
+        return Ok((StatusCode::BAD_REQUEST, page).into_response());
+    }
     Ok(Redirect::to(&format!("/conflicts?resolved={id}")).into_response())
 }
 

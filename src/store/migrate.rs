@@ -11,7 +11,7 @@ use super::StoreError;
 
 /// Every migration, in order: (schema version it leads to, file name, SQL). A unit test checks
 /// this list against the `migrations/` directory, so a new file cannot be forgotten here.
-pub(super) const MIGRATIONS: [(u32, &str, &str); 2] = [
+pub(super) const MIGRATIONS: [(u32, &str, &str); 3] = [
     (
         1,
         "0001_init.sql",
@@ -21,6 +21,11 @@ pub(super) const MIGRATIONS: [(u32, &str, &str); 2] = [
         2,
         "0002_settled_pairs.sql",
         include_str!("../../migrations/0002_settled_pairs.sql"),
+    ),
+    (
+        3,
+        "0003_decided_by.sql",
+        include_str!("../../migrations/0003_decided_by.sql"),
     ),
 ];
 

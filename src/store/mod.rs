@@ -49,7 +49,7 @@ pub use error::StoreError;
 pub use history::HistoryEntry;
 pub use lock::{LockHolder, Lockout};
 pub use outbox::{AssetWrite, OutboxEntry};
-pub use review::{DecidedConflict, DecisionRow, FieldDecision, Resolution, ReviewItem};
+pub use review::{DecidedConflict, Decider, DecisionRow, FieldDecision, Resolution, ReviewItem};
 pub use runs::{Run, RunEnding};
 pub use settled::{SettledFilter, StoredPair};
 pub use snapshots::{BaselineRow, Snapshot, SnapshotDetail};

@@ -53,6 +53,17 @@ pub struct ReviewItem {
     pub status: String,
     pub resolution: Option<String>,
     pub resolution_value: Option<String>,
+    /// Who decided it (the OS user, or the name given in the web app); `None` while open.
+    pub decided_by: Option<String>,
+    /// The note the person left with the decision.
+    pub decision_note: Option<String>,
+}
+
+/// Who made a decision, and the note they left with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decider {
+    pub name: String,
+    pub note: Option<String>,
 }
 
 /// A person's decision on a conflict, by (asset, field): (queue id, `photoshelter` |
@@ -69,6 +80,8 @@ pub struct DecidedConflict {
     pub resolution: String,
     pub resolution_value: Option<String>,
     pub resolved_at: String,
+    pub decided_by: Option<String>,
+    pub decision_note: Option<String>,
     /// `run N` once that run wrote it; `None` while it waits for the next sync.
     pub carried_out_by: Option<String>,
 }
@@ -147,7 +160,7 @@ impl Store {
     /// Conflicts for people: open ones, or all.
     pub fn review_items(&self, open_only: bool) -> Result<Vec<ReviewItem>, StoreError> {
         let sql = format!(
-            "SELECT q.id, q.asset_id, a.photoshelter_id, a.preservica_ref, q.field, d.photoshelter_value, d.preservica_value, d.reason, q.status, q.resolution, q.resolution_value
+            "SELECT q.id, q.asset_id, a.photoshelter_id, a.preservica_ref, q.field, d.photoshelter_value, d.preservica_value, d.reason, q.status, q.resolution, q.resolution_value, q.decided_by, q.decision_note
              FROM review_queue q JOIN decisions d ON d.id = q.decision_id JOIN assets a ON a.id = q.asset_id {} ORDER BY q.id",
             if open_only { "WHERE q.status = 'open'" } else { "" }
         );
@@ -166,12 +179,14 @@ impl Store {
                     status,
                     resolution,
                     resolution_value,
+                    decided_by,
+                    decision_note,
                 }
             ))
         })
     }
 
-    /// Records a person's decision on a conflict; the next sync carries it out.
+    /// Records a decision on a conflict without saying who made it (tests, old callers).
     pub fn resolve_review(
         &mut self,
         id: i64,
@@ -179,9 +194,29 @@ impl Store {
         value: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        self.resolve_review_by(id, resolution, value, None, now)
+    }
+
+    /// Records a person's decision on a conflict, with who made it and their note; the next
+    /// sync carries it out. `false` when the conflict is no longer open.
+    pub fn resolve_review_by(
+        &mut self,
+        id: i64,
+        resolution: &str,
+        value: Option<&str>,
+        who: Option<&Decider>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let n = self.execute(
-            "UPDATE review_queue SET status = 'resolved', resolution = ?2, resolution_value = ?3, resolved_at = ?4 WHERE id = ?1 AND status = 'open'",
-            params![id, resolution, value, ts(now)],
+            "UPDATE review_queue SET status = 'resolved', resolution = ?2, resolution_value = ?3, resolved_at = ?4, decided_by = ?5, decision_note = ?6 WHERE id = ?1 AND status = 'open'",
+            params![
+                id,
+                resolution,
+                value,
+                ts(now),
+                who.map(|w| w.name.as_str()),
+                who.and_then(|w| w.note.as_deref())
+            ],
         )?;
         Ok(n == 1)
     }
@@ -211,13 +246,29 @@ impl Store {
 
     /// Conflicts people decided, newest first.
     pub fn decided_conflicts(&self, limit: usize) -> Result<Vec<DecidedConflict>, StoreError> {
+        self.decided("ORDER BY resolved_at DESC, id DESC LIMIT ?1", limit as i64)
+    }
+
+    /// Conflicts people decided on one asset, newest first.
+    pub fn decided_conflicts_of(&self, asset: AssetId) -> Result<Vec<DecidedConflict>, StoreError> {
+        self.decided(
+            "AND asset_id = ?1 ORDER BY resolved_at DESC, id DESC",
+            asset,
+        )
+    }
+
+    /// Decided conflicts, narrowed and ordered by `tail` (one parameter, `?1`).
+    fn decided(&self, tail: &str, arg: i64) -> Result<Vec<DecidedConflict>, StoreError> {
         self.query_rows(
-            "SELECT id, asset_id, field, resolution, resolution_value, resolved_at, resolved_by
-             FROM review_queue WHERE status = 'resolved' ORDER BY resolved_at DESC, id DESC LIMIT ?1",
-            [limit as i64],
+            &format!(
+                "SELECT id, asset_id, field, resolution, resolution_value, resolved_at, decided_by, decision_note, resolved_by
+                 FROM review_queue WHERE status = 'resolved' {tail}"
+            ),
+            [arg],
             |r| {
                 Ok(from_columns!(r, DecidedConflict {
-                    id, asset_id, field, resolution, resolution_value, resolved_at, carried_out_by,
+                    id, asset_id, field, resolution, resolution_value, resolved_at, decided_by,
+                    decision_note, carried_out_by,
                 }))
             },
         )

@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 mod concurrent;
 mod config;
+mod decide;
 mod demo_serve;
 mod hostile;
 mod index;

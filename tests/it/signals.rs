@@ -24,7 +24,7 @@ const SECRETS: [(&str, &str); 3] = [
 ];
 
 /// A config in `dir` whose two systems are on `port` of 127.0.0.1, where nothing listens.
-fn closed_port_config(dir: &Path, port: u16) {
+pub(crate) fn closed_port_config(dir: &Path, port: u16) {
     fs::write(
         dir.join("ferry.toml"),
         format!(
@@ -40,7 +40,7 @@ fn closed_port_config(dir: &Path, port: u16) {
 }
 
 /// A port on 127.0.0.1 where nothing listens (bound, then let go).
-fn closed_port() -> u16 {
+pub(crate) fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
 }
@@ -176,7 +176,7 @@ fn a_search_of_an_empty_index_says_how_to_build_it() {
 }
 
 /// Runs `f` against the web app serving the store in `dir`.
-fn with_app<T>(dir: &Path, f: impl AsyncFnOnce(String, reqwest::Client) -> T) -> T {
+pub(crate) fn with_app<T>(dir: &Path, f: impl AsyncFnOnce(String, reqwest::Client) -> T) -> T {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -3,8 +3,7 @@
 //! the same gallery adds nothing the second time.
 
 use crate::helpers::ferry;
-use crate::transfer::{Lab, archive_asset, index_everything, jpeg, lab};
-use ferry::config::RepublishConfig;
+use crate::transfer::{Lab, archive_asset, index_everything, jpeg, lab, web_app};
 
 /// Uploads the PhotoShelter emulator has received.
 fn uploads(lab: &Lab) -> usize {
@@ -15,33 +14,6 @@ fn uploads(lab: &Lab) -> usize {
         .iter()
         .filter(|r| r.path.contains("upload"))
         .count()
-}
-
-async fn web_app(lab: &Lab) -> (ferry::server::Running, tokio::sync::oneshot::Sender<()>) {
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let app = ferry::server::start(
-        ferry::server::ServerOptions {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            access_token: None,
-            store_path: lab.dir.path().join("ferry.db"),
-            index_dir: lab.dir.path().join("index"),
-            reports_dir: lab.dir.path().join("reports"),
-            mapping: lab.mapping.clone(),
-            index: None,
-            republisher: Some(ferry::server::Republisher {
-                photoshelter: lab.world.photoshelter_config(),
-                preservica: lab.world.preservica_connection(),
-                archive: lab.settings.archive.clone(),
-                republish: RepublishConfig::default(),
-            }),
-        },
-        async {
-            let _ = rx.await;
-        },
-    )
-    .await
-    .unwrap();
-    (app, tx)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

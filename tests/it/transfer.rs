@@ -1176,29 +1176,7 @@ async fn the_web_app_republishes_ticked_search_results() {
         .await
         .unwrap();
     index_everything(&mut lab).await;
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let app = ferry::server::start(
-        ferry::server::ServerOptions {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            access_token: None,
-            store_path: lab.dir.path().join("ferry.db"),
-            index_dir: lab.dir.path().join("index"),
-            reports_dir: lab.dir.path().join("reports"),
-            mapping: lab.mapping.clone(),
-            index: None,
-            republisher: Some(ferry::server::Republisher {
-                photoshelter: lab.world.photoshelter_config(),
-                preservica: lab.world.preservica_connection(),
-                archive: lab.settings.archive.clone(),
-                republish: RepublishConfig::default(),
-            }),
-        },
-        async {
-            let _ = rx.await;
-        },
-    )
-    .await
-    .unwrap();
+    let (app, tx) = web_app(&lab).await;
     let http = reqwest::Client::new();
     let page = http
         .get(format!("{}/?q=regatta+1962", app.url()))
@@ -1377,4 +1355,35 @@ async fn a_transfer_run_whose_report_cannot_be_written_ends_failed_naming_the_pa
         .await
         .unwrap();
     assert!(out.paths.is_some_and(|p| p.html.exists()));
+}
+
+/// The web app over the lab's store and index, with republish enabled; stops when the sender
+/// is dropped or sent to.
+pub(crate) async fn web_app(
+    lab: &Lab,
+) -> (ferry::server::Running, tokio::sync::oneshot::Sender<()>) {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let app = ferry::server::start(
+        ferry::server::ServerOptions {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            access_token: None,
+            store_path: lab.dir.path().join("ferry.db"),
+            index_dir: lab.dir.path().join("index"),
+            reports_dir: lab.dir.path().join("reports"),
+            mapping: lab.mapping.clone(),
+            index: None,
+            republisher: Some(ferry::server::Republisher {
+                photoshelter: lab.world.photoshelter_config(),
+                preservica: lab.world.preservica_connection(),
+                archive: lab.settings.archive.clone(),
+                republish: RepublishConfig::default(),
+            }),
+        },
+        async {
+            let _ = rx.await;
+        },
+    )
+    .await
+    .unwrap();
+    (app, tx)
 }

@@ -16,7 +16,7 @@ use chrono::{Days, NaiveDate, TimeZone, Utc};
 use ferry::index::{SearchIndex, SearchRequest, Sort};
 use ferry::model::System;
 use ferry::store::Store;
-use ferry::store::sync::{AssetId, Snapshot};
+use ferry::store::{AssetId, Snapshot};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 

@@ -227,7 +227,7 @@ impl StatusReport {
 }
 
 /// One conflict as `ferry conflicts list --format json` prints it.
-pub fn conflict_json(item: &crate::store::sync::ReviewItem) -> serde_json::Value {
+pub fn conflict_json(item: &crate::store::ReviewItem) -> serde_json::Value {
     serde_json::json!({
         "id": item.id,
         "asset_id": item.asset_id,

@@ -6,7 +6,7 @@ use super::schema::{Fields, RIGHTS_NONE, RIGHTS_RELEASED, RIGHTS_RESTRICTED};
 use crate::mapping::{FieldSpec, Mapping};
 use crate::model::{AccessKey, FieldKind, FieldValue, System};
 use crate::rules::{self, Contest, Verdict};
-use crate::store::sync::{AssetRow, Snapshot};
+use crate::store::{AssetRow, Snapshot};
 use chrono::{Datelike, NaiveDate};
 use std::collections::BTreeSet;
 use tantivy::TantivyDocument;

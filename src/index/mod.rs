@@ -99,7 +99,7 @@ pub use render::{format_csv, format_table};
 pub use writer::WRITER_WAIT;
 
 use crate::mapping::Mapping;
-use crate::store::sync::AssetId;
+use crate::store::AssetId;
 use crate::store::{Store, StoreError};
 use chrono::NaiveDate;
 use schema::{Fields, SCHEMA_VERSION};
@@ -762,8 +762,8 @@ impl SearchIndex {
     fn add_documents(
         &self,
         writer: &IndexWriter,
-        rows: &[crate::store::sync::AssetRow],
-        snapshots: &HashMap<(AssetId, crate::model::System), crate::store::sync::Snapshot>,
+        rows: &[crate::store::AssetRow],
+        snapshots: &HashMap<(AssetId, crate::model::System), crate::store::Snapshot>,
         today: NaiveDate,
     ) -> Result<usize, IndexError> {
         use crate::model::System;

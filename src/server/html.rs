@@ -5,7 +5,7 @@
 
 use crate::model::{FieldKind, FieldValue};
 use crate::report::render::escape_html;
-use crate::store::sync::Lockout;
+use crate::store::Lockout;
 use axum::response::Html;
 use std::fmt::Write as _;
 

@@ -163,7 +163,7 @@ fn snapshot_view(s: &SnapshotDetail) -> SnapshotView {
     SnapshotView {
         captured_at: s.captured_at.clone(),
         run_id: s.run_id,
-        system_modified_at: s.snapshot.modified_at.map(crate::store::sync::ts),
+        system_modified_at: s.snapshot.modified_at.map(crate::store::ts),
         file_name: s.snapshot.file_name.clone(),
         file_size: s.snapshot.file_size,
         checksum: s

@@ -56,23 +56,6 @@ pub use snapshots::{BaselineRow, Snapshot, SnapshotDetail};
 pub use states::{FieldOutcome, OutboxState, RunKind, RunStatus, UnknownName};
 pub use totals::{RunTotals, StoreCounts};
 
-/// The paths callers named before the store was split by table (`store::sync::Snapshot`);
-/// new code names `store::Snapshot`.
-pub mod sync {
-    pub use super::{
-        AssetId, AssetRow, DecisionRow, HistoryEntry, LockHolder, Lockout, OutboxEntry, Resolution,
-        ReviewItem, RunId, SettledFilter, Snapshot, StoredPair, ts,
-    };
-}
-
-/// The paths callers named before the store was split by table (`store::web::RunTotals`);
-/// new code names `store::RunTotals`.
-pub mod web {
-    pub use super::{
-        AssetDetail, AssetWrite, DecidedConflict, FieldDecision, RunTotals, SnapshotDetail,
-    };
-}
-
 pub type AssetId = i64;
 pub type RunId = i64;
 

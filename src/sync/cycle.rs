@@ -20,7 +20,7 @@ use crate::photoshelter::client::PhotoShelterClient;
 use crate::preservica::client::PreservicaClient;
 use crate::report::render::{ReportPaths, ReportWriteError, write_all};
 use crate::report::{Failure, FieldRow, REPORT_SCHEMA_VERSION, RunReport};
-use crate::store::sync::{AssetId, AssetRow, LockHolder, Lockout, OutboxEntry, RunId, ts};
+use crate::store::{AssetId, AssetRow, LockHolder, Lockout, OutboxEntry, RunId, ts};
 use crate::store::{FieldOutcome, OutboxState, RunEnding, RunKind, RunStatus, Store, StoreError};
 use chrono::{DateTime, Utc};
 use pulled::{pair_new, pair_stored, store_pull};

@@ -15,9 +15,7 @@ use crate::config::{RightsAction, RightsConfig};
 use crate::mapping::Mapping;
 use crate::model::{CanonicalRecord, FieldValue, SnapshotKey, System};
 use crate::report::RightsProblem;
-use crate::store::sync::{
-    AssetId, DecisionRow, OutboxEntry, RunId, SettledFilter, Snapshot, StoredPair,
-};
+use crate::store::{AssetId, DecisionRow, OutboxEntry, RunId, SettledFilter, Snapshot, StoredPair};
 use crate::store::{OutboxState, Store, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -135,7 +133,7 @@ fn plan_page(
     digest: &str,
     page: &[StoredPair],
     baselines: &[(AssetId, String, Option<String>)],
-    resolutions: &HashMap<(AssetId, String), crate::store::sync::Resolution>,
+    resolutions: &HashMap<(AssetId, String), crate::store::Resolution>,
     out: &mut EnginePlan,
 ) -> Result<(), StoreError> {
     let (plan, reconciled) = reconcile_page(run, page, baselines, resolutions, out);
@@ -177,7 +175,7 @@ fn reconcile_page(
     run: &EngineRun<'_>,
     page: &[StoredPair],
     baselines: &[(AssetId, String, Option<String>)],
-    resolutions: &HashMap<(AssetId, String), crate::store::sync::Resolution>,
+    resolutions: &HashMap<(AssetId, String), crate::store::Resolution>,
     out: &mut EnginePlan,
 ) -> (Plan, Vec<AssetId>) {
     let mapping = run.mapping;
@@ -317,7 +315,7 @@ fn label(pair: &StoredPair) -> String {
 /// The review-queue resolutions waiting for one asset, read as the mapping's kinds.
 fn resolutions_of(
     mapping: &Mapping,
-    resolutions: &HashMap<(AssetId, String), crate::store::sync::Resolution>,
+    resolutions: &HashMap<(AssetId, String), crate::store::Resolution>,
     asset: AssetId,
 ) -> HashMap<String, (i64, String, Option<FieldValue>)> {
     if resolutions.is_empty() {

@@ -11,7 +11,7 @@ use super::cycle::SyncContext;
 use super::push::{WriteResult, push_photoshelter_media, push_preservica_asset};
 use crate::model::System;
 use crate::report::{ConcurrentEdit, Failure, RunReport};
-use crate::store::sync::{AssetId, AssetRow, DecisionRow, OutboxEntry, RunId};
+use crate::store::{AssetId, AssetRow, DecisionRow, OutboxEntry, RunId};
 use crate::store::{FieldOutcome, OutboxState, Store, StoreError};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;

@@ -17,7 +17,7 @@
 //! again). With a run in progress the decision is refused, naming the run; it is never
 //! recorded behind the run's back.
 
-use crate::store::sync::LockHolder;
+use crate::store::LockHolder;
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Utc};
 

@@ -3,7 +3,7 @@
 //! reference in PhotoShelter), then by identical checksum; a matching file name and date only
 //! proposes a pair for a person to confirm, never pairs silently. Pure.
 
-use crate::store::sync::AssetId;
+use crate::store::AssetId;
 use chrono::NaiveDate;
 use std::collections::HashMap;
 
@@ -115,7 +115,7 @@ pub fn find_pairs(photoshelter: &[Candidate], preservica: &[Candidate]) -> Vec<P
 /// identifiers are not kept, but its fixity is.
 pub fn stored_candidates<'a>(
     unpaired: impl Iterator<Item = (AssetId, &'a str)>,
-    snapshots: &HashMap<AssetId, crate::store::sync::Snapshot>,
+    snapshots: &HashMap<AssetId, crate::store::Snapshot>,
     link_field: Option<&str>,
 ) -> Vec<Candidate> {
     use crate::model::{FieldKind, FieldValue};

@@ -5,8 +5,8 @@
 use super::reconcile::{Baseline, Case, Decision, FieldState, Outcome, reconcile_field};
 use crate::mapping::Mapping;
 use crate::model::{CanonicalRecord, FieldValue, System};
+use crate::store::AssetId;
 use crate::store::FieldOutcome;
-use crate::store::sync::AssetId;
 use std::collections::{BTreeMap, HashMap};
 
 /// How a snapshot key marking an unreadable field starts (owned by [`crate::model::SnapshotKey`]).

@@ -13,7 +13,7 @@ use crate::mapping::{FieldChange, FieldProblem, Mapping, Translation};
 use crate::model::{AccessKey, FieldValue, SnapshotKey};
 use crate::photoshelter::client::PhotoShelterClient;
 use crate::preservica::client::PreservicaClient;
-use crate::store::sync::OutboxEntry;
+use crate::store::OutboxEntry;
 
 /// What became of one planned write.
 #[derive(Debug, Clone, PartialEq, Eq)]

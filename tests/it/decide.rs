@@ -3,8 +3,8 @@
 
 use crate::helpers::ferry;
 use crate::signals::{closed_port, closed_port_config, with_app};
+use ferry::store::DecisionRow;
 use ferry::store::Store;
-use ferry::store::sync::DecisionRow;
 use std::path::Path;
 
 /// Opens review items for a date field and an enum field on the fixture's `ships` asset, next

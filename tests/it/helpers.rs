@@ -57,7 +57,7 @@ pub fn sync_context<'a>(
 }
 
 /// The store's row for the asset PhotoShelter knows as `media_id`.
-pub fn asset_row(store: &ferry::store::Store, media_id: &str) -> ferry::store::sync::AssetRow {
+pub fn asset_row(store: &ferry::store::Store, media_id: &str) -> ferry::store::AssetRow {
     store
         .assets()
         .unwrap()

@@ -10,7 +10,7 @@ use ferry::index::{
 };
 use ferry::model::System;
 use ferry::store::Store;
-use ferry::store::sync::{AssetId, Snapshot};
+use ferry::store::{AssetId, Snapshot};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 type Fields = BTreeMap<String, String>;

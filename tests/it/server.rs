@@ -11,7 +11,7 @@ use ferry::model::System;
 use ferry::report::{RunReport, Summary};
 use ferry::server::{ServerError, ServerOptions};
 use ferry::store::Store;
-use ferry::store::sync::{DecisionRow, OutboxEntry, Snapshot};
+use ferry::store::{DecisionRow, OutboxEntry, Snapshot};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderValue};
 use std::collections::BTreeMap;
@@ -292,8 +292,8 @@ pub fn fixture() -> Fixture {
     let report = RunReport {
         schema_version: ferry::report::REPORT_SCHEMA_VERSION,
         run_id: run,
-        started_at: ferry::store::sync::ts(now),
-        finished_at: ferry::store::sync::ts(now),
+        started_at: ferry::store::ts(now),
+        finished_at: ferry::store::ts(now),
         status: ferry::store::RunStatus::Done,
         summary: summary.clone(),
         ..RunReport::default()

@@ -365,7 +365,7 @@ fn counts_have_stable_labels() {
 fn a_snapshot_read_again_unchanged_keeps_its_row_and_a_change_keeps_the_old_one_in_history() {
     use chrono::{TimeZone, Utc};
     use ferry::model::System;
-    use ferry::store::sync::Snapshot;
+    use ferry::store::Snapshot;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ferry.db");
     let mut store = Store::open(&path).unwrap();

@@ -3,7 +3,7 @@
 
 use crate::mapping::Mapping;
 use crate::model::{FieldValue, SnapshotKey, System};
-use crate::store::sync::{AssetId, AssetRow, RunId, Snapshot};
+use crate::store::{AssetId, AssetRow, RunId, Snapshot};
 use crate::store::{Store, StoreError};
 use crate::sync::pair::{Candidate, PairAction, find_pairs, stored_candidates};
 use crate::sync::pull::PullResult;

@@ -21,7 +21,7 @@ use crate::config::AfterArchive;
 use crate::photoshelter::client::{ContainerKind, MediaSummary};
 use crate::photoshelter::wire::Visibility;
 use crate::report::{Failure, TransferRow};
-use crate::store::sync::RunId;
+use crate::store::RunId;
 use crate::store::transfers::{StepRecord, TransferKind, TransferRecord, TransferState};
 use crate::store::{RunKind, Store};
 use serde_json::Value;

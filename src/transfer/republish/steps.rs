@@ -12,8 +12,8 @@ use crate::photoshelter::wire::Visibility;
 use crate::preservica::opex::sanitize_file_name;
 use crate::preservica::wire::{self as pv_wire, EntityKind};
 use crate::report::Failure;
+use crate::store::RunId;
 use crate::store::Store;
-use crate::store::sync::RunId;
 use crate::store::transfers::{StepRecord, TransferKind, TransferRecord, TransferState};
 use crate::transfer::{
     PlannedTransfer, Step, TransferContext, TransferError, advance, agreed_fields, byte_bar,

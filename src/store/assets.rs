@@ -3,6 +3,7 @@
 //! a person). Pairing moves the Preservica-only asset's rows to its partner, so this file also
 //! re-points the tables that hang off an asset.
 
+use super::aliases::{self, NEXT_ASSET_ID};
 use super::{AssetId, IDS_PER_STATEMENT, RunId, Store, StoreError, in_list, ts};
 use crate::model::System;
 use chrono::{DateTime, Utc};
@@ -136,7 +137,7 @@ impl Store {
                 .map_err(&e)?;
             let mut insert = tx
                 .prepare(&format!(
-                    "INSERT INTO assets ({column}, created_at) VALUES (?1, ?2)"
+                    "INSERT INTO assets (id, {column}, created_at) VALUES ({NEXT_ASSET_ID}, ?1, ?2)"
                 ))
                 .map_err(&e)?;
             for id in ids {
@@ -157,7 +158,8 @@ impl Store {
     }
 
     /// Joins the PhotoShelter-only asset `ps` and the Preservica-only asset `pv` into one pair,
-    /// keeping `ps`'s row and moving `pv`'s snapshots to it.
+    /// keeping `ps`'s row and moving `pv`'s snapshots to it. `pv`'s id is retired: it stays
+    /// an alias of `ps` (see [`Store::asset_moved_to`]), so links to it keep working.
     pub fn pair(
         &mut self,
         ps: AssetId,
@@ -181,11 +183,13 @@ impl Store {
             )
             .map_err(&e)?;
         }
+        let at = ts(now);
+        aliases::retire(&tx, pv, ps, &at).map_err(&e)?;
         tx.execute("DELETE FROM assets WHERE id = ?1", [pv])
             .map_err(&e)?;
         tx.execute(
             "UPDATE assets SET preservica_ref = ?2, paired_by = ?3, paired_at = ?4 WHERE id = ?1",
-            params![ps, pv_ref, by, ts(now)],
+            params![ps, pv_ref, by, at],
         )
         .map_err(&e)?;
         tx.commit().map_err(&e)?;
@@ -206,10 +210,10 @@ impl Store {
         let mut ids = Vec::with_capacity(pairs.len());
         {
             let mut put = tx
-                .prepare(
-                    "INSERT INTO assets (photoshelter_id, preservica_ref, paired_by, paired_at, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?4)",
-                )
+                .prepare(&format!(
+                    "INSERT INTO assets (id, photoshelter_id, preservica_ref, paired_by, paired_at, created_at)
+                     VALUES ({NEXT_ASSET_ID}, ?1, ?2, ?3, ?4, ?4)"
+                ))
                 .map_err(&e)?;
             let at = ts(now);
             for (ps, pv) in pairs {

@@ -11,7 +11,7 @@ use super::StoreError;
 
 /// Every migration, in order: (schema version it leads to, file name, SQL). A unit test checks
 /// this list against the `migrations/` directory, so a new file cannot be forgotten here.
-pub(super) const MIGRATIONS: [(u32, &str, &str); 3] = [
+pub(super) const MIGRATIONS: [(u32, &str, &str); 4] = [
     (
         1,
         "0001_init.sql",
@@ -26,6 +26,11 @@ pub(super) const MIGRATIONS: [(u32, &str, &str); 3] = [
         3,
         "0003_decided_by.sql",
         include_str!("../../migrations/0003_decided_by.sql"),
+    ),
+    (
+        4,
+        "0004_asset_aliases.sql",
+        include_str!("../../migrations/0004_asset_aliases.sql"),
     ),
 ];
 

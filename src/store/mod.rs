@@ -2,7 +2,7 @@
 //! [`Store`] for what it needs, so a schema change touches one module and its migrations.
 //!
 //! One file per table or concern, each holding that table's SQL: `runs.rs`, `assets.rs`
-//! (assets, pairing, pair suggestions), `snapshots.rs` (snapshots and baselines), `outbox.rs`,
+//! (assets, pairing, pair suggestions), `aliases.rs` (asset ids retired by pairing), `snapshots.rs` (snapshots and baselines), `outbox.rs`,
 //! `review.rs` (decisions and the review queue), `history.rs`, `transfers.rs`, `settled.rs`,
 //! `cursors.rs`, `lock.rs` (run lock and lockout), `totals.rs` (counts across tables). The
 //! words the schema stores in TEXT columns are enums in `states.rs`.
@@ -28,6 +28,7 @@ macro_rules! from_columns {
     }};
 }
 
+mod aliases;
 mod assets;
 mod cursors;
 mod error;

@@ -5,7 +5,7 @@
 //! | path | what |
 //! |---|---|
 //! | `/` `?q=&page=&sort=` | search; facet links refine the query, which stays in the URL |
-//! | `/assets/{id}` | both systems' values per field, who wins, last decision and reason, writes, field history |
+//! | `/assets/{id}` | both systems' values per field, who wins, last decision and reason, writes, field history; an id a pairing retired redirects (308) to the pair's |
 //! | `/runs`, `/runs/{id}` | runs; a run's stored HTML drift report (`/runs/{id}/json`, `/runs/{id}/csv`) |
 //! | `/conflicts`, `POST /conflicts/{id}` | open conflicts and deciding one (the next sync writes it) |
 //! | `/login?token=` | sets the session cookie when an access token is configured |
@@ -25,6 +25,7 @@ mod api;
 mod auth;
 mod html;
 mod metrics;
+mod moved;
 mod pages;
 mod preview;
 mod republish;
@@ -228,10 +229,18 @@ struct AppState {
 type Shared = Arc<AppState>;
 
 fn router(state: Shared) -> Router {
-    Router::new()
-        .route("/", get(pages::search))
+    // The routes naming an asset by id; a merge can retire that id (see `moved.rs`).
+    let assets = Router::new()
         .route("/assets/{id}", get(pages::asset))
         .route("/assets/{id}/preview", get(preview::preview))
+        .route("/api/assets/{id}", get(api::asset))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            moved::follow_retired_ids,
+        ));
+    Router::new()
+        .route("/", get(pages::search))
+        .merge(assets)
         .route("/runs", get(pages::runs))
         .route("/runs/{id}", get(pages::run_report))
         .route("/runs/{id}/{format}", get(pages::run_report_data))
@@ -240,7 +249,6 @@ fn router(state: Shared) -> Router {
         .route("/republish", post(republish::republish))
         .route("/login", get(pages::login))
         .route("/api/search", get(api::search))
-        .route("/api/assets/{id}", get(api::asset))
         .route("/api/runs", get(api::runs))
         .route("/api/conflicts", get(api::conflicts))
         .route("/healthz", get(api::healthz))

@@ -70,7 +70,9 @@ mod tests {
     }
 
     fn asset(store: &mut Store, system: System, id: &str) -> AssetId {
-        store.ensure_assets(system, &[id.to_string()], now()).unwrap()[id]
+        store
+            .ensure_assets(system, &[id.to_string()], now())
+            .unwrap()[id]
     }
 
     #[test]
@@ -97,7 +99,8 @@ mod tests {
         for (old, new) in [(first, second), (second, third)] {
             let tx = store.tx().unwrap();
             retire(&tx, old, new, &at).unwrap();
-            tx.execute("DELETE FROM assets WHERE id = ?1", [old]).unwrap();
+            tx.execute("DELETE FROM assets WHERE id = ?1", [old])
+                .unwrap();
             tx.commit().unwrap();
         }
         assert_eq!(store.asset_moved_to(first).unwrap(), Some(third));

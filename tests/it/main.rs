@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod asset_urls;
 mod browser;
 mod cli;
 mod concurrent;

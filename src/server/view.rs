@@ -30,6 +30,8 @@ pub struct AssetView {
     pub open_conflicts: Vec<ConflictView>,
     pub writes: Vec<WriteView>,
     pub history: Vec<HistoryView>,
+    /// The conflicts on this asset people decided: what, who, their note, and when it was done.
+    pub decided: Vec<crate::store::DecidedConflict>,
     /// Where the page's preview picture comes from (`/assets/{id}/preview`), when the app
     /// can fetch one; set by the page handler, which knows the tenants.
     pub preview_url: Option<String>,
@@ -294,6 +296,7 @@ pub fn asset_view(
         open_conflicts,
         writes,
         history,
+        decided: store.decided_conflicts_of(id)?,
         preview_url: None,
     }))
 }

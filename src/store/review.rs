@@ -66,12 +66,22 @@ pub struct Decider {
     pub note: Option<String>,
 }
 
-/// A person's decision on a conflict, by (asset, field): (queue id, `photoshelter` |
-/// `preservica` | `value`, the chosen value when it is `value`).
-pub type Resolution = (i64, String, Option<String>);
+/// A person's decision on a conflict waiting for the next sync to carry it out. `V` is the
+/// value as stored (`String`) or as the mapping reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolution<V = String> {
+    /// The review-queue item.
+    pub id: i64,
+    /// `photoshelter`, `preservica` or `value`.
+    pub take: String,
+    /// The value the person saw for the side they took, or the one they typed.
+    pub value: Option<V>,
+    /// Who decided, as recorded (older decisions have none).
+    pub decided_by: Option<String>,
+}
 
 /// A conflict a person decided, and whether a sync has carried it out yet.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DecidedConflict {
     pub id: i64,
     pub asset_id: AssetId,
@@ -136,6 +146,13 @@ impl Store {
         }
         tx.commit().map_err(&e)?;
         Ok(ids)
+    }
+
+    /// Why decision `id` was made, as the run recorded it; `None` when there is no such decision.
+    pub fn decision_reason(&self, id: i64) -> Result<Option<String>, StoreError> {
+        self.query_opt("SELECT reason FROM decisions WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
     }
 
     /// The latest decision on each field of an asset, by field name.
@@ -227,11 +244,22 @@ impl Store {
         // agree by the time the resolution is carried out; otherwise the side's current one).
         self.query_rows(
             "SELECT q.id, q.asset_id, q.field, q.resolution,
-                CASE q.resolution WHEN 'photoshelter' THEN d.photoshelter_value WHEN 'preservica' THEN d.preservica_value ELSE q.resolution_value END
+                CASE q.resolution WHEN 'photoshelter' THEN d.photoshelter_value WHEN 'preservica' THEN d.preservica_value ELSE q.resolution_value END,
+                q.decided_by
              FROM review_queue q JOIN decisions d ON d.id = q.decision_id
              WHERE q.status = 'resolved' AND q.resolution IS NOT NULL AND q.resolved_by IS NULL",
             [],
-            |r| Ok(((r.get(1)?, r.get(2)?), (r.get(0)?, r.get(3)?, r.get(4)?))),
+            |r| {
+                Ok((
+                    (r.get(1)?, r.get(2)?),
+                    Resolution {
+                        id: r.get(0)?,
+                        take: r.get(3)?,
+                        value: r.get(4)?,
+                        decided_by: r.get(5)?,
+                    },
+                ))
+            },
         )
     }
 

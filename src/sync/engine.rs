@@ -317,7 +317,7 @@ fn resolutions_of(
     mapping: &Mapping,
     resolutions: &HashMap<(AssetId, String), crate::store::Resolution>,
     asset: AssetId,
-) -> HashMap<String, (i64, String, Option<FieldValue>)> {
+) -> HashMap<String, crate::store::Resolution<FieldValue>> {
     if resolutions.is_empty() {
         return HashMap::new();
     }
@@ -325,15 +325,18 @@ fn resolutions_of(
         .fields
         .iter()
         .filter_map(|f| {
-            let (id, how, v) = resolutions.get(&(asset, f.name.clone()))?;
+            let r = resolutions.get(&(asset, f.name.clone()))?;
             Some((
                 f.name.clone(),
-                (
-                    *id,
-                    how.clone(),
-                    v.as_deref()
+                crate::store::Resolution {
+                    id: r.id,
+                    take: r.take.clone(),
+                    value: r
+                        .value
+                        .as_deref()
                         .and_then(|v| FieldValue::parse(f.kind, v).ok().flatten()),
-                ),
+                    decided_by: r.decided_by.clone(),
+                },
             ))
         })
         .collect()

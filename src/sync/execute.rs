@@ -114,7 +114,17 @@ fn record(
             "done"
         }
         WriteResult::Done { old, .. } => {
-            let why = format!("written by ferry run {run}");
+            // The history line carries the decision's reason, so it says which rule (or whom)
+            // the value came from.
+            let reason = entry
+                .decision_id
+                .map(|d| store.decision_reason(d))
+                .transpose()?
+                .flatten();
+            let why = match reason {
+                Some(reason) => format!("written by ferry run {run}: {reason}"),
+                None => format!("written by ferry run {run}"),
+            };
             store.complete_write(entry, old.as_deref(), &why, run, now)?;
             "done"
         }

@@ -5,8 +5,7 @@
 use super::reconcile::{Baseline, Case, Decision, FieldState, Outcome, reconcile_field};
 use crate::mapping::Mapping;
 use crate::model::{CanonicalRecord, FieldValue, System};
-use crate::store::AssetId;
-use crate::store::FieldOutcome;
+use crate::store::{AssetId, FieldOutcome, Resolution};
 use std::collections::{BTreeMap, HashMap};
 
 /// How a snapshot key marking an unreadable field starts (owned by [`crate::model::SnapshotKey`]).
@@ -21,8 +20,8 @@ pub struct PairState<'a> {
     /// Fields whose value could not be read in one system: never compared, never written.
     pub unreadable: &'a BTreeMap<String, String>,
     pub baselines: &'a HashMap<String, Option<FieldValue>>,
-    /// Review-queue resolutions: field → (queue id, `photoshelter`|`preservica`|`value`, value).
-    pub resolutions: &'a HashMap<String, (i64, String, Option<FieldValue>)>,
+    /// Review-queue resolutions waiting to be carried out, by field.
+    pub resolutions: &'a HashMap<String, Resolution<FieldValue>>,
 }
 
 /// A decision with the inputs it was made from.
@@ -84,6 +83,14 @@ pub struct Plan {
     pub writes: Vec<PlannedWrite>,
 }
 
+/// Why a field was written the way a person decided, naming them when the decision says who.
+fn resolved_reason(person: &Resolution<FieldValue>) -> String {
+    match &person.decided_by {
+        Some(who) => format!("resolved by a person ({who}): take {}", person.take),
+        None => format!("resolved by a person: take {}", person.take),
+    }
+}
+
 /// Reconciles every field both systems hold for one pair, adding to `plan`.
 pub fn plan_pair(mapping: &Mapping, pair: &PairState<'_>, plan: &mut Plan) {
     for spec in mapping.paired_fields() {
@@ -125,17 +132,18 @@ pub fn plan_pair(mapping: &Mapping, pair: &PairState<'_>, plan: &mut Plan) {
         };
         let mut decision = reconcile_field(spec, &state);
         let mut resolution = None;
-        if let Some((id, how, value)) = pair.resolutions.get(&spec.name) {
+        if let Some(person) = pair.resolutions.get(&spec.name) {
+            let value = &person.value;
             if decision.outcome == Outcome::Review {
-                let chosen = match how.as_str() {
+                let chosen = match person.take.as_str() {
                     "photoshelter" => a.cloned(),
                     "preservica" => b.cloned(),
                     _ => value.clone(),
                 };
                 decision.outcome = Outcome::Write;
                 decision.value = chosen;
-                decision.reason = format!("resolved by a person: take {how}");
-                resolution = Some(*id);
+                decision.reason = resolved_reason(person);
+                resolution = Some(person.id);
             } else if a == b {
                 // Both systems agree, yet a person decided: a write that may have replaced
                 // a concurrent edit, queued with the value ferry read and the one it wrote.
@@ -144,8 +152,8 @@ pub fn plan_pair(mapping: &Mapping, pair: &PairState<'_>, plan: &mut Plan) {
                     decision.outcome = Outcome::Write;
                     decision.value = value.clone();
                 }
-                decision.reason = format!("resolved by a person: take {how}");
-                resolution = Some(*id);
+                decision.reason = resolved_reason(person);
+                resolution = Some(person.id);
             }
         }
         // A value one system would cut is never written there; a person shortens it.

@@ -243,6 +243,18 @@ async fn the_web_form_refuses_a_value_in_the_page_and_records_the_name_given() {
         asset.contains("Ada Lovelace") && asset.contains("from the deed of gift"),
         "{asset}"
     );
+    // The JSON API carries the same decision, with who made it and why.
+    let (status, api) = app.json(&format!("/api/assets/{}", app.fx.ships)).await;
+    assert_eq!(status, 200, "{api}");
+    let decided = api["decided"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == copyright)
+        .unwrap_or_else(|| panic!("decision {copyright} in {api}"));
+    assert_eq!(decided["decided_by"], "Ada Lovelace");
+    assert_eq!(decided["decision_note"], "from the deed of gift");
+    assert_eq!(decided["resolution_value"], "© 1975 Port Authority");
 
     // A side taken without a name says so rather than inventing one.
     let usage = app.fx.conflicts[0];

@@ -271,12 +271,24 @@ async fn true_conflicts_follow_each_rule_and_keep_the_losing_value() {
         .unwrap();
     assert!(
         h.store
-            .resolve_review(item.id, "photoshelter", None, chrono::Utc::now())
+            .resolve_review_by(
+                item.id,
+                "photoshelter",
+                None,
+                Some(&ferry::store::Decider {
+                    name: "Ada Lovelace".into(),
+                    note: None,
+                }),
+                chrono::Utc::now(),
+            )
             .unwrap()
     );
     let out = h.full().await;
     let rights = Harness::row(&out, &m2, "copyright_notice");
-    assert_eq!(rights.reason, "resolved by a person: take photoshelter");
+    assert_eq!(
+        rights.reason,
+        "resolved by a person (Ada Lovelace): take photoshelter"
+    );
     assert_eq!(rights.write_state, "done");
     assert!(
         h.world
@@ -286,6 +298,15 @@ async fn true_conflicts_follow_each_rule_and_keep_the_losing_value() {
             .contains("<dc:rights>© PS</dc:rights>")
     );
     assert!(h.store.review_items(true).unwrap().is_empty());
+    // The field's history names who decided the change the sync wrote.
+    let asset = crate::helpers::asset_row(&h.store, &m2);
+    let history = h.store.field_history(asset.id).unwrap();
+    assert!(
+        history.iter().any(|e| e.field == "copyright_notice"
+            && e.reason.contains("Ada Lovelace")
+            && e.new_value.as_deref() == Some("© PS")),
+        "{history:?}"
+    );
 }
 
 fn replace_element(xml: &str, qname: &str, value: &str) -> String {

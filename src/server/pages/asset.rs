@@ -6,7 +6,6 @@ use crate::model::FieldKind;
 use crate::server::html::{self, Nav, badge, esc, outcome_tone, page, value_html};
 use crate::server::view::{self, AssetView, FieldView};
 use crate::server::{PageError, Shared, WebError, parse_id, with_store};
-use crate::store::DecidedConflict;
 use axum::extract::{Path, State};
 use axum::response::Html;
 use std::fmt::Write as _;
@@ -17,11 +16,10 @@ pub async fn asset(
     Path(raw): Path<String>,
 ) -> Result<Html<String>, PageError> {
     let id = parse_id(&raw, "asset")?;
-    let (chrome, mut asset, decided) = with_store(&state, move |store, state| {
+    let (chrome, mut asset) = with_store(&state, move |store, state| {
         let asset = view::asset_view(store, &state.mapping, id)?
             .ok_or_else(|| WebError::NotFound(format!("ferry knows no asset {id}")))?;
-        let decided = store.decided_conflicts_of(asset.id)?;
-        Ok((chrome(store)?, asset, decided))
+        Ok((chrome(store)?, asset))
     })
     .await?;
     // A preview when the app can reach the systems and either holds a picture a browser shows.
@@ -41,7 +39,7 @@ pub async fn asset(
         &asset.label,
         Nav::None,
         &chrome,
-        &render_asset(&asset, &decided),
+        &render_asset(&asset),
     ))
 }
 
@@ -56,7 +54,7 @@ fn dd(out: &mut String, label: &str, value: Option<&str>) {
     out.push_str("</dd>");
 }
 
-fn render_asset(a: &AssetView, decided: &[DecidedConflict]) -> String {
+fn render_asset(a: &AssetView) -> String {
     let mut b = String::with_capacity(16 * 1024);
     let _ = writeln!(b, "<h1><bdi>{}</bdi></h1>", esc(&a.label));
     render_head(&mut b, a);
@@ -75,7 +73,7 @@ fn render_asset(a: &AssetView, decided: &[DecidedConflict]) -> String {
     render_fields(&mut b, a);
     render_writes(&mut b, a);
     render_history(&mut b, a);
-    render_decided(&mut b, a, decided);
+    render_decided(&mut b, a);
     let _ = write!(
         b,
         "<p class=\"muted\"><a href=\"/api/assets/{}\">This asset as JSON</a></p>",
@@ -276,14 +274,14 @@ fn render_history(b: &mut String, a: &AssetView) {
 }
 
 /// The conflicts on this asset people decided: what they chose, who, and their note.
-fn render_decided(b: &mut String, a: &AssetView, decided: &[DecidedConflict]) {
-    if decided.is_empty() {
+fn render_decided(b: &mut String, a: &AssetView) {
+    if a.decided.is_empty() {
         return;
     }
     b.push_str(
         "<h3>Decided by people</h3>\n<table class=\"decided\"><thead><tr><th>When</th><th>Field</th><th>Decision</th><th>By</th><th>Carried out</th></tr></thead><tbody>\n",
     );
-    for d in decided {
+    for d in &a.decided {
         let decision = match d.resolution.as_str() {
             "value" => value_html(kind_of(a, &d.field), d.resolution_value.as_deref()),
             side => format!("take {}&#39;s value", esc(side)),

@@ -36,14 +36,15 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::sync::Semaphore;
 use url::Url;
 
 mod attempt;
+mod limit;
 mod paging;
 
 use attempt::{Attempt, ReadFailure, location, reply, retry_after};
 
+pub use limit::{AdaptiveLimit, Limiter, Outcome};
 pub use paging::{ListingError, PageBound};
 
 /// Query parameters whose values are credentials; they are replaced in every URL ferry shows.
@@ -58,6 +59,8 @@ const SECRET_PARAMS: &[&str] = &[
 ];
 
 const MIB: u64 = 1024 * 1024;
+/// Requests with a body up to this size have their latency measured for the adaptive limit.
+const MEASURED_BODY: usize = 64 * 1024;
 
 /// What an answer is, for its size limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -249,8 +252,11 @@ pub struct HttpOptions {
     /// Whole-request timeout (connect, send, and reading a buffered body).
     pub timeout: Duration,
     pub connect_timeout: Duration,
-    /// Requests in flight at once for this system.
+    /// The most requests in flight at once for this system: the ceiling of the adaptive
+    /// limit, or the fixed limit when `adaptive` is off.
     pub concurrency: usize,
+    /// Whether the limit adapts to the server's pace ([`limit`]) or stays at `concurrency`.
+    pub adaptive: bool,
     /// Retries after the first attempt.
     pub max_retries: u32,
     /// Retries after a timeout (counted on their own, within `max_retries`): fewer, because a
@@ -273,7 +279,8 @@ impl Default for HttpOptions {
         HttpOptions {
             timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
-            concurrency: 8,
+            concurrency: 32,
+            adaptive: true,
             max_retries: 6,
             timeout_retries: 1,
             initial_backoff: Duration::from_millis(200),
@@ -492,7 +499,7 @@ pub struct HttpClient {
     inner: reqwest::Client,
     system: System,
     origin: url::Origin,
-    limit: Arc<Semaphore>,
+    limit: Arc<AdaptiveLimit>,
     options: HttpOptions,
     counters: Arc<Counters>,
 }
@@ -549,7 +556,7 @@ impl HttpClient {
             inner,
             system,
             origin,
-            limit: Arc::new(Semaphore::new(options.concurrency.max(1))),
+            limit: Arc::new(AdaptiveLimit::new(options.concurrency, options.adaptive)),
             options,
             counters: Arc::new(Counters::default()),
         })
@@ -566,6 +573,16 @@ impl HttpClient {
     /// A fresh bound for one paged listing, with this system's ceiling of pages.
     pub fn page_bound(&self) -> PageBound {
         PageBound::new(self.system, self.options.limits.max_pages)
+    }
+
+    /// Requests allowed in flight now.
+    pub fn concurrency_limit(&self) -> usize {
+        self.limit.current()
+    }
+
+    /// The lowest and highest the limit has been, and its ceiling.
+    pub fn concurrency_range(&self) -> (usize, usize, usize) {
+        self.limit.range()
     }
 
     pub fn counts(&self) -> RequestCounts {
@@ -729,14 +746,22 @@ impl HttpClient {
         R: Fn(reqwest::Response) -> Fut,
         Fut: Future<Output = Result<T, ReadFailure>>,
     {
-        let Ok(_permit) = self.limit.acquire().await else {
-            return Attempt::Fail(ReadFailure::Broken("the request limiter closed".into()));
-        };
+        // A large body's upload time says nothing of the server's load.
+        let measured = request
+            .body()
+            .is_none_or(|b| b.as_bytes().is_some_and(|b| b.len() <= MEASURED_BODY));
+        let permit = self.limit.acquire().await;
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         let resp = match self.inner.execute(request).await {
             Ok(resp) => resp,
             Err(e) => {
                 let transient = e.is_connect() || e.is_timeout() || e.is_request();
+                let outcome = if e.is_timeout() {
+                    Outcome::TimedOut
+                } else {
+                    Outcome::Dropped
+                };
+                self.finish(permit, outcome);
                 let failure = ReadFailure::from_send(e);
                 return if idempotent && transient {
                     Attempt::Retry {
@@ -749,6 +774,12 @@ impl HttpClient {
             }
         };
         let status = resp.status();
+        let outcome = match status {
+            StatusCode::TOO_MANY_REQUESTS => Outcome::Throttled,
+            StatusCode::SERVICE_UNAVAILABLE => Outcome::Overloaded,
+            _ if measured => Outcome::Answered(permit.elapsed()),
+            _ => Outcome::Unmeasured,
+        };
         if status == StatusCode::TOO_MANY_REQUESTS {
             self.counters.throttled.fetch_add(1, Ordering::Relaxed);
         }
@@ -759,6 +790,7 @@ impl HttpClient {
             && let Some(to) = location(&resp)
             && to.origin() != self.origin
         {
+            self.finish(permit, outcome);
             return Attempt::Foreign(to);
         }
         let retryable = status == StatusCode::TOO_MANY_REQUESTS
@@ -769,12 +801,19 @@ impl HttpClient {
                     StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT
                 ));
         if retryable {
+            self.finish(permit, outcome);
             return Attempt::Retry {
                 cause: ReadFailure::Status(status),
                 retry_after: retry_after(resp.headers()),
             };
         }
-        match read(resp).await {
+        let read = read(resp).await;
+        let outcome = match &read {
+            Err(ReadFailure::Timeout(_)) => Outcome::TimedOut,
+            _ => outcome,
+        };
+        self.finish(permit, outcome);
+        match read {
             Ok(t) => Attempt::Done(t),
             Err(f @ ReadFailure::TooLarge { .. }) => Attempt::Fail(f),
             Err(f) if idempotent => Attempt::Retry {
@@ -782,6 +821,14 @@ impl HttpClient {
                 retry_after: None,
             },
             Err(f) => Attempt::Fail(f),
+        }
+    }
+
+    /// Gives a place back to the limiter with the request's outcome, saying when the limit
+    /// moved (`-v` shows it).
+    fn finish(&self, permit: limit::Permit<'_>, outcome: Outcome) {
+        if let Some(now) = permit.finish(outcome) {
+            tracing::debug!(system = %self.system, limit = now, "requests in flight now limited to {now}");
         }
     }
 

@@ -179,6 +179,7 @@ impl World {
             email: o.email.clone(),
             org_id: (!o.org_id.is_empty()).then(|| o.org_id.clone()),
             concurrency: 8,
+            adaptive: true,
             timeout_secs: 30,
             api_key: Some(Secret::new(o.api_key_v4.clone())),
             api_key_v3: Some(Secret::new(o.api_key_v3.clone())),

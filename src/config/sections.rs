@@ -15,8 +15,10 @@ pub struct PhotoShelterConfig {
     /// The login.
     pub email: String,
     pub org_id: Option<String>,
-    /// Requests in flight at once, 1..=64.
+    /// The most requests in flight at once, 1..=64: the ceiling of the adaptive limit.
     pub concurrency: usize,
+    /// Whether the limit adapts to the server's pace (default) or stays at `concurrency`.
+    pub adaptive: bool,
     pub timeout_secs: u64,
     /// The psapi v4 key.
     pub api_key: Option<Secret>,
@@ -42,8 +44,10 @@ pub struct PreservicaConfig {
     pub protocol: Protocol,
     pub tenant: Option<String>,
     pub username: String,
-    /// Requests in flight at once, 1..=64.
+    /// The most requests in flight at once, 1..=64: the ceiling of the adaptive limit.
     pub concurrency: usize,
+    /// Whether the limit adapts to the server's pace (default) or stays at `concurrency`.
+    pub adaptive: bool,
     pub timeout_secs: u64,
     pub password: Option<Secret>,
     /// An asset `ferry doctor` may write to (and restore) to prove write access.

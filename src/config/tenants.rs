@@ -9,7 +9,8 @@ use super::validate::Ctx;
 use super::{ConfigError, Env};
 use crate::http::Limits;
 
-const DEFAULT_CONCURRENCY: usize = 8;
+/// The ceiling of the adaptive limit: the limit itself starts lower and finds the server's pace.
+const DEFAULT_CONCURRENCY: usize = 32;
 const MAX_CONCURRENCY: usize = 64;
 const DEFAULT_TIMEOUT_SECS: u64 = 60;
 const MAX_TIMEOUT_SECS: u64 = 3600;
@@ -80,6 +81,7 @@ impl Ctx<'_> {
                     pages: raw.max_pages,
                 },
             )?,
+            adaptive: raw.adaptive.is_none_or(Spanned::into_inner),
             allow_insecure_http: raw.allow_insecure_http.is_some_and(Spanned::into_inner),
             api_key: self.secret(env, "photoshelter.api_key", raw.api_key_file)?,
             api_key_v3: self.secret(env, "photoshelter.api_key_v3", raw.api_key_v3_file)?,
@@ -157,6 +159,7 @@ impl Ctx<'_> {
                     pages: raw.max_pages,
                 },
             )?,
+            adaptive: raw.adaptive.is_none_or(Spanned::into_inner),
             allow_insecure_http: raw.allow_insecure_http.is_some_and(Spanned::into_inner),
             password: self.secret(env, "preservica.password", raw.password_file)?,
             file: self.file.to_path_buf(),

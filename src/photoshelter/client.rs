@@ -386,6 +386,7 @@ impl PhotoShelterClient {
         let http = HttpOptions {
             timeout: std::time::Duration::from_secs(config.timeout_secs.max(1)),
             concurrency: config.concurrency.max(1),
+            adaptive: config.adaptive,
             limits: config.limits,
             allow_insecure_http: config.allow_insecure_http,
             ..HttpOptions::default()

@@ -131,6 +131,7 @@ impl Connection {
             http: HttpOptions {
                 timeout: Duration::from_secs(cfg.timeout_secs),
                 concurrency: cfg.concurrency,
+                adaptive: cfg.adaptive,
                 limits: cfg.limits,
                 allow_insecure_http: cfg.allow_insecure_http,
                 ..HttpOptions::default()

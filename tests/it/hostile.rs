@@ -227,6 +227,7 @@ fn photoshelter(url: &str, http: HttpOptions) -> PhotoShelterClient {
         email: "hostile@ferry.test".into(),
         org_id: None,
         concurrency: 4,
+        adaptive: true,
         timeout_secs: 30,
         api_key: Some(Secret::new(API_KEY)),
         api_key_v3: None,

@@ -46,6 +46,7 @@ pub fn config(emu: &PhotoShelterEmulator) -> PhotoShelterConfig {
         email: o.email.clone(),
         org_id: (!o.org_id.is_empty()).then(|| o.org_id.clone()),
         concurrency: 4,
+        adaptive: true,
         timeout_secs: 30,
         api_key: Some(Secret::new(o.api_key_v4.clone())),
         api_key_v3: Some(Secret::new(o.api_key_v3.clone())),

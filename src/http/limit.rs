@@ -1,0 +1,412 @@
+//! The limit on requests in flight to one system, found at run time: each system's pace is
+//! its own, and a fixed number is either too low (the night is wasted) or too high (the tenant
+//! throttles). The configured `concurrency` is the ceiling the limit never passes.
+//!
+//! The rule is additive increase, multiplicative decrease, as TCP does it:
+//! - **Slow start**: until the first sign of overload, each clean answer adds one (the limit
+//!   doubles every round trip), so a fast server reaches the ceiling in a few round trips.
+//! - **Congestion avoidance**: after that, each clean answer adds `1 / limit` (one per round
+//!   trip's worth of answers).
+//! - **Overload** (503, a timeout) halves the limit; **throttling** (429) takes 30% off: a
+//!   server that counts requests says precisely that there were too many, and halving would
+//!   leave a deep sawtooth below its limit; **a clear rise in latency** over the lowest seen
+//!   (the smoothed latency above twice the minimum, and by more than [`LATENCY_SLACK`]) takes
+//!   a tenth off.
+//! - **One decrease per round trip**: every permit carries the epoch it was taken in, and only
+//!   a signal from the current epoch decreases (then opens a new one). A burst of 429s from
+//!   requests sent together therefore halves the limit once, not once per request.
+//!
+//! With `adaptive = false` the limit stays at the ceiling: a plain semaphore.
+//!
+//! [`Limiter`] is the policy alone, pure and clock-free (tests feed it outcomes);
+//! [`AdaptiveLimit`] wraps it with the waiting.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+/// Where the limit starts: below most ceilings so a throttling server is not hit with the
+/// ceiling at once, and slow start reaches a fast server's ceiling within a few round trips.
+const INITIAL: usize = 4;
+/// The smoothed latency must exceed the minimum by this much (besides doubling) to count as a
+/// rise: on loopback or a LAN, a few milliseconds of jitter is doubling, not congestion.
+pub const LATENCY_SLACK: Duration = Duration::from_millis(15);
+/// After this many samples the minimum latency is measured afresh (from the smoothed one), so
+/// a server that became slower for good is not read as congested forever.
+const MIN_RTT_WINDOW: u64 = 2_000;
+
+/// How one request ended, as the limit sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Outcome {
+    /// A usable answer (any status the server chose to give) after `latency`.
+    Answered(Duration),
+    /// An answer whose latency says nothing of the server's load (a large upload).
+    Unmeasured,
+    /// 429: the server counts requests and there were too many.
+    Throttled,
+    /// 503: the server said it is overloaded.
+    Overloaded,
+    /// No answer within the timeout.
+    TimedOut,
+    /// The request never reached a verdict (connection refused, the caller gave up).
+    Dropped,
+}
+
+/// The policy: the current limit and what moves it.
+#[derive(Debug, Clone)]
+pub struct Limiter {
+    ceiling: usize,
+    adaptive: bool,
+    limit: f64,
+    slow_start: bool,
+    epoch: u64,
+    min_latency: Option<Duration>,
+    smoothed: Option<Duration>,
+    samples: u64,
+    lowest: usize,
+    highest: usize,
+}
+
+impl Limiter {
+    pub fn new(ceiling: usize, adaptive: bool) -> Limiter {
+        let ceiling = ceiling.max(1);
+        let start = if adaptive {
+            INITIAL.min(ceiling)
+        } else {
+            ceiling
+        };
+        Limiter {
+            ceiling,
+            adaptive,
+            limit: start as f64,
+            slow_start: true,
+            epoch: 0,
+            min_latency: None,
+            smoothed: None,
+            samples: 0,
+            lowest: start,
+            highest: start,
+        }
+    }
+
+    /// Requests allowed in flight now.
+    pub fn current(&self) -> usize {
+        (self.limit.floor() as usize).clamp(1, self.ceiling)
+    }
+
+    /// The epoch a request taken now belongs to.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// The lowest and highest limit so far.
+    pub fn range(&self) -> (usize, usize) {
+        (self.lowest, self.highest)
+    }
+
+    pub fn ceiling(&self) -> usize {
+        self.ceiling
+    }
+
+    /// Moves the limit for a request taken in `epoch` that ended with `outcome`; returns the
+    /// new limit when it changed by a whole request.
+    pub fn record(&mut self, epoch: u64, outcome: Outcome) -> Option<usize> {
+        if !self.adaptive {
+            return None;
+        }
+        let before = self.current();
+        match outcome {
+            Outcome::Answered(latency) => {
+                if self.observe(latency) {
+                    self.decrease(epoch, 0.9);
+                } else {
+                    self.increase();
+                }
+            }
+            Outcome::Throttled => self.decrease(epoch, 0.7),
+            Outcome::Overloaded | Outcome::TimedOut => self.decrease(epoch, 0.5),
+            Outcome::Unmeasured | Outcome::Dropped => {}
+        }
+        let after = self.current();
+        self.lowest = self.lowest.min(after);
+        self.highest = self.highest.max(after);
+        (after != before).then_some(after)
+    }
+
+    /// Takes a latency sample; `true` when latency has clearly risen over the minimum.
+    fn observe(&mut self, latency: Duration) -> bool {
+        self.samples += 1;
+        let smoothed = match self.smoothed {
+            // An exponential average over about ten samples: one slow answer is not a trend.
+            Some(s) => (s * 9 + latency) / 10,
+            None => latency,
+        };
+        self.smoothed = Some(smoothed);
+        if self.samples.is_multiple_of(MIN_RTT_WINDOW) {
+            self.min_latency = Some(smoothed);
+        }
+        let min = *self.min_latency.get_or_insert(latency);
+        if latency < min {
+            self.min_latency = Some(latency);
+            return false;
+        }
+        smoothed > min * 2 && smoothed > min + LATENCY_SLACK
+    }
+
+    fn increase(&mut self) {
+        let step = if self.slow_start {
+            1.0
+        } else {
+            1.0 / self.limit.max(1.0)
+        };
+        self.limit = (self.limit + step).min(self.ceiling as f64);
+    }
+
+    fn decrease(&mut self, epoch: u64, factor: f64) {
+        if epoch != self.epoch {
+            return;
+        }
+        self.slow_start = false;
+        self.limit = (self.limit * factor).max(1.0);
+        self.epoch += 1;
+    }
+}
+
+/// The limiter shared by every request to one system, with waiting for a free place.
+#[derive(Debug)]
+pub struct AdaptiveLimit {
+    state: Mutex<State>,
+    freed: Notify,
+}
+
+#[derive(Debug)]
+struct State {
+    limiter: Limiter,
+    in_flight: usize,
+}
+
+/// A place among the requests in flight; give it back with [`Permit::finish`]. Dropped
+/// without a verdict (the caller was cancelled), it frees its place and moves nothing.
+#[derive(Debug)]
+pub struct Permit<'a> {
+    owner: &'a AdaptiveLimit,
+    epoch: u64,
+    taken: Instant,
+    finished: bool,
+}
+
+impl AdaptiveLimit {
+    pub fn new(ceiling: usize, adaptive: bool) -> AdaptiveLimit {
+        AdaptiveLimit {
+            state: Mutex::new(State {
+                limiter: Limiter::new(ceiling, adaptive),
+                in_flight: 0,
+            }),
+            freed: Notify::new(),
+        }
+    }
+
+    /// Waits for a place among the requests in flight.
+    pub async fn acquire(&self) -> Permit<'_> {
+        loop {
+            // Registered before looking, so a place freed in between still wakes us.
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            {
+                let mut state = self.lock();
+                if state.in_flight < state.limiter.current() {
+                    state.in_flight += 1;
+                    return Permit {
+                        owner: self,
+                        epoch: state.limiter.epoch(),
+                        taken: Instant::now(),
+                        finished: false,
+                    };
+                }
+            }
+            freed.await;
+        }
+    }
+
+    /// Requests allowed in flight now.
+    pub fn current(&self) -> usize {
+        self.lock().limiter.current()
+    }
+
+    /// The lowest and highest limit so far, and the ceiling.
+    pub fn range(&self) -> (usize, usize, usize) {
+        let state = self.lock();
+        let (low, high) = state.limiter.range();
+        (low, high, state.limiter.ceiling())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // The state is two numbers and a policy with no invariant a panic could break
+        // half-way, so a poisoned lock is still good to use.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn release(&self, epoch: u64, outcome: Outcome) -> Option<usize> {
+        let changed = {
+            let mut state = self.lock();
+            state.in_flight = state.in_flight.saturating_sub(1);
+            state.limiter.record(epoch, outcome)
+        };
+        self.freed.notify_waiters();
+        changed
+    }
+}
+
+impl Permit<'_> {
+    /// How long since the place was taken.
+    pub fn elapsed(&self) -> Duration {
+        self.taken.elapsed()
+    }
+
+    /// Frees the place with the request's outcome; returns the new limit when it changed.
+    pub fn finish(mut self, outcome: Outcome) -> Option<usize> {
+        self.finished = true;
+        self.owner.release(self.epoch, outcome)
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.owner.release(self.epoch, Outcome::Dropped);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FAST: Duration = Duration::from_millis(20);
+
+    /// Feeds `n` clean answers at `latency`, each from the epoch current when it was sent.
+    fn answer(l: &mut Limiter, n: usize, latency: Duration) {
+        for _ in 0..n {
+            let e = l.epoch();
+            l.record(e, Outcome::Answered(latency));
+        }
+    }
+
+    #[test]
+    fn a_fast_clean_server_takes_the_limit_to_the_ceiling_and_no_further() {
+        let mut l = Limiter::new(32, true);
+        assert_eq!(l.current(), INITIAL);
+        answer(&mut l, 28, FAST);
+        assert_eq!(l.current(), 32, "slow start adds one per clean answer");
+        answer(&mut l, 1_000, FAST);
+        assert_eq!(l.current(), 32);
+        assert_eq!(l.range(), (INITIAL, 32));
+    }
+
+    #[test]
+    fn a_burst_of_overload_answers_from_one_round_trip_halves_the_limit_once() {
+        let mut l = Limiter::new(32, true);
+        answer(&mut l, 28, FAST);
+        let sent_together = l.epoch();
+        for _ in 0..10 {
+            l.record(sent_together, Outcome::Overloaded);
+        }
+        assert_eq!(l.current(), 16);
+        // The next round trip's timeout halves it again; throttling takes 30% off.
+        l.record(l.epoch(), Outcome::TimedOut);
+        assert_eq!(l.current(), 8);
+        l.record(l.epoch(), Outcome::Throttled);
+        assert_eq!(l.current(), 5);
+    }
+
+    #[test]
+    fn after_overload_the_limit_grows_by_about_one_per_round_trip() {
+        let mut l = Limiter::new(32, true);
+        answer(&mut l, 12, FAST); // 16
+        l.record(l.epoch(), Outcome::Overloaded); // 8
+        assert_eq!(l.current(), 8);
+        answer(&mut l, 9, FAST);
+        assert_eq!(l.current(), 9, "a round trip's worth of answers adds one");
+        answer(&mut l, 500, FAST);
+        assert_eq!(l.current(), 32, "and it recovers to the ceiling");
+    }
+
+    #[test]
+    fn a_server_that_throttles_beyond_six_keeps_the_limit_near_six() {
+        // A model of `--max-in-flight 6`: each round trip sends `limit` requests; those
+        // beyond six are answered 429.
+        let mut l = Limiter::new(32, true);
+        let mut seen = Vec::new();
+        for _ in 0..200 {
+            let epoch = l.epoch();
+            let sent = l.current();
+            for i in 0..sent {
+                let outcome = if i < 6 {
+                    Outcome::Answered(FAST)
+                } else {
+                    Outcome::Throttled
+                };
+                l.record(epoch, outcome);
+            }
+            seen.push(l.current());
+        }
+        let settled = &seen[100..];
+        assert!(settled.iter().all(|n| (4..=7).contains(n)), "{settled:?}");
+        let mean = settled.iter().sum::<usize>() as f64 / settled.len() as f64;
+        assert!((5.0..=7.0).contains(&mean), "mean {mean}");
+    }
+
+    #[test]
+    fn a_clear_rise_in_latency_takes_a_tenth_off_but_jitter_does_not() {
+        let mut l = Limiter::new(32, true);
+        answer(&mut l, 16, Duration::from_millis(2));
+        let high = l.current();
+        // Doubling of a 2 ms latency is within the slack: still growing.
+        answer(&mut l, 4, Duration::from_millis(5));
+        assert!(l.current() > high);
+        let before = l.current();
+        answer(&mut l, 40, Duration::from_millis(80));
+        assert!(l.current() < before, "{} !< {before}", l.current());
+    }
+
+    #[test]
+    fn large_uploads_and_cancelled_requests_move_nothing() {
+        let mut l = Limiter::new(32, true);
+        for outcome in [Outcome::Unmeasured, Outcome::Dropped] {
+            assert_eq!(l.record(l.epoch(), outcome), None);
+        }
+        assert_eq!(l.current(), INITIAL);
+    }
+
+    #[test]
+    fn a_fixed_limit_stays_at_the_ceiling_whatever_happens() {
+        let mut l = Limiter::new(12, false);
+        assert_eq!(l.current(), 12);
+        for _ in 0..5 {
+            assert_eq!(l.record(l.epoch(), Outcome::Overloaded), None);
+        }
+        assert_eq!(l.current(), 12);
+    }
+
+    #[tokio::test]
+    async fn no_more_requests_than_the_limit_are_in_flight_and_a_freed_place_wakes_a_waiter() {
+        let limit = std::sync::Arc::new(AdaptiveLimit::new(2, false));
+        let a = limit.acquire().await;
+        let _b = limit.acquire().await;
+        let waiter = {
+            let limit = limit.clone();
+            tokio::spawn(async move {
+                let p = limit.acquire().await;
+                p.finish(Outcome::Answered(FAST));
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiter.is_finished(), "a third request waits");
+        drop(a);
+        tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("the waiter gets the freed place")
+            .unwrap();
+    }
+}

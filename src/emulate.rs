@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -32,6 +33,9 @@ pub struct FaultOptions {
     pub unavailable_share: f64,
     /// Share of successful responses whose body is cut in half.
     pub truncate_share: f64,
+    /// A server-side limit: beyond this many requests in flight at once (logins included),
+    /// answer 429 with `Retry-After`, as a tenant's gateway does. `None`: no limit.
+    pub max_in_flight: Option<usize>,
     /// Seed of the fault generator.
     pub seed: u64,
     /// Path prefixes never faulted (e.g. login), so a test can aim faults at data calls.
@@ -67,6 +71,7 @@ impl FaultOptions {
             || self.throttle_share > 0.0
             || self.unavailable_share > 0.0
             || self.truncate_share > 0.0
+            || self.max_in_flight.is_some()
     }
 }
 
@@ -225,7 +230,18 @@ pub struct Faults {
     options: Mutex<FaultOptions>,
     scripted: Mutex<Vec<ScriptedFault>>,
     rng: Mutex<StdRng>,
+    /// Requests being handled now, for `max_in_flight`.
+    in_flight: Arc<AtomicUsize>,
     pub log: Arc<RequestLog>,
+}
+
+/// One request counted in flight until dropped.
+struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Faults {
@@ -234,6 +250,7 @@ impl Faults {
             rng: Mutex::new(StdRng::seed_from_u64(options.seed)),
             options: Mutex::new(options),
             scripted: Mutex::new(Vec::new()),
+            in_flight: Arc::new(AtomicUsize::new(0)),
             log: Arc::new(RequestLog::default()),
         })
     }
@@ -267,6 +284,16 @@ impl Faults {
         Some(answer)
     }
 
+    /// Counts a request in; `None` when that passes the limit (and it was not counted).
+    fn enter(&self, limit: Option<usize>) -> Option<InFlight> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        let guard = InFlight(self.in_flight.clone());
+        match limit {
+            Some(max) if now > max => None,
+            _ => Some(guard),
+        }
+    }
+
     fn roll(&self, share: f64) -> bool {
         share > 0.0 && lock(&self.rng).random_bool(share.min(1.0))
     }
@@ -279,9 +306,6 @@ pub async fn fault_layer(State(faults): State<Arc<Faults>>, req: Request, next: 
     let query = req.uri().query().map(str::to_string);
     let opts = faults.options();
     let exempt = opts.exempt_prefixes.iter().any(|p| path.starts_with(p));
-    if opts.latency > Duration::ZERO {
-        tokio::time::sleep(opts.latency).await;
-    }
     let log = |status: u16, injected: bool| {
         faults.log.push(LoggedRequest {
             method: method.clone(),
@@ -291,6 +315,13 @@ pub async fn fault_layer(State(faults): State<Arc<Faults>>, req: Request, next: 
             injected,
         })
     };
+    let Some(_in_flight) = faults.enter(opts.max_in_flight) else {
+        log(429, true);
+        return too_many(opts.retry_after_secs);
+    };
+    if opts.latency > Duration::ZERO {
+        tokio::time::sleep(opts.latency).await;
+    }
     match faults.scripted_for(&method, &path) {
         Some(ScriptedAnswer::Status(status)) => {
             log(status, true);
@@ -312,13 +343,7 @@ pub async fn fault_layer(State(faults): State<Arc<Faults>>, req: Request, next: 
     }
     if !exempt && faults.roll(opts.throttle_share) {
         log(429, true);
-        let mut resp = (StatusCode::TOO_MANY_REQUESTS, "slow down").into_response();
-        resp.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from_str(&opts.retry_after_secs.to_string())
-                .unwrap_or(HeaderValue::from_static("1")),
-        );
-        return resp;
+        return too_many(opts.retry_after_secs);
     }
     if !exempt && faults.roll(opts.unavailable_share) {
         let status = if faults.roll(0.5) {
@@ -336,6 +361,17 @@ pub async fn fault_layer(State(faults): State<Arc<Faults>>, req: Request, next: 
         return cut_short(resp).await;
     }
     log(status.as_u16(), false);
+    resp
+}
+
+/// 429 with `Retry-After`.
+fn too_many(retry_after_secs: u64) -> Response {
+    let mut resp = (StatusCode::TOO_MANY_REQUESTS, "slow down").into_response();
+    resp.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from_str(&retry_after_secs.to_string())
+            .unwrap_or(HeaderValue::from_static("1")),
+    );
     resp
 }
 

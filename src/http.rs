@@ -44,7 +44,7 @@ mod paging;
 
 use attempt::{Attempt, ReadFailure, location, reply, retry_after};
 
-pub use limit::{AdaptiveLimit, Limiter, Outcome};
+pub use limit::{AdaptiveLimit, Class, Limiter, Outcome};
 pub use paging::{ListingError, PageBound};
 
 /// Query parameters whose values are credentials; they are replaced in every URL ferry shows.
@@ -76,6 +76,16 @@ pub enum AnswerKind {
 }
 
 impl AnswerKind {
+    /// The latency class of this kind's requests, for the adaptive limit.
+    fn class(self) -> Class {
+        match self {
+            AnswerKind::Login => Class::Login,
+            AnswerKind::Page => Class::Page,
+            AnswerKind::Record => Class::Record,
+            AnswerKind::Fragment => Class::Fragment,
+        }
+    }
+
     /// The `ferry.toml` key (in the system's section) that sets this limit, in MiB.
     pub fn key(self) -> &'static str {
         match self {
@@ -370,16 +380,38 @@ pub struct RequestCounts {
     pub throttled: u64,
     /// Answers of 5xx.
     pub server_errors: u64,
+    /// The range the limit on requests in flight moved in (absent in reports of older runs).
+    pub concurrency: Option<ConcurrencyRange>,
+}
+
+/// The lowest and highest the limit on requests in flight was, below its ceiling.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConcurrencyRange {
+    pub low: usize,
+    pub high: usize,
+    pub ceiling: usize,
+}
+
+impl fmt::Display for ConcurrencyRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.low == self.high {
+            write!(f, "{} (ceiling {})", self.low, self.ceiling)
+        } else {
+            write!(f, "{}–{} (ceiling {})", self.low, self.high, self.ceiling)
+        }
+    }
 }
 
 impl RequestCounts {
     /// What was sent after `earlier` was taken: the counts of one run on a shared client.
+    /// The concurrency range is this one's (the client's range is reset when a run starts).
     pub fn since(&self, earlier: &RequestCounts) -> RequestCounts {
         RequestCounts {
             requests: self.requests.saturating_sub(earlier.requests),
             retries: self.retries.saturating_sub(earlier.retries),
             throttled: self.throttled.saturating_sub(earlier.throttled),
             server_errors: self.server_errors.saturating_sub(earlier.server_errors),
+            concurrency: self.concurrency,
         }
     }
 }
@@ -580,9 +612,17 @@ impl HttpClient {
         self.limit.current()
     }
 
-    /// The lowest and highest the limit has been, and its ceiling.
-    pub fn concurrency_range(&self) -> (usize, usize, usize) {
-        self.limit.range()
+    /// The lowest and highest the limit has been since the last reset, and its ceiling.
+    pub fn concurrency_range(&self) -> ConcurrencyRange {
+        let (low, high, ceiling) = self.limit.range();
+        ConcurrencyRange { low, high, ceiling }
+    }
+
+    /// Starts a new range at the current limit, and returns the counts so far: what a run
+    /// takes when it starts, to report what it sent and the range the limit moved in.
+    pub fn start_counting(&self) -> RequestCounts {
+        self.limit.reset_range();
+        self.counts()
     }
 
     pub fn counts(&self) -> RequestCounts {
@@ -591,6 +631,7 @@ impl HttpClient {
             retries: self.counters.retries.load(Ordering::Relaxed),
             throttled: self.counters.throttled.load(Ordering::Relaxed),
             server_errors: self.counters.server_errors.load(Ordering::Relaxed),
+            concurrency: Some(self.concurrency_range()),
         }
     }
 
@@ -625,8 +666,13 @@ impl HttpClient {
         F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     {
         let limit = self.options.limits.body(kind);
-        self.send_with(build, |resp| reply(resp, kind, limit), repeatable)
-            .await
+        self.send_with(
+            build,
+            |resp| reply(resp, kind, limit),
+            repeatable,
+            kind.class(),
+        )
+        .await
     }
 
     /// Reads a response already received (from [`send_streaming`](Self::send_streaming)) as a
@@ -648,7 +694,7 @@ impl HttpClient {
     where
         F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     {
-        self.send_with(build, |resp| async move { Ok(resp) }, false)
+        self.send_with(build, |resp| async move { Ok(resp) }, false, Class::File)
             .await
     }
 
@@ -671,6 +717,7 @@ impl HttpClient {
         build: F,
         read: R,
         repeatable: bool,
+        class: Class,
     ) -> Result<T, HttpError>
     where
         F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
@@ -693,7 +740,7 @@ impl HttpClient {
                     method,
                     Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
                 );
-            let (cause, retry_after) = match self.attempt(request, &read, idempotent).await {
+            let (cause, retry_after) = match self.attempt(request, &read, idempotent, class).await {
                 Attempt::Done(t) => return Ok(t),
                 Attempt::Foreign(to) => return Err(self.foreign(&to)),
                 Attempt::Fail(failure) => {
@@ -741,6 +788,7 @@ impl HttpClient {
         request: reqwest::Request,
         read: &R,
         idempotent: bool,
+        class: Class,
     ) -> Attempt<T>
     where
         R: Fn(reqwest::Response) -> Fut,
@@ -777,7 +825,7 @@ impl HttpClient {
         let outcome = match status {
             StatusCode::TOO_MANY_REQUESTS => Outcome::Throttled,
             StatusCode::SERVICE_UNAVAILABLE => Outcome::Overloaded,
-            _ if measured => Outcome::Answered(permit.elapsed()),
+            _ if measured => Outcome::Answered(permit.elapsed(), class),
             _ => Outcome::Unmeasured,
         };
         if status == StatusCode::TOO_MANY_REQUESTS {

@@ -65,6 +65,10 @@ pub(super) struct FaultArgs {
     /// Share of answers cut short (0 to 1)
     #[arg(long, default_value_t = 0.0)]
     truncate: f64,
+    /// Answer 429 with Retry-After beyond this many requests in flight at once (logins
+    /// included), like a tenant's gateway; unlimited when not given
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    max_in_flight: Option<u64>,
 }
 
 impl FaultArgs {
@@ -85,6 +89,7 @@ impl FaultArgs {
             retry_after_secs: 1,
             unavailable_share: self.unavailable,
             truncate_share: self.truncate,
+            max_in_flight: self.max_in_flight.map(|n| n as usize),
             // Logins stay reliable so that faults hit the data calls under test.
             exempt_prefixes: vec![crate::preservica::wire::ACCESS_TOKEN_PREFIX.into()],
             ..Default::default()

@@ -9,9 +9,10 @@
 //!   trip's worth of answers).
 //! - **Overload** (503, a timeout) halves the limit; **throttling** (429) takes 30% off: a
 //!   server that counts requests says precisely that there were too many, and halving would
-//!   leave a deep sawtooth below its limit; **a clear rise in latency** over the lowest seen
-//!   (the smoothed latency above twice the minimum, and by more than [`LATENCY_SLACK`]) takes
-//!   a tenth off.
+//!   leave a deep sawtooth below its limit; **a clear rise in latency** takes a tenth off.
+//!   Latency is judged against the lowest seen for the same kind of request ([`Class`]: a
+//!   listing page costs a server more than a record), as a smoothed ratio: a rise is the
+//!   smoothed ratio above two, with this answer more than [`LATENCY_SLACK`] over its minimum.
 //! - **One decrease per round trip**: every permit carries the epoch it was taken in, and only
 //!   a signal from the current epoch decreases (then opens a new one). A burst of 429s from
 //!   requests sent together therefore halves the limit once, not once per request.
@@ -31,15 +32,42 @@ const INITIAL: usize = 4;
 /// The smoothed latency must exceed the minimum by this much (besides doubling) to count as a
 /// rise: on loopback or a LAN, a few milliseconds of jitter is doubling, not congestion.
 pub const LATENCY_SLACK: Duration = Duration::from_millis(15);
-/// After this many samples the minimum latency is measured afresh (from the smoothed one), so
-/// a server that became slower for good is not read as congested forever.
-const MIN_RTT_WINDOW: u64 = 2_000;
+/// Every this many samples the minimum latencies are let up by a quarter, so a server that
+/// became slower for good is not read as congested forever.
+const MIN_RTT_WINDOW: u64 = 1_000;
+/// Below this, latencies are too small to take a ratio of.
+const LATENCY_FLOOR: Duration = Duration::from_micros(100);
+
+/// The kind of request a latency belongs to: each has its own minimum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    Login,
+    Page,
+    Record,
+    Fragment,
+    /// A streamed file's answer head.
+    File,
+}
+
+impl Class {
+    const ALL: usize = 5;
+
+    fn index(self) -> usize {
+        match self {
+            Class::Login => 0,
+            Class::Page => 1,
+            Class::Record => 2,
+            Class::Fragment => 3,
+            Class::File => 4,
+        }
+    }
+}
 
 /// How one request ended, as the limit sees it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Outcome {
     /// A usable answer (any status the server chose to give) after `latency`.
-    Answered(Duration),
+    Answered(Duration, Class),
     /// An answer whose latency says nothing of the server's load (a large upload).
     Unmeasured,
     /// 429: the server counts requests and there were too many.
@@ -60,8 +88,9 @@ pub struct Limiter {
     limit: f64,
     slow_start: bool,
     epoch: u64,
-    min_latency: Option<Duration>,
-    smoothed: Option<Duration>,
+    min_latency: [Option<Duration>; Class::ALL],
+    /// Latency over its class's minimum, smoothed over about ten answers.
+    smoothed_ratio: f64,
     samples: u64,
     lowest: usize,
     highest: usize,
@@ -81,8 +110,8 @@ impl Limiter {
             limit: start as f64,
             slow_start: true,
             epoch: 0,
-            min_latency: None,
-            smoothed: None,
+            min_latency: [None; Class::ALL],
+            smoothed_ratio: 1.0,
             samples: 0,
             lowest: start,
             highest: start,
@@ -99,27 +128,38 @@ impl Limiter {
         self.epoch
     }
 
-    /// The lowest and highest limit so far.
+    /// The lowest and highest limit since the range was last reset.
     pub fn range(&self) -> (usize, usize) {
         (self.lowest, self.highest)
+    }
+
+    /// Starts a new range at the current limit (a run reports the range it moved in).
+    pub fn reset_range(&mut self) {
+        self.lowest = self.current();
+        self.highest = self.current();
     }
 
     pub fn ceiling(&self) -> usize {
         self.ceiling
     }
 
-    /// Moves the limit for a request taken in `epoch` that ended with `outcome`; returns the
-    /// new limit when it changed by a whole request.
-    pub fn record(&mut self, epoch: u64, outcome: Outcome) -> Option<usize> {
+    /// Moves the limit for a request taken in `epoch` that ended with `outcome` while
+    /// `in_flight` requests (itself included) were out; returns the new limit when it changed
+    /// by a whole request.
+    ///
+    /// A clean answer raises the limit only while the limit is in use (at least half of it in
+    /// flight): a caller that sends a few requests at a time says nothing of whether the server
+    /// takes more, and a limit grown on such answers would be spent at once in a burst.
+    pub fn record(&mut self, epoch: u64, outcome: Outcome, in_flight: usize) -> Option<usize> {
         if !self.adaptive {
             return None;
         }
         let before = self.current();
         match outcome {
-            Outcome::Answered(latency) => {
-                if self.observe(latency) {
+            Outcome::Answered(latency, class) => {
+                if self.observe(latency, class) {
                     self.decrease(epoch, 0.9);
-                } else {
+                } else if in_flight * 2 >= self.current() {
                     self.increase();
                 }
             }
@@ -134,23 +174,22 @@ impl Limiter {
     }
 
     /// Takes a latency sample; `true` when latency has clearly risen over the minimum.
-    fn observe(&mut self, latency: Duration) -> bool {
+    fn observe(&mut self, latency: Duration, class: Class) -> bool {
         self.samples += 1;
-        let smoothed = match self.smoothed {
-            // An exponential average over about ten samples: one slow answer is not a trend.
-            Some(s) => (s * 9 + latency) / 10,
-            None => latency,
-        };
-        self.smoothed = Some(smoothed);
         if self.samples.is_multiple_of(MIN_RTT_WINDOW) {
-            self.min_latency = Some(smoothed);
+            for min in self.min_latency.iter_mut().flatten() {
+                *min += *min / 4;
+            }
         }
-        let min = *self.min_latency.get_or_insert(latency);
-        if latency < min {
-            self.min_latency = Some(latency);
-            return false;
+        let min = self.min_latency[class.index()].get_or_insert(latency);
+        if latency < *min {
+            *min = latency;
         }
-        smoothed > min * 2 && smoothed > min + LATENCY_SLACK
+        let min = *min;
+        let ratio = latency.max(LATENCY_FLOOR).as_secs_f64() / min.max(LATENCY_FLOOR).as_secs_f64();
+        // An exponential average over about ten answers: one slow answer is not a trend.
+        self.smoothed_ratio = 0.9 * self.smoothed_ratio + 0.1 * ratio;
+        self.smoothed_ratio > 2.0 && latency > min + LATENCY_SLACK
     }
 
     fn increase(&mut self) {
@@ -234,11 +273,16 @@ impl AdaptiveLimit {
         self.lock().limiter.current()
     }
 
-    /// The lowest and highest limit so far, and the ceiling.
+    /// The lowest and highest limit since the last reset, and the ceiling.
     pub fn range(&self) -> (usize, usize, usize) {
         let state = self.lock();
         let (low, high) = state.limiter.range();
         (low, high, state.limiter.ceiling())
+    }
+
+    /// Starts a new range at the current limit.
+    pub fn reset_range(&self) {
+        self.lock().limiter.reset_range();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -250,8 +294,9 @@ impl AdaptiveLimit {
     fn release(&self, epoch: u64, outcome: Outcome) -> Option<usize> {
         let changed = {
             let mut state = self.lock();
-            state.in_flight = state.in_flight.saturating_sub(1);
-            state.limiter.record(epoch, outcome)
+            let in_flight = state.in_flight;
+            state.in_flight = in_flight.saturating_sub(1);
+            state.limiter.record(epoch, outcome, in_flight)
         };
         self.freed.notify_waiters();
         changed
@@ -289,7 +334,7 @@ mod tests {
     fn answer(l: &mut Limiter, n: usize, latency: Duration) {
         for _ in 0..n {
             let e = l.epoch();
-            l.record(e, Outcome::Answered(latency));
+            l.record(e, Outcome::Answered(latency, Class::Record), l.current());
         }
     }
 
@@ -310,13 +355,13 @@ mod tests {
         answer(&mut l, 28, FAST);
         let sent_together = l.epoch();
         for _ in 0..10 {
-            l.record(sent_together, Outcome::Overloaded);
+            l.record(sent_together, Outcome::Overloaded, 32);
         }
         assert_eq!(l.current(), 16);
         // The next round trip's timeout halves it again; throttling takes 30% off.
-        l.record(l.epoch(), Outcome::TimedOut);
+        l.record(l.epoch(), Outcome::TimedOut, 16);
         assert_eq!(l.current(), 8);
-        l.record(l.epoch(), Outcome::Throttled);
+        l.record(l.epoch(), Outcome::Throttled, 8);
         assert_eq!(l.current(), 5);
     }
 
@@ -324,7 +369,7 @@ mod tests {
     fn after_overload_the_limit_grows_by_about_one_per_round_trip() {
         let mut l = Limiter::new(32, true);
         answer(&mut l, 12, FAST); // 16
-        l.record(l.epoch(), Outcome::Overloaded); // 8
+        l.record(l.epoch(), Outcome::Overloaded, 16); // 8
         assert_eq!(l.current(), 8);
         answer(&mut l, 9, FAST);
         assert_eq!(l.current(), 9, "a round trip's worth of answers adds one");
@@ -343,11 +388,11 @@ mod tests {
             let sent = l.current();
             for i in 0..sent {
                 let outcome = if i < 6 {
-                    Outcome::Answered(FAST)
+                    Outcome::Answered(FAST, Class::Record)
                 } else {
                     Outcome::Throttled
                 };
-                l.record(epoch, outcome);
+                l.record(epoch, outcome, sent);
             }
             seen.push(l.current());
         }
@@ -371,10 +416,47 @@ mod tests {
     }
 
     #[test]
+    fn answers_to_a_caller_that_leaves_the_limit_unused_do_not_raise_it() {
+        let mut l = Limiter::new(32, true);
+        for _ in 0..100 {
+            l.record(l.epoch(), Outcome::Answered(FAST, Class::Record), 1);
+        }
+        assert_eq!(l.current(), INITIAL);
+        l.record(l.epoch(), Outcome::Answered(FAST, Class::Record), 2);
+        assert_eq!(l.current(), INITIAL + 1, "half the limit in use counts");
+    }
+
+    #[test]
+    fn the_range_is_the_one_moved_in_since_the_last_reset() {
+        let mut l = Limiter::new(32, true);
+        answer(&mut l, 28, FAST);
+        l.reset_range();
+        assert_eq!(l.range(), (32, 32));
+        l.record(l.epoch(), Outcome::Overloaded, 32);
+        answer(&mut l, 40, FAST);
+        assert_eq!(l.range().0, 16);
+    }
+
+    #[test]
+    fn slower_kinds_of_request_are_judged_against_their_own_minimum() {
+        let mut l = Limiter::new(32, true);
+        for _ in 0..20 {
+            let e = l.epoch();
+            l.record(e, Outcome::Answered(FAST, Class::Record), l.current());
+            l.record(e, Outcome::Answered(FAST * 5, Class::Page), l.current());
+        }
+        assert_eq!(
+            l.current(),
+            32,
+            "pages five times slower than records are no rise"
+        );
+    }
+
+    #[test]
     fn large_uploads_and_cancelled_requests_move_nothing() {
         let mut l = Limiter::new(32, true);
         for outcome in [Outcome::Unmeasured, Outcome::Dropped] {
-            assert_eq!(l.record(l.epoch(), outcome), None);
+            assert_eq!(l.record(l.epoch(), outcome, 4), None);
         }
         assert_eq!(l.current(), INITIAL);
     }
@@ -384,7 +466,7 @@ mod tests {
         let mut l = Limiter::new(12, false);
         assert_eq!(l.current(), 12);
         for _ in 0..5 {
-            assert_eq!(l.record(l.epoch(), Outcome::Overloaded), None);
+            assert_eq!(l.record(l.epoch(), Outcome::Overloaded, 12), None);
         }
         assert_eq!(l.current(), 12);
     }
@@ -398,7 +480,7 @@ mod tests {
             let limit = limit.clone();
             tokio::spawn(async move {
                 let p = limit.acquire().await;
-                p.finish(Outcome::Answered(FAST));
+                p.finish(Outcome::Answered(FAST, Class::Record));
             })
         };
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -452,6 +452,17 @@ impl PhotoShelterClient {
         self.http.counts()
     }
 
+    /// The counts so far, starting a new range of the limit on requests in flight: taken when
+    /// a run starts.
+    pub fn start_counting(&self) -> RequestCounts {
+        self.http.start_counting()
+    }
+
+    /// Requests allowed in flight now (the adaptive limit).
+    pub fn concurrency_limit(&self) -> usize {
+        self.http.concurrency_limit()
+    }
+
     // -----------------------------------------------------------------------------------------
     // Plumbing
 

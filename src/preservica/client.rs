@@ -216,6 +216,17 @@ impl PreservicaClient {
         self.http.counts()
     }
 
+    /// The counts so far, starting a new range of the limit on requests in flight: taken when
+    /// a run starts.
+    pub fn start_counting(&self) -> RequestCounts {
+        self.http.start_counting()
+    }
+
+    /// Requests allowed in flight now (the adaptive limit).
+    pub fn concurrency_limit(&self) -> usize {
+        self.http.concurrency_limit()
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{}", self.conn.base_url.trim_end_matches('/'), path)
     }

@@ -35,6 +35,14 @@ pub fn describe_sync(report: &RunReport, html: &Path, say: &mut dyn FnMut(String
         "  API calls: PhotoShelter {}, Preservica {}; {:.1} s",
         s.api_calls_photoshelter.requests, s.api_calls_preservica.requests, s.seconds_total
     ));
+    if let (Some(a), Some(b)) = (
+        s.api_calls_photoshelter.concurrency,
+        s.api_calls_preservica.concurrency,
+    ) {
+        say(format!(
+            "  requests in flight: PhotoShelter {a}, Preservica {b}"
+        ));
+    }
     if let Some(why) = &report.stopped {
         say(format!("  stopped: {why}"));
     }

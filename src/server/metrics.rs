@@ -9,6 +9,7 @@
 //! | `ferry_last_run_duration_seconds` | gauge | its `summary.seconds_total` |
 //! | `ferry_fields_drifted` | gauge | its `summary.drifted` |
 //! | `ferry_last_run_api_requests{system}` | gauge | its requests to each system |
+//! | `ferry_last_run_concurrency{system,bound}` | gauge | the limit on requests in flight to each system in that run: its `low` and `high`, and the `ceiling` |
 //! | `ferry_pushes_total{system}` | counter | writes to each system verified and done |
 //! | `ferry_push_failures_total{system}` | counter | writes to each system that failed |
 //! | `ferry_failures_total` | counter | failures over all runs' summaries |
@@ -99,6 +100,7 @@ fn render(t: &RunTotals, last: Option<&Run>, locked_out: bool) -> String {
     let mut out = String::with_capacity(4096);
     render_runs(&mut out, t);
     render_last_run(&mut out, last);
+    render_concurrency(&mut out, last.and_then(|r| r.summary.as_ref()));
     render_totals(&mut out, t, locked_out);
     out
 }
@@ -202,6 +204,35 @@ fn render_last_run(out: &mut String, last: Option<&Run>) {
                 out,
                 "ferry_last_run_api_requests{{system=\"{s}\"}} {}",
                 num(n)
+            );
+        }
+    }
+}
+
+/// The range the adaptive limit on requests in flight moved in during the latest finished
+/// run, per system: how fast each server let ferry go.
+fn render_concurrency(out: &mut String, summary: Option<&serde_json::Value>) {
+    let ranges: Vec<(&str, crate::http::ConcurrencyRange)> = SYSTEMS
+        .into_iter()
+        .filter_map(|s| {
+            let v = summary?.get(format!("api_calls_{s}"))?.get("concurrency")?;
+            Some((s, serde_json::from_value(v.clone()).ok()?))
+        })
+        .collect();
+    if ranges.is_empty() {
+        return;
+    }
+    describe(
+        out,
+        "ferry_last_run_concurrency",
+        "gauge",
+        "The limit on requests in flight to each system during the latest finished run: the lowest and highest it reached, and its ceiling.",
+    );
+    for (s, r) in ranges {
+        for (bound, n) in [("low", r.low), ("high", r.high), ("ceiling", r.ceiling)] {
+            let _ = writeln!(
+                out,
+                "ferry_last_run_concurrency{{system=\"{s}\",bound=\"{bound}\"}} {n}"
             );
         }
     }

@@ -163,8 +163,8 @@ async fn run_begun(
     report: &mut RunReport,
 ) -> Result<SyncOutcome, SyncError> {
     let calls_before = (
-        ctx.photoshelter.request_counts(),
-        ctx.preservica.request_counts(),
+        ctx.photoshelter.start_counting(),
+        ctx.preservica.start_counting(),
     );
     let span = tracing::info_span!("sync", run, dry_run = opts.dry_run);
     let mut scratch = if opts.dry_run {

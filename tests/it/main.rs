@@ -15,6 +15,7 @@ mod index;
 mod mapping;
 mod model;
 mod opex;
+mod pace;
 mod photoshelter;
 mod preservica;
 mod preservica_actions;

@@ -97,6 +97,7 @@ fn faults(seed: u64) -> FaultOptions {
         truncate_share: 0.02,
         seed,
         exempt_prefixes: Vec::new(),
+        max_in_flight: None,
     }
 }
 

@@ -436,15 +436,23 @@ impl PreservicaClient {
         if let Some(v) = self.session.read().await.version {
             return Ok(v);
         }
-        let reply = self
-            .call(Method::GET, &self.url(wire::VERSION_PATH), None, &[])
-            .await?;
-        let v = wire::read_version(&reply.text()).map_err(|e| PreservicaError::Malformed {
-            url: reply.url.clone(),
-            reason: e.0,
-        })?;
-        self.session.write().await.version = Some(v);
-        Ok(v)
+        // An answer cut short on the way is asked for again, as every unreadable GET is.
+        let url = self.url(wire::VERSION_PATH);
+        let mut last = String::new();
+        for _ in 0..self.http.fetches_for_unreadable() {
+            let reply = self.call(Method::GET, &url, None, &[]).await?;
+            match wire::read_version(&reply.text()) {
+                Ok(v) => {
+                    self.session.write().await.version = Some(v);
+                    return Ok(v);
+                }
+                Err(e) => last = e.0,
+            }
+        }
+        Err(PreservicaError::Malformed {
+            url: redact(&url),
+            reason: last,
+        })
     }
 
     /// Follows a paged listing from `first` through every `Next`, within the listing's

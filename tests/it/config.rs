@@ -61,7 +61,8 @@ fn minimal_file_gets_the_documented_defaults() {
     assert_eq!(cfg.photoshelter.base_url, "https://www.photoshelter.com");
     assert_eq!(cfg.photoshelter.email, "archivist@example.org");
     assert_eq!(cfg.photoshelter.org_id, None);
-    assert_eq!(cfg.photoshelter.concurrency, 8);
+    assert_eq!(cfg.photoshelter.concurrency, 32);
+    assert!(cfg.photoshelter.adaptive);
     assert_eq!(cfg.photoshelter.timeout_secs, 60);
     assert!(cfg.photoshelter.api_key.is_none());
     assert!(cfg.photoshelter.api_key_v3.is_none());
@@ -71,7 +72,8 @@ fn minimal_file_gets_the_documented_defaults() {
     assert_eq!(cfg.preservica.protocol, Protocol::Https);
     assert_eq!(cfg.preservica.tenant, None);
     assert_eq!(cfg.preservica.username, "archivist@example.org");
-    assert_eq!(cfg.preservica.concurrency, 8);
+    assert_eq!(cfg.preservica.concurrency, 32);
+    assert!(cfg.preservica.adaptive);
     assert_eq!(cfg.preservica.timeout_secs, 60);
     assert!(cfg.preservica.password.is_none());
     assert_eq!(cfg.paths.store, dir.join("ferry.db"));
@@ -90,7 +92,7 @@ fn unknown_key_names_file_line_section_and_valid_keys() {
     assert_eq!(
         error(text, &Env::empty()),
         "ferry.toml:4: unknown key 'colour' in [photoshelter]; valid keys: base_url, email, \
-         org_id, probe_media_id, concurrency, timeout_secs, allow_insecure_http, max_login_mib, \
+         org_id, probe_media_id, concurrency, adaptive, timeout_secs, allow_insecure_http, max_login_mib, \
          max_page_mib, max_record_mib, max_pages, api_key_file, api_key_v3_file, password_file, \
          oauth_token_file"
     );
@@ -1020,6 +1022,8 @@ fn every_key_has_an_override_named_after_it_that_applies() {
     let special = [
         ("photoshelter.base_url", "https://override.example"),
         ("photoshelter.allow_insecure_http", "true"),
+        ("photoshelter.adaptive", "false"),
+        ("preservica.adaptive", "false"),
         ("preservica.server", "override.example"),
         ("preservica.protocol", "http"),
         ("preservica.allow_insecure_http", "true"),

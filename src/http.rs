@@ -39,11 +39,13 @@ use std::time::Duration;
 use url::Url;
 
 mod attempt;
+mod kinds;
 mod limit;
 mod paging;
 
 use attempt::{Attempt, ReadFailure, location, reply, retry_after};
 
+pub use kinds::{KindCounts, RequestKind, counted_as};
 pub use limit::{AdaptiveLimit, Class, Limiter, Outcome};
 pub use paging::{ListingError, PageBound};
 
@@ -382,6 +384,8 @@ pub struct RequestCounts {
     pub server_errors: u64,
     /// The range the limit on requests in flight moved in (absent in reports of older runs).
     pub concurrency: Option<ConcurrencyRange>,
+    /// Every attempt again, by what it was for.
+    pub by_kind: KindCounts,
 }
 
 /// The lowest and highest the limit on requests in flight was, below its ceiling.
@@ -412,6 +416,7 @@ impl RequestCounts {
             throttled: self.throttled.saturating_sub(earlier.throttled),
             server_errors: self.server_errors.saturating_sub(earlier.server_errors),
             concurrency: self.concurrency,
+            by_kind: self.by_kind.since(&earlier.by_kind),
         }
     }
 }
@@ -422,6 +427,7 @@ struct Counters {
     retries: AtomicU64,
     throttled: AtomicU64,
     server_errors: AtomicU64,
+    by_kind: kinds::KindCounters,
     /// Whether this client has said that its server cannot be reached: said once, at the
     /// first retry of a connection that failed, so a run is not silent while it retries.
     unreachable_reported: AtomicBool,
@@ -632,6 +638,7 @@ impl HttpClient {
             throttled: self.counters.throttled.load(Ordering::Relaxed),
             server_errors: self.counters.server_errors.load(Ordering::Relaxed),
             concurrency: Some(self.concurrency_range()),
+            by_kind: self.counters.by_kind.snapshot(),
         }
     }
 
@@ -798,8 +805,12 @@ impl HttpClient {
         let measured = request
             .body()
             .is_none_or(|b| b.as_bytes().is_some_and(|b| b.len() <= MEASURED_BODY));
+        let is_read = matches!(*request.method(), Method::GET | Method::HEAD);
         let permit = self.limit.acquire().await;
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .by_kind
+            .add(kinds::classify(is_read, !measured, class));
         let resp = match self.inner.execute(request).await {
             Ok(resp) => resp,
             Err(e) => {

@@ -9,6 +9,7 @@
 //! | `ferry_last_run_duration_seconds` | gauge | its `summary.seconds_total` |
 //! | `ferry_fields_drifted` | gauge | its `summary.drifted` |
 //! | `ferry_last_run_api_requests{system}` | gauge | its requests to each system |
+//! | `ferry_last_run_api_requests_by_kind{system,kind}` | gauge | the same by what each was for (login, listing_page, record_read, reread_before_write, write, read_back, download, upload) |
 //! | `ferry_last_run_concurrency{system,bound}` | gauge | the limit on requests in flight to each system in that run: its `low` and `high`, and the `ceiling` |
 //! | `ferry_pushes_total{system}` | counter | writes to each system verified and done |
 //! | `ferry_push_failures_total{system}` | counter | writes to each system that failed |
@@ -219,6 +220,7 @@ fn render_concurrency(out: &mut String, summary: Option<&serde_json::Value>) {
             Some((s, serde_json::from_value(v.clone()).ok()?))
         })
         .collect();
+    render_kinds(out, summary);
     if ranges.is_empty() {
         return;
     }
@@ -233,6 +235,36 @@ fn render_concurrency(out: &mut String, summary: Option<&serde_json::Value>) {
             let _ = writeln!(
                 out,
                 "ferry_last_run_concurrency{{system=\"{s}\",bound=\"{bound}\"}} {n}"
+            );
+        }
+    }
+}
+
+/// The latest finished run's requests to each system by what they were for.
+fn render_kinds(out: &mut String, summary: Option<&serde_json::Value>) {
+    let counts: Vec<(&str, crate::http::KindCounts)> = SYSTEMS
+        .into_iter()
+        .filter_map(|s| {
+            let v = summary?.get(format!("api_calls_{s}"))?.get("by_kind")?;
+            Some((s, serde_json::from_value(v.clone()).ok()?))
+        })
+        .collect();
+    if counts.is_empty() {
+        return;
+    }
+    describe(
+        out,
+        "ferry_last_run_api_requests_by_kind",
+        "gauge",
+        "Requests the latest finished run sent to each system, by what each was for.",
+    );
+    for (s, c) in counts {
+        for kind in crate::http::RequestKind::ALL {
+            let _ = writeln!(
+                out,
+                "ferry_last_run_api_requests_by_kind{{system=\"{s}\",kind=\"{}\"}} {}",
+                kind.name(),
+                c.get(kind)
             );
         }
     }

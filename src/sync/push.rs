@@ -7,6 +7,7 @@
 
 use super::concurrent;
 use super::pull::{read_photoshelter, read_preservica};
+use crate::http::{RequestKind, counted_as};
 use crate::mapping::photoshelter::{self as ps_map, RecordParts};
 use crate::mapping::preservica as pv_map;
 use crate::mapping::{FieldChange, FieldProblem, Mapping, Translation};
@@ -203,9 +204,11 @@ async fn push_preservica_access(
     reference: &str,
     entries: &[OutboxEntry],
 ) -> Vec<(i64, WriteResult)> {
-    let (record, _) = match client
-        .read_asset_for_write(reference, Some(&Default::default()))
-        .await
+    let (record, _) = match counted_as(
+        RequestKind::ReReadBeforeWrite,
+        client.read_asset_for_write(reference, Some(&Default::default())),
+    )
+    .await
     {
         Ok(r) => r,
         Err(e) => return failed(entries.iter(), &e.to_string()),
@@ -251,9 +254,11 @@ async fn push_preservica_fields(
         }
     };
     let schemas = pv_map::schemas_holding(mapping, entries.iter().map(|e| e.field.as_str()));
-    let (record, entity) = match client
-        .read_asset_for_write(reference, schemas.as_ref())
-        .await
+    let (record, entity) = match counted_as(
+        RequestKind::ReReadBeforeWrite,
+        client.read_asset_for_write(reference, schemas.as_ref()),
+    )
+    .await
     {
         Ok(r) => r,
         Err(e) => return failed(entries.iter(), &e.to_string()),
@@ -269,11 +274,13 @@ async fn push_preservica_fields(
         results.extend(verify_written(&current, to_write, &write.problems));
         return results;
     }
-    let after = client
-        .apply_write_over(reference, &write, &entity, record)
-        .await
-        .map(|after| read_preservica(mapping, &after))
-        .map_err(|e| e.to_string());
+    let after = counted_as(
+        RequestKind::ReadBack,
+        client.apply_write_over(reference, &write, &entity, record),
+    )
+    .await
+    .map(|after| read_preservica(mapping, &after))
+    .map_err(|e| e.to_string());
     let mut written = settle(after, to_write, &write.problems);
     if let Some(start) = events_before {
         match client.events_since(reference, start).await {
@@ -299,7 +306,12 @@ pub async fn push_photoshelter_media(
 ) -> Vec<(i64, WriteResult)> {
     // Only the parts holding the fields to write are re-read (and later read back).
     let parts = RecordParts::holding(mapping, entries.iter().map(|e| e.field.as_str()));
-    let record = match client.read_parts(media_id, parts).await {
+    let record = match counted_as(
+        RequestKind::ReReadBeforeWrite,
+        client.read_parts(media_id, parts),
+    )
+    .await
+    {
         Ok(r) => r,
         Err(e) => return failed(entries.iter(), &e.to_string()),
     };
@@ -330,14 +342,16 @@ pub async fn push_photoshelter_media(
     // Kept to compare with the read-back: the write itself starts from `record` at once.
     let reread = record.clone();
     let mut evidence = None;
-    let after = client
-        .apply_write_over(media_id, &write, record)
-        .await
-        .map(|after| {
-            evidence = concurrent::photoshelter_evidence(&reread, &after, &write);
-            read_photoshelter(mapping, &after)
-        })
-        .map_err(|e| e.to_string());
+    let after = counted_as(
+        RequestKind::ReadBack,
+        client.apply_write_over(media_id, &write, record),
+    )
+    .await
+    .map(|after| {
+        evidence = concurrent::photoshelter_evidence(&reread, &after, &write);
+        read_photoshelter(mapping, &after)
+    })
+    .map_err(|e| e.to_string());
     let mut written = settle(after, to_write, &write.problems);
     mark_concurrent(&mut written, evidence);
     results.extend(written);

@@ -1,6 +1,7 @@
 //! ferry finds each server's pace by itself (issue 18): the limit on requests in flight
 //! settles near a server's own limit, climbs to the ceiling on a server without one, and
-//! halves on a burst of 503s and recovers; the end state is the same whatever the pace.
+//! halves on a burst of 503s and recovers; the end state is the same whatever the pace. And
+//! every request a run sends is accounted for by what it was for.
 
 use ferry::emulate::{FaultOptions, ScriptedAnswer, ScriptedFault};
 use ferry::http::ConcurrencyRange;
@@ -224,6 +225,45 @@ async fn a_burst_of_503s_halves_the_limit_and_it_recovers() {
     assert!(
         again.high >= (2 * pv.low).min(CEILING),
         "{pv:?} then {again:?}"
+    );
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_request_of_a_run_is_counted_by_what_it_was_for() {
+    let mut p = paced(FaultOptions::default()).await;
+    let first = p.full_sync().await;
+    let (media, _) = p.world.pairs[0].clone();
+    p.world
+        .photoshelter
+        .set_iptc(&media, "caption", Some("Boats leaving the harbour at dawn"));
+    let out = p.full_sync().await;
+    assert_eq!(out.report.summary.pushed_to_preservica, 1);
+    for (run, counts) in [
+        (&first, &first.report.summary.api_calls_preservica),
+        (&first, &first.report.summary.api_calls_photoshelter),
+        (&out, &out.report.summary.api_calls_preservica),
+        (&out, &out.report.summary.api_calls_photoshelter),
+    ] {
+        let by_kind: u64 = ferry::http::RequestKind::ALL
+            .iter()
+            .map(|k| counts.by_kind.get(*k))
+            .sum();
+        assert_eq!(by_kind, counts.requests, "run {}: {counts:?}", run.run_id);
+        assert!(counts.by_kind.listing_page > 0, "{counts:?}");
+    }
+    let pv = out.report.summary.api_calls_preservica.by_kind;
+    // The correction: re-read before writing, written, read back.
+    assert!(pv.reread_before_write >= 1, "{pv:?}");
+    assert!(pv.write >= 1, "{pv:?}");
+    assert!(pv.read_back >= 1, "{pv:?}");
+    let ps = out.report.summary.api_calls_photoshelter.by_kind;
+    assert_eq!((ps.write, ps.reread_before_write, ps.read_back), (0, 0, 0));
+    let first_pv = first.report.summary.api_calls_preservica.by_kind;
+    assert_eq!(
+        (first_pv.write, first_pv.read_back),
+        (0, 0),
+        "nothing to correct"
     );
     p.stop().await;
 }

@@ -66,6 +66,7 @@ fn base_report() -> RunReport {
                 throttled: 5,
                 server_errors: 2,
                 concurrency: None,
+                by_kind: Default::default(),
             },
             api_calls_preservica: RequestCounts {
                 requests: 977,
@@ -73,6 +74,7 @@ fn base_report() -> RunReport {
                 throttled: 0,
                 server_errors: 3,
                 concurrency: None,
+                by_kind: Default::default(),
             },
             seconds_pull_photoshelter: 41.25,
             seconds_pull_preservica: 97.5,

@@ -300,6 +300,29 @@ fn a_dry_run_that_cannot_reach_a_server_fails_loudly_and_health_keeps_the_real_r
     ] {
         assert!(metrics.contains(line), "{line}\n{metrics}");
     }
+    // The real run's pace and its requests by kind, per system.
+    let gauge = |prefix: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("{prefix} missing:\n{metrics}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    for system in ["photoshelter", "preservica"] {
+        let high = gauge(&format!(
+            "ferry_last_run_concurrency{{system=\"{system}\",bound=\"high\"}}"
+        ));
+        let ceiling = gauge(&format!(
+            "ferry_last_run_concurrency{{system=\"{system}\",bound=\"ceiling\"}}"
+        ));
+        assert!(high >= 1 && high <= ceiling, "{high} of {ceiling}");
+        let pages = gauge(&format!(
+            "ferry_last_run_api_requests_by_kind{{system=\"{system}\",kind=\"listing_page\"}}"
+        ));
+        assert!(pages >= 1, "{metrics}");
+    }
     assert!(runs_page.contains("dry run"), "{runs_page}");
     let status = ferry(dir.path(), &["status"], &env);
     assert!(

@@ -225,41 +225,10 @@ fn push_csv_cell(out: &mut String, cell: &str) {
     }
 }
 
-/// `s` escaped for HTML text and attribute values: `&`, `<`, `>`, `"` and `'` become character
-/// references. Control characters other than tab, LF and CR (which HTML forbids in a document)
-/// are shown as their Unicode control pictures (U+0007 as `␇`, U+007F as `␡`), C1 controls as
-/// U+FFFD.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + s.len() / 8);
-    push_escaped(&mut out, s);
-    out
-}
+pub use crate::html::escape_html;
 
 fn push_escaped(out: &mut String, s: &str) {
-    let mut start = 0;
-    for (i, c) in s.char_indices() {
-        let rep: Option<Cow<'static, str>> = match c {
-            '&' => Some(Cow::Borrowed("&amp;")),
-            '<' => Some(Cow::Borrowed("&lt;")),
-            '>' => Some(Cow::Borrowed("&gt;")),
-            '"' => Some(Cow::Borrowed("&quot;")),
-            '\'' => Some(Cow::Borrowed("&#39;")),
-            '\t' | '\n' | '\r' => None,
-            '\u{0}'..='\u{1f}' => {
-                let picture = char::from_u32(0x2400 + c as u32).unwrap_or('\u{fffd}');
-                Some(Cow::Owned(picture.to_string()))
-            }
-            '\u{7f}' => Some(Cow::Borrowed("\u{2421}")),
-            '\u{80}'..='\u{9f}' => Some(Cow::Borrowed("\u{fffd}")),
-            _ => None,
-        };
-        if let Some(rep) = rep {
-            out.push_str(&s[start..i]);
-            out.push_str(&rep);
-            start = i + c.len_utf8();
-        }
-    }
-    out.push_str(&s[start..]);
+    out.push_str(&escape_html(s));
 }
 
 /// Longest a single word diff may take before `similar` settles for a coarser (still complete

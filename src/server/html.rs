@@ -125,10 +125,3 @@ pub fn status_tone(status: &str) -> &'static str {
         _ => "bad",
     }
 }
-
-/// A placeholder picture, where neither system holds a picture a browser shows (or the app
-/// was started without the tenants' settings).
-pub const NO_PREVIEW: &str = "<div class=\"preview\" role=\"img\" aria-label=\"no preview\">\
-<svg width=\"64\" height=\"48\" viewBox=\"0 0 64 48\" aria-hidden=\"true\"><rect x=\"1\" y=\"1\" width=\"62\" height=\"46\" rx=\"4\" fill=\"none\" stroke=\"#8c959f\" stroke-width=\"2\"/>\
-<circle cx=\"20\" cy=\"16\" r=\"5\" fill=\"#8c959f\"/><path d=\"M4 44 L24 24 L36 36 L44 28 L60 44 Z\" fill=\"#c4cad1\"/></svg>\
-<span>No preview available from either system</span></div>";

@@ -15,21 +15,6 @@ use std::fmt::Write as _;
 /// What the web app needs to republish, built by the composition root.
 pub use crate::app::Republisher;
 
-/// The republish form under the search results (inside the results' `<form>`).
-pub fn render_form(body: &mut String, csrf: &str) {
-    let _ = writeln!(
-        body,
-        "<fieldset class=\"republish\"><legend>Republish the ticked archive assets to PhotoShelter</legend>\
-         <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-         <label>Gallery <input name=\"gallery\" required placeholder=\"Anniversary 2027\"></label> \
-         <label>Campaign <input name=\"campaign\" placeholder=\"(keep the archive's)\"></label> \
-         <label><input type=\"checkbox\" name=\"allow_expired\" value=\"1\"> also assets whose licence has expired</label> \
-         <button type=\"submit\" name=\"dry_run\" value=\"1\">Preview (dry run)</button> \
-         <button class=\"primary\" type=\"submit\">Republish</button></fieldset>",
-        esc(csrf)
-    );
-}
-
 /// `POST /republish`: `ref` (repeated), `gallery`, optional `campaign`, `allow_expired` and
 /// `dry_run` (a preview: what would be sent, nothing uploaded).
 pub async fn republish(

@@ -1,81 +1,72 @@
-//! Small HTML builders shared by the pages. Every value that came from a system, the store or
-//! the request goes through [`esc`] (the report's `escape_html`) or [`attr`]; values are shown
-//! in `<bdi>` so right-to-left text or a stray bidi override cannot reorder the page around it.
-//! Pages carry no script.
+//! What the app's page templates share beyond `crate::html`: rendering a page, the message
+//! pages (errors, login, moved), query-string encoding, and values and tones in words.
+//! Escaping is the templates' (see `crate::html`); pages carry no script.
 
 use crate::model::{FieldKind, FieldValue};
-use crate::html::escape_html;
+use askama::Template;
 use axum::response::Html;
 
-/// Escapes text for HTML content and attribute values.
-pub fn esc(s: &str) -> String {
-    escape_html(s)
-}
+pub use crate::html::{Chrome, Layout, Nav};
 
 /// Percent-encodes one query-string component.
 pub fn qs(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-pub use crate::html::{Chrome, Layout, Nav};
-
-/// Any body built in Rust, in the one layout (pages not yet moved to their own template).
-#[derive(askama::Template)]
-#[template(path = "raw.html")]
-struct RawPage<'a> {
-    layout: Layout,
-    body: &'a str,
-}
-
-/// A whole page: head, navigation, the lockout banner when runs are locked out, `body`.
-pub fn page(title: &str, nav: Nav, chrome: &Chrome, body: &str) -> Html<String> {
-    render(&RawPage {
-        layout: Layout::app(title, nav, chrome),
-        body,
-    })
-}
-
-/// A page template rendered; rendering only fails on a broken `Display`, never on a value.
-pub fn render(page: &impl askama::Template) -> Html<String> {
+/// A page template rendered. Rendering fails only on a broken `Display`, never on a value;
+/// then the page says it could not be shown (and the log says why).
+pub fn render(page: &impl Template) -> Html<String> {
     Html(page.render().unwrap_or_else(|e| {
         tracing::error!(error = %e, "a page template failed to render");
         "<!DOCTYPE html><title>ferry</title><p>This page could not be shown.</p>".to_string()
     }))
 }
 
+/// The short pages that say one thing (`templates/message.html`).
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage<'a> {
+    layout: Layout,
+    message: Message<'a>,
+}
+
+enum Message<'a> {
+    Error { title: &'a str, detail: &'a str },
+    Unauthorised,
+    Login { failed: bool },
+    Moved { message: &'a str, location: &'a str },
+}
+
+fn message(title: &str, message: Message<'_>) -> Html<String> {
+    render(&MessagePage {
+        layout: Layout::app(title, Nav::None, &Chrome::default()),
+        message,
+    })
+}
+
 /// The page a request without the access token gets (status set by the caller).
 pub fn unauthorised_page() -> Html<String> {
-    page(
-        "Access token required",
-        Nav::None,
-        &Chrome::default(),
-        "<h1>Access token required</h1>\n<p>This ferry web app needs its access token. \
-         <a href=\"/login\">Log in</a> with it, or send <code>Authorization: Bearer &lt;token&gt;</code>.</p>",
-    )
+    message("Access token required", Message::Unauthorised)
 }
 
 /// The login form (a GET form: `/login?token=…` sets the session cookie).
 pub fn login_page(failed: bool) -> Html<String> {
-    let mut body = String::from("<h1>Log in</h1>\n");
-    if failed {
-        body.push_str("<p class=\"error\">That is not the access token.</p>\n");
-    }
-    body.push_str(
-        "<form class=\"search\" method=\"get\" action=\"/login\">\
-         <input type=\"password\" name=\"token\" placeholder=\"access token\" autocomplete=\"current-password\" required>\
-         <button class=\"primary\" type=\"submit\">Log in</button></form>\n\
-         <p class=\"muted\">The token is in <code>server.access_token_file</code> or <code>FERRY_SERVER_ACCESS_TOKEN</code> \
-         where ferry serve runs.</p>",
-    );
-    page("Log in", Nav::None, &Chrome::default(), &body)
+    message("Log in", Message::Login { failed })
 }
 
-/// An error page body.
-pub fn error_body(title: &str, detail: &str) -> String {
-    format!(
-        "<h1>{}</h1>\n<p class=\"error\"><bdi>{}</bdi></p>\n<p><a href=\"/\">Back to search</a></p>",
-        esc(title),
-        esc(detail)
+/// An error page: what went wrong, in a sentence.
+pub fn error_page(title: &str, detail: &str) -> Html<String> {
+    message(title, Message::Error { title, detail })
+}
+
+/// The page of a permanent redirect, for a browser that does not follow it.
+pub fn moved_page(what: &str, location: &str) -> Html<String> {
+    message(
+        "Moved",
+        Message::Moved {
+            message: what,
+            location,
+        },
     )
 }
 
@@ -88,23 +79,6 @@ pub fn value_text(kind: Option<FieldKind>, raw: Option<&str>) -> Option<String> 
         return Some(v.to_string());
     }
     Some(raw.to_string())
-}
-
-/// A stored canonical value as escaped HTML.
-pub fn value_html(kind: Option<FieldKind>, raw: Option<&str>) -> String {
-    match value_text(kind, raw) {
-        Some(v) => format!("<bdi>{}</bdi>", esc(&v)),
-        None => "<span class=\"absent\">(none)</span>".to_string(),
-    }
-}
-
-/// A small coloured label.
-pub fn badge(text: &str, tone: &str) -> String {
-    if tone.is_empty() {
-        format!("<span class=\"badge\">{}</span>", esc(text))
-    } else {
-        format!("<span class=\"badge {tone}\">{}</span>", esc(text))
-    }
 }
 
 /// The tone of a decision outcome's badge.

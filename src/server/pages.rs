@@ -3,7 +3,9 @@
 use super::html::{self, Chrome, Nav, render, status_tone, value_text};
 use super::view::{self, ConflictView, RunView};
 use crate::html::{Layout, Markup};
-use super::{PageError, Shared, WebError, parse_id, with_store};
+use super::{AppState, PageError, Shared, WebError, parse_id, with_store};
+use crate::report::RunReport;
+use crate::report::render::to_app_html;
 use crate::mapping::Mapping;
 use crate::model::FieldKind;
 use crate::store::{DecidedConflict, Decider, Store};
@@ -83,8 +85,27 @@ pub async fn runs(State(state): State<Shared>) -> Result<Html<String>, PageError
     }))
 }
 
-/// The report file of a run the store knows, in `format` (`html`, `json`, `csv`). Only
-/// `run-<id>.<format>` directly inside the reports directory is ever read.
+/// The report file `run-<id>.<format>` of run `id`. Only that name directly inside the
+/// reports directory is ever read (a symbolic link out of it is not followed).
+fn read_report(state: &AppState, id: i64, format: &str) -> Result<Vec<u8>, WebError> {
+    let missing = || {
+        WebError::NotFound(format!(
+            "run {id} has no {format} report in the reports directory"
+        ))
+    };
+    let dir = state.reports_dir.canonicalize().map_err(|_| missing())?;
+    let path = dir
+        .join(format!("run-{id}.{format}"))
+        .canonicalize()
+        .map_err(|_| missing())?;
+    if path.parent() != Some(dir.as_path()) || !path.is_file() {
+        return Err(missing());
+    }
+    std::fs::read(&path).map_err(|_| missing())
+}
+
+/// The report file of a run the store knows, in `format` (`html`, `json`, `csv`), as the run
+/// wrote it.
 async fn report_file(state: &Shared, raw: &str, format: &str) -> Result<Response, PageError> {
     let content_type = match format {
         "html" => "text/html; charset=utf-8",
@@ -100,21 +121,7 @@ async fn report_file(state: &Shared, raw: &str, format: &str) -> Result<Response
         if store.run(id)?.is_none() {
             return Err(WebError::NotFound(format!("ferry knows no run {id}")));
         }
-        let missing = || {
-            WebError::NotFound(format!(
-                "run {id} has no {format} report in the reports directory"
-            ))
-        };
-        let dir = state.reports_dir.canonicalize().map_err(|_| missing())?;
-        let path = dir
-            .join(format!("run-{id}.{format}"))
-            .canonicalize()
-            .map_err(|_| missing())?;
-        // A symbolic link out of the directory is not followed.
-        if path.parent() != Some(dir.as_path()) || !path.is_file() {
-            return Err(missing());
-        }
-        std::fs::read(&path).map_err(|_| missing())
+        read_report(state, id, &format)
     })
     .await?;
     let mut resp = bytes.into_response();
@@ -123,12 +130,35 @@ async fn report_file(state: &Shared, raw: &str, format: &str) -> Result<Response
     Ok(resp)
 }
 
-/// `/runs/{id}`: the run's drift report as the run wrote it.
+/// `/runs/{id}`: the run's drift report inside the app (its navigation, links to assets and
+/// conflicts), made from the report's JSON; the HTML file the run wrote when there is no JSON
+/// (or it cannot be read).
 pub async fn run_report(
     State(state): State<Shared>,
     Path(raw): Path<String>,
 ) -> Result<Response, PageError> {
-    report_file(&state, &raw, "html").await
+    let id = parse_id(&raw, "run")?;
+    let page = with_store(&state, move |store, state| {
+        let Some(run) = store.run(id)? else {
+            return Err(WebError::NotFound(format!("ferry knows no run {id}")));
+        };
+        let report = read_report(state, id, "json").ok().and_then(|bytes| {
+            RunReport::from_json(&String::from_utf8_lossy(&bytes))
+                .inspect_err(|e| tracing::warn!(run = id, error = %e, "unreadable report JSON; serving the HTML file"))
+                .ok()
+        });
+        match report {
+            Some(report) => Ok(to_app_html(&report, run.kind, &chrome(store)?).into_bytes()),
+            None => read_report(state, id, "html"),
+        }
+    })
+    .await?;
+    let mut resp = page.into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    Ok(resp)
 }
 
 /// `/runs/{id}/json` and `/runs/{id}/csv`.

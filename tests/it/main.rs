@@ -27,4 +27,5 @@ mod signals;
 mod soak;
 mod store;
 mod sync;
+mod templates;
 mod transfer;

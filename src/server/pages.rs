@@ -2,12 +2,12 @@
 
 use super::html::{self, Chrome, Nav, render, status_tone, value_text};
 use super::view::{self, ConflictView, RunView};
-use crate::html::{Layout, Markup};
 use super::{AppState, PageError, Shared, WebError, parse_id, with_store};
-use crate::report::RunReport;
-use crate::report::render::to_app_html;
+use crate::html::{Layout, Markup};
 use crate::mapping::Mapping;
 use crate::model::FieldKind;
+use crate::report::RunReport;
+use crate::report::render::to_app_html;
 use crate::store::{DecidedConflict, Decider, Store};
 use askama::Template;
 use axum::Form;

@@ -3,14 +3,14 @@
 //! republish`, under the same run lock, and the page shows what happened.
 
 use super::html::{Nav, render};
-use crate::html::Layout;
 use super::{AppState, PageError, Shared, WebError};
+use crate::html::Layout;
 use crate::transfer::republish::check::MetadataRefusal;
 use crate::transfer::republish::{RepublishOptions, RepublishRequest};
 use crate::transfer::{PlannedTransfer, TransferError, TransferOutcome, human_bytes};
+use askama::Template;
 use axum::extract::{RawForm, State};
 use axum::http::StatusCode;
-use askama::Template;
 use axum::response::Html;
 
 /// What the web app needs to republish, built by the composition root.

@@ -148,10 +148,18 @@ async fn every_page_escapes_hostile_values() {
     let (_, conflicts) = app.text(&format!("/conflicts?resolved={headline}")).await;
     assert_escaped(&conflicts, "conflicts page after the decision");
     let row = section(&conflicts, &format!("<tr id=\"decided-{headline}\">"));
-    assert_eq!(row.matches(HOSTILE_ESCAPED).count(), 2, "name and note: {row}");
+    assert_eq!(
+        row.matches(HOSTILE_ESCAPED).count(),
+        2,
+        "name and note: {row}"
+    );
     let (_, asset) = app.text(&format!("/assets/{harbour}")).await;
     let row = section(&asset, &format!("<tr id=\"decided-{headline}\">"));
-    assert_eq!(row.matches(HOSTILE_ESCAPED).count(), 2, "name and note: {row}");
+    assert_eq!(
+        row.matches(HOSTILE_ESCAPED).count(),
+        2,
+        "name and note: {row}"
+    );
 
     // Runs: the hostile error of the run.
     let (_, runs) = app.text("/runs").await;
@@ -182,7 +190,10 @@ async fn the_asset_page_shows_where_it_is_filed_and_access_not_differing_rows() 
     let filed = section(&page, "<h2 id=\"filed\">Where it is filed</h2>");
     assert!(filed.contains("Preservica folder"), "{filed}");
     assert!(filed.contains("PhotoShelter galleries"), "{filed}");
-    assert!(filed.contains("<bdi>Front page, Regattas</bdi>"), "a set, in words: {filed}");
+    assert!(
+        filed.contains("<bdi>Front page, Regattas</bdi>"),
+        "a set, in words: {filed}"
+    );
     let access = section(&page, "<h2 id=\"access\">Access</h2>");
     assert!(access.contains("Searchable in PhotoShelter"), "{access}");
     assert!(access.contains("<bdi>true</bdi>"), "{access}");
@@ -201,7 +212,10 @@ async fn the_asset_page_shows_where_it_is_filed_and_access_not_differing_rows() 
         .iter()
         .map(|f| f["field"].as_str().unwrap())
         .collect();
-    assert!(keys.contains(&"@folder") && keys.contains(&"@searchable"), "{keys:?}");
+    assert!(
+        keys.contains(&"@folder") && keys.contains(&"@searchable"),
+        "{keys:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -274,16 +288,25 @@ async fn the_report_in_the_app_links_assets_and_the_file_stands_alone() {
     let (status, page) = app.text(&format!("/runs/{run}")).await;
     assert_eq!(status, 200);
     assert_escaped(&page, "the report in the app");
-    assert!(page.contains("<header class=\"top\">"), "the app's navigation");
+    assert!(
+        page.contains("<header class=\"top\">"),
+        "the app's navigation"
+    );
     assert!(page.contains("href=\"/runs\" class=\"active\""));
     assert!(page.contains(&format!("<a href=\"/assets/{harbour}\"><span class=\"v\"")));
     assert!(page.contains("<a href=\"/conflicts\"><span class=\"badge bad\""));
-    assert!(page.contains(ferry::html::CSS), "the one stylesheet, inlined");
+    assert!(
+        page.contains(ferry::html::CSS),
+        "the one stylesheet, inlined"
+    );
 
     let file = std::fs::read_to_string(&paths.html).unwrap();
     assert_eq!(file, to_html(&report));
     assert_escaped(&file, "the report file");
-    assert!(file.contains(ferry::html::CSS), "the same stylesheet, inlined");
+    assert!(
+        file.contains(ferry::html::CSS),
+        "the same stylesheet, inlined"
+    );
     assert!(!file.contains("<header class=\"top\">"));
     for needle in ["href=\"/", "src=\"", "<link", "url("] {
         assert!(!file.contains(needle), "the file depends on {needle}");

@@ -174,7 +174,14 @@ fn status_badge(status: &str) -> (&'static str, &str) {
         "failed" | "locked_out" => "bad",
         _ => "neutral",
     };
-    (class, if status == "locked_out" { "locked out" } else { status })
+    (
+        class,
+        if status == "locked_out" {
+            "locked out"
+        } else {
+            status
+        },
+    )
 }
 
 pub(super) fn seconds(s: f64) -> String {
@@ -215,7 +222,11 @@ fn counts(s: &super::Summary) -> Vec<(&'static str, u64, bool)> {
 
 /// Rows grouped by asset, groups in order of first appearance, rows in their own order;
 /// `diff_deadline` set: text fields that differ get a word diff.
-fn groups<'a>(rows: &[&'a FieldRow], linked: bool, diff_deadline: Option<Instant>) -> Vec<Group<'a>> {
+fn groups<'a>(
+    rows: &[&'a FieldRow],
+    linked: bool,
+    diff_deadline: Option<Instant>,
+) -> Vec<Group<'a>> {
     let mut index = std::collections::HashMap::new();
     let mut groups: Vec<Group<'a>> = Vec::new();
     for &f in rows {
@@ -383,7 +394,8 @@ mod tests {
     fn word_diff_runs_join_neighbouring_words() {
         let far = Instant::now() + Duration::from_secs(5);
         let parts = word_diff("a b d", "a x y d", far);
-        let shown: Vec<(Change, &str)> = parts.iter().map(|p| (p.change, p.text.as_str())).collect();
+        let shown: Vec<(Change, &str)> =
+            parts.iter().map(|p| (p.change, p.text.as_str())).collect();
         assert_eq!(
             shown,
             [

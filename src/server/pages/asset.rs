@@ -105,7 +105,10 @@ pub async fn asset(
     if state.republisher.is_some() && showable {
         asset.preview_url = Some(format!("/assets/{id}/preview"));
     }
-    Ok(render(&page(Layout::app(&asset.label, Nav::None, &chrome), &asset)))
+    Ok(render(&page(
+        Layout::app(&asset.label, Nav::None, &chrome),
+        &asset,
+    )))
 }
 
 fn page(layout: Layout, a: &AssetView) -> AssetPage<'_> {
@@ -159,7 +162,11 @@ fn page(layout: Layout, a: &AssetView) -> AssetPage<'_> {
 }
 
 fn field_row(f: &FieldView) -> FieldRow<'_> {
-    fn cell<'a>(kind: Option<FieldKind>, value: &Option<String>, location: &'a Option<String>) -> Cell<'a> {
+    fn cell<'a>(
+        kind: Option<FieldKind>,
+        value: &Option<String>,
+        location: &'a Option<String>,
+    ) -> Cell<'a> {
         match location {
             None if kind.is_some() => Cell::NotKept,
             _ => Cell::Value {

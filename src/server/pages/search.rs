@@ -84,7 +84,11 @@ pub async fn search(
         Ok(outcome) => Ok(results(&params, outcome, csrf.as_deref())),
     };
     let page = SearchPage {
-        layout: Layout::app(if q.is_empty() { "Search" } else { &q }, Nav::Search, &chrome),
+        layout: Layout::app(
+            if q.is_empty() { "Search" } else { &q },
+            Nav::Search,
+            &chrome,
+        ),
         q: &q,
         sorts: [
             ("relevance", "Best match"),

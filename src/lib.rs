@@ -30,6 +30,7 @@ pub mod demo;
 pub mod doctor;
 pub mod emulate;
 pub mod exit;
+pub mod html;
 pub mod http;
 pub mod ids;
 pub mod index;

@@ -328,13 +328,7 @@ impl From<StoreError> for PageError {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let body = html::error_body(self.0.title(), self.0.message());
-        let page = html::page(
-            self.0.title(),
-            html::Nav::None,
-            &html::Chrome::default(),
-            &body,
-        );
+        let page = html::error_page(self.0.title(), self.0.message());
         (self.0.status(), page).into_response()
     }
 }

@@ -9,7 +9,7 @@
 //! and one that does not still learns the new id from `Location` or the body. A 404 would
 //! break every stored id although ferry knows exactly where the asset went.
 
-use super::html::{self, Chrome, Nav};
+use super::html;
 use super::{Shared, with_store};
 use axum::Json;
 use axum::extract::{Request, State};
@@ -84,13 +84,7 @@ fn redirect(old: i64, new: i64, location: &str, api: bool) -> Response {
         }))
         .into_response()
     } else {
-        let body = format!(
-            "<h1>Moved</h1>\n<p>{}: <a href=\"{}\">{}</a></p>\n",
-            html::esc(&message),
-            html::esc(location),
-            html::esc(location)
-        );
-        html::page("Moved", Nav::None, &Chrome::default(), &body).into_response()
+        html::moved_page(&message, location).into_response()
     };
     *response.status_mut() = StatusCode::PERMANENT_REDIRECT;
     if let Ok(value) = HeaderValue::from_str(location) {

@@ -1,18 +1,20 @@
 //! The HTML pages: search, asset, runs and reports, conflicts, login, not found.
 
-use super::html::{self, Chrome, Nav, badge, esc, page, status_tone, value_html, value_text};
+use super::html::{self, Chrome, Nav, render, status_tone, value_text};
 use super::view::{self, ConflictView, RunView};
-use super::{PageError, Shared, WebError, parse_id, with_store};
+use super::{AppState, PageError, Shared, WebError, parse_id, with_store};
+use crate::html::{Layout, Markup};
 use crate::mapping::Mapping;
 use crate::model::FieldKind;
-use crate::store::Decider;
-use crate::store::Store;
+use crate::report::RunReport;
+use crate::report::render::to_app_html;
+use crate::store::{DecidedConflict, Decider, Store};
+use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use std::fmt::Write as _;
 
 mod asset;
 mod search;
@@ -30,6 +32,41 @@ fn chrome(store: &Store) -> Result<Chrome, WebError> {
 
 // ---- runs ----
 
+#[derive(Template)]
+#[template(path = "runs.html")]
+struct RunsPage<'a> {
+    layout: Layout,
+    /// Slot: a chart of the runs over time.
+    chart: Option<Markup>,
+    runs: Vec<RunRow<'a>>,
+}
+
+struct RunRow<'a> {
+    r: &'a RunView,
+    status_tone: &'static str,
+    /// Drifted, pushed (both ways), conflicts queued, failures; `None` where the run's summary
+    /// does not say (a run still going, or a transfer run).
+    numbers: [Option<u64>; 4],
+}
+
+fn run_row(r: &RunView) -> RunRow<'_> {
+    let n = |key: &str| {
+        r.summary
+            .as_ref()
+            .and_then(|s| s.get(key))
+            .and_then(|v| v.as_u64())
+    };
+    let pushed = match (n("pushed_to_photoshelter"), n("pushed_to_preservica")) {
+        (None, None) => None,
+        (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+    };
+    RunRow {
+        status_tone: status_tone(r.status.as_str()),
+        numbers: [n("drifted"), pushed, n("conflicts_queued"), n("failures")],
+        r,
+    }
+}
+
 /// `/runs`: the latest runs.
 pub async fn runs(State(state): State<Shared>) -> Result<Html<String>, PageError> {
     let (chrome, runs) = with_store(&state, |store, state| {
@@ -41,65 +78,34 @@ pub async fn runs(State(state): State<Shared>) -> Result<Html<String>, PageError
         Ok((chrome(store)?, runs))
     })
     .await?;
-    let mut b = String::from("<h1>Runs</h1>\n");
-    if runs.is_empty() {
-        b.push_str("<p class=\"muted\">No runs yet: <code>ferry sync</code> makes the first.</p>");
-        return Ok(page("Runs", Nav::Runs, &chrome, &b));
-    }
-    b.push_str(
-        "<table class=\"runs\"><thead><tr><th>Run</th><th>Kind</th><th>Started</th><th>Finished</th><th>Status</th>\
-         <th>Drifted</th><th>Pushed</th><th>Conflicts</th><th>Failures</th><th>Report</th></tr></thead><tbody>\n",
-    );
-    for r in &runs {
-        let n = |key: &str| {
-            r.summary
-                .as_ref()
-                .and_then(|s| s.get(key))
-                .and_then(|v| v.as_u64())
-        };
-        let num = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_else(|| "–".into());
-        let pushed = match (n("pushed_to_photoshelter"), n("pushed_to_preservica")) {
-            (None, None) => None,
-            (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
-        };
-        let mut status = badge(r.status.as_str(), status_tone(r.status.as_str()));
-        if r.dry_run {
-            status.push(' ');
-            status.push_str(&badge("dry run", ""));
-        }
-        if let Some(code) = r.exit_code {
-            let _ = write!(status, " <small class=\"loc\">exit {code}</small>");
-        }
-        if let Some(e) = &r.error {
-            let _ = write!(status, "<small class=\"loc\"><bdi>{}</bdi></small>", esc(e));
-        }
-        let report = if r.has_report {
-            format!(
-                "<a href=\"/runs/{id}\">report</a> · <a href=\"/runs/{id}/json\">json</a> · <a href=\"/runs/{id}/csv\">csv</a>",
-                id = r.id
-            )
-        } else {
-            "<span class=\"absent\">none</span>".to_string()
-        };
-        let _ = writeln!(
-            b,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{status}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{report}</td></tr>",
-            r.id,
-            esc(r.kind.as_str()),
-            esc(&r.started_at),
-            esc(r.finished_at.as_deref().unwrap_or("running")),
-            num(n("drifted")),
-            num(pushed),
-            num(n("conflicts_queued")),
-            num(n("failures")),
-        );
-    }
-    b.push_str("</tbody></table>\n");
-    Ok(page("Runs", Nav::Runs, &chrome, &b))
+    Ok(render(&RunsPage {
+        layout: Layout::app("Runs", Nav::Runs, &chrome),
+        chart: None,
+        runs: runs.iter().map(run_row).collect(),
+    }))
 }
 
-/// The report file of a run the store knows, in `format` (`html`, `json`, `csv`). Only
-/// `run-<id>.<format>` directly inside the reports directory is ever read.
+/// The report file `run-<id>.<format>` of run `id`. Only that name directly inside the
+/// reports directory is ever read (a symbolic link out of it is not followed).
+fn read_report(state: &AppState, id: i64, format: &str) -> Result<Vec<u8>, WebError> {
+    let missing = || {
+        WebError::NotFound(format!(
+            "run {id} has no {format} report in the reports directory"
+        ))
+    };
+    let dir = state.reports_dir.canonicalize().map_err(|_| missing())?;
+    let path = dir
+        .join(format!("run-{id}.{format}"))
+        .canonicalize()
+        .map_err(|_| missing())?;
+    if path.parent() != Some(dir.as_path()) || !path.is_file() {
+        return Err(missing());
+    }
+    std::fs::read(&path).map_err(|_| missing())
+}
+
+/// The report file of a run the store knows, in `format` (`html`, `json`, `csv`), as the run
+/// wrote it.
 async fn report_file(state: &Shared, raw: &str, format: &str) -> Result<Response, PageError> {
     let content_type = match format {
         "html" => "text/html; charset=utf-8",
@@ -115,21 +121,7 @@ async fn report_file(state: &Shared, raw: &str, format: &str) -> Result<Response
         if store.run(id)?.is_none() {
             return Err(WebError::NotFound(format!("ferry knows no run {id}")));
         }
-        let missing = || {
-            WebError::NotFound(format!(
-                "run {id} has no {format} report in the reports directory"
-            ))
-        };
-        let dir = state.reports_dir.canonicalize().map_err(|_| missing())?;
-        let path = dir
-            .join(format!("run-{id}.{format}"))
-            .canonicalize()
-            .map_err(|_| missing())?;
-        // A symbolic link out of the directory is not followed.
-        if path.parent() != Some(dir.as_path()) || !path.is_file() {
-            return Err(missing());
-        }
-        std::fs::read(&path).map_err(|_| missing())
+        read_report(state, id, &format)
     })
     .await?;
     let mut resp = bytes.into_response();
@@ -138,12 +130,35 @@ async fn report_file(state: &Shared, raw: &str, format: &str) -> Result<Response
     Ok(resp)
 }
 
-/// `/runs/{id}`: the run's drift report as the run wrote it.
+/// `/runs/{id}`: the run's drift report inside the app (its navigation, links to assets and
+/// conflicts), made from the report's JSON; the HTML file the run wrote when there is no JSON
+/// (or it cannot be read).
 pub async fn run_report(
     State(state): State<Shared>,
     Path(raw): Path<String>,
 ) -> Result<Response, PageError> {
-    report_file(&state, &raw, "html").await
+    let id = parse_id(&raw, "run")?;
+    let page = with_store(&state, move |store, state| {
+        let Some(run) = store.run(id)? else {
+            return Err(WebError::NotFound(format!("ferry knows no run {id}")));
+        };
+        let report = read_report(state, id, "json").ok().and_then(|bytes| {
+            RunReport::from_json(&String::from_utf8_lossy(&bytes))
+                .inspect_err(|e| tracing::warn!(run = id, error = %e, "unreadable report JSON; serving the HTML file"))
+                .ok()
+        });
+        match report {
+            Some(report) => Ok(to_app_html(&report, run.kind, &chrome(store)?).into_bytes()),
+            None => read_report(state, id, "html"),
+        }
+    })
+    .await?;
+    let mut resp = page.into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    Ok(resp)
 }
 
 /// `/runs/{id}/json` and `/runs/{id}/csv`.
@@ -191,67 +206,92 @@ async fn conflicts_page(
         Ok((chrome(store)?, open, decided))
     })
     .await?;
-    let csrf = state.auth.csrf_token();
-    let mut b = String::from("<h1>Conflicts</h1>\n");
-    if let Some(id) = resolved
-        && let Some(d) = decided.iter().find(|d| d.id == id)
-    {
-        let _ = writeln!(
-            b,
-            "<p class=\"notice\" role=\"status\" id=\"resolved\">Conflict #{} ({}) decided: {}. The next sync writes it to both systems.</p>",
-            d.id,
-            esc(&d.field),
-            esc(&resolution_words(
-                &d.resolution,
-                d.resolution_value.as_deref()
-            ))
-        );
+    let decided: Vec<DecidedRow> = decided.iter().map(decided_row).collect();
+    let page = ConflictsPage {
+        layout: Layout::app("Conflicts", Nav::Conflicts, &chrome),
+        resolved: resolved.and_then(|id| decided.iter().find(|d| d.d.id == id)),
+        open: open
+            .iter()
+            .map(|c| card(c, refusal.filter(|r| r.id == c.id)))
+            .collect(),
+        csrf: state.auth.csrf_token(),
+        decided: &decided,
+    };
+    Ok(render(&page))
+}
+
+#[derive(Template)]
+#[template(path = "conflicts.html")]
+struct ConflictsPage<'a> {
+    layout: Layout,
+    /// The decision just made, for the notice at the top.
+    resolved: Option<&'a DecidedRow<'a>>,
+    open: Vec<Card<'a>>,
+    csrf: &'a str,
+    decided: &'a [DecidedRow<'a>],
+}
+
+/// An open conflict with its forms.
+struct Card<'a> {
+    c: &'a ConflictView,
+    photoshelter: Option<String>,
+    preservica: Option<String>,
+    input: ValueInput,
+    /// Why the last decision on it was refused; `name` and `note` then refill the form.
+    refused: Option<&'a str>,
+    name: &'a str,
+    note: &'a str,
+}
+
+/// How a person gives the value both systems should hold.
+enum ValueInput {
+    /// One of the values the field may take.
+    Choose(Vec<String>),
+    Type {
+        placeholder: &'static str,
+        prefill: String,
+    },
+}
+
+struct DecidedRow<'a> {
+    d: &'a DecidedConflict,
+    /// The decision in words.
+    words: String,
+}
+
+fn decided_row(d: &DecidedConflict) -> DecidedRow<'_> {
+    DecidedRow {
+        words: resolution_words(&d.resolution, d.resolution_value.as_deref()),
+        d,
     }
-    if open.is_empty() {
-        b.push_str("<p class=\"muted\" id=\"none-open\">No conflicts wait for a person.</p>\n");
-    } else {
-        let _ = writeln!(
-            b,
-            "<p>{} {} for a person. Choose a value: the next sync writes it to both systems.</p>",
-            open.len(),
-            if open.len() == 1 {
-                "conflict waits"
-            } else {
-                "conflicts wait"
-            }
-        );
+}
+
+fn card<'a>(c: &'a ConflictView, refused: Option<&'a Refusal>) -> Card<'a> {
+    let input = match c.kind {
+        Some(FieldKind::Enum) if !c.values.is_empty() => ValueInput::Choose(c.values.clone()),
+        Some(FieldKind::Bool) => ValueInput::Choose(vec!["true".into(), "false".into()]),
+        Some(FieldKind::Date) => ValueInput::Type {
+            placeholder: "YYYY-MM-DD",
+            prefill: String::new(),
+        },
+        Some(FieldKind::Set) => ValueInput::Type {
+            placeholder: "comma, separated, values",
+            prefill: value_text(c.kind, c.photoshelter_value.as_deref()).unwrap_or_default(),
+        },
+        _ => ValueInput::Type {
+            placeholder: "type the value both systems should hold",
+            prefill: String::new(),
+        },
+    };
+    Card {
+        photoshelter: value_text(c.kind, c.photoshelter_value.as_deref()),
+        preservica: value_text(c.kind, c.preservica_value.as_deref()),
+        input,
+        refused: refused.map(|r| r.message.as_str()),
+        name: refused.map(|r| r.form.name.as_str()).unwrap_or(""),
+        note: refused.map(|r| r.form.note.as_str()).unwrap_or(""),
+        c,
     }
-    for c in &open {
-        render_conflict(&mut b, c, csrf, refusal.filter(|r| r.id == c.id));
-    }
-    if !decided.is_empty() {
-        b.push_str(
-            "<h2>Recently decided</h2>\n<table><thead><tr><th>#</th><th>Asset</th><th>Field</th><th>Decision</th><th>By</th><th>When</th><th>Carried out</th></tr></thead><tbody>\n",
-        );
-        for d in &decided {
-            let _ = writeln!(
-                b,
-                "<tr id=\"decided-{}\"><td>{}</td><td><a href=\"/assets/{}\">{}</a></td><td>{}</td><td><bdi>{}</bdi></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                d.id,
-                d.id,
-                d.asset_id,
-                d.asset_id,
-                esc(&d.field),
-                esc(&resolution_words(
-                    &d.resolution,
-                    d.resolution_value.as_deref()
-                )),
-                decider_html(d.decided_by.as_deref(), d.decision_note.as_deref()),
-                esc(&d.resolved_at),
-                esc(d
-                    .carried_out_by
-                    .as_deref()
-                    .unwrap_or("waiting for the next sync"))
-            );
-        }
-        b.push_str("</tbody></table>\n");
-    }
-    Ok(page("Conflicts", Nav::Conflicts, &chrome, &b))
 }
 
 fn resolution_words(resolution: &str, value: Option<&str>) -> String {
@@ -263,109 +303,6 @@ fn resolution_words(resolution: &str, value: Option<&str>) -> String {
             None => "no value".to_string(),
         },
     }
-}
-
-/// Who decided and their note, for tables (decisions made before names were kept show a dash).
-pub(crate) fn decider_html(by: Option<&str>, note: Option<&str>) -> String {
-    let mut s = format!("<bdi>{}</bdi>", esc(by.unwrap_or("-")));
-    if let Some(n) = note {
-        let _ = write!(s, "<small class=\"loc\"><bdi>{}</bdi></small>", esc(n));
-    }
-    s
-}
-
-/// The name and note inputs every decision form carries, refilled after a refusal.
-fn decider_inputs(refused: Option<&Refusal>) -> String {
-    let (name, note) = refused
-        .map(|r| (r.form.name.as_str(), r.form.note.as_str()))
-        .unwrap_or(("", ""));
-    format!(
-        "<input type=\"text\" name=\"name\" aria-label=\"your name\" placeholder=\"your name\" value=\"{}\">\
-         <input type=\"text\" name=\"note\" aria-label=\"note\" placeholder=\"note (optional)\" value=\"{}\">",
-        esc(name),
-        esc(note)
-    )
-}
-
-fn render_conflict(b: &mut String, c: &ConflictView, csrf: &str, refused: Option<&Refusal>) {
-    let _ = write!(
-        b,
-        "<section class=\"conflict\" id=\"c{id}\" data-conflict=\"{id}\">\n<h3>#{id} · <a href=\"/assets/{asset}\"><bdi>{label}</bdi></a> · {field}</h3>\n",
-        id = c.id,
-        asset = c.asset_id,
-        label = esc(&c.label),
-        field = esc(&c.field),
-    );
-    let _ = writeln!(
-        b,
-        "<p class=\"muted\"><bdi>{}</bdi>{}</p>",
-        esc(&c.reason),
-        c.rule
-            .as_ref()
-            .map(|r| format!(" · rule {}", esc(r)))
-            .unwrap_or_default()
-    );
-    let _ = writeln!(
-        b,
-        "<div class=\"sides\"><div><strong>PhotoShelter</strong><div class=\"side\">{}</div></div>\
-         <div><strong>Preservica</strong><div class=\"side\">{}</div></div></div>",
-        value_html(c.kind, c.photoshelter_value.as_deref()),
-        value_html(c.kind, c.preservica_value.as_deref())
-    );
-    let action = format!("/conflicts/{}", c.id);
-    let hidden = format!(
-        "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
-        esc(csrf)
-    );
-    if let Some(r) = refused {
-        let _ = writeln!(
-            b,
-            "<p class=\"error\" role=\"alert\" id=\"refused\">Not accepted: <bdi>{}</bdi></p>",
-            esc(&r.message)
-        );
-    }
-    let who = decider_inputs(refused);
-    // Two forms: pressing Enter in the typed value must never submit "take PhotoShelter's".
-    let _ = writeln!(
-        b,
-        "<form method=\"post\" action=\"{action}\" class=\"take\">{hidden}{who}\
-         <button type=\"submit\" name=\"take\" value=\"photoshelter\">Take PhotoShelter's</button>\
-         <button type=\"submit\" name=\"take\" value=\"preservica\">Take Preservica's</button></form>"
-    );
-    let input = match c.kind {
-        Some(FieldKind::Enum) if !c.values.is_empty() => {
-            let mut s = String::from("<select name=\"value\" aria-label=\"value\">");
-            for v in &c.values {
-                let _ = write!(s, "<option>{}</option>", esc(v));
-            }
-            s.push_str("</select>");
-            s
-        }
-        Some(FieldKind::Bool) => {
-            "<select name=\"value\" aria-label=\"value\"><option>true</option><option>false</option></select>".to_string()
-        }
-        kind => {
-            let (placeholder, prefill) = match kind {
-                Some(FieldKind::Date) => ("YYYY-MM-DD", None),
-                Some(FieldKind::Set) => (
-                    "comma, separated, values",
-                    value_text(kind, c.photoshelter_value.as_deref()),
-                ),
-                _ => ("type the value both systems should hold", None),
-            };
-            format!(
-                "<input type=\"text\" name=\"value\" aria-label=\"value\" placeholder=\"{}\" value=\"{}\" required>",
-                esc(placeholder),
-                esc(prefill.as_deref().unwrap_or(""))
-            )
-        }
-    };
-    let _ = writeln!(
-        b,
-        "<form method=\"post\" action=\"{action}\" class=\"typed\">{hidden}\
-         <input type=\"hidden\" name=\"take\" value=\"value\">{input}{who}\
-         <button type=\"submit\">Use this value</button></form>\n</section>"
-    );
 }
 
 #[derive(Debug, Clone, Deserialize)]

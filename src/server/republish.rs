@@ -2,33 +2,19 @@
 //! into a gallery (created when missing) through the same transfer code as `ferry
 //! republish`, under the same run lock, and the page shows what happened.
 
-use super::html::{Nav, esc, page};
+use super::html::{Nav, render};
 use super::{AppState, PageError, Shared, WebError};
+use crate::html::Layout;
 use crate::transfer::republish::check::MetadataRefusal;
 use crate::transfer::republish::{RepublishOptions, RepublishRequest};
 use crate::transfer::{PlannedTransfer, TransferError, TransferOutcome, human_bytes};
+use askama::Template;
 use axum::extract::{RawForm, State};
 use axum::http::StatusCode;
 use axum::response::Html;
-use std::fmt::Write as _;
 
 /// What the web app needs to republish, built by the composition root.
 pub use crate::app::Republisher;
-
-/// The republish form under the search results (inside the results' `<form>`).
-pub fn render_form(body: &mut String, csrf: &str) {
-    let _ = writeln!(
-        body,
-        "<fieldset class=\"republish\"><legend>Republish the ticked archive assets to PhotoShelter</legend>\
-         <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-         <label>Gallery <input name=\"gallery\" required placeholder=\"Anniversary 2027\"></label> \
-         <label>Campaign <input name=\"campaign\" placeholder=\"(keep the archive's)\"></label> \
-         <label><input type=\"checkbox\" name=\"allow_expired\" value=\"1\"> also assets whose licence has expired</label> \
-         <button type=\"submit\" name=\"dry_run\" value=\"1\">Preview (dry run)</button> \
-         <button class=\"primary\" type=\"submit\">Republish</button></fieldset>",
-        esc(csrf)
-    );
-}
 
 /// `POST /republish`: `ref` (repeated), `gallery`, optional `campaign`, `allow_expired` and
 /// `dry_run` (a preview: what would be sent, nothing uploaded).
@@ -92,16 +78,12 @@ pub async fn republish(
     })
     .await
     .map_err(|e| WebError::Internal(format!("the republish stopped: {e}")))??;
-    let (status, title, out) = match ran {
-        Ok(outcome) => (
-            StatusCode::OK,
-            "Republish",
-            render_outcome(&gallery, &outcome),
-        ),
+    let (status, title, view) = match &ran {
+        Ok(outcome) => (StatusCode::OK, "Republish", outcome_view(outcome)),
         Err(refusals) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "Republish refused",
-            render_refusals(&gallery, &refusals),
+            RepublishView::Refused(refusals),
         ),
     };
     let chrome = super::with_store(&state, |store, _| {
@@ -111,50 +93,63 @@ pub async fn republish(
         })
     })
     .await?;
-    Ok((status, page(title, Nav::Search, &chrome, &out)))
+    let page = RepublishPage {
+        layout: Layout::app(title, Nav::Search, &chrome),
+        gallery: &gallery,
+        view,
+    };
+    Ok((status, render(&page)))
 }
 
-/// What a run did, or a dry run would do, as a table of assets.
-fn render_outcome(gallery: &str, out: &TransferOutcome) -> String {
+#[derive(Template)]
+#[template(path = "republish.html")]
+struct RepublishPage<'a> {
+    layout: Layout,
+    gallery: &'a str,
+    view: RepublishView<'a>,
+}
+
+enum RepublishView<'a> {
+    /// What a run did, or a dry run would do, as a table of assets.
+    Outcome {
+        dry: bool,
+        /// The first line of what the transfer tells of itself.
+        summary: Option<String>,
+        rows: Vec<PlannedRow<'a>>,
+        /// Where the run's report was written.
+        report: Option<String>,
+    },
+    /// Why nothing was uploaded: each value that cannot be written, by asset and field.
+    Refused(&'a [MetadataRefusal]),
+}
+
+struct PlannedRow<'a> {
+    p: &'a PlannedTransfer,
+    size: String,
+    what: String,
+}
+
+fn outcome_view(out: &TransferOutcome) -> RepublishView<'_> {
     let dry = out.run_id.is_none();
-    let mut html = format!(
-        "<h1>{} <bdi>{}</bdi></h1>\n",
-        if dry {
-            "Preview: republish to"
-        } else {
-            "Republish to"
-        },
-        esc(gallery)
-    );
     let mut lines = Vec::new();
     crate::transfer::describe(out, &mut |l| lines.push(l));
-    if let Some(first) = lines.first() {
-        let _ = writeln!(html, "<p class=\"summary\">{}</p>", esc(first));
+    RepublishView::Outcome {
+        dry,
+        summary: lines.into_iter().next(),
+        rows: out
+            .planned
+            .iter()
+            .map(|p| PlannedRow {
+                size: p.size.map(human_bytes).unwrap_or_default(),
+                what: what_happens(p, dry),
+                p,
+            })
+            .collect(),
+        report: out
+            .paths
+            .as_ref()
+            .map(|paths| paths.html.display().to_string()),
     }
-    html.push_str("<table class=\"transfers\"><thead><tr><th>Archive asset</th><th>File</th><th>Size</th><th>Into</th><th>What happens</th></tr></thead><tbody>\n");
-    for p in &out.planned {
-        let _ = writeln!(
-            html,
-            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&p.source),
-            esc(&p.name),
-            p.size.map(human_bytes).unwrap_or_default(),
-            esc(&p.target),
-            esc(&what_happens(p, dry))
-        );
-    }
-    html.push_str("</tbody></table>\n");
-    if dry {
-        html.push_str("<p>Nothing was uploaded. Go back to the search to republish.</p>\n");
-    } else if let Some(paths) = &out.paths {
-        let _ = writeln!(
-            html,
-            "<p>Report: <code>{}</code></p>",
-            esc(&paths.html.display().to_string())
-        );
-    }
-    html.push_str("<p><a href=\"/runs\">All runs</a> · <a href=\"/\">Search</a></p>\n");
-    html
 }
 
 fn what_happens(p: &PlannedTransfer, dry: bool) -> String {
@@ -163,29 +158,6 @@ fn what_happens(p: &PlannedTransfer, dry: bool) -> String {
         (None, true) => "would be uploaded with its metadata".into(),
         (None, false) => "republished".into(),
     }
-}
-
-/// Why nothing was uploaded: each value that cannot be written, by asset and field.
-fn render_refusals(gallery: &str, refusals: &[MetadataRefusal]) -> String {
-    let mut html = format!(
-        "<h1>Republish to <bdi>{}</bdi> refused</h1>\n<p class=\"error\">Nothing was uploaded: \
-         {} value(s) the republish would write cannot be written in PhotoShelter.</p>\n\
-         <table class=\"refusals\"><thead><tr><th>Archive asset</th><th>Field</th><th>Value</th><th>What is wrong</th></tr></thead><tbody>\n",
-        esc(gallery),
-        refusals.len()
-    );
-    for r in refusals {
-        let _ = writeln!(
-            html,
-            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&r.asset),
-            esc(&r.field),
-            esc(&r.value),
-            esc(&r.why)
-        );
-    }
-    html.push_str("</tbody></table>\n<p><a href=\"/\">Back to the search</a></p>\n");
-    html
 }
 
 /// Runs the republish; `Err` inside when its metadata check refused it.

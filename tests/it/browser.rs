@@ -209,6 +209,54 @@ async fn a_conflict_is_resolved_from_the_page_chromium_renders() {
     assert_eq!(item.resolution.as_deref(), Some("preservica"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identifiers_show_shortened_and_keep_their_whole_value() {
+    let Some(browser) = chromium() else {
+        return;
+    };
+    let app: App = start().await;
+    let long = "0b1c2d3e-0000-4000-8000-000000000001";
+    let report = ferry::report::RunReport {
+        run_id: app.fx.run,
+        fields: vec![ferry::report::FieldRow {
+            asset_id: app.fx.harbour,
+            preservica_ref: Some(long.into()),
+            label: "Harbour".into(),
+            field: "caption".into(),
+            outcome: "push_to_preservica".parse().unwrap(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    ferry::report::render::write_all(&report, &app.fx.reports_dir).unwrap();
+    let url = app.url(&format!("/runs/{}", app.fx.run));
+    let shown = tokio::task::spawn_blocking(move || {
+        let mut chrome = Devtools::launch(browser);
+        let page = chrome.open(&url);
+        chrome.eval(
+            &page,
+            &format!(
+                "(() => {{ const c = document.querySelector('code.id[title=\"{long}\"]'); \
+                 if (!c) return null; return [c.textContent, getComputedStyle(c).textOverflow, \
+                 c.scrollWidth, c.clientWidth]; }})()"
+            ),
+        )
+    })
+    .await
+    .unwrap();
+    let shown = shown.as_array().expect("the id is on the page");
+    assert_eq!(
+        shown[0], long,
+        "the whole id is the text (copying takes all of it)"
+    );
+    assert_eq!(shown[1], "ellipsis");
+    let (whole, visible) = (shown[2].as_f64().unwrap(), shown[3].as_f64().unwrap());
+    assert!(
+        visible > 0.0 && visible * 3.0 < whole,
+        "shown shortened: {visible} of {whole}"
+    );
+}
+
 /// A Chromium driven over the DevTools protocol on a pipe (`--remote-debugging-pipe`: commands
 /// on the browser's fd 3, answers and events on its fd 4, each a JSON message ended by NUL),
 /// so the test clicks like a person, with no driver crate and no port.

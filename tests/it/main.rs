@@ -28,4 +28,5 @@ mod signals;
 mod soak;
 mod store;
 mod sync;
+mod templates;
 mod transfer;

@@ -1,14 +1,84 @@
-//! The asset page: what ferry knows of one asset, its fields in both systems, its writes
-//! and its history.
+//! The asset page (`templates/asset.html`): what ferry knows of one asset, where it is filed
+//! and who may see it, its fields in both systems, its writes and its history.
+//!
+//! The `@` snapshot keys (folder, galleries, searchable, security tag) are state ferry reads
+//! beside the mapped fields, not fields the mapping compares: the page shows them as "Where it
+//! is filed" and "Access", never as rows of the fields table.
 
 use super::chrome;
-use crate::model::FieldKind;
-use crate::server::html::{self, Nav, badge, esc, outcome_tone, page, value_html};
-use crate::server::view::{self, AssetView, FieldView};
+use crate::html::Layout;
+use crate::model::{AccessKey, FieldKind, SnapshotKey, System};
+use crate::server::html::{Nav, outcome_tone, render, value_text};
+use crate::server::view::{self, AssetView, FieldView, HistoryView, SnapshotView, WriteView};
 use crate::server::{PageError, Shared, WebError, parse_id, with_store};
+use crate::store::DecidedConflict;
+use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::Html;
-use std::fmt::Write as _;
+
+#[derive(Template)]
+#[template(path = "asset.html")]
+struct AssetPage<'a> {
+    layout: Layout,
+    a: &'a AssetView,
+    snapshots: [(&'static str, &'a Option<SnapshotView>); 2],
+    /// "Where it is filed" and "Access".
+    places: [PlaceSection; 2],
+    fields: Vec<FieldRow<'a>>,
+    writes: Vec<WriteRow<'a>>,
+    history: Vec<HistoryRow<'a>>,
+    decided: Vec<DecidedRow<'a>>,
+}
+
+struct PlaceSection {
+    heading: &'static str,
+    id: &'static str,
+    places: Vec<Place>,
+}
+
+/// One `@` key's value, in words.
+struct Place {
+    label: &'static str,
+    key: &'static str,
+    value: Option<String>,
+}
+
+struct FieldRow<'a> {
+    f: &'a FieldView,
+    /// PhotoShelter's, then Preservica's.
+    cells: [Cell<'a>; 2],
+    /// `None`: never agreed; `Some(None)`: agreed on no value.
+    baseline: Option<Option<String>>,
+    /// The last decision's badge: its words and tone.
+    outcome: (String, &'static str),
+}
+
+/// A field's value in one system.
+enum Cell<'a> {
+    /// The mapping does not keep the field in that system.
+    NotKept,
+    Value {
+        value: Option<String>,
+        location: Option<&'a str>,
+    },
+}
+
+struct WriteRow<'a> {
+    w: &'a WriteView,
+    value: Option<String>,
+}
+
+struct HistoryRow<'a> {
+    h: &'a HistoryView,
+    old: Option<String>,
+    new: Option<String>,
+}
+
+struct DecidedRow<'a> {
+    d: &'a DecidedConflict,
+    /// The value a person typed; `None` when they took one system's.
+    value: Option<Option<String>>,
+}
 
 /// `/assets/{id}`.
 pub async fn asset(
@@ -35,270 +105,158 @@ pub async fn asset(
     if state.republisher.is_some() && showable {
         asset.preview_url = Some(format!("/assets/{id}/preview"));
     }
-    Ok(page(
-        &asset.label,
-        Nav::None,
-        &chrome,
-        &render_asset(&asset),
-    ))
+    Ok(render(&page(
+        Layout::app(&asset.label, Nav::None, &chrome),
+        &asset,
+    )))
 }
 
-fn dd(out: &mut String, label: &str, value: Option<&str>) {
-    let _ = write!(out, "<dt>{}</dt><dd>", esc(label));
-    match value {
-        Some(v) => {
-            let _ = write!(out, "<bdi>{}</bdi>", esc(v));
-        }
-        None => out.push_str("<span class=\"absent\">(none)</span>"),
+fn page(layout: Layout, a: &AssetView) -> AssetPage<'_> {
+    let kind_of = |field: &str| {
+        a.fields
+            .iter()
+            .find(|f| f.field == field)
+            .and_then(|f| f.kind)
+    };
+    AssetPage {
+        layout,
+        snapshots: [
+            ("PhotoShelter", &a.snapshots.photoshelter),
+            ("Preservica", &a.snapshots.preservica),
+        ],
+        places: places(a),
+        fields: a
+            .fields
+            .iter()
+            .filter(|f| !SnapshotKey::is_access(&f.field))
+            .map(field_row)
+            .collect(),
+        writes: a
+            .writes
+            .iter()
+            .map(|w| WriteRow {
+                value: value_text(kind_of(&w.field), w.new_value.as_deref()),
+                w,
+            })
+            .collect(),
+        history: a
+            .history
+            .iter()
+            .map(|h| HistoryRow {
+                old: value_text(kind_of(&h.field), h.old_value.as_deref()),
+                new: value_text(kind_of(&h.field), h.new_value.as_deref()),
+                h,
+            })
+            .collect(),
+        decided: a
+            .decided
+            .iter()
+            .map(|d| DecidedRow {
+                value: (d.resolution == "value")
+                    .then(|| value_text(kind_of(&d.field), d.resolution_value.as_deref())),
+                d,
+            })
+            .collect(),
+        a,
     }
-    out.push_str("</dd>");
 }
 
-fn render_asset(a: &AssetView) -> String {
-    let mut b = String::with_capacity(16 * 1024);
-    let _ = writeln!(b, "<h1><bdi>{}</bdi></h1>", esc(&a.label));
-    render_head(&mut b, a);
-    if !a.open_conflicts.is_empty() {
-        let _ = writeln!(
-            b,
-            "<p class=\"error\">{} {} for a person: <a href=\"/conflicts\">decide</a>.</p>",
-            a.open_conflicts.len(),
-            if a.open_conflicts.len() == 1 {
-                "conflict on this asset waits"
-            } else {
-                "conflicts on this asset wait"
-            }
-        );
-    }
-    render_fields(&mut b, a);
-    render_writes(&mut b, a);
-    render_history(&mut b, a);
-    render_decided(&mut b, a);
-    let _ = write!(
-        b,
-        "<p class=\"muted\"><a href=\"/api/assets/{}\">This asset as JSON</a></p>",
-        a.id
-    );
-    b
-}
-
-/// The preview and the facts: ids, pairing, and the version of each copy ferry last read.
-fn render_head(b: &mut String, a: &AssetView) {
-    b.push_str("<div class=\"asset-head\">\n");
-    match &a.preview_url {
-        Some(url) => {
-            let _ = write!(
-                b,
-                "<img class=\"preview\" src=\"{}\" alt=\"preview of {}\" loading=\"lazy\">",
-                esc(url),
-                esc(&a.label)
-            );
-        }
-        None => b.push_str(html::NO_PREVIEW),
-    }
-    b.push_str("\n<dl class=\"facts\">");
-    dd(b, "ferry id", Some(&a.id.to_string()));
-    dd(b, "PhotoShelter media", a.photoshelter_id.as_deref());
-    dd(b, "Preservation reference", a.preservica_ref.as_deref());
-    dd(b, "Authoritative copy", Some(&a.authoritative_copy));
-    let paired = a
-        .paired_by
-        .as_ref()
-        .map(|by| format!("by {by} on {}", a.paired_at.as_deref().unwrap_or("?")));
-    dd(b, "Paired", paired.as_deref());
-    for (name, snap) in [
-        ("PhotoShelter", &a.snapshots.photoshelter),
-        ("Preservica", &a.snapshots.preservica),
-    ] {
-        let text = snap.as_ref().map(|s| {
-            // A re-read that finds the copy unchanged keeps its row: this is when ferry first
-            // saw this version.
-            let mut t = format!("this version read {} (run {})", s.captured_at, s.run_id);
-            if let Some(m) = &s.system_modified_at {
-                let _ = write!(t, ", modified there {m}");
-            }
-            if let Some(f) = &s.file_name {
-                let _ = write!(t, ", file {f}");
-            }
-            if let Some(n) = s.file_size {
-                let _ = write!(t, " ({n} bytes)");
-            }
-            if let Some(c) = &s.checksum {
-                let _ = write!(t, ", {c}");
-            }
-            t
-        });
-        dd(b, &format!("In {name}"), text.as_deref());
-    }
-    b.push_str("</dl>\n</div>\n");
-}
-
-/// Each field: who wins, its value in each system, the agreed value and the last decision.
-fn render_fields(b: &mut String, a: &AssetView) {
-    b.push_str(
-        "<h2>Fields</h2>\n<table class=\"fields\"><thead><tr><th>Field</th><th>Who wins</th>\
-         <th>PhotoShelter</th><th>Preservica</th><th>Agreed value</th><th>Last decision</th></tr></thead>\n<tbody>\n",
-    );
-    for f in &a.fields {
-        render_field(b, f);
-    }
-    b.push_str("</tbody></table>\n");
-}
-
-fn render_field(b: &mut String, f: &FieldView) {
-    let class = if f.differs { " class=\"differs\"" } else { "" };
-    let _ = write!(
-        b,
-        "<tr{class} data-field=\"{}\"><th scope=\"row\">{}",
-        esc(&f.field),
-        esc(&f.field)
-    );
-    if let Some(k) = f.kind {
-        let _ = write!(b, "<small class=\"loc\">{}</small>", k.name());
-    }
-    let _ = write!(b, "</th><td>{}", esc(&f.authority));
-    if let Some(r) = &f.rule {
-        let _ = write!(b, "<small class=\"loc\">rule {}</small>", esc(r));
-    }
-    b.push_str("</td>");
-    for (value, location) in [
-        (&f.photoshelter, &f.photoshelter_location),
-        (&f.preservica, &f.preservica_location),
-    ] {
+fn field_row(f: &FieldView) -> FieldRow<'_> {
+    fn cell<'a>(
+        kind: Option<FieldKind>,
+        value: &Option<String>,
+        location: &'a Option<String>,
+    ) -> Cell<'a> {
         match location {
-            None if f.kind.is_some() => {
-                b.push_str("<td class=\"value\"><span class=\"absent\">not kept there</span></td>")
-            }
-            _ => {
-                let _ = write!(
-                    b,
-                    "<td class=\"value\">{}",
-                    value_html(f.kind, value.as_deref())
-                );
-                if let Some(l) = location {
-                    let _ = write!(b, "<small class=\"loc\">{}</small>", esc(l));
-                }
-                b.push_str("</td>");
-            }
+            None if kind.is_some() => Cell::NotKept,
+            _ => Cell::Value {
+                value: value_text(kind, value.as_deref()),
+                location: location.as_deref(),
+            },
         }
     }
-    match &f.baseline {
-        None => b.push_str("<td class=\"value\"><span class=\"absent\">never agreed</span></td>"),
-        Some(v) => {
-            let _ = write!(
-                b,
-                "<td class=\"value\">{}</td>",
-                value_html(f.kind, v.as_deref())
-            );
-        }
+    FieldRow {
+        cells: [
+            cell(f.kind, &f.photoshelter, &f.photoshelter_location),
+            cell(f.kind, &f.preservica, &f.preservica_location),
+        ],
+        baseline: f
+            .baseline
+            .as_ref()
+            .map(|v| value_text(f.kind, v.as_deref())),
+        outcome: f
+            .decision
+            .as_ref()
+            .map(|d| (d.outcome.replace('_', " "), outcome_tone(&d.outcome)))
+            .unwrap_or_default(),
+        f,
     }
-    match &f.decision {
-        None => b.push_str("<td><span class=\"absent\">no decision yet</span></td>"),
-        Some(d) => {
-            let _ = write!(
-                b,
-                "<td>{} <span class=\"reason\"><bdi>{}</bdi></span><small class=\"loc\"><a href=\"/runs/{}\">run {}</a> · {}</small></td>",
-                badge(&d.outcome.replace('_', " "), outcome_tone(&d.outcome)),
-                esc(&d.reason),
-                d.run_id,
-                d.run_id,
-                esc(&d.decided_at)
-            );
-        }
-    }
-    b.push_str("</tr>\n");
 }
 
-/// The kind of `field`, for showing its values.
-fn kind_of(a: &AssetView, field: &str) -> Option<FieldKind> {
-    a.fields
-        .iter()
-        .find(|f| f.field == field)
-        .and_then(|f| f.kind)
+/// Where each `@` key is read, what the page calls it, and which section it is in.
+fn place_of(key: AccessKey) -> (System, &'static str, Option<FieldKind>, usize) {
+    const FILED: usize = 0;
+    const ACCESS: usize = 1;
+    match key {
+        AccessKey::Folder => (System::Preservica, "Preservica folder", None, FILED),
+        AccessKey::Galleries => (
+            System::PhotoShelter,
+            "PhotoShelter galleries",
+            Some(FieldKind::Set),
+            FILED,
+        ),
+        AccessKey::Searchable => (
+            System::PhotoShelter,
+            "Searchable in PhotoShelter",
+            None,
+            ACCESS,
+        ),
+        AccessKey::SecurityTag => (System::Preservica, "Preservica security tag", None, ACCESS),
+    }
 }
 
-/// What ferry wrote to this asset.
-fn render_writes(b: &mut String, a: &AssetView) {
-    b.push_str("<h2>Writes</h2>\n");
-    if a.writes.is_empty() {
-        b.push_str("<p class=\"muted\">ferry has not written to this asset.</p>\n");
-        return;
-    }
-    b.push_str(
-        "<table><thead><tr><th>Run</th><th>To</th><th>Field</th><th>Value</th><th>State</th><th>When</th></tr></thead><tbody>\n",
-    );
-    for w in &a.writes {
-        let state = match &w.last_error {
-            Some(e) => format!("{} ({e})", w.state),
-            None => w.state.clone(),
+/// The "Where it is filed" and "Access" sections: each `@` key the system it is read from
+/// holds for this asset (a key of a system the asset is not in is left out).
+fn places(a: &AssetView) -> [PlaceSection; 2] {
+    let mut sections = [
+        PlaceSection {
+            heading: "Where it is filed",
+            id: "filed",
+            places: Vec::new(),
+        },
+        PlaceSection {
+            heading: "Access",
+            id: "access",
+            places: Vec::new(),
+        },
+    ];
+    for key in [
+        AccessKey::Folder,
+        AccessKey::Galleries,
+        AccessKey::Searchable,
+        AccessKey::SecurityTag,
+    ] {
+        let (system, label, kind, section) = place_of(key);
+        let read = match system {
+            System::PhotoShelter => a.snapshots.photoshelter.is_some(),
+            System::Preservica => a.snapshots.preservica.is_some(),
         };
-        let _ = writeln!(
-            b,
-            "<tr><td><a href=\"/runs/{}\">{}</a></td><td>{}</td><td>{}</td><td class=\"value\">{}</td><td>{}</td><td>{}</td></tr>",
-            w.run_id,
-            w.run_id,
-            esc(&w.system),
-            esc(&w.field),
-            value_html(kind_of(a, &w.field), w.new_value.as_deref()),
-            esc(&state),
-            esc(&w.updated_at)
-        );
+        if !read {
+            continue;
+        }
+        let raw = a
+            .fields
+            .iter()
+            .find(|f| f.field == key.key())
+            .and_then(|f| match system {
+                System::PhotoShelter => f.photoshelter.clone(),
+                System::Preservica => f.preservica.clone(),
+            });
+        sections[section].places.push(Place {
+            label,
+            key: key.key(),
+            value: value_text(kind, raw.as_deref()),
+        });
     }
-    b.push_str("</tbody></table>\n");
-}
-
-/// The values of this asset that were superseded, and why.
-fn render_history(b: &mut String, a: &AssetView) {
-    b.push_str("<h2>Field history</h2>\n");
-    if a.history.is_empty() {
-        b.push_str("<p class=\"muted\">No value of this asset has been superseded yet.</p>\n");
-        return;
-    }
-    b.push_str(
-        "<table class=\"history\"><thead><tr><th>When</th><th>Field</th><th>In</th><th>Was</th><th>Became</th><th>Why</th></tr></thead><tbody>\n",
-    );
-    for h in &a.history {
-        let kind = kind_of(a, &h.field);
-        let _ = writeln!(
-            b,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"value\">{}</td><td class=\"value\">{}</td><td><bdi>{}</bdi></td></tr>",
-            esc(&h.recorded_at),
-            esc(&h.field),
-            esc(&h.system),
-            value_html(kind, h.old_value.as_deref()),
-            value_html(kind, h.new_value.as_deref()),
-            esc(&h.reason)
-        );
-    }
-    b.push_str("</tbody></table>\n");
-}
-
-/// The conflicts on this asset people decided: what they chose, who, and their note.
-fn render_decided(b: &mut String, a: &AssetView) {
-    if a.decided.is_empty() {
-        return;
-    }
-    b.push_str(
-        "<h3>Decided by people</h3>\n<table class=\"decided\"><thead><tr><th>When</th><th>Field</th><th>Decision</th><th>By</th><th>Carried out</th></tr></thead><tbody>\n",
-    );
-    for d in &a.decided {
-        let decision = match d.resolution.as_str() {
-            "value" => value_html(kind_of(a, &d.field), d.resolution_value.as_deref()),
-            side => format!("take {}&#39;s value", esc(side)),
-        };
-        let _ = writeln!(
-            b,
-            "<tr id=\"decided-{}\"><td>{}</td><td>{}</td><td class=\"value\">{}</td><td>{}</td><td>{}</td></tr>",
-            d.id,
-            esc(&d.resolved_at),
-            esc(&d.field),
-            decision,
-            super::decider_html(d.decided_by.as_deref(), d.decision_note.as_deref()),
-            esc(d
-                .carried_out_by
-                .as_deref()
-                .unwrap_or("waiting for the next sync"))
-        );
-    }
-    b.push_str("</tbody></table>\n");
+    sections
 }

@@ -78,6 +78,9 @@ ol.hits li { padding:.6rem 0; border-bottom:1px solid var(--line); }
 ol.hits .title { font-size:1.05rem; font-weight:600; }
 ol.hits .meta { color:var(--muted); font-size:.9rem; display:flex; flex-wrap:wrap; gap:.6rem; align-items:center; margin:.15rem 0; }
 ol.hits .caption { margin:.2rem 0 0; }
+ol.hits li.hit { display:flow-root; }
+ol.hits img.thumb { float:left; object-fit:contain; margin:0 .8rem .3rem 0; background:var(--bg); border-radius:4px; }
+img.preview { object-fit:contain; padding:0; }
 .pager { display:flex; gap:1rem; margin:1rem 0; }
 .asset-head { display:grid; grid-template-columns: 220px 1fr; gap:1.5rem; align-items:start; }
 .preview { width:220px; height:165px; border:1px solid var(--line); border-radius:6px; background:var(--bg); display:flex; flex-direction:column; gap:.4rem; align-items:center; justify-content:center; color:var(--muted); font-size:.85rem; text-align:center; padding:.5rem; }

@@ -16,10 +16,15 @@ pub async fn asset(
     Path(raw): Path<String>,
 ) -> Result<Html<String>, PageError> {
     let id = parse_id(&raw, "asset")?;
-    let (chrome, mut asset) = with_store(&state, move |store, state| {
+    let (chrome, mut asset, cached) = with_store(&state, move |store, state| {
         let asset = view::asset_view(store, &state.mapping, id)?
             .ok_or_else(|| WebError::NotFound(format!("ferry knows no asset {id}")))?;
-        Ok((chrome(store)?, asset))
+        let file = crate::thumbs::fill::identity(store, id)?;
+        let cached = state.thumbs.cache.as_ref().is_some_and(|c| {
+            c.path(id, &file, crate::thumbs::ThumbSize::Medium)
+                .exists()
+        });
+        Ok((chrome(store)?, asset, cached))
     })
     .await?;
     // A preview when the app can reach the systems and either holds a picture a browser shows.
@@ -34,6 +39,10 @@ pub async fn asset(
         });
     if state.republisher.is_some() && showable {
         asset.preview_url = Some(format!("/assets/{id}/preview"));
+    }
+    // A picture when the app can make thumbnails or the cache (filled by sync) has this one.
+    if state.republisher.is_some() || cached {
+        asset.picture_url = Some(format!("/assets/{id}/thumb/medium"));
     }
     Ok(page(
         &asset.label,
@@ -85,16 +94,21 @@ fn render_asset(a: &AssetView) -> String {
 /// The preview and the facts: ids, pairing, and the version of each copy ferry last read.
 fn render_head(b: &mut String, a: &AssetView) {
     b.push_str("<div class=\"asset-head\">\n");
-    match &a.preview_url {
-        Some(url) => {
-            let _ = write!(
-                b,
-                "<img class=\"preview\" src=\"{}\" alt=\"preview of {}\" loading=\"lazy\">",
-                esc(url),
-                esc(&a.label)
-            );
+    // The medium rendition (see `server::thumbs`), linking to the full picture when there is
+    // one a browser shows.
+    let picture = a.picture_url.as_ref().map(|url| {
+        format!(
+            "<img class=\"preview\" src=\"{}\" width=\"220\" height=\"165\" alt=\"picture of {}\">",
+            esc(url),
+            esc(&a.label)
+        )
+    });
+    match (picture, &a.preview_url) {
+        (Some(img), Some(full)) => {
+            let _ = write!(b, "<a href=\"{}\" title=\"the full picture\">{img}</a>", esc(full));
         }
-        None => b.push_str(html::NO_PREVIEW),
+        (Some(img), None) => b.push_str(&img),
+        (None, _) => b.push_str(html::NO_PREVIEW),
     }
     b.push_str("\n<dl class=\"facts\">");
     dd(b, "ferry id", Some(&a.id.to_string()));

@@ -153,11 +153,21 @@ fn render_facets(body: &mut String, params: &SearchParams, outcome: &SearchOutco
     }
 }
 
+/// The hit's small thumbnail (a "no picture" card when there is none; see `server::thumbs`).
+fn thumbnail(hit: &HitView) -> String {
+    format!(
+        "<img class=\"thumb\" src=\"/assets/{}/thumb/small\" width=\"100\" height=\"75\" loading=\"lazy\" alt=\"{}\">",
+        hit.asset_id,
+        esc(&hit.title)
+    )
+}
+
 /// One hit; `pick` adds a republish tick box to an archive asset.
 fn render_hit(body: &mut String, hit: &HitView, pick: bool) {
     let _ = write!(
         body,
-        "<li class=\"hit\"><div class=\"title\"><a href=\"/assets/{}\"><bdi>{}</bdi></a></div>\n<div class=\"meta\">",
+        "<li class=\"hit\">{}<div class=\"title\"><a href=\"/assets/{}\"><bdi>{}</bdi></a></div>\n<div class=\"meta\">",
+        thumbnail(hit),
         hit.asset_id,
         esc(&hit.title)
     );

@@ -1,0 +1,225 @@
+//! Finding an asset's picture and making both renditions of it, from what each system
+//! offers, in this order:
+//! 1. Preservica's thumbnail (`large`), when it is at least as large as the medium rendition;
+//! 2. PhotoShelter's original, when its file name says it is a picture ferry decodes;
+//! 3. Preservica's first picture bitstream (access representation first);
+//! 4. Preservica's thumbnail however small.
+//!
+//! Originals are streamed to a temporary file in the cache directory (never held in memory)
+//! and only up to [`Sources::max_file_bytes`]; decoding is bounded by [`render::Bounds`].
+//! A file that is not a picture ferry can read is "no picture" (a fact about that file); a
+//! system that could not be reached is an error, so the next view tries again.
+
+use super::render::{self, Bounds, RenderError};
+use super::{FileIdentity, ThumbCache, ThumbSize};
+use crate::model::System;
+use crate::photoshelter::client::PhotoShelterClient;
+use crate::preservica::client::PreservicaClient;
+use crate::preservica::wire::ThumbnailSize;
+use crate::store::{AssetId, Store, StoreError};
+use image::DynamicImage;
+use std::path::{Path, PathBuf};
+use tokio::io::AsyncWriteExt;
+
+/// Originals larger than this are not downloaded for a thumbnail (1 GiB).
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024 * 1024;
+
+/// The clients to ask and the bounds to keep.
+pub struct Sources {
+    pub photoshelter: Option<PhotoShelterClient>,
+    pub preservica: Option<PreservicaClient>,
+    pub bounds: Bounds,
+    pub max_file_bytes: u64,
+}
+
+/// What a look for the picture found.
+#[derive(Debug)]
+pub enum Made {
+    /// Both renditions, JPEG.
+    Renditions(Vec<(ThumbSize, Vec<u8>)>),
+    /// Neither system offers a picture of this file.
+    NoPicture,
+}
+
+/// The file identity of an asset's thumbnails: from what ferry last read about its file in
+/// each system (checksum, else name, size and modification time).
+pub fn identity(store: &Store, asset: AssetId) -> Result<FileIdentity, StoreError> {
+    let snapshots = store.snapshots_for(&[asset])?;
+    let mut parts = Vec::new();
+    for system in [System::PhotoShelter, System::Preservica] {
+        let Some(s) = snapshots.get(&(asset, system)) else {
+            continue;
+        };
+        parts.push(format!("{system:?}"));
+        match &s.checksum {
+            Some((algorithm, value)) => parts.push(format!("{algorithm}:{value}")),
+            None => parts.push(format!(
+                "{:?}|{:?}|{:?}",
+                s.file_name, s.file_size, s.modified_at
+            )),
+        }
+    }
+    Ok(FileIdentity::of(
+        &parts.iter().map(String::as_str).collect::<Vec<_>>(),
+    ))
+}
+
+/// Whether a file name says the file is a picture ferry decodes.
+pub fn decodable(file_name: &str) -> bool {
+    let ext = file_name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase());
+    matches!(
+        ext.as_deref(),
+        Some("jpg" | "jpeg" | "jpe" | "png" | "tif" | "tiff")
+    )
+}
+
+/// Both renditions of a decoded picture.
+pub fn renditions(img: &DynamicImage) -> Vec<(ThumbSize, Vec<u8>)> {
+    ThumbSize::ALL
+        .iter()
+        .map(|s| (*s, render::rendition(img, s.longest())))
+        .collect()
+}
+
+/// Looks for the picture of an asset (see the module's order) and makes both renditions.
+/// `Err` says why a system could not be asked (try again later).
+pub async fn make(
+    sources: &Sources,
+    cache: &ThumbCache,
+    photoshelter_id: Option<&str>,
+    preservica_ref: Option<&str>,
+) -> Result<Made, String> {
+    let mut small_thumbnail = None;
+    if let (Some(client), Some(reference)) = (&sources.preservica, preservica_ref) {
+        let got = client
+            .thumbnail(reference, ThumbnailSize::Large)
+            .await
+            .map_err(|e| format!("Preservica's thumbnail of {reference}: {e}"))?;
+        if let Some(img) = got.and_then(|b| readable(render::decode_bytes(&b, "thumbnail", sources.bounds))) {
+            if img.width().max(img.height()) >= ThumbSize::Medium.longest() {
+                return Ok(Made::Renditions(renditions(&img)));
+            }
+            small_thumbnail = Some(img);
+        }
+    }
+    if let (Some(client), Some(media)) = (&sources.photoshelter, photoshelter_id)
+        && let Some(img) = from_photoshelter(sources, client, cache.dir(), media).await?
+    {
+        return Ok(Made::Renditions(renditions(&img)));
+    }
+    if let (Some(client), Some(reference)) = (&sources.preservica, preservica_ref)
+        && let Some(img) = from_preservica(sources, client, cache.dir(), reference).await?
+    {
+        return Ok(Made::Renditions(renditions(&img)));
+    }
+    Ok(match small_thumbnail {
+        Some(img) => Made::Renditions(renditions(&img)),
+        None => Made::NoPicture,
+    })
+}
+
+/// A decoded picture, or `None` (logged) when the file is not one ferry can read.
+fn readable(decoded: Result<DynamicImage, RenderError>) -> Option<DynamicImage> {
+    match decoded {
+        Ok(img) => Some(img),
+        Err(e) => {
+            tracing::info!(error = %e, "no thumbnail from this file");
+            None
+        }
+    }
+}
+
+fn staging_file(dir: &Path) -> PathBuf {
+    dir.join(format!("download-{}.tmp", uuid::Uuid::new_v4().simple()))
+}
+
+/// Decodes a downloaded file and removes it, whatever happened.
+fn decode_and_remove(file: &Path, bounds: Bounds) -> Option<DynamicImage> {
+    let img = readable(render::decode_file(file, bounds));
+    let _ = std::fs::remove_file(file);
+    img
+}
+
+async fn from_photoshelter(
+    sources: &Sources,
+    client: &PhotoShelterClient,
+    dir: &Path,
+    media: &str,
+) -> Result<Option<DynamicImage>, String> {
+    let failed = |e: &dyn std::fmt::Display| format!("PhotoShelter media {media}: {e}");
+    let record = client.read_record(media).await.map_err(|e| failed(&e))?;
+    let name = record.file_name.clone().unwrap_or_default();
+    let size = record.file_size.unwrap_or(u64::MAX);
+    if !decodable(&name) || size > sources.max_file_bytes {
+        return Ok(None);
+    }
+    let file = staging_file(dir);
+    let streamed = async {
+        let mut download = client.download(media, record.file_size).await.map_err(|e| failed(&e))?;
+        let mut out = tokio::fs::File::create(&file).await.map_err(|e| failed(&e))?;
+        while let Some(chunk) = download.chunk().await.map_err(|e| failed(&e))? {
+            out.write_all(&chunk).await.map_err(|e| failed(&e))?;
+        }
+        out.flush().await.map_err(|e| failed(&e))
+    }
+    .await;
+    if let Err(e) = streamed {
+        let _ = std::fs::remove_file(&file);
+        return Err(e);
+    }
+    Ok(decode_and_remove(&file, sources.bounds))
+}
+
+async fn from_preservica(
+    sources: &Sources,
+    client: &PreservicaClient,
+    dir: &Path,
+    reference: &str,
+) -> Result<Option<DynamicImage>, String> {
+    let failed = |e: &dyn std::fmt::Display| format!("Preservica asset {reference}: {e}");
+    let bitstreams = client.bitstreams(reference).await.map_err(|e| failed(&e))?;
+    let usable = |b: &&crate::preservica::client::Bitstream| {
+        decodable(&b.doc.filename) && b.doc.size <= sources.max_file_bytes
+    };
+    let pick = bitstreams
+        .iter()
+        .filter(usable)
+        .find(|b| b.representation.eq_ignore_ascii_case("Access"))
+        .or_else(|| bitstreams.iter().find(usable));
+    let Some(bitstream) = pick else {
+        return Ok(None);
+    };
+    let file = staging_file(dir);
+    client
+        .download(bitstream, &file)
+        .await
+        .map_err(|e| failed(&e))?;
+    Ok(decode_and_remove(&file, sources.bounds))
+}
+
+/// Makes and stores both renditions of an asset's file unless the cache has them; returns
+/// whether it made any. Failures are `Err` with the reason, for the caller to log.
+pub async fn fill(
+    sources: &Sources,
+    cache: &ThumbCache,
+    asset: AssetId,
+    file: &FileIdentity,
+    photoshelter_id: Option<&str>,
+    preservica_ref: Option<&str>,
+) -> Result<bool, String> {
+    if cache.has(asset, file) {
+        return Ok(false);
+    }
+    let stored = |e: std::io::Error| format!("thumbnail cache {}: {e}", cache.dir().display());
+    match make(sources, cache, photoshelter_id, preservica_ref).await? {
+        Made::Renditions(list) => {
+            for (size, bytes) in list {
+                cache.put(asset, file, size, &bytes).map_err(stored)?;
+            }
+        }
+        Made::NoPicture => cache.put_no_picture(asset, file).map_err(stored)?,
+    }
+    Ok(true)
+}

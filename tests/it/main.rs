@@ -27,4 +27,5 @@ mod signals;
 mod soak;
 mod store;
 mod sync;
+mod thumbs;
 mod transfer;

@@ -36,7 +36,7 @@ pub use error::{ConfigError, Location};
 pub use init::{INIT_TEMPLATE, write_init};
 pub use secrets::{ENV_SECRETS, EnvSecret, Secret};
 pub use sections::{
-    AfterArchive, ArchiveConfig, GuardConfig, NotifyConfig, PathsConfig, PhotoShelterConfig,
+    AfterArchive, ArchiveConfig, GuardConfig, ThumbnailsConfig, NotifyConfig, PathsConfig, PhotoShelterConfig,
     PreservicaConfig, Protocol, Rendition, RepublishConfig, RightsAction, RightsConfig,
     ScheduleConfig, ServerConfig,
 };
@@ -58,6 +58,7 @@ pub struct Config {
     pub rights: RightsConfig,
     pub archive: ArchiveConfig,
     pub republish: RepublishConfig,
+    pub thumbnails: ThumbnailsConfig,
 }
 
 impl Config {

@@ -74,6 +74,8 @@ pub struct ServerOptions {
     /// Both tenants and the transfer settings, for the "republish to PhotoShelter" action on
     /// search results; `None` hides it.
     pub republisher: Option<Republisher>,
+    /// The thumbnail cache's bound (`[thumbnails]`).
+    pub thumbnails: crate::config::ThumbnailsConfig,
 }
 
 /// Why the web app could not start or stopped.
@@ -162,7 +164,7 @@ pub async fn start(
         reports_dir: options.reports_dir,
         mapping: options.mapping,
         index: Mutex::new(options.index),
-        thumbs: thumbs::ThumbState::open(&options.store_path),
+        thumbs: thumbs::ThumbState::open(&options.store_path, options.thumbnails.max_mib),
         store_path: options.store_path,
         republisher: options.republisher,
     });

@@ -20,13 +20,13 @@ pub(super) struct ThumbState {
     /// `None` when the cache directory cannot be created (logged; placeholders are served).
     pub cache: Option<Arc<ThumbCache>>,
     /// The clients, made on first need (one login per system, not one per thumbnail).
-    pub sources: OnceLock<Option<Arc<Sources>>>,
+    pub clients: OnceLock<Option<Arc<Clients>>>,
     pub making: tokio::sync::Semaphore,
 }
 
 impl ThumbState {
-    pub fn open(store_path: &std::path::Path) -> ThumbState {
-        let max = crate::thumbs::DEFAULT_MAX_MIB * 1024 * 1024;
+    pub fn open(store_path: &std::path::Path, max_mib: u64) -> ThumbState {
+        let max = max_mib.saturating_mul(1024 * 1024);
         let cache = match ThumbCache::beside_store(store_path, max) {
             Ok(c) => Some(Arc::new(c)),
             Err(e) => {
@@ -36,8 +36,25 @@ impl ThumbState {
         };
         ThumbState {
             cache,
-            sources: OnceLock::new(),
+            clients: OnceLock::new(),
             making: tokio::sync::Semaphore::new(MAKING),
+        }
+    }
+}
+
+/// Both systems' clients, for making thumbnails.
+pub(super) struct Clients {
+    photoshelter: Option<crate::photoshelter::client::PhotoShelterClient>,
+    preservica: Option<crate::preservica::client::PreservicaClient>,
+}
+
+impl Clients {
+    fn sources(&self) -> Sources<'_> {
+        Sources {
+            photoshelter: self.photoshelter.as_ref(),
+            preservica: self.preservica.as_ref(),
+            bounds: render::Bounds::default(),
+            max_file_bytes: fill::MAX_FILE_BYTES,
         }
     }
 }
@@ -87,11 +104,11 @@ pub async fn thumb(
     if cache.knows_no_picture(id, &file) {
         return Ok(jpeg(placeholder(size), RECHECK));
     }
-    let Some(sources) = sources(&state) else {
+    let Some(clients) = clients(&state) else {
         return Ok(jpeg(placeholder(size), RECHECK));
     };
     let _turn = state.thumbs.making.acquire().await;
-    let made = make(sources, cache.clone(), id, file.clone(), row).await;
+    let made = make(clients, cache.clone(), id, file.clone(), row).await;
     if let Err(e) = made {
         tracing::warn!(asset = id, error = %e, "no thumbnail made; the placeholder is shown");
     }
@@ -101,21 +118,21 @@ pub async fn thumb(
     })
 }
 
-fn sources(state: &Shared) -> Option<Arc<Sources>> {
+fn clients(state: &Shared) -> Option<Arc<Clients>> {
     state
         .thumbs
-        .sources
+        .clients
         .get_or_init(|| {
             let settings = state.republisher.as_ref()?;
-            let photoshelter =
-                crate::photoshelter::client::PhotoShelterClient::new(&settings.photoshelter).ok();
-            let preservica =
-                crate::preservica::client::PreservicaClient::new(settings.preservica.clone()).ok();
-            Some(Arc::new(Sources {
-                photoshelter,
-                preservica,
-                bounds: render::Bounds::default(),
-                max_file_bytes: fill::MAX_FILE_BYTES,
+            Some(Arc::new(Clients {
+                photoshelter: crate::photoshelter::client::PhotoShelterClient::new(
+                    &settings.photoshelter,
+                )
+                .ok(),
+                preservica: crate::preservica::client::PreservicaClient::new(
+                    settings.preservica.clone(),
+                )
+                .ok(),
             }))
         })
         .clone()
@@ -124,7 +141,7 @@ fn sources(state: &Shared) -> Option<Arc<Sources>> {
 /// Fills the cache for one asset on a blocking thread of its own (the clients' futures are
 /// not all `Send`, and decoding is CPU work).
 async fn make(
-    sources: Arc<Sources>,
+    clients: Arc<Clients>,
     cache: Arc<ThumbCache>,
     id: i64,
     file: FileIdentity,
@@ -132,7 +149,7 @@ async fn make(
 ) -> Result<bool, String> {
     tokio::task::spawn_blocking(move || {
         tokio::runtime::Handle::current().block_on(fill::fill(
-            &sources,
+            &clients.sources(),
             &cache,
             id,
             &file,

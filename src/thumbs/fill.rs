@@ -25,11 +25,24 @@ use tokio::io::AsyncWriteExt;
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024 * 1024;
 
 /// The clients to ask and the bounds to keep.
-pub struct Sources {
-    pub photoshelter: Option<PhotoShelterClient>,
-    pub preservica: Option<PreservicaClient>,
+#[derive(Clone, Copy)]
+pub struct Sources<'a> {
+    pub photoshelter: Option<&'a PhotoShelterClient>,
+    pub preservica: Option<&'a PreservicaClient>,
     pub bounds: Bounds,
     pub max_file_bytes: u64,
+}
+
+impl<'a> Sources<'a> {
+    /// Both clients, default bounds.
+    pub fn new(photoshelter: &'a PhotoShelterClient, preservica: &'a PreservicaClient) -> Self {
+        Sources {
+            photoshelter: Some(photoshelter),
+            preservica: Some(preservica),
+            bounds: Bounds::default(),
+            max_file_bytes: MAX_FILE_BYTES,
+        }
+    }
 }
 
 /// What a look for the picture found.
@@ -86,13 +99,13 @@ pub fn renditions(img: &DynamicImage) -> Vec<(ThumbSize, Vec<u8>)> {
 /// Looks for the picture of an asset (see the module's order) and makes both renditions.
 /// `Err` says why a system could not be asked (try again later).
 pub async fn make(
-    sources: &Sources,
+    sources: &Sources<'_>,
     cache: &ThumbCache,
     photoshelter_id: Option<&str>,
     preservica_ref: Option<&str>,
 ) -> Result<Made, String> {
     let mut small_thumbnail = None;
-    if let (Some(client), Some(reference)) = (&sources.preservica, preservica_ref) {
+    if let (Some(client), Some(reference)) = (sources.preservica, preservica_ref) {
         let got = client
             .thumbnail(reference, ThumbnailSize::Large)
             .await
@@ -104,12 +117,12 @@ pub async fn make(
             small_thumbnail = Some(img);
         }
     }
-    if let (Some(client), Some(media)) = (&sources.photoshelter, photoshelter_id)
+    if let (Some(client), Some(media)) = (sources.photoshelter, photoshelter_id)
         && let Some(img) = from_photoshelter(sources, client, cache.dir(), media).await?
     {
         return Ok(Made::Renditions(renditions(&img)));
     }
-    if let (Some(client), Some(reference)) = (&sources.preservica, preservica_ref)
+    if let (Some(client), Some(reference)) = (sources.preservica, preservica_ref)
         && let Some(img) = from_preservica(sources, client, cache.dir(), reference).await?
     {
         return Ok(Made::Renditions(renditions(&img)));
@@ -143,7 +156,7 @@ fn decode_and_remove(file: &Path, bounds: Bounds) -> Option<DynamicImage> {
 }
 
 async fn from_photoshelter(
-    sources: &Sources,
+    sources: &Sources<'_>,
     client: &PhotoShelterClient,
     dir: &Path,
     media: &str,
@@ -173,7 +186,7 @@ async fn from_photoshelter(
 }
 
 async fn from_preservica(
-    sources: &Sources,
+    sources: &Sources<'_>,
     client: &PreservicaClient,
     dir: &Path,
     reference: &str,
@@ -202,7 +215,7 @@ async fn from_preservica(
 /// Makes and stores both renditions of an asset's file unless the cache has them; returns
 /// whether it made any. Failures are `Err` with the reason, for the caller to log.
 pub async fn fill(
-    sources: &Sources,
+    sources: &Sources<'_>,
     cache: &ThumbCache,
     asset: AssetId,
     file: &FileIdentity,
@@ -222,4 +235,72 @@ pub async fn fill(
         Made::NoPicture => cache.put_no_picture(asset, file).map_err(stored)?,
     }
     Ok(true)
+}
+
+/// What filling after a sync did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Filled {
+    /// Assets whose thumbnails (or "no picture") were made.
+    pub made: usize,
+    /// Assets whose thumbnails could not be made (each logged).
+    pub failed: usize,
+    /// Assets left for their first view because the time was up.
+    pub left: usize,
+}
+
+/// One asset to fill: (id, file identity, PhotoShelter media id, Preservica ref).
+pub type Wanted = (AssetId, FileIdentity, Option<String>, Option<String>);
+
+/// Fills the cache for `wanted` (those it lacks), `at_once` at a time, until `budget` is
+/// spent; what is left is made on first view. A failure is logged per asset and counted,
+/// never returned: thumbnails must not fail a run.
+pub async fn fill_many(
+    sources: &Sources<'_>,
+    cache: &ThumbCache,
+    wanted: Vec<Wanted>,
+    at_once: usize,
+    budget: std::time::Duration,
+) -> Filled {
+    use futures_util::StreamExt;
+    let deadline = tokio::time::Instant::now() + budget;
+    let total = wanted.len();
+    let mut filled = Filled::default();
+    let mut results = futures_util::stream::iter(wanted)
+        .map(|(id, file, ps, pv)| async move {
+            let got = fill(sources, cache, id, &file, ps.as_deref(), pv.as_deref()).await;
+            (id, got)
+        })
+        .buffer_unordered(at_once.max(1));
+    loop {
+        match tokio::time::timeout_at(deadline, results.next()).await {
+            Ok(Some((_, Ok(true)))) => filled.made += 1,
+            Ok(Some((_, Ok(false)))) => {}
+            Ok(Some((id, Err(e)))) => {
+                tracing::warn!(asset = id, error = %e, "no thumbnail made");
+                filled.failed += 1;
+            }
+            Ok(None) => break,
+            Err(_) => {
+                filled.left = total - filled.made - filled.failed;
+                tracing::info!(left = filled.left, "thumbnails left for their first view: time was up");
+                break;
+            }
+        }
+    }
+    filled
+}
+
+/// The assets of `touched` whose current file has no thumbnails in the cache.
+pub fn wanted(store: &Store, cache: &ThumbCache, touched: &[AssetId]) -> Result<Vec<Wanted>, StoreError> {
+    let mut out = Vec::new();
+    for id in touched {
+        let Some(detail) = store.asset(*id)? else {
+            continue;
+        };
+        let file = identity(store, *id)?;
+        if !cache.has(*id, &file) {
+            out.push((*id, file, detail.asset.photoshelter_id, detail.asset.preservica_ref));
+        }
+    }
+    Ok(out)
 }

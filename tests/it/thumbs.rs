@@ -217,3 +217,48 @@ async fn every_thumbnail_loads_in_chromium() {
     let _ = tx.send(());
     app.wait().await.unwrap();
 }
+
+/// The `.jpg` files in a cache directory.
+fn cached(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".jpg"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_makes_the_thumbnails_of_what_it_read_unless_told_not_to() {
+    let lab = lab().await;
+    archive_asset(&lab, "Regatta scan", "c", None, &tiff(7, 900, 600));
+    let run = |dir: std::path::PathBuf, args: Vec<&'static str>| {
+        tokio::task::spawn_blocking(move || crate::helpers::ferry(&dir, &args, &[]))
+    };
+    let skipped = tempfile::tempdir().unwrap();
+    ferry::world::write_config(skipped.path(), &lab.world, "").unwrap();
+    let out = run(skipped.path().to_path_buf(), vec!["sync", "--no-thumbnails"]).await.unwrap();
+    assert!(out.stdout.contains("run 1"), "{}\n{}", out.stdout, out.stderr);
+    assert!(cached(&skipped.path().join("thumbs")).is_empty());
+
+    let filled = tempfile::tempdir().unwrap();
+    ferry::world::write_config(filled.path(), &lab.world, "[thumbnails]\nmax_mib = 64\n").unwrap();
+    let out = run(filled.path().to_path_buf(), vec!["sync"]).await.unwrap();
+    assert!(out.stdout.contains("run 1"), "{}\n{}", out.stdout, out.stderr);
+    let store = ferry::store::Store::open(&filled.path().join("ferry.db")).unwrap();
+    let cache = ferry::thumbs::ThumbCache::open(&filled.path().join("thumbs"), 64 << 20).unwrap();
+    let assets = store.assets().unwrap();
+    assert!(assets.len() >= 7);
+    for a in &assets {
+        let file = ferry::thumbs::fill::identity(&store, a.id).unwrap();
+        assert!(cache.has(a.id, &file), "asset {a:?} has no thumbnails after the sync");
+    }
+    // Every image and the scan have both renditions (documents are "no picture").
+    let names = cached(&filled.path().join("thumbs"));
+    assert!(names.len() >= 2 * 6, "{names:?}");
+    assert_eq!(
+        names.iter().filter(|n| n.ends_with("-small.jpg")).count(),
+        names.iter().filter(|n| n.ends_with("-medium.jpg")).count()
+    );
+}

@@ -1379,6 +1379,7 @@ pub(crate) async fn web_app(
                 archive: lab.settings.archive.clone(),
                 republish: RepublishConfig::default(),
             }),
+            thumbnails: Default::default(),
         },
         async {
             let _ = rx.await;

@@ -248,7 +248,11 @@ impl Ferry {
     /// run's metadata work is done and its report written. The run waits at most
     /// [`THUMBNAIL_BUDGET`]; what is left is made on first view. Failures are logged per
     /// asset and never fail the run.
-    pub async fn fill_thumbnails(&self, store: &Store, touched: &[i64]) -> crate::thumbs::fill::Filled {
+    pub async fn fill_thumbnails(
+        &self,
+        store: &Store,
+        touched: &[i64],
+    ) -> crate::thumbs::fill::Filled {
         use crate::thumbs::{ThumbCache, fill};
         let max = self.settings.thumbnails.max_mib.saturating_mul(1024 * 1024);
         let cache = match ThumbCache::beside_store(&self.store_path, max) {
@@ -266,8 +270,20 @@ impl Ferry {
             }
         };
         let sources = fill::Sources::new(&self.photoshelter, &self.preservica);
-        let filled = fill::fill_many(&sources, &cache, wanted, THUMBNAILS_AT_ONCE, THUMBNAIL_BUDGET).await;
-        tracing::info!(made = filled.made, failed = filled.failed, left = filled.left, "thumbnails");
+        let filled = fill::fill_many(
+            &sources,
+            &cache,
+            wanted,
+            THUMBNAILS_AT_ONCE,
+            THUMBNAIL_BUDGET,
+        )
+        .await;
+        tracing::info!(
+            made = filled.made,
+            failed = filled.failed,
+            left = filled.left,
+            "thumbnails"
+        );
         filled
     }
 

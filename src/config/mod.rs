@@ -36,9 +36,9 @@ pub use error::{ConfigError, Location};
 pub use init::{INIT_TEMPLATE, write_init};
 pub use secrets::{ENV_SECRETS, EnvSecret, Secret};
 pub use sections::{
-    AfterArchive, ArchiveConfig, GuardConfig, ThumbnailsConfig, NotifyConfig, PathsConfig, PhotoShelterConfig,
+    AfterArchive, ArchiveConfig, GuardConfig, NotifyConfig, PathsConfig, PhotoShelterConfig,
     PreservicaConfig, Protocol, Rendition, RepublishConfig, RightsAction, RightsConfig,
-    ScheduleConfig, ServerConfig,
+    ScheduleConfig, ServerConfig, ThumbnailsConfig,
 };
 
 /// The whole configuration, as loaded by [`Config::load`].

@@ -14,8 +14,8 @@ use super::raw::{
     line_of,
 };
 use super::sections::{
-    AfterArchive, ArchiveConfig, GuardConfig, ThumbnailsConfig, NotifyConfig, PathsConfig, Rendition,
-    RepublishConfig, RightsAction, RightsConfig, ScheduleConfig, ServerConfig,
+    AfterArchive, ArchiveConfig, GuardConfig, NotifyConfig, PathsConfig, Rendition,
+    RepublishConfig, RightsAction, RightsConfig, ScheduleConfig, ServerConfig, ThumbnailsConfig,
 };
 use super::{Config, ConfigError, Env, Location};
 use crate::photoshelter::wire::Visibility;

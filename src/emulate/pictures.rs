@@ -25,13 +25,15 @@ pub enum PictureFormat {
 /// How large the seeded pictures are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum PictureSize {
-    /// 640 x 480 (or 480 x 640): quick to make, for tests.
+    /// 320 x 240 (or 240 x 320): quick to make in unoptimised test builds (the codecs' generic
+    /// code is compiled into this crate, unoptimised), for tests.
     #[default]
     Test,
     /// 2400 x 1600 (or 1600 x 2400): what a camera export looks like, for the demo.
     Realistic,
-    /// 96 x 64: for seeded libraries of many thousands (benchmarks), where larger pictures
-    /// would take minutes to draw and gigabytes to hold. See [`PictureSize::for_library`].
+    /// 96 x 64: for seeded libraries of more than [`MANY_PICTURES`] (benchmarks, listing
+    /// tests), where larger pictures would take minutes to draw and gigabytes to hold. See
+    /// [`PictureSize::for_library`].
     Tiny,
 }
 
@@ -39,7 +41,7 @@ impl PictureSize {
     /// (long side, short side) in pixels.
     pub fn sides(self) -> (u32, u32) {
         match self {
-            PictureSize::Test => (640, 480),
+            PictureSize::Test => (320, 240),
             PictureSize::Realistic => (2400, 1600),
             PictureSize::Tiny => (96, 64),
         }
@@ -68,7 +70,7 @@ impl PictureSize {
 }
 
 /// Above this many pictures a seeded library draws them [`PictureSize::Tiny`].
-pub const MANY_PICTURES: usize = 5_000;
+pub const MANY_PICTURES: usize = 250;
 
 /// Everything that shapes one generated picture.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -124,13 +126,16 @@ pub fn seed_from(bytes: &[u8]) -> u64 {
     u64::from_le_bytes(b)
 }
 
-/// Draws the picture: gradient, pattern, title banner. Drawn at a quarter of the size and
-/// scaled up by `image` (optimised even in debug builds, this crate is not): per-pixel work
-/// here would make a test emulator's 1000 pictures take a minute.
+/// Draws the picture: gradient, pattern, title banner. Drawn about 160 px wide and scaled up
+/// (`DynamicImage::resize_exact` is compiled, optimised, in `image`; per-pixel work in this
+/// crate is unoptimised in tests and would make seeding a library take minutes).
 pub fn render(p: &Picture) -> RgbImage {
     let (w, h) = (p.width.max(1), p.height.max(1));
-    let small = draw(p.seed, &p.title, w.div_ceil(4), h.div_ceil(4));
-    image::imageops::resize(&small, w, h, image::imageops::FilterType::Triangle)
+    let factor = (w / 160).max(1);
+    let small = draw(p.seed, &p.title, w.div_ceil(factor), h.div_ceil(factor));
+    image::DynamicImage::ImageRgb8(small)
+        .resize_exact(w, h, image::imageops::FilterType::Triangle)
+        .into_rgb8()
 }
 
 fn draw(s: u64, title: &str, w: u32, h: u32) -> RgbImage {
@@ -141,8 +146,8 @@ fn draw(s: u64, title: &str, w: u32, h: u32) -> RgbImage {
     let mut img = RgbImage::from_fn(w, h, |x, y| {
         let t = (x as f32 / w as f32 + y as f32 / h as f32) / 2.0;
         let mut px = [0u8; 3];
-        for c in 0..3 {
-            px[c] = (from[c] as f32 * (1.0 - t) + to[c] as f32 * t) as u8;
+        for ((p, a), b) in px.iter_mut().zip(from).zip(to) {
+            *p = (a as f32 * (1.0 - t) + b as f32 * t) as u8;
         }
         let shade = match pattern {
             0 => ((x / cell) + (y / cell)).is_multiple_of(2),
@@ -164,7 +169,9 @@ fn draw(s: u64, title: &str, w: u32, h: u32) -> RgbImage {
 /// A flat grey card with `text` on its banner (the thumbnail cache's "no picture").
 pub fn card(text: &str, w: u32, h: u32) -> RgbImage {
     let small = draw_card(text, w.div_ceil(4).max(1), h.div_ceil(4).max(1));
-    image::imageops::resize(&small, w, h, image::imageops::FilterType::Triangle)
+    image::DynamicImage::ImageRgb8(small)
+        .resize_exact(w, h, image::imageops::FilterType::Triangle)
+        .into_rgb8()
 }
 
 fn draw_card(text: &str, w: u32, h: u32) -> RgbImage {
@@ -288,7 +295,16 @@ mod tests {
             ..pic(PictureFormat::Jpeg)
         });
         // The banner darkens everything under it; the title is the bright part of it.
-        let bright = |img: &RgbImage| img.pixels().filter(|p| p.0.iter().all(|v| *v > 200)).count();
-        assert!(bright(&with) > bright(&without) + 100, "{} {}", bright(&with), bright(&without));
+        let bright = |img: &RgbImage| {
+            img.pixels()
+                .filter(|p| p.0.iter().all(|v| *v > 200))
+                .count()
+        };
+        assert!(
+            bright(&with) > bright(&without) + 100,
+            "{} {}",
+            bright(&with),
+            bright(&without)
+        );
     }
 }

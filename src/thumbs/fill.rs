@@ -97,40 +97,50 @@ pub fn renditions(img: &DynamicImage) -> Vec<(ThumbSize, Vec<u8>)> {
 }
 
 /// Looks for the picture of an asset (see the module's order) and makes both renditions.
-/// `Err` says why a system could not be asked (try again later).
+/// A system that cannot be asked is passed over for the next source; `Err` (why) only when no
+/// source gave a picture and one of them could not be asked (try again later).
 pub async fn make(
     sources: &Sources<'_>,
     cache: &ThumbCache,
     photoshelter_id: Option<&str>,
     preservica_ref: Option<&str>,
 ) -> Result<Made, String> {
+    let mut trouble = None;
     let mut small_thumbnail = None;
     if let (Some(client), Some(reference)) = (sources.preservica, preservica_ref) {
-        let got = client
-            .thumbnail(reference, ThumbnailSize::Large)
-            .await
-            .map_err(|e| format!("Preservica's thumbnail of {reference}: {e}"))?;
-        if let Some(img) = got.and_then(|b| readable(render::decode_bytes(&b, "thumbnail", sources.bounds))) {
-            if img.width().max(img.height()) >= ThumbSize::Medium.longest() {
-                return Ok(Made::Renditions(renditions(&img)));
+        match client.thumbnail(reference, ThumbnailSize::Large).await {
+            Ok(got) => {
+                let decoded = got
+                    .and_then(|b| readable(render::decode_bytes(&b, "thumbnail", sources.bounds)));
+                if let Some(img) = decoded {
+                    if img.width().max(img.height()) >= ThumbSize::Medium.longest() {
+                        return Ok(Made::Renditions(renditions(&img)));
+                    }
+                    small_thumbnail = Some(img);
+                }
             }
-            small_thumbnail = Some(img);
+            Err(e) => trouble = Some(format!("Preservica's thumbnail of {reference}: {e}")),
         }
     }
-    if let (Some(client), Some(media)) = (sources.photoshelter, photoshelter_id)
-        && let Some(img) = from_photoshelter(sources, client, cache.dir(), media).await?
-    {
-        return Ok(Made::Renditions(renditions(&img)));
+    if let (Some(client), Some(media)) = (sources.photoshelter, photoshelter_id) {
+        match from_photoshelter(sources, client, cache.dir(), media).await {
+            Ok(Some(img)) => return Ok(Made::Renditions(renditions(&img))),
+            Ok(None) => {}
+            Err(e) => trouble = Some(e),
+        }
     }
-    if let (Some(client), Some(reference)) = (sources.preservica, preservica_ref)
-        && let Some(img) = from_preservica(sources, client, cache.dir(), reference).await?
-    {
-        return Ok(Made::Renditions(renditions(&img)));
+    if let (Some(client), Some(reference)) = (sources.preservica, preservica_ref) {
+        match from_preservica(sources, client, cache.dir(), reference).await {
+            Ok(Some(img)) => return Ok(Made::Renditions(renditions(&img))),
+            Ok(None) => {}
+            Err(e) => trouble = Some(e),
+        }
     }
-    Ok(match small_thumbnail {
-        Some(img) => Made::Renditions(renditions(&img)),
-        None => Made::NoPicture,
-    })
+    match (small_thumbnail, trouble) {
+        (Some(img), _) => Ok(Made::Renditions(renditions(&img))),
+        (None, Some(why)) => Err(why),
+        (None, None) => Ok(Made::NoPicture),
+    }
 }
 
 /// A decoded picture, or `None` (logged) when the file is not one ferry can read.
@@ -170,8 +180,13 @@ async fn from_photoshelter(
     }
     let file = staging_file(dir);
     let streamed = async {
-        let mut download = client.download(media, record.file_size).await.map_err(|e| failed(&e))?;
-        let mut out = tokio::fs::File::create(&file).await.map_err(|e| failed(&e))?;
+        let mut download = client
+            .download(media, record.file_size)
+            .await
+            .map_err(|e| failed(&e))?;
+        let mut out = tokio::fs::File::create(&file)
+            .await
+            .map_err(|e| failed(&e))?;
         while let Some(chunk) = download.chunk().await.map_err(|e| failed(&e))? {
             out.write_all(&chunk).await.map_err(|e| failed(&e))?;
         }
@@ -282,7 +297,10 @@ pub async fn fill_many(
             Ok(None) => break,
             Err(_) => {
                 filled.left = total - filled.made - filled.failed;
-                tracing::info!(left = filled.left, "thumbnails left for their first view: time was up");
+                tracing::info!(
+                    left = filled.left,
+                    "thumbnails left for their first view: time was up"
+                );
                 break;
             }
         }
@@ -291,7 +309,11 @@ pub async fn fill_many(
 }
 
 /// The assets of `touched` whose current file has no thumbnails in the cache.
-pub fn wanted(store: &Store, cache: &ThumbCache, touched: &[AssetId]) -> Result<Vec<Wanted>, StoreError> {
+pub fn wanted(
+    store: &Store,
+    cache: &ThumbCache,
+    touched: &[AssetId],
+) -> Result<Vec<Wanted>, StoreError> {
     let mut out = Vec::new();
     for id in touched {
         let Some(detail) = store.asset(*id)? else {
@@ -299,7 +321,12 @@ pub fn wanted(store: &Store, cache: &ThumbCache, touched: &[AssetId]) -> Result<
         };
         let file = identity(store, *id)?;
         if !cache.has(*id, &file) {
-            out.push((*id, file, detail.asset.photoshelter_id, detail.asset.preservica_ref));
+            out.push((
+                *id,
+                file,
+                detail.asset.photoshelter_id,
+                detail.asset.preservica_ref,
+            ));
         }
     }
     Ok(out)

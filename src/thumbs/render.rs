@@ -76,9 +76,10 @@ pub fn decode<R: BufRead + Seek>(
 
 /// Decodes the file at `path`.
 pub fn decode_file(path: &std::path::Path, bounds: Bounds) -> Result<DynamicImage, RenderError> {
-    let what = path
-        .file_name()
-        .map_or_else(|| "the file".to_string(), |n| n.to_string_lossy().into_owned());
+    let what = path.file_name().map_or_else(
+        || "the file".to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     let file = std::fs::File::open(path).map_err(|e| RenderError::Unreadable {
         what: what.clone(),
         reason: e.to_string(),
@@ -126,7 +127,11 @@ mod tests {
     use super::*;
 
     fn jpeg_of(w: u32, h: u32) -> Vec<u8> {
-        jpeg(&image::RgbImage::from_pixel(w, h, image::Rgb([10, 200, 30])))
+        jpeg(&image::RgbImage::from_pixel(
+            w,
+            h,
+            image::Rgb([10, 200, 30]),
+        ))
     }
 
     #[test]
@@ -149,8 +154,15 @@ mod tests {
             Ok(img) => assert_eq!((img.width(), img.height()), (300, 200)),
             Err(e) => panic!("{e}"),
         }
-        let junk = decode_bytes(b"\xFF\xD8\xFF\xE0 not really", "junk.jpg", Bounds::default());
-        assert!(matches!(junk, Err(RenderError::Unreadable { .. })), "{junk:?}");
+        let junk = decode_bytes(
+            b"\xFF\xD8\xFF\xE0 not really",
+            "junk.jpg",
+            Bounds::default(),
+        );
+        assert!(
+            matches!(junk, Err(RenderError::Unreadable { .. })),
+            "{junk:?}"
+        );
         let text = decode_bytes(b"%PDF-1.4 hello", "doc.pdf", Bounds::default());
         assert!(text.unwrap_err().to_string().contains("doc.pdf"));
     }

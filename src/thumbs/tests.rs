@@ -11,8 +11,13 @@ fn a_changed_file_gets_a_new_key_and_the_old_thumbnail_is_not_served_for_it() {
     let cache = ThumbCache::open(dir.path(), 1 << 20).unwrap();
     let (old, new) = (id("sha1:aaa"), id("sha1:bbb"));
     assert_ne!(old, new);
-    cache.put(7, &old, ThumbSize::Small, b"old picture").unwrap();
-    assert_eq!(cache.get(7, &old, ThumbSize::Small).unwrap(), b"old picture");
+    cache
+        .put(7, &old, ThumbSize::Small, b"old picture")
+        .unwrap();
+    assert_eq!(
+        cache.get(7, &old, ThumbSize::Small).unwrap(),
+        b"old picture"
+    );
     assert_eq!(cache.get(7, &new, ThumbSize::Small), None);
     assert_eq!(cache.get(7, &old, ThumbSize::Medium), None);
     assert!(!cache.has(7, &old), "only one of the two sizes is there");
@@ -28,7 +33,9 @@ fn the_least_recently_used_go_first_when_the_bound_is_passed() {
     let file = id("x");
     let at = |n: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000 + n);
     for asset in 1..=2 {
-        cache.put(asset, &file, ThumbSize::Small, &[0u8; 100]).unwrap();
+        cache
+            .put(asset, &file, ThumbSize::Small, &[0u8; 100])
+            .unwrap();
         let f = std::fs::File::options()
             .append(true)
             .open(cache.path(asset, &file, ThumbSize::Small))
@@ -39,7 +46,10 @@ fn the_least_recently_used_go_first_when_the_bound_is_passed() {
     assert!(cache.get(1, &file, ThumbSize::Small).is_some());
     cache.put(3, &file, ThumbSize::Small, &[0u8; 100]).unwrap();
     assert!(cache.total_bytes() <= 250, "{}", cache.total_bytes());
-    assert!(cache.get(2, &file, ThumbSize::Small).is_none(), "2 was least recently used");
+    assert!(
+        cache.get(2, &file, ThumbSize::Small).is_none(),
+        "2 was least recently used"
+    );
     assert!(cache.get(1, &file, ThumbSize::Small).is_some());
     assert!(cache.get(3, &file, ThumbSize::Small).is_some());
 }
@@ -92,7 +102,10 @@ fn names_are_built_from_ids_and_digests_only() {
 #[test]
 fn sizes_are_a_closed_set_with_their_sides() {
     assert_eq!(ThumbSize::parse("small"), Some(ThumbSize::Small));
-    assert_eq!(ThumbSize::parse("medium").map(ThumbSize::longest), Some(800));
+    assert_eq!(
+        ThumbSize::parse("medium").map(ThumbSize::longest),
+        Some(800)
+    );
     assert_eq!(ThumbSize::parse("large"), None);
     assert_eq!(ThumbSize::parse("../small"), None);
 }

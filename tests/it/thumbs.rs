@@ -72,19 +72,43 @@ async fn preservica_answers_thumbnails_of_pictures_and_404_without_one() {
         (ThumbnailSize::Medium, 400),
         (ThumbnailSize::Large, 800),
     ] {
-        let bytes = pv.thumbnail(&scan, size).await.unwrap().expect("a thumbnail");
+        let bytes = pv
+            .thumbnail(&scan, size)
+            .await
+            .unwrap()
+            .expect("a thumbnail");
         let (w, h) = dimensions(&bytes);
         assert_eq!(w, side, "{size:?}");
         assert!(h.abs_diff(side * 2 / 3) <= 1, "{size:?}: {w}x{h}");
     }
     // No picture in the file, no content at all, no such asset: 404, read as "none".
-    assert!(pv.thumbnail(&junk, ThumbnailSize::Large).await.unwrap().is_none());
+    assert!(
+        pv.thumbnail(&junk, ThumbnailSize::Large)
+            .await
+            .unwrap()
+            .is_none()
+    );
     let (_, mirrored) = &lab.world.pairs[0];
-    assert!(pv.thumbnail(mirrored, ThumbnailSize::Small).await.unwrap().is_none());
-    assert!(pv.thumbnail("5f0c2a9e-0000-4000-8000-00000000dead", ThumbnailSize::Small).await.unwrap().is_none());
+    assert!(
+        pv.thumbnail(mirrored, ThumbnailSize::Small)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        pv.thumbnail("5f0c2a9e-0000-4000-8000-00000000dead", ThumbnailSize::Small)
+            .await
+            .unwrap()
+            .is_none()
+    );
     // A removed thumbnail is gone although the picture is still there.
     assert!(lab.world.preservica.remove_thumbnail(&scan));
-    assert!(pv.thumbnail(&scan, ThumbnailSize::Small).await.unwrap().is_none());
+    assert!(
+        pv.thumbnail(&scan, ThumbnailSize::Small)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -103,13 +127,20 @@ async fn thumbnails_are_made_on_first_view_then_served_from_the_cache() {
         asset_of_ref(&lab, &bare),
         asset_of_ref(&lab, &junk),
     );
-    // (asset, medium rendition's longest side): the photo is a 640 x 480 JPEG in PhotoShelter
+    // (asset, medium rendition's longest side): the photo is a 320 x 240 JPEG in PhotoShelter
     // (never enlarged), the scan comes from Preservica's 800 px thumbnail, the bare one from
     // its 600 x 1000 master.
-    for (id, medium) in [(photo, 640), (scan, 800), (bare, 800)] {
+    for (id, medium) in [(photo, 320), (scan, 800), (bare, 800)] {
         let small = get(&format!("{}/assets/{id}/thumb/small", app.url())).await;
-        assert_eq!((small.status, small.content_type.as_str()), (200, "image/jpeg"));
-        assert!(small.cache_control.contains("max-age"), "{}", small.cache_control);
+        assert_eq!(
+            (small.status, small.content_type.as_str()),
+            (200, "image/jpeg")
+        );
+        assert!(
+            small.cache_control.contains("max-age"),
+            "{}",
+            small.cache_control
+        );
         let (w, h) = dimensions(&small.body);
         assert_eq!(w.max(h), 200, "asset {id}: {w}x{h}");
         let m = get(&format!("{}/assets/{id}/thumb/medium", app.url())).await;
@@ -119,7 +150,10 @@ async fn thumbnails_are_made_on_first_view_then_served_from_the_cache() {
     }
     // Unreadable: the placeholder, not kept by the browser, a picture all the same.
     let card = get(&format!("{}/assets/{junk}/thumb/small", app.url())).await;
-    assert_eq!((card.status, card.content_type.as_str()), (200, "image/jpeg"));
+    assert_eq!(
+        (card.status, card.content_type.as_str()),
+        (200, "image/jpeg")
+    );
     assert_eq!(card.cache_control, "no-cache");
     assert_eq!(dimensions(&card.body), (200, 150));
 
@@ -138,27 +172,62 @@ async fn thumbnails_are_made_on_first_view_then_served_from_the_cache() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names.iter().filter(|n| n.ends_with(".jpg")).count(), 6, "{names:?}");
-    assert!(names.iter().any(|n| n.starts_with(&format!("{junk}-")) && n.ends_with(".none")));
+    assert_eq!(
+        names.iter().filter(|n| n.ends_with(".jpg")).count(),
+        6,
+        "{names:?}"
+    );
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with(&format!("{junk}-")) && n.ends_with(".none"))
+    );
     assert!(!names.iter().any(|n| n.ends_with(".tmp")), "{names:?}");
 
     // Unknown assets and sizes are not found.
-    for path in ["/assets/99999/thumb/small", &format!("/assets/{photo}/thumb/large"), &format!("/assets/{photo}/thumb/..%2Fsmall")] {
-        assert_eq!(get(&format!("{}{path}", app.url())).await.status, 404, "{path}");
+    for path in [
+        "/assets/99999/thumb/small",
+        &format!("/assets/{photo}/thumb/large"),
+        &format!("/assets/{photo}/thumb/..%2Fsmall"),
+    ] {
+        assert_eq!(
+            get(&format!("{}{path}", app.url())).await.status,
+            404,
+            "{path}"
+        );
     }
 
     // Search hits carry their small thumbnail; the asset page its medium one, linked to the
     // full picture where a browser shows it.
-    let page = reqwest::get(format!("{}/?q=", app.url())).await.unwrap().text().await.unwrap();
+    let page = reqwest::get(format!("{}/?q=", app.url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let hits = page.matches("<li class=\"hit\">").count();
     assert!(hits >= 4, "{page}");
     assert_eq!(page.matches("<img class=\"thumb\"").count(), hits, "{page}");
     for id in [photo, scan, junk] {
-        assert!(page.contains(&format!("src=\"/assets/{id}/thumb/small\"")), "{id}");
+        assert!(
+            page.contains(&format!("src=\"/assets/{id}/thumb/small\"")),
+            "{id}"
+        );
     }
-    let asset = reqwest::get(format!("{}/assets/{photo}", app.url())).await.unwrap().text().await.unwrap();
-    assert!(asset.contains(&format!("href=\"/assets/{photo}/preview\"")), "{asset}");
-    assert!(asset.contains(&format!("src=\"/assets/{photo}/thumb/medium\"")), "{asset}");
+    let asset = reqwest::get(format!("{}/assets/{photo}", app.url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        asset.contains(&format!("href=\"/assets/{photo}/preview\"")),
+        "{asset}"
+    );
+    assert!(
+        asset.contains(&format!("src=\"/assets/{photo}/thumb/medium\"")),
+        "{asset}"
+    );
     let _ = tx.send(());
     app.wait().await.unwrap();
 }
@@ -209,9 +278,15 @@ async fn every_thumbnail_loads_in_chromium() {
             .iter()
             .filter(|i| i[0].as_str().is_some_and(|s| s.ends_with(kind)))
             .collect();
-        assert!(!thumbs.is_empty(), "no {kind} thumbnail on {url}: {images:?}");
+        assert!(
+            !thumbs.is_empty(),
+            "no {kind} thumbnail on {url}: {images:?}"
+        );
         for img in thumbs {
-            assert!(img[1].as_u64().unwrap_or(0) > 0, "{img} did not load on {url}");
+            assert!(
+                img[1].as_u64().unwrap_or(0) > 0,
+                "{img} did not load on {url}"
+            );
         }
     }
     let _ = tx.send(());
@@ -238,21 +313,41 @@ async fn a_sync_makes_the_thumbnails_of_what_it_read_unless_told_not_to() {
     };
     let skipped = tempfile::tempdir().unwrap();
     ferry::world::write_config(skipped.path(), &lab.world, "").unwrap();
-    let out = run(skipped.path().to_path_buf(), vec!["sync", "--no-thumbnails"]).await.unwrap();
-    assert!(out.stdout.contains("run 1"), "{}\n{}", out.stdout, out.stderr);
+    let out = run(
+        skipped.path().to_path_buf(),
+        vec!["sync", "--no-thumbnails"],
+    )
+    .await
+    .unwrap();
+    assert!(
+        out.stdout.contains("run 1"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
     assert!(cached(&skipped.path().join("thumbs")).is_empty());
 
     let filled = tempfile::tempdir().unwrap();
     ferry::world::write_config(filled.path(), &lab.world, "[thumbnails]\nmax_mib = 64\n").unwrap();
-    let out = run(filled.path().to_path_buf(), vec!["sync"]).await.unwrap();
-    assert!(out.stdout.contains("run 1"), "{}\n{}", out.stdout, out.stderr);
+    let out = run(filled.path().to_path_buf(), vec!["sync"])
+        .await
+        .unwrap();
+    assert!(
+        out.stdout.contains("run 1"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
     let store = ferry::store::Store::open(&filled.path().join("ferry.db")).unwrap();
     let cache = ferry::thumbs::ThumbCache::open(&filled.path().join("thumbs"), 64 << 20).unwrap();
     let assets = store.assets().unwrap();
     assert!(assets.len() >= 7);
     for a in &assets {
         let file = ferry::thumbs::fill::identity(&store, a.id).unwrap();
-        assert!(cache.has(a.id, &file), "asset {a:?} has no thumbnails after the sync");
+        assert!(
+            cache.has(a.id, &file),
+            "asset {a:?} has no thumbnails after the sync"
+        );
     }
     // Every image and the scan have both renditions (documents are "no picture").
     let names = cached(&filled.path().join("thumbs"));

@@ -1,9 +1,9 @@
 //! The emulator's in-memory account and its deterministic seed generator.
 
 use super::EmulatorOptions;
+use crate::emulate::pictures::{self, Picture, PictureFormat, PictureSize};
 use crate::model::DateForm;
 use crate::photoshelter::wire::{MediaKind, Visibility};
-use crate::emulate::pictures::{self, Picture, PictureFormat, PictureSize};
 use bytes::Bytes;
 use chrono::{DateTime, Duration as ChronoDuration, NaiveDate, TimeZone, Utc};
 use rand::rngs::StdRng;

@@ -124,7 +124,11 @@ fn draw_pictures(data: &mut Data, wanted: Vec<(String, String, u64)>, size: Pict
         let Some(c) = data.entities.get_mut(co) else {
             continue;
         };
-        for bs in c.generations.iter_mut().flat_map(|g| g.bitstreams.iter_mut()) {
+        for bs in c
+            .generations
+            .iter_mut()
+            .flat_map(|g| g.bitstreams.iter_mut())
+        {
             bs.fixities = fixities(&bytes);
             bs.bytes = bytes.clone();
         }
@@ -134,7 +138,10 @@ fn draw_pictures(data: &mut Data, wanted: Vec<(String, String, u64)>, size: Pict
 fn fixities(bytes: &[u8]) -> Vec<(String, String)> {
     vec![
         ("SHA1".to_string(), hex::encode(sha1::Sha1::digest(bytes))),
-        ("SHA256".to_string(), hex::encode(sha2::Sha256::digest(bytes))),
+        (
+            "SHA256".to_string(),
+            hex::encode(sha2::Sha256::digest(bytes)),
+        ),
     ]
 }
 

@@ -20,10 +20,11 @@ pub async fn asset(
         let asset = view::asset_view(store, &state.mapping, id)?
             .ok_or_else(|| WebError::NotFound(format!("ferry knows no asset {id}")))?;
         let file = crate::thumbs::fill::identity(store, id)?;
-        let cached = state.thumbs.cache.as_ref().is_some_and(|c| {
-            c.path(id, &file, crate::thumbs::ThumbSize::Medium)
-                .exists()
-        });
+        let cached = state
+            .thumbs
+            .cache
+            .as_ref()
+            .is_some_and(|c| c.path(id, &file, crate::thumbs::ThumbSize::Medium).exists());
         Ok((chrome(store)?, asset, cached))
     })
     .await?;
@@ -105,7 +106,11 @@ fn render_head(b: &mut String, a: &AssetView) {
     });
     match (picture, &a.preview_url) {
         (Some(img), Some(full)) => {
-            let _ = write!(b, "<a href=\"{}\" title=\"the full picture\">{img}</a>", esc(full));
+            let _ = write!(
+                b,
+                "<a href=\"{}\" title=\"the full picture\">{img}</a>",
+                esc(full)
+            );
         }
         (Some(img), None) => b.push_str(&img),
         (None, _) => b.push_str(html::NO_PREVIEW),

@@ -46,6 +46,7 @@ async fn world(pairs: usize, latency: Duration, mapping: &Mapping) -> World {
                 ..FaultOptions::default()
             },
             mirror_documents: true,
+            ..WorldOptions::default()
         },
         mapping,
     )

@@ -4,6 +4,8 @@
 //!
 //! Faults are drawn from a seeded generator, so a failing fault test replays the same way.
 
+pub mod pictures;
+
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};

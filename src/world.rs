@@ -6,6 +6,7 @@
 
 use crate::config::{PhotoShelterConfig, Secret};
 use crate::emulate::FaultOptions;
+use crate::emulate::pictures::PictureSize;
 use crate::mapping::photoshelter as ps_map;
 use crate::mapping::preservica::{self as pv_map, PreservicaRecord};
 use crate::mapping::{FieldChange, Mapping};
@@ -35,6 +36,8 @@ pub struct WorldOptions {
     pub faults: FaultOptions,
     /// Whether media other than images (which carry a checksum) get an archive copy too.
     pub mirror_documents: bool,
+    /// How large the seeded pictures are (see [`crate::emulate::pictures`]).
+    pub picture_size: PictureSize,
 }
 
 impl Default for WorldOptions {
@@ -44,6 +47,7 @@ impl Default for WorldOptions {
             seed: 1962,
             faults: FaultOptions::default(),
             mirror_documents: true,
+            picture_size: PictureSize::default(),
         }
     }
 }
@@ -63,6 +67,7 @@ pub async fn start_world(options: &WorldOptions, mapping: &Mapping) -> std::io::
             seed: options.seed,
             faults: options.faults.clone(),
             capture: false,
+            picture_size: options.picture_size,
             ..ps_emu::EmulatorOptions::default()
         },
         loopback(),
@@ -72,6 +77,7 @@ pub async fn start_world(options: &WorldOptions, mapping: &Mapping) -> std::io::
         pv_emu::EmulatorOptions {
             seed: options.seed,
             faults: options.faults.clone(),
+            picture_size: options.picture_size,
             ..pv_emu::EmulatorOptions::default()
         },
         loopback(),

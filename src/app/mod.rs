@@ -57,7 +57,14 @@ pub struct Settings {
     pub reports_dir: PathBuf,
     pub index_dir: PathBuf,
     pub clock: Clock,
+    /// The thumbnail cache's bound, and whether a sync fills it (`ferry sync` only).
+    pub thumbnails: crate::config::ThumbnailsConfig,
 }
+
+/// Thumbnails made at once after a sync.
+pub const THUMBNAILS_AT_ONCE: usize = 2;
+/// The longest a sync waits for its thumbnails.
+pub const THUMBNAIL_BUDGET: std::time::Duration = std::time::Duration::from_secs(120);
 
 impl Default for Settings {
     /// `ferry.toml`'s defaults, with reports and index in the working directory.
@@ -74,6 +81,7 @@ impl Default for Settings {
             reports_dir: PathBuf::from("reports"),
             index_dir: PathBuf::from("index"),
             clock: Clock::system(),
+            thumbnails: crate::config::ThumbnailsConfig::default(),
         }
     }
 }
@@ -92,6 +100,7 @@ impl Settings {
             reports_dir: config.paths.reports.clone(),
             index_dir: config.paths.index.clone(),
             clock: Clock::system(),
+            thumbnails: config.thumbnails.clone(),
         }
     }
 }
@@ -227,8 +236,55 @@ impl Ferry {
         notifier.send_all(&notices).await;
         if let Ok(o) = &out {
             self.after_run(store, &o.touched);
+            if self.settings.thumbnails.on_sync && !opts.dry_run {
+                self.fill_thumbnails(store, &o.touched).await;
+            }
         }
         out
+    }
+
+    /// Makes the thumbnails of the assets a run touched whose file has none yet (a changed
+    /// file has a new identity, so it has none), [`THUMBNAILS_AT_ONCE`] at a time, after the
+    /// run's metadata work is done and its report written. The run waits at most
+    /// [`THUMBNAIL_BUDGET`]; what is left is made on first view. Failures are logged per
+    /// asset and never fail the run.
+    pub async fn fill_thumbnails(
+        &self,
+        store: &Store,
+        touched: &[i64],
+    ) -> crate::thumbs::fill::Filled {
+        use crate::thumbs::{ThumbCache, fill};
+        let max = self.settings.thumbnails.max_mib.saturating_mul(1024 * 1024);
+        let cache = match ThumbCache::beside_store(&self.store_path, max) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "no thumbnails: the cache beside the store cannot be made");
+                return fill::Filled::default();
+            }
+        };
+        let wanted = match fill::wanted(store, &cache, touched) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(error = %e, "no thumbnails: the store could not be read");
+                return fill::Filled::default();
+            }
+        };
+        let sources = fill::Sources::new(&self.photoshelter, &self.preservica);
+        let filled = fill::fill_many(
+            &sources,
+            &cache,
+            wanted,
+            THUMBNAILS_AT_ONCE,
+            THUMBNAIL_BUDGET,
+        )
+        .await;
+        tracing::info!(
+            made = filled.made,
+            failed = filled.failed,
+            left = filled.left,
+            "thumbnails"
+        );
+        filled
     }
 
     /// One archive run, then [`after_run`].

@@ -22,10 +22,16 @@ pub(super) struct SyncArgs {
     /// Clear a lockout left by a critical error (after checking its report), then run
     #[arg(long)]
     recover: bool,
+    /// Make no thumbnails of assets whose file changed (they are made when first viewed)
+    #[arg(long)]
+    no_thumbnails: bool,
 }
 
 pub(super) fn sync(config: &Config, args: &SyncArgs) -> Result<Outcome> {
-    let ferry = Ferry::open(config)?;
+    let mut ferry = Ferry::open(config)?;
+    if args.no_thumbnails {
+        ferry.settings.thumbnails.on_sync = false;
+    }
     let mut store = ferry.open_store()?;
     let opts = SyncOptions {
         dry_run: args.dry_run,

@@ -38,7 +38,7 @@ pub use secrets::{ENV_SECRETS, EnvSecret, Secret};
 pub use sections::{
     AfterArchive, ArchiveConfig, GuardConfig, NotifyConfig, PathsConfig, PhotoShelterConfig,
     PreservicaConfig, Protocol, Rendition, RepublishConfig, RightsAction, RightsConfig,
-    ScheduleConfig, ServerConfig,
+    ScheduleConfig, ServerConfig, ThumbnailsConfig,
 };
 
 /// The whole configuration, as loaded by [`Config::load`].
@@ -58,6 +58,7 @@ pub struct Config {
     pub rights: RightsConfig,
     pub archive: ArchiveConfig,
     pub republish: RepublishConfig,
+    pub thumbnails: ThumbnailsConfig,
 }
 
 impl Config {

@@ -32,6 +32,14 @@ pub(super) struct RawFile {
     pub(super) rights: RawRights,
     pub(super) archive: RawArchive,
     pub(super) republish: RawRepublish,
+    pub(super) thumbnails: RawThumbnails,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default, expecting = "a table")]
+pub(super) struct RawThumbnails {
+    pub(super) max_mib: Option<Spanned<u64>>,
+    pub(super) on_sync: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -225,3 +225,22 @@ pub struct GuardConfig {
     /// The guard only applies once at least this many assets would change.
     pub min_assets: u64,
 }
+
+/// `[thumbnails]`: the thumbnail cache beside the store (see `crate::thumbs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThumbnailsConfig {
+    /// Bound of the cache in MiB; the least recently used thumbnails go first.
+    pub max_mib: u64,
+    /// Whether a sync makes thumbnails of the assets whose file changed (`--no-thumbnails`
+    /// turns it off for one run).
+    pub on_sync: bool,
+}
+
+impl Default for ThumbnailsConfig {
+    fn default() -> Self {
+        ThumbnailsConfig {
+            max_mib: crate::thumbs::DEFAULT_MAX_MIB,
+            on_sync: true,
+        }
+    }
+}

@@ -15,7 +15,7 @@ use super::raw::{
 };
 use super::sections::{
     AfterArchive, ArchiveConfig, GuardConfig, NotifyConfig, PathsConfig, Rendition,
-    RepublishConfig, RightsAction, RightsConfig, ScheduleConfig, ServerConfig,
+    RepublishConfig, RightsAction, RightsConfig, ScheduleConfig, ServerConfig, ThumbnailsConfig,
 };
 use super::{Config, ConfigError, Env, Location};
 use crate::photoshelter::wire::Visibility;
@@ -80,6 +80,7 @@ impl<'a> Ctx<'a> {
             rights: self.rights(raw.rights)?,
             archive: self.archive(raw.archive)?,
             republish: self.republish(raw.republish)?,
+            thumbnails: self.thumbnails(raw.thumbnails)?,
         })
     }
 
@@ -346,6 +347,24 @@ impl<'a> Ctx<'a> {
                 .collection
                 .map(|v| v.into_inner().trim().to_string())
                 .filter(|v| !v.is_empty()),
+        })
+    }
+
+    fn thumbnails(&self, raw: super::raw::RawThumbnails) -> Result<ThumbnailsConfig, ConfigError> {
+        let max_mib = match raw.max_mib {
+            None => crate::thumbs::DEFAULT_MAX_MIB,
+            Some(v) if *v.get_ref() >= 1 => v.into_inner(),
+            Some(v) => {
+                return Err(self.invalid(
+                    "thumbnails.max_mib",
+                    &v,
+                    "must be at least 1 (MiB)".to_string(),
+                ));
+            }
+        };
+        Ok(ThumbnailsConfig {
+            max_mib,
+            on_sync: raw.on_sync.is_none_or(Spanned::into_inner),
         })
     }
 

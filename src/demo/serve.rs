@@ -39,6 +39,7 @@ pub async fn serve_demo(
         mapping: mapping.clone(),
         index: None,
         republisher: crate::app::Republisher::from_config(&config),
+        thumbnails: config.thumbnails.clone(),
     };
     let running =
         match crate::server::start(options(config.server.listen), stopped(stop_rx.clone())).await {

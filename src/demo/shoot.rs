@@ -96,8 +96,16 @@ pub(super) fn archive_only_asset(world: &World) -> String {
         ..PreservicaRecord::default()
     };
     let reference = world.preservica.add_asset(&world.folder, &record, &[]);
-    let mut bytes = b"II*\x00".to_vec();
-    bytes.extend((0..90_000u32).map(|n| (n as u8).wrapping_mul(29)));
+    // A scanned negative: a real (uncompressed) TIFF master, so its thumbnails are made
+    // from the file itself.
+    let bytes = crate::emulate::pictures::Picture {
+        seed: 1962,
+        title: "Regatta 1962".into(),
+        width: 900,
+        height: 600,
+        format: crate::emulate::pictures::PictureFormat::Tiff,
+    }
+    .bytes();
     world
         .preservica
         .add_content(&reference, "regatta-1962-negative-scan.tif", &bytes);

@@ -120,6 +120,8 @@ pub struct EmulatorOptions {
     pub capture: bool,
     /// PhotoShelter's own throttling (numbers unknown; off by default).
     pub rate_limit: Option<RateLimit>,
+    /// How large the seeded images (generated JPEGs) are.
+    pub picture_size: crate::emulate::pictures::PictureSize,
 }
 
 impl Default for EmulatorOptions {
@@ -141,6 +143,7 @@ impl Default for EmulatorOptions {
             quirks: Quirks::default(),
             capture: true,
             rate_limit: None,
+            picture_size: Default::default(),
         }
     }
 }

@@ -75,6 +75,7 @@ pub enum PreservicaError {
 
 type Result<T> = std::result::Result<T, PreservicaError>;
 
+mod content;
 mod events;
 mod files;
 mod ingest;

@@ -21,6 +21,42 @@ pub const REFRESH_PATH: &str = "/api/accesstoken/refresh";
 pub const VERSION_PATH: &str = "/api/entity/versiondetails/version";
 pub const USER_DETAILS_PATH: &str = "/api/user/details";
 pub const ENTITY_PREFIX: &str = "/api/entity";
+/// Content API thumbnail: `?id=sdb:IO|{ref}&size=small|medium|large`; 404 when the entity has
+/// none (contract §8.2).
+pub const THUMBNAIL_PATH: &str = "/api/content/thumbnail";
+
+/// The sizes the Content API's thumbnail endpoint offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThumbnailSize {
+    Small,
+    Medium,
+    Large,
+}
+
+impl ThumbnailSize {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThumbnailSize::Small => "small",
+            ThumbnailSize::Medium => "medium",
+            ThumbnailSize::Large => "large",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ThumbnailSize> {
+        [
+            ThumbnailSize::Small,
+            ThumbnailSize::Medium,
+            ThumbnailSize::Large,
+        ]
+        .into_iter()
+        .find(|t| t.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+/// The `id` parameter of a Content API call about an asset.
+pub fn content_id(reference: &str) -> String {
+    format!("sdb:IO|{reference}")
+}
 pub const S3_PREFIX: &str = "/api/s3/buckets";
 pub const MONITORS_PATH: &str = "/api/processmonitor/monitors";
 pub const MESSAGES_PATH: &str = "/api/processmonitor/messages";

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `/` `?q=&page=&sort=` | search; facet links refine the query, which stays in the URL |
 //! | `/assets/{id}` | both systems' values per field, who wins, last decision and reason, writes, field history; an id a pairing retired redirects (308) to the pair's |
+//! | `/assets/{id}/thumb/small`, `/assets/{id}/thumb/medium` | the asset's thumbnail (JPEG, from the cache, made on first view; a "no picture" card when there is none) |
 //! | `/runs`, `/runs/{id}` | runs; a run's stored HTML drift report (`/runs/{id}/json`, `/runs/{id}/csv`) |
 //! | `/conflicts`, `POST /conflicts/{id}` | open conflicts and deciding one (the next sync writes it) |
 //! | `/login?token=` | sets the session cookie when an access token is configured |
@@ -31,6 +32,7 @@ mod preview;
 mod republish;
 mod search;
 pub mod service;
+mod thumbs;
 mod view;
 
 use crate::config::Secret;
@@ -72,6 +74,8 @@ pub struct ServerOptions {
     /// Both tenants and the transfer settings, for the "republish to PhotoShelter" action on
     /// search results; `None` hides it.
     pub republisher: Option<Republisher>,
+    /// The thumbnail cache's bound (`[thumbnails]`).
+    pub thumbnails: crate::config::ThumbnailsConfig,
 }
 
 /// Why the web app could not start or stopped.
@@ -156,11 +160,12 @@ pub async fn start(
         .map_err(|source| ServerError::Bind { addr, source })?;
     let state: Shared = Arc::new(AppState {
         auth: auth::Auth::new(options.access_token),
-        store_path: options.store_path,
         index_dir: options.index_dir,
         reports_dir: options.reports_dir,
         mapping: options.mapping,
         index: Mutex::new(options.index),
+        thumbs: thumbs::ThumbState::open(&options.store_path, options.thumbnails.max_mib),
+        store_path: options.store_path,
         republisher: options.republisher,
     });
     let app = router(state);
@@ -224,6 +229,8 @@ struct AppState {
     /// Given, or opened on first search; `None` until then (and while opening fails).
     index: Mutex<Option<SharedIndex>>,
     republisher: Option<Republisher>,
+    /// The thumbnail cache beside the store, and what fills it on first view.
+    thumbs: thumbs::ThumbState,
 }
 
 type Shared = Arc<AppState>;
@@ -233,6 +240,7 @@ fn router(state: Shared) -> Router {
     let assets = Router::new()
         .route("/assets/{id}", get(pages::asset))
         .route("/assets/{id}/preview", get(preview::preview))
+        .route("/assets/{id}/thumb/{size}", get(thumbs::thumb))
         .route("/api/assets/{id}", get(api::asset))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -102,6 +102,8 @@ mod tests {
         for (path, moved) in [
             ("/assets/383", "/assets/512"),
             ("/assets/383/preview", "/assets/512/preview"),
+            ("/assets/383/thumb/small", "/assets/512/thumb/small"),
+            ("/assets/383/thumb/medium", "/assets/512/thumb/medium"),
             ("/api/assets/383", "/api/assets/512"),
         ] {
             assert_eq!(asset_id_in(path), Some(383), "{path}");

@@ -62,6 +62,7 @@ pub async fn serve(
         mapping: mapping.clone(),
         index: Some(index),
         republisher: Republisher::from_config(&config),
+        thumbnails: config.thumbnails.clone(),
     };
     let running = super::start(options, stopped(stop_rx.clone()))
         .await

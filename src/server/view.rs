@@ -35,6 +35,8 @@ pub struct AssetView {
     /// Where the page's preview picture comes from (`/assets/{id}/preview`), when the app
     /// can fetch one; set by the page handler, which knows the tenants.
     pub preview_url: Option<String>,
+    /// The medium thumbnail (`/assets/{id}/thumb/medium`), when the app can show one.
+    pub picture_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -298,6 +300,7 @@ pub fn asset_view(
         history,
         decided: store.decided_conflicts_of(id)?,
         preview_url: None,
+        picture_url: None,
     }))
 }
 

@@ -33,7 +33,7 @@ const HEADLESS: [&str; 11] = [
 ];
 
 /// The browser, or `None` (after saying why) when the tests are to be skipped.
-fn chromium() -> Option<&'static Path> {
+pub(crate) fn chromium() -> Option<&'static Path> {
     let path = Path::new(CHROMIUM);
     if path.exists() {
         return Some(path);
@@ -260,7 +260,7 @@ async fn identifiers_show_shortened_and_keep_their_whole_value() {
 /// A Chromium driven over the DevTools protocol on a pipe (`--remote-debugging-pipe`: commands
 /// on the browser's fd 3, answers and events on its fd 4, each a JSON message ended by NUL),
 /// so the test clicks like a person, with no driver crate and no port.
-struct Devtools {
+pub(crate) struct Devtools {
     child: std::process::Child,
     commands: std::io::PipeWriter,
     answers: std::io::BufReader<std::io::PipeReader>,
@@ -269,7 +269,7 @@ struct Devtools {
 }
 
 impl Devtools {
-    fn launch(browser: &Path) -> Devtools {
+    pub(crate) fn launch(browser: &Path) -> Devtools {
         use std::os::fd::AsRawFd;
         use std::os::unix::process::CommandExt;
         let profile = tempfile::tempdir().unwrap();
@@ -324,7 +324,7 @@ impl Devtools {
 
     /// Sends a command (to a page session, or the browser) and returns its result; events
     /// that arrive meanwhile are dropped.
-    fn call(
+    pub(crate) fn call(
         &mut self,
         session: Option<&str>,
         method: &str,
@@ -365,7 +365,7 @@ impl Devtools {
     }
 
     /// Opens a page; returns its session.
-    fn open(&mut self, url: &str) -> String {
+    pub(crate) fn open(&mut self, url: &str) -> String {
         let target = self.call(
             None,
             "Target.createTarget",

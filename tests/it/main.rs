@@ -29,4 +29,5 @@ mod soak;
 mod store;
 mod sync;
 mod templates;
+mod thumbs;
 mod transfer;

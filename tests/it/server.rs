@@ -398,6 +398,7 @@ fn options(fx: &Fixture, listen: &str, token: Option<&str>) -> ServerOptions {
         mapping: fx.mapping.clone(),
         index: None,
         republisher: None,
+        thumbnails: Default::default(),
     }
 }
 

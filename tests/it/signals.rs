@@ -190,6 +190,7 @@ pub(crate) fn with_app<T>(dir: &Path, f: impl AsyncFnOnce(String, reqwest::Clien
                 mapping: ferry::mapping::Mapping::load(&dir.join("mapping.toml")).unwrap(),
                 index: None,
                 republisher: None,
+                thumbnails: Default::default(),
             },
             async {
                 let _ = rx.await;

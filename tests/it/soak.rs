@@ -308,6 +308,7 @@ async fn fault_scenario(faulty: bool) -> (EndState, FaultStats) {
             seed: FAULT_WORLD_SEED,
             faults: FaultOptions::default(),
             mirror_documents: false,
+            ..WorldOptions::default()
         },
         &mapping,
     )

@@ -1240,8 +1240,9 @@ async fn the_web_app_republishes_ticked_search_results() {
         .text()
         .await
         .unwrap();
+    // The medium thumbnail links to the full picture.
     assert!(
-        page.contains(&format!("src=\"/assets/{asset}/preview\"")),
+        page.contains(&format!("href=\"/assets/{asset}/preview\"")),
         "{page}"
     );
     let preview = http
@@ -1378,6 +1379,7 @@ pub(crate) async fn web_app(
                 archive: lab.settings.archive.clone(),
                 republish: RepublishConfig::default(),
             }),
+            thumbnails: Default::default(),
         },
         async {
             let _ = rx.await;

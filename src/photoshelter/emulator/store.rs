@@ -1,6 +1,7 @@
 //! The emulator's in-memory account and its deterministic seed generator.
 
 use super::EmulatorOptions;
+use crate::emulate::pictures::{self, Picture, PictureFormat, PictureSize};
 use crate::model::DateForm;
 use crate::photoshelter::wire::{MediaKind, Visibility};
 use bytes::Bytes;
@@ -368,6 +369,7 @@ impl Store {
             per_gallery,
             &org,
         );
+        self.draw_pictures(options.picture_size);
         // A few media in two galleries.
         if n_galleries >= 2 {
             let first: Vec<(String, DateTime<Utc>)> = self.galleries[&gallery_ids[0]]
@@ -497,6 +499,37 @@ impl Store {
         {
             g.parents
                 .push(collection_ids[collection_ids.len() - 1].clone());
+        }
+    }
+
+    /// Gives every seeded image a generated JPEG (seeded by its old random bytes, titled with
+    /// its IPTC title) and the picture's own dimensions. Drawn on every core, once per
+    /// process (pictures are kept, see `pictures`).
+    fn draw_pictures(&mut self, size: PictureSize) {
+        let images = self.media.values().filter(|m| m.kind == MediaKind::Image);
+        let size = size.for_library(images.count());
+        let wanted: Vec<(String, Picture)> = self
+            .media
+            .values()
+            .filter(|m| m.kind == MediaKind::Image)
+            .map(|m| {
+                let (width, height) = size.dimensions(m.width >= m.height);
+                let picture = Picture {
+                    seed: pictures::seed_from(&m.bytes[20..]),
+                    title: m.iptc.get("title").cloned().unwrap_or_default(),
+                    width,
+                    height,
+                    format: PictureFormat::Jpeg,
+                };
+                (m.id.clone(), picture)
+            })
+            .collect();
+        let drawn = pictures::draw_all(&wanted.iter().map(|(_, p)| p.clone()).collect::<Vec<_>>());
+        for ((id, picture), bytes) in wanted.iter().zip(drawn) {
+            if let Some(m) = self.media.get_mut(id) {
+                m.bytes = bytes;
+                (m.width, m.height) = (u64::from(picture.width), u64::from(picture.height));
+            }
         }
     }
 

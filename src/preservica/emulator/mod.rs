@@ -9,6 +9,7 @@
 //! parameters.
 
 mod archivist;
+mod content;
 mod entities;
 mod events;
 mod ingest;
@@ -62,6 +63,8 @@ pub struct EmulatorOptions {
     /// Assets per seeded folder.
     pub seed_folder_size: usize,
     pub seed: u64,
+    /// How large the seeded assets' pictures (generated JPEGs) are.
+    pub picture_size: crate::emulate::pictures::PictureSize,
     /// Largest `max` honoured on a page.
     pub max_page: usize,
     pub faults: FaultOptions,
@@ -86,6 +89,7 @@ impl Default for EmulatorOptions {
             seed_assets: 0,
             seed_folder_size: 250,
             seed: 1,
+            picture_size: Default::default(),
             max_page: 1000,
             faults: FaultOptions::default(),
             clock: Clock::system(),
@@ -138,6 +142,8 @@ pub(crate) struct Entity {
     pub generations: Vec<Generation>,
     /// Everything done to the entity, oldest first (see `events`).
     pub events: Vec<events::EventAction>,
+    /// False once the thumbnail was removed: the thumbnail endpoint answers 404.
+    pub has_thumbnail: bool,
 }
 
 impl Entity {
@@ -162,6 +168,7 @@ impl Entity {
             representations: Vec::new(),
             generations: Vec::new(),
             events: Vec::new(),
+            has_thumbnail: true,
         }
     }
 }
@@ -774,9 +781,11 @@ fn route(shared: &Shared, call: Call) -> Response {
             if path == "/api/security/tags" {
                 return security_tags(&shared.options.version);
             }
+            if path == wire::THUMBNAIL_PATH {
+                return content::thumbnail(&data, call.param("id"), call.param("size"));
+            }
             if path.starts_with("/api/content/") {
-                // No thumbnails are kept; pyPreservica reads a 404 as "none".
-                return not_found("no thumbnail for this entity");
+                return not_found(&format!("no such content API: {path}"));
             }
             if let Some(rest) = path.strip_prefix(wire::S3_PREFIX) {
                 return ingest::s3(shared, &mut data, &call, rest);

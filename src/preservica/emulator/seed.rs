@@ -4,6 +4,7 @@
 use super::{
     Data, EmulatorOptions, Entity, Generation, Representation, StoredBitstream, StoredFragment,
 };
+use crate::emulate::pictures::{self, Picture, PictureFormat, PictureSize};
 use crate::preservica::wire::{EntityKind, Identifier};
 use crate::xml::esc;
 use bytes::Bytes;
@@ -82,6 +83,7 @@ pub(super) fn seed(data: &mut Data, options: &EmulatorOptions) {
     data.insert(root);
     let per_folder = options.seed_folder_size.max(1);
     let mut folder_ref = String::new();
+    let mut pictures = Vec::with_capacity(options.seed_assets);
     for i in 0..options.seed_assets {
         if i % per_folder == 0 {
             folder_ref = uuid_from(&mut rng);
@@ -95,15 +97,61 @@ pub(super) fn seed(data: &mut Data, options: &EmulatorOptions) {
             );
             data.insert(f);
         }
-        seed_asset(data, &mut rng, &folder_ref, i);
+        pictures.push(seed_asset(data, &mut rng, &folder_ref, i));
     }
+    draw_pictures(data, pictures, options.picture_size);
+}
+
+/// Gives each seeded content object (ref, title, seed) its generated JPEG and the fixities
+/// of those bytes.
+fn draw_pictures(data: &mut Data, wanted: Vec<(String, String, u64)>, size: PictureSize) {
+    let size = size.for_library(wanted.len());
+    let specs: Vec<Picture> = wanted
+        .iter()
+        .enumerate()
+        .map(|(i, (_, title, seed))| {
+            let (width, height) = size.dimensions(i % 4 != 3);
+            Picture {
+                seed: *seed,
+                title: title.clone(),
+                width,
+                height,
+                format: PictureFormat::Jpeg,
+            }
+        })
+        .collect();
+    for ((co, _, _), bytes) in wanted.iter().zip(pictures::draw_all(&specs)) {
+        let Some(c) = data.entities.get_mut(co) else {
+            continue;
+        };
+        for bs in c
+            .generations
+            .iter_mut()
+            .flat_map(|g| g.bitstreams.iter_mut())
+        {
+            bs.fixities = fixities(&bytes);
+            bs.bytes = bytes.clone();
+        }
+    }
+}
+
+fn fixities(bytes: &[u8]) -> Vec<(String, String)> {
+    vec![
+        ("SHA1".to_string(), hex::encode(sha1::Sha1::digest(bytes))),
+        (
+            "SHA256".to_string(),
+            hex::encode(sha2::Sha256::digest(bytes)),
+        ),
+    ]
 }
 
 fn pick<'a>(rng: &mut StdRng, list: &[&'a str]) -> &'a str {
     list[rng.random_range(0..list.len())]
 }
 
-fn seed_asset(data: &mut Data, rng: &mut StdRng, folder: &str, i: usize) {
+/// Seeds one asset; returns its content object's ref, the title and the seed its picture is
+/// drawn with (see `draw_pictures`).
+fn seed_asset(data: &mut Data, rng: &mut StdRng, folder: &str, i: usize) -> (String, String, u64) {
     let io = uuid_from(rng);
     let co = uuid_from(rng);
     let year = 1900 + rng.random_range(0..100);
@@ -144,17 +192,11 @@ fn seed_asset(data: &mut Data, rng: &mut StdRng, folder: &str, i: usize) {
             ),
         });
     }
-    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    // The random bytes files once held, still drawn so that everything seeded after them
+    // stays the same; they now only seed the picture.
     let len = rng.random_range(512..2048);
-    bytes.extend((0..len).map(|_| rng.random::<u8>()));
-    bytes.extend([0xFF, 0xD9]);
-    let fixities = vec![
-        ("SHA1".to_string(), hex::encode(sha1::Sha1::digest(&bytes))),
-        (
-            "SHA256".to_string(),
-            hex::encode(sha2::Sha256::digest(&bytes)),
-        ),
-    ];
+    let noise: Vec<u8> = (0..len).map(|_| rng.random::<u8>()).collect();
+    let picture = (co.clone(), title.clone(), pictures::seed_from(&noise));
     let mut e = Entity::new(
         EntityKind::Asset,
         io.clone(),
@@ -189,9 +231,10 @@ fn seed_asset(data: &mut Data, rng: &mut StdRng, folder: &str, i: usize) {
         active: true,
         bitstreams: vec![StoredBitstream {
             filename: file_name,
-            bytes: Bytes::from(bytes),
-            fixities,
+            bytes: Bytes::new(),
+            fixities: Vec::new(),
         }],
     }];
     data.insert(c);
+    picture
 }

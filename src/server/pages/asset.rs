@@ -86,10 +86,16 @@ pub async fn asset(
     Path(raw): Path<String>,
 ) -> Result<Html<String>, PageError> {
     let id = parse_id(&raw, "asset")?;
-    let (chrome, mut asset) = with_store(&state, move |store, state| {
+    let (chrome, mut asset, cached) = with_store(&state, move |store, state| {
         let asset = view::asset_view(store, &state.mapping, id)?
             .ok_or_else(|| WebError::NotFound(format!("ferry knows no asset {id}")))?;
-        Ok((chrome(store)?, asset))
+        let file = crate::thumbs::fill::identity(store, id)?;
+        let cached = state
+            .thumbs
+            .cache
+            .as_ref()
+            .is_some_and(|c| c.path(id, &file, crate::thumbs::ThumbSize::Medium).exists());
+        Ok((chrome(store)?, asset, cached))
     })
     .await?;
     // A preview when the app can reach the systems and either holds a picture a browser shows.
@@ -104,6 +110,10 @@ pub async fn asset(
         });
     if state.republisher.is_some() && showable {
         asset.preview_url = Some(format!("/assets/{id}/preview"));
+    }
+    // A picture when the app can make thumbnails or the cache (filled by sync) has this one.
+    if state.republisher.is_some() || cached {
+        asset.picture_url = Some(format!("/assets/{id}/thumb/medium"));
     }
     Ok(render(&page(
         Layout::app(&asset.label, Nav::None, &chrome),

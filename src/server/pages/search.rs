@@ -63,7 +63,8 @@ struct Hit<'a> {
     more: bool,
     /// A republish tick box (archive assets, when the app can republish).
     pick: bool,
-    /// Slot: the hit's thumbnail URL.
+    /// The hit's small thumbnail (a "no picture" card when there is none; see
+    /// `server::thumbs`).
     thumb: Option<String>,
 }
 
@@ -189,7 +190,7 @@ fn hit(hit: &HitView, can_republish: bool) -> Hit<'_> {
         rights: search::rights_badge(&hit.rights_status),
         lives_in: search::lives_in_label(&hit.lives_in),
         pick: can_republish && hit.preservica_ref.is_some(),
-        thumb: None,
+        thumb: Some(format!("/assets/{}/thumb/small", hit.asset_id)),
         hit,
     }
 }

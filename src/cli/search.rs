@@ -50,7 +50,11 @@ pub(super) enum IndexCommand {
 pub(super) fn search(config: &Config, args: &SearchArgs) -> Result<Outcome> {
     use crate::index::{Filter, SearchIndex, SearchRequest};
     // Read-only: a `ferry serve` holding the writer does not block a search.
-    let index = SearchIndex::open_read_only(&config.paths.index)?;
+    let mut index = SearchIndex::open_read_only(&config.paths.index)?;
+    // The mapping's labels say what enum codes mean in the hits; without it, the built-in ones.
+    if let Ok(mapping) = crate::mapping::Mapping::load(&config.mapping) {
+        index.set_mapping(mapping);
+    }
     let mut request = SearchRequest::new(&args.query.join(" "), chrono::Utc::now().date_naive());
     request.facets = args.facets;
     request.limit = args.limit;

@@ -116,6 +116,7 @@ fn row(hit: &Hit) -> [String; 7] {
     let title = hit
         .title
         .as_deref()
+        .or(hit.file_name.as_deref())
         .or(hit.headline.as_deref())
         .or(hit.caption.as_deref())
         .unwrap_or("");
@@ -176,6 +177,8 @@ mod tests {
             photoshelter_id: Some("I0001".into()),
             preservica_ref: None,
             title: Some(title.into()),
+            file_name: None,
+            label: title.into(),
             headline: None,
             caption: Some("a \"quoted\", caption\nwith a line".into()),
             creator: Some("Mary Ellis".into()),
@@ -185,8 +188,10 @@ mod tests {
             date_created: Some("1962-07-14".into()),
             license_expiry: None,
             rights_status: "unknown".into(),
-            model_release: None,
+            model_release: Some("MR-NAP".into()),
+            model_release_meaning: Some("model release: not applicable".into()),
             archive_status: None,
+            archive_status_meaning: None,
             lives_in: "photoshelter".into(),
             authoritative: "photoshelter".into(),
             score: 1.5,

@@ -25,6 +25,7 @@ pub enum Nav {
     Search,
     Conflicts,
     Runs,
+    Rights,
     None,
 }
 
@@ -116,6 +117,7 @@ pub fn page(title: &str, nav: Nav, chrome: &Chrome, body: &str) -> Html<String> 
     };
     link(&mut out, "/conflicts", "Conflicts", Nav::Conflicts, &count);
     link(&mut out, "/runs", "Runs", Nav::Runs, "");
+    link(&mut out, "/rights", "Rights", Nav::Rights, "");
     out.push_str("</nav></header>\n");
     if let Some(l) = &chrome.lockout {
         let _ = writeln!(

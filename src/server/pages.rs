@@ -15,9 +15,11 @@ use serde::Deserialize;
 use std::fmt::Write as _;
 
 mod asset;
+mod rights;
 mod search;
 
 pub use asset::asset;
+pub use rights::rights;
 pub use search::search;
 
 /// The banner and counts every page shows.
@@ -46,6 +48,8 @@ pub async fn runs(State(state): State<Shared>) -> Result<Html<String>, PageError
         b.push_str("<p class=\"muted\">No runs yet: <code>ferry sync</code> makes the first.</p>");
         return Ok(page("Runs", Nav::Runs, &chrome, &b));
     }
+    // H3 charts: one insertion (server::figures), to be ported into the runs template.
+    b.push_str(&super::figures::runs_charts(&runs));
     b.push_str(
         "<table class=\"runs\"><thead><tr><th>Run</th><th>Kind</th><th>Started</th><th>Finished</th><th>Status</th>\
          <th>Drifted</th><th>Pushed</th><th>Conflicts</th><th>Failures</th><th>Report</th></tr></thead><tbody>\n",
@@ -158,6 +162,15 @@ pub async fn run_report_data(
 }
 
 // ---- conflicts ----
+
+/// A conflict's value, with what an enum code means under it (H3).
+fn with_meaning(c: &ConflictView, value: Option<&str>) -> String {
+    let mut html = value_html(c.kind, value);
+    if let Some(m) = value.and_then(|v| c.meanings.get(v)) {
+        let _ = write!(html, "<small class=\"meaning\">{}</small>", esc(m));
+    }
+    html
+}
 
 #[derive(Debug, Deserialize)]
 pub struct ConflictsParams {
@@ -309,8 +322,8 @@ fn render_conflict(b: &mut String, c: &ConflictView, csrf: &str, refused: Option
         b,
         "<div class=\"sides\"><div><strong>PhotoShelter</strong><div class=\"side\">{}</div></div>\
          <div><strong>Preservica</strong><div class=\"side\">{}</div></div></div>",
-        value_html(c.kind, c.photoshelter_value.as_deref()),
-        value_html(c.kind, c.preservica_value.as_deref())
+        with_meaning(c, c.photoshelter_value.as_deref()),
+        with_meaning(c, c.preservica_value.as_deref())
     );
     let action = format!("/conflicts/{}", c.id);
     let hidden = format!(
@@ -336,7 +349,11 @@ fn render_conflict(b: &mut String, c: &ConflictView, csrf: &str, refused: Option
         Some(FieldKind::Enum) if !c.values.is_empty() => {
             let mut s = String::from("<select name=\"value\" aria-label=\"value\">");
             for v in &c.values {
-                let _ = write!(s, "<option>{}</option>", esc(v));
+                let shown = match c.meanings.get(v) {
+                    Some(m) => format!("{v} ({m})"),
+                    None => v.clone(),
+                };
+                let _ = write!(s, "<option value=\"{}\">{}</option>", esc(v), esc(&shown));
             }
             s.push_str("</select>");
             s

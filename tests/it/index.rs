@@ -876,6 +876,14 @@ fn facet_counts_match_the_snapshots() {
     let creators = &r.facets["creator"];
     assert_eq!(creators.len(), 3);
     assert!(creators.windows(2).all(|w| w[0].1 >= w[1].1));
+    // Decades and years are a timeline: oldest first, whatever their counts.
+    for facet in ["year", "decade"] {
+        let values = &r.facets[facet];
+        assert!(
+            values.windows(2).all(|w| w[0].0 < w[1].0),
+            "{facet} oldest first: {values:?}"
+        );
+    }
 
     // Whole-index counts are kept between searches, but not across days (rights move).
     let later = today() + Days::new(31);

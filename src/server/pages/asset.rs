@@ -161,9 +161,9 @@ fn render_field(b: &mut String, f: &FieldView) {
         let _ = write!(b, "<small class=\"loc\">rule {}</small>", esc(r));
     }
     b.push_str("</td>");
-    for (value, location) in [
-        (&f.photoshelter, &f.photoshelter_location),
-        (&f.preservica, &f.preservica_location),
+    for (value, location, meaning) in [
+        (&f.photoshelter, &f.photoshelter_location, &f.photoshelter_meaning),
+        (&f.preservica, &f.preservica_location, &f.preservica_meaning),
     ] {
         match location {
             None if f.kind.is_some() => {
@@ -175,6 +175,10 @@ fn render_field(b: &mut String, f: &FieldView) {
                     "<td class=\"value\">{}",
                     value_html(f.kind, value.as_deref())
                 );
+                // H3: an enum code's meaning under it (`MR-NAP` → "model release: …").
+                if let Some(m) = meaning {
+                    let _ = write!(b, "<small class=\"meaning\">{}</small>", esc(m));
+                }
                 if let Some(l) = location {
                     let _ = write!(b, "<small class=\"loc\">{}</small>", esc(l));
                 }

@@ -39,6 +39,10 @@ pub(super) struct SearchArgs {
     /// Output
     #[arg(long, value_enum, default_value_t = SearchFormat::Table)]
     format: SearchFormat,
+    /// With --format csv: start with a UTF-8 byte-order mark, for spreadsheet programs
+    /// (also `[output] excel = true` in ferry.toml)
+    #[arg(long)]
+    excel: bool,
 }
 
 #[derive(Subcommand)]
@@ -75,7 +79,12 @@ pub(super) fn search(config: &Config, args: &SearchArgs) -> Result<Outcome> {
     }
     match args.format {
         SearchFormat::Table => print!("{}", crate::index::format_table(&results)),
-        SearchFormat::Csv => print!("{}", crate::index::format_csv(&results)),
+        SearchFormat::Csv => {
+            let style = crate::csv_out::CsvStyle {
+                excel: args.excel || config.output.excel,
+            };
+            print!("{}", crate::index::format_csv(&results, style))
+        }
         SearchFormat::Json => println!("{}", serde_json::to_string_pretty(&results)?),
     }
     Ok(Outcome::Done)

@@ -40,6 +40,7 @@ pub use sections::{
     PreservicaConfig, Protocol, Rendition, RepublishConfig, RightsAction, RightsConfig,
     ScheduleConfig, ServerConfig,
 };
+pub use sections::OutputConfig;
 
 /// The whole configuration, as loaded by [`Config::load`].
 #[derive(Debug, Clone)]
@@ -58,6 +59,7 @@ pub struct Config {
     pub rights: RightsConfig,
     pub archive: ArchiveConfig,
     pub republish: RepublishConfig,
+    pub output: OutputConfig,
 }
 
 impl Config {

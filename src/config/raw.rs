@@ -32,6 +32,13 @@ pub(super) struct RawFile {
     pub(super) rights: RawRights,
     pub(super) archive: RawArchive,
     pub(super) republish: RawRepublish,
+    pub(super) output: RawOutput,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default, expecting = "a table")]
+pub(super) struct RawOutput {
+    pub(super) excel: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize, Default)]

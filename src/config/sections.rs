@@ -221,3 +221,11 @@ pub struct GuardConfig {
     /// The guard only applies once at least this many assets would change.
     pub min_assets: u64,
 }
+
+/// `[output]`: how ferry writes files for people.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OutputConfig {
+    /// CSV files (reports, `ferry search --format csv`) start with a UTF-8 byte-order mark,
+    /// for spreadsheet programs.
+    pub excel: bool,
+}

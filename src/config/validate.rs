@@ -80,6 +80,9 @@ impl<'a> Ctx<'a> {
             rights: self.rights(raw.rights)?,
             archive: self.archive(raw.archive)?,
             republish: self.republish(raw.republish)?,
+            output: crate::config::OutputConfig {
+                excel: raw.output.excel.is_some_and(Spanned::into_inner),
+            },
         })
     }
 

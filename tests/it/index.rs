@@ -1267,7 +1267,7 @@ fn results_render_as_table_csv_and_json() {
     assert!(table.starts_with("2 matching assets\n"), "{table}");
     assert!(table.contains("Harbour regatta"));
     assert!(table.contains("\ncreator:\n"));
-    let csv = ferry::index::format_csv(&r);
+    let csv = ferry::index::format_csv(&r, ferry::csv_out::CsvStyle::default());
     assert_eq!(csv.lines().count(), 3);
     assert!(csv.starts_with("asset_id,photoshelter_id,preservica_ref,"));
     let json: serde_json::Value = serde_json::to_value(&r).unwrap();

@@ -173,13 +173,24 @@ mod tests {
     #[test]
     fn hostile_cells_are_quoted_and_read_back() {
         let mut t = CsvTable::new(&["a", "b", "c"], CsvStyle::default());
-        t.row(["comma, inside", "quote \" inside", "line\nbreak\r\nand CRLF"]);
+        t.row([
+            "comma, inside",
+            "quote \" inside",
+            "line\nbreak\r\nand CRLF",
+        ]);
         t.row(["only one"]);
         let csv = t.finish();
         assert!(csv.starts_with("a,b,c\r\n"));
         assert!(csv.contains("\"comma, inside\",\"quote \"\" inside\""));
         let rows = read(&csv);
-        assert_eq!(rows[1], ["comma, inside", "quote \" inside", "line\nbreak\r\nand CRLF"]);
+        assert_eq!(
+            rows[1],
+            [
+                "comma, inside",
+                "quote \" inside",
+                "line\nbreak\r\nand CRLF"
+            ]
+        );
         assert_eq!(rows[2], ["only one", "", ""], "rows stay rectangular");
     }
 
@@ -193,7 +204,14 @@ mod tests {
         let cells: Vec<&str> = rows[1..].iter().map(|r| r[0].as_str()).collect();
         assert_eq!(
             cells,
-            ["'=cmd|' /C calc'!A0", "'+1", "'-5", "'@SUM(A1)", "'\tx", "ok=1"]
+            [
+                "'=cmd|' /C calc'!A0",
+                "'+1",
+                "'-5",
+                "'@SUM(A1)",
+                "'\tx",
+                "ok=1"
+            ]
         );
     }
 
@@ -214,7 +232,10 @@ mod tests {
         assert_eq!(split_set(&cell), members);
         assert_eq!(split_set(""), Vec::<String>::new());
         assert_eq!(split_set(&join_set(["x"])), ["x"]);
-        assert_eq!(set_cell("set", r#"["harbour","regatta"]"#), "harbour; regatta");
+        assert_eq!(
+            set_cell("set", r#"["harbour","regatta"]"#),
+            "harbour; regatta"
+        );
         assert_eq!(set_cell("text", r#"["harbour"]"#), r#"["harbour"]"#);
     }
 

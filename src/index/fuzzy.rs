@@ -30,8 +30,8 @@ pub fn expand(
     distance: u8,
     max: usize,
 ) -> tantivy::Result<Vec<String>> {
-    let automaton = FuzzyTermQuery::new(Term::from_field_text(field, token), distance, true)
-        .automaton()?;
+    let automaton =
+        FuzzyTermQuery::new(Term::from_field_text(field, token), distance, true).automaton()?;
     let mut found = BTreeSet::new();
     for reader in searcher.segment_readers() {
         let inverted = reader.inverted_index(field)?;

@@ -268,16 +268,19 @@ fn hit(
         authoritative: text(f.authoritative).unwrap_or_default(),
         score,
     };
-    hit.model_release_meaning = (hit.model_release.as_deref())
-        .and_then(|code| mapping.label_of("model_release", code));
-    hit.archive_status_meaning = (hit.archive_status.as_deref())
-        .and_then(|code| mapping.label_of("archive_status", code));
+    hit.model_release_meaning =
+        (hit.model_release.as_deref()).and_then(|code| mapping.label_of("model_release", code));
+    hit.archive_status_meaning =
+        (hit.archive_status.as_deref()).and_then(|code| mapping.label_of("archive_status", code));
     hit.label = Hit::label_for(
         hit.asset_id,
         hit.title.as_deref(),
         hit.file_name.as_deref(),
         hit.headline.as_deref(),
-        [hit.photoshelter_id.as_deref(), hit.preservica_ref.as_deref()],
+        [
+            hit.photoshelter_id.as_deref(),
+            hit.preservica_ref.as_deref(),
+        ],
     );
     hit
 }

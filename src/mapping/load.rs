@@ -400,13 +400,19 @@ impl Validator<'_> {
         };
         let l = self.line(raw);
         if values.is_empty() {
-            self.problem(l, format!("field '{name}': labels is only for enum fields with values"));
+            self.problem(
+                l,
+                format!("field '{name}': labels is only for enum fields with values"),
+            );
             return BTreeMap::new();
         }
         for code in raw.get_ref().keys().filter(|c| !values.contains(c)) {
             self.problem(
                 l,
-                format!("field '{name}': labels names '{code}', which is not one of its values ({})", values.join(", ")),
+                format!(
+                    "field '{name}': labels names '{code}', which is not one of its values ({})",
+                    values.join(", ")
+                ),
             );
         }
         raw.get_ref().clone()

@@ -38,16 +38,25 @@ pub fn runs_charts(runs: &[Run]) -> String {
     real.reverse();
     type Value = fn(&serde_json::Value) -> u64;
     let series: [(&str, &str, Tone, Value); 4] = [
-        ("Drift found", "fields found drifted", Tone::Accent, |s| n(s, "drifted")),
-        ("Corrections pushed", "corrections written to either system", Tone::Good, |s| {
-            n(s, "pushed_to_photoshelter") + n(s, "pushed_to_preservica")
+        ("Drift found", "fields found drifted", Tone::Accent, |s| {
+            n(s, "drifted")
         }),
-        ("Conflicts", "conflicts queued for a person", Tone::Warn, |s| {
-            n(s, "conflicts_queued")
-        }),
+        (
+            "Corrections pushed",
+            "corrections written to either system",
+            Tone::Good,
+            |s| n(s, "pushed_to_photoshelter") + n(s, "pushed_to_preservica"),
+        ),
+        (
+            "Conflicts",
+            "conflicts queued for a person",
+            Tone::Warn,
+            |s| n(s, "conflicts_queued"),
+        ),
         ("Failures", "failures", Tone::Bad, |s| n(s, "failures")),
     ];
-    let mut out = String::from("<section class=\"charts runs-charts\" aria-label=\"runs over time\">\n");
+    let mut out =
+        String::from("<section class=\"charts runs-charts\" aria-label=\"runs over time\">\n");
     for (title, what, tone, value) in series {
         let bars = real
             .iter()
@@ -57,7 +66,10 @@ pub fn runs_charts(runs: &[Run]) -> String {
                 href: Some(format!("/runs/{}", run.id)),
             })
             .collect();
-        let description = format!("{what} per sync run, the last {} runs that were not dry runs, oldest first", real.len());
+        let description = format!(
+            "{what} per sync run, the last {} runs that were not dry runs, oldest first",
+            real.len()
+        );
         out.push_str(&BarChart::new(title, &description, bars).tone(tone).to_svg());
         out.push('\n');
     }
@@ -200,7 +212,10 @@ pub fn facet_histogram(
     )
     .tone(Tone::Muted)
     .small();
-    format!("<div class=\"histogram\" data-facet=\"{facet}\">{}</div>\n", chart.to_svg())
+    format!(
+        "<div class=\"histogram\" data-facet=\"{facet}\">{}</div>\n",
+        chart.to_svg()
+    )
 }
 
 #[cfg(test)]
@@ -235,15 +250,27 @@ mod tests {
 
     #[test]
     fn runs_charts_draw_real_finished_runs_oldest_first() {
-        let runs = [run(4, false, Some(7)), run(3, true, Some(9)), run(2, false, None), run(1, false, Some(5))];
+        let runs = [
+            run(4, false, Some(7)),
+            run(3, true, Some(9)),
+            run(2, false, None),
+            run(1, false, Some(5)),
+        ];
         let html = runs_charts(&runs);
         assert_eq!(html.matches("<svg ").count(), 4);
-        assert_eq!(html.matches("class=\"bar\"").count(), 8, "two real runs in four charts");
+        assert_eq!(
+            html.matches("class=\"bar\"").count(),
+            8,
+            "two real runs in four charts"
+        );
         let first = html.find("href=\"/runs/1\"").unwrap();
         let second = html.find("href=\"/runs/4\"").unwrap();
         assert!(first < second, "oldest first");
         assert!(html.contains("aria-label=\"run 4: 7\""));
-        assert!(html.contains("aria-label=\"run 4: 3\""), "pushed sums both systems");
+        assert!(
+            html.contains("aria-label=\"run 4: 3\""),
+            "pushed sums both systems"
+        );
         assert_eq!(runs_charts(&[run(3, true, Some(1))]), "");
     }
 

@@ -421,5 +421,8 @@ async fn chart_bars_render_and_a_click_runs_their_search() {
         "the search lists the bar's {expired}: {count_text}"
     );
     let listed = dump_dom(browser, &href).await;
-    assert!(listed.contains("Studio portrait"), "the expired asset is listed");
+    assert!(
+        listed.contains("Studio portrait"),
+        "the expired asset is listed"
+    );
 }

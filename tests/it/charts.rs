@@ -89,7 +89,12 @@ pub async fn start_grown() -> (App, i64) {
         UNTITLED_FILE,
     );
     store
-        .put_snapshots(fx.run, System::PhotoShelter, &[(ids["I0005"], untitled)], now)
+        .put_snapshots(
+            fx.run,
+            System::PhotoShelter,
+            &[(ids["I0005"], untitled)],
+            now,
+        )
         .unwrap();
     SearchIndex::update_dir(&fx.index_dir, &fx.mapping, &store, None, now.date_naive()).unwrap();
     drop(store);
@@ -153,9 +158,17 @@ async fn the_runs_page_draws_real_runs_only_four_charts_of_two_bars() {
     let (status, html) = app.text("/runs").await;
     assert!(status.is_success());
     let charts = section(&html, "runs-charts");
-    assert_eq!(charts.matches("<svg ").count(), 4, "drift, pushed, conflicts, failures");
+    assert_eq!(
+        charts.matches("<svg ").count(),
+        4,
+        "drift, pushed, conflicts, failures"
+    );
     let all = bars(charts);
-    assert_eq!(all.len(), 8, "two real sync runs (the dry run is left out), four charts");
+    assert_eq!(
+        all.len(),
+        8,
+        "two real sync runs (the dry run is left out), four charts"
+    );
     let first = format!("/runs/{}", app.fx.run);
     let second = format!("/runs/{real}");
     // Drift found: the fixture's run (3), then the new one (7); each bar opens its run.
@@ -178,7 +191,11 @@ async fn the_rights_page_counts_statuses_and_months_and_bars_link_to_their_searc
     let all = bars(charts);
     assert_eq!(all.len(), 5 + 24, "five statuses, 24 months");
     let (statuses, months) = all.split_at(5);
-    assert_eq!(statuses.iter().map(|(_, n)| n).sum::<u64>(), 5, "every asset once");
+    assert_eq!(
+        statuses.iter().map(|(_, n)| n).sum::<u64>(),
+        5,
+        "every asset once"
+    );
     for (href, n) in all.iter() {
         let href = href.as_deref().expect("every bar links");
         assert_eq!(total(&app, &query_of(href)).await, *n, "{href}");
@@ -213,7 +230,9 @@ async fn decades_are_a_timeline_with_a_histogram_and_untitled_hits_show_their_fi
         .map(|s| &s[..s.find("</bdi>").unwrap()])
         .collect();
     assert_eq!(decades, ["1950s", "1960s", "1970s", "1980s", "1990s"]);
-    let hist = &html[html.find("<div class=\"histogram\" data-facet=\"decade\">").unwrap()..];
+    let hist = &html[html
+        .find("<div class=\"histogram\" data-facet=\"decade\">")
+        .unwrap()..];
     let hist = &hist[..hist.find("</div>").unwrap()];
     let bars = bars(hist);
     assert_eq!(bars.len(), 5);
@@ -222,7 +241,10 @@ async fn decades_are_a_timeline_with_a_histogram_and_untitled_hits_show_their_fi
     assert!(html.contains("<div class=\"histogram\" data-facet=\"year\">"));
 
     // No title: the hit is called by its file name; the release code says what it means.
-    assert!(html.contains(&format!("<bdi>{UNTITLED_FILE}</bdi></a>")), "{html}");
+    assert!(
+        html.contains(&format!("<bdi>{UNTITLED_FILE}</bdi></a>")),
+        "{html}"
+    );
     assert!(html.contains("title=\"MR-NAP\">model release: not applicable</span>"));
     let (_, json) = app.json("/api/search?q=crane").await;
     assert_eq!(json["hits"][0]["title"], UNTITLED_FILE);

@@ -1277,8 +1277,11 @@ fn results_render_as_table_csv_and_json() {
     assert!(json["facets"]["creator"].is_array());
 }
 
-/// A small index of PhotoShelter-only assets, in this order, each (fields, file name).
-fn small_index(assets: &[(&[(&str, &str)], Option<&str>)]) -> (SearchIndex, Vec<AssetId>) {
+/// One asset of [`small_index`]: its fields and its file name.
+type SmallAsset<'a> = (&'a [(&'a str, &'a str)], Option<&'a str>);
+
+/// A small index of PhotoShelter-only assets, in this order.
+fn small_index(assets: &[SmallAsset<'_>]) -> (SearchIndex, Vec<AssetId>) {
     let mut store = Store::open_in_memory().unwrap();
     let run = store
         .begin_run(ferry::store::RunKind::Sync, false, now())
@@ -1316,7 +1319,13 @@ fn small_index(assets: &[(&[(&str, &str)], Option<&str>)]) -> (SearchIndex, Vec<
 #[test]
 fn near_misses_are_ranked_by_relevance_not_by_id_and_exact_matches_stay_first() {
     let (index, ids) = small_index(&[
-        (&[("caption", "boats gather along the course before the regatta starts")], None),
+        (
+            &[(
+                "caption",
+                "boats gather along the course before the regatta starts",
+            )],
+            None,
+        ),
         (&[("keywords", r#"["regatta"]"#)], None),
         (&[("title", "Regatta")], None),
         (&[("caption", "the regata, as the poster spelt it")], None),
@@ -1324,7 +1333,10 @@ fn near_misses_are_ranked_by_relevance_not_by_id_and_exact_matches_stay_first() 
     let r = search(&index, "regata");
     let order: Vec<AssetId> = r.hits.iter().map(|h| h.asset_id).collect();
     assert_eq!(order.len(), 4);
-    assert_eq!(order[0], ids[3], "the word itself, though in a caption, ranks first");
+    assert_eq!(
+        order[0], ids[3],
+        "the word itself, though in a caption, ranks first"
+    );
     assert_eq!(order[1], ids[2], "then the near miss in a title");
     assert!(
         r.hits.windows(2).all(|w| w[0].score > w[1].score),
@@ -1340,7 +1352,10 @@ fn near_misses_are_ranked_by_relevance_not_by_id_and_exact_matches_stay_first() 
 fn a_hit_without_a_title_is_called_by_its_file_and_codes_have_meanings() {
     let (index, ids) = small_index(&[
         (
-            &[("headline", "Cranes on the quay"), ("model_release", "MR-NAP")],
+            &[
+                ("headline", "Cranes on the quay"),
+                ("model_release", "MR-NAP"),
+            ],
             Some("IMG_0007.jpg"),
         ),
         (&[("title", "Quay at dusk")], Some("quay.tif")),
@@ -1356,7 +1371,11 @@ fn a_hit_without_a_title_is_called_by_its_file_and_codes_have_meanings() {
     };
     assert_eq!(label(ids[0]), "IMG_0007.jpg");
     assert_eq!(label(ids[1]), "Quay at dusk");
-    assert_eq!(label(ids[2]), "I-small-2", "no title or file: the system id");
+    assert_eq!(
+        label(ids[2]),
+        "I-small-2",
+        "no title or file: the system id"
+    );
     let hit = r.hits.iter().find(|h| h.asset_id == ids[0]).unwrap();
     assert_eq!(hit.file_name.as_deref(), Some("IMG_0007.jpg"));
     assert_eq!(
@@ -1364,5 +1383,8 @@ fn a_hit_without_a_title_is_called_by_its_file_and_codes_have_meanings() {
         Some("model release: not applicable")
     );
     let csv = ferry::index::format_csv(&r, ferry::csv_out::CsvStyle::default());
-    assert!(csv.contains(",MR-NAP,model release: not applicable,"), "{csv}");
+    assert!(
+        csv.contains(",MR-NAP,model release: not applicable,"),
+        "{csv}"
+    );
 }

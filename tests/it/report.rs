@@ -528,8 +528,14 @@ fn sets_are_arrays_in_json_and_one_cell_in_csv() {
         v["fields"][0]["photoshelter_value"],
         serde_json::json!(["a; b", "harbour", "x=1"])
     );
-    assert_eq!(v["fields"][0]["baseline_value"], serde_json::json!(["harbour"]));
-    assert_eq!(v["fields"][1]["photoshelter_value"], r#"["not","a set"]"#, "text stays text");
+    assert_eq!(
+        v["fields"][0]["baseline_value"],
+        serde_json::json!(["harbour"])
+    );
+    assert_eq!(
+        v["fields"][1]["photoshelter_value"], r#"["not","a set"]"#,
+        "text stays text"
+    );
     // Read back, the report is the one written (stored forms kept), and a version 1 report
     // whose set values are strings still reads.
     assert_eq!(RunReport::from_json(&json).unwrap(), r);
@@ -538,7 +544,10 @@ fn sets_are_arrays_in_json_and_one_cell_in_csv() {
 
     let records = parse_csv(&to_csv(&r));
     let col = |name: &str| CSV_COLUMNS.iter().position(|c| *c == name).unwrap();
-    assert_eq!(records[1][col("photoshelter_value")], "a\\; b; harbour; x=1");
+    assert_eq!(
+        records[1][col("photoshelter_value")],
+        "a\\; b; harbour; x=1"
+    );
     assert_eq!(
         ferry::csv_out::split_set(&records[1][col("photoshelter_value")]),
         ["a; b", "harbour", "x=1"]
@@ -560,7 +569,11 @@ fn excel_csv_starts_with_a_byte_order_mark() {
     let paths = ferry::report::render::write_all_with(&r, tmp.path(), style).unwrap();
     let bytes = std::fs::read(&paths.csv).unwrap();
     assert_eq!(bytes[..3], [0xEF, 0xBB, 0xBF]);
-    assert_eq!(&bytes[3..], to_csv(&r).as_bytes(), "the same CSV after the mark");
+    assert_eq!(
+        &bytes[3..],
+        to_csv(&r).as_bytes(),
+        "the same CSV after the mark"
+    );
     let plain = write_all(&r, tmp.path()).unwrap();
     assert!(!std::fs::read(&plain.csv).unwrap().starts_with(&[0xEF]));
 }

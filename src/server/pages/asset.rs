@@ -162,7 +162,11 @@ fn render_field(b: &mut String, f: &FieldView) {
     }
     b.push_str("</td>");
     for (value, location, meaning) in [
-        (&f.photoshelter, &f.photoshelter_location, &f.photoshelter_meaning),
+        (
+            &f.photoshelter,
+            &f.photoshelter_location,
+            &f.photoshelter_meaning,
+        ),
         (&f.preservica, &f.preservica_location, &f.preservica_meaning),
     ] {
         match location {

@@ -151,17 +151,21 @@ fn render_facets(body: &mut String, params: &SearchParams, outcome: &SearchOutco
         }
         body.push_str("</ul>\n");
         // H3 charts: decade and year get a histogram whose bars refine like the list's links.
-        body.push_str(&crate::server::figures::facet_histogram(facet, values, |value| {
-            let term = search::facet_term(facet, value);
-            let href = if search::has_term(q, &term) {
-                q.to_string()
-            } else if q.is_empty() {
-                term
-            } else {
-                format!("{q} {term}")
-            };
-            search_url(&href, params, 1)
-        }));
+        body.push_str(&crate::server::figures::facet_histogram(
+            facet,
+            values,
+            |value| {
+                let term = search::facet_term(facet, value);
+                let href = if search::has_term(q, &term) {
+                    q.to_string()
+                } else if q.is_empty() {
+                    term
+                } else {
+                    format!("{q} {term}")
+                };
+                search_url(&href, params, 1)
+            },
+        ));
     }
 }
 
@@ -184,7 +188,12 @@ fn render_hit(body: &mut String, hit: &HitView, pick: bool) {
     body.push_str(&badge(search::lives_in_label(&hit.lives_in), ""));
     // H3: the release code in words, the code on hover.
     if let (Some(code), Some(m)) = (&hit.model_release, &hit.model_release_meaning) {
-        let _ = write!(body, "<span class=\"meaning\" title=\"{}\">{}</span>", esc(code), esc(m));
+        let _ = write!(
+            body,
+            "<span class=\"meaning\" title=\"{}\">{}</span>",
+            esc(code),
+            esc(m)
+        );
     }
     if let Some(e) = &hit.license_expiry {
         let _ = write!(body, "<span>licence expiry {}</span>", esc(e));

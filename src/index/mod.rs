@@ -382,26 +382,6 @@ pub struct Hit {
     pub score: f32,
 }
 
-impl Hit {
-    /// What to call the asset: its title, else its file name, else its headline, else either
-    /// system's id, else `asset <id>`. Never empty.
-    pub fn label_for(
-        asset_id: i64,
-        title: Option<&str>,
-        file_name: Option<&str>,
-        headline: Option<&str>,
-        ids: [Option<&str>; 2],
-    ) -> String {
-        [title, file_name, headline, ids[0], ids[1]]
-            .into_iter()
-            .flatten()
-            .map(str::trim)
-            .find(|s| !s.is_empty())
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("asset {asset_id}"))
-    }
-}
-
 /// The curator index: the one owner of the tantivy index and its reader. It holds no writer:
 /// each update takes one and releases it (see the module docs).
 pub struct SearchIndex {

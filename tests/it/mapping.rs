@@ -851,7 +851,11 @@ photoshelter = { custom = "Model Release Status" }
         "else ferry's built-in meaning"
     );
     assert_eq!(m.label_of("model_release", "MR-XYZ"), None);
-    assert_eq!(default_mapping().label_of("title", "MR-NAP"), None, "not an enum");
+    assert_eq!(
+        default_mapping().label_of("title", "MR-NAP"),
+        None,
+        "not an enum"
+    );
 
     let e = Mapping::parse(
         &with(r#"labels = { "MR-UMR" = "unlimited" }"#),
@@ -859,7 +863,10 @@ photoshelter = { custom = "Model Release Status" }
     )
     .expect_err("a label of no value")
     .to_string();
-    assert!(e.starts_with("m.toml:14: field 'model_release': labels names 'MR-UMR'"), "{e}");
+    assert!(
+        e.starts_with("m.toml:14: field 'model_release': labels names 'MR-UMR'"),
+        "{e}"
+    );
     let e = mapping_error(
         r#"[[field]]
 name = "title"

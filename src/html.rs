@@ -105,6 +105,7 @@ pub enum Nav {
     Search,
     Conflicts,
     Runs,
+    Rights,
     None,
 }
 
@@ -132,7 +133,7 @@ pub struct NavEntry {
 }
 
 impl AppBar {
-    pub fn entries(&self) -> [NavEntry; 3] {
+    pub fn entries(&self) -> [NavEntry; 4] {
         let entry = |href, label, this: Nav, count| NavEntry {
             href,
             label,
@@ -148,6 +149,7 @@ impl AppBar {
                 self.chrome.open_conflicts,
             ),
             entry("/runs", "Runs", Nav::Runs, 0),
+            entry("/rights", "Rights", Nav::Rights, 0),
         ]
     }
 }

@@ -26,6 +26,7 @@ pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod csv_out;
 pub mod demo;
 pub mod doctor;
 pub mod emulate;

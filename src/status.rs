@@ -227,7 +227,16 @@ impl StatusReport {
 }
 
 /// One conflict as `ferry conflicts list --format json` prints it.
-pub fn conflict_json(item: &crate::store::ReviewItem) -> serde_json::Value {
+/// With a mapping, `photoshelter_meaning` and `preservica_meaning` say what an enum code means
+/// (null otherwise).
+pub fn conflict_json(
+    item: &crate::store::ReviewItem,
+    mapping: Option<&crate::mapping::Mapping>,
+) -> serde_json::Value {
+    let meaning = |v: &Option<String>| {
+        v.as_deref()
+            .and_then(|v| mapping.and_then(|m| m.label_of(&item.field, v)))
+    };
     serde_json::json!({
         "id": item.id,
         "asset_id": item.asset_id,
@@ -236,6 +245,8 @@ pub fn conflict_json(item: &crate::store::ReviewItem) -> serde_json::Value {
         "preservica_ref": item.preservica_ref,
         "photoshelter_value": item.photoshelter_value,
         "preservica_value": item.preservica_value,
+        "photoshelter_meaning": meaning(&item.photoshelter_value),
+        "preservica_meaning": meaning(&item.preservica_value),
         "reason": item.reason,
         "status": item.status,
         "resolution": item.resolution,

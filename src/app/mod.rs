@@ -55,6 +55,8 @@ pub struct Settings {
     pub archive: ArchiveConfig,
     pub republish: RepublishConfig,
     pub reports_dir: PathBuf,
+    /// How report CSVs are written (`[output] excel`).
+    pub csv: crate::csv_out::CsvStyle,
     pub index_dir: PathBuf,
     pub clock: Clock,
     /// The thumbnail cache's bound, and whether a sync fills it (`ferry sync` only).
@@ -79,6 +81,7 @@ impl Default for Settings {
             archive: ArchiveConfig::default(),
             republish: RepublishConfig::default(),
             reports_dir: PathBuf::from("reports"),
+            csv: crate::csv_out::CsvStyle::default(),
             index_dir: PathBuf::from("index"),
             clock: Clock::system(),
             thumbnails: crate::config::ThumbnailsConfig::default(),
@@ -98,6 +101,9 @@ impl Settings {
             archive: config.archive.clone(),
             republish: config.republish.clone(),
             reports_dir: config.paths.reports.clone(),
+            csv: crate::csv_out::CsvStyle {
+                excel: config.output.excel,
+            },
             index_dir: config.paths.index.clone(),
             clock: Clock::system(),
             thumbnails: config.thumbnails.clone(),
@@ -129,6 +135,7 @@ impl<'a> Parts<'a> {
             concurrency_photoshelter: settings.concurrency_photoshelter,
             concurrency_preservica: settings.concurrency_preservica,
             reports_dir: settings.reports_dir.clone(),
+            csv: settings.csv,
             clock: settings.clock.clone(),
             progress,
             expiring_days: settings.expiring_days,
@@ -149,6 +156,7 @@ impl<'a> Parts<'a> {
             archive: &settings.archive,
             republish: &settings.republish,
             reports_dir: settings.reports_dir.clone(),
+            csv: settings.csv,
             index_dir: settings.index_dir.clone(),
             clock: settings.clock.clone(),
             progress,

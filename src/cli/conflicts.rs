@@ -47,8 +47,14 @@ pub(super) fn conflicts(config: &Config, command: ConflictsCommand) -> Result<Ou
     match command {
         ConflictsCommand::List { all, format } => {
             let items = store.review_items(!all)?;
+            // Only for saying what enum codes mean: a mapping that does not load (its own
+            // commands say why) leaves the codes as they are.
+            let mapping = crate::mapping::Mapping::load(&config.mapping).ok();
             if format == Format::Json {
-                let json: Vec<_> = items.iter().map(crate::status::conflict_json).collect();
+                let json: Vec<_> = items
+                    .iter()
+                    .map(|i| crate::status::conflict_json(i, mapping.as_ref()))
+                    .collect();
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&serde_json::json!({ "conflicts": json }))?
@@ -70,8 +76,8 @@ pub(super) fn conflicts(config: &Config, command: ConflictsCommand) -> Result<Ou
                         Some(r) => decided_words(r, &i),
                         None => i.status.clone(),
                     },
-                    i.photoshelter_value.as_deref().unwrap_or("(no value)"),
-                    i.preservica_value.as_deref().unwrap_or("(no value)"),
+                    shown(mapping.as_ref(), &i.field, i.photoshelter_value.as_deref()),
+                    shown(mapping.as_ref(), &i.field, i.preservica_value.as_deref()),
                     i.reason
                 );
             }
@@ -91,6 +97,18 @@ pub(super) fn conflicts(config: &Config, command: ConflictsCommand) -> Result<Ou
             );
             Ok(Outcome::Done)
         }
+    }
+}
+
+/// A value for the text list: an enum code with its meaning (`MR-NAP (model release: not
+/// applicable)`).
+fn shown(mapping: Option<&crate::mapping::Mapping>, field: &str, value: Option<&str>) -> String {
+    match value {
+        None => "(no value)".to_string(),
+        Some(v) => match mapping.and_then(|m| m.label_of(field, v)) {
+            Some(meaning) => format!("{v} ({meaning})"),
+            None => v.to_string(),
+        },
     }
 }
 

@@ -39,6 +39,10 @@ pub(super) struct SearchArgs {
     /// Output
     #[arg(long, value_enum, default_value_t = SearchFormat::Table)]
     format: SearchFormat,
+    /// With --format csv: start with a UTF-8 byte-order mark, for spreadsheet programs
+    /// (also `[output] excel = true` in ferry.toml)
+    #[arg(long)]
+    excel: bool,
 }
 
 #[derive(Subcommand)]
@@ -50,7 +54,11 @@ pub(super) enum IndexCommand {
 pub(super) fn search(config: &Config, args: &SearchArgs) -> Result<Outcome> {
     use crate::index::{Filter, SearchIndex, SearchRequest};
     // Read-only: a `ferry serve` holding the writer does not block a search.
-    let index = SearchIndex::open_read_only(&config.paths.index)?;
+    let mut index = SearchIndex::open_read_only(&config.paths.index)?;
+    // The mapping's labels say what enum codes mean in the hits; without it, the built-in ones.
+    if let Ok(mapping) = crate::mapping::Mapping::load(&config.mapping) {
+        index.set_mapping(mapping);
+    }
     let mut request = SearchRequest::new(&args.query.join(" "), chrono::Utc::now().date_naive());
     request.facets = args.facets;
     request.limit = args.limit;
@@ -71,7 +79,12 @@ pub(super) fn search(config: &Config, args: &SearchArgs) -> Result<Outcome> {
     }
     match args.format {
         SearchFormat::Table => print!("{}", crate::index::format_table(&results)),
-        SearchFormat::Csv => print!("{}", crate::index::format_csv(&results)),
+        SearchFormat::Csv => {
+            let style = crate::csv_out::CsvStyle {
+                excel: args.excel || config.output.excel,
+            };
+            print!("{}", crate::index::format_csv(&results, style))
+        }
         SearchFormat::Json => println!("{}", serde_json::to_string_pretty(&results)?),
     }
     Ok(Outcome::Done)

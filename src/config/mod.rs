@@ -35,6 +35,7 @@ pub use env::{ENV_OTHER, ENV_OVERRIDES, Env, EnvOverride, env_overrides};
 pub use error::{ConfigError, Location};
 pub use init::{INIT_TEMPLATE, write_init};
 pub use secrets::{ENV_SECRETS, EnvSecret, Secret};
+pub use sections::OutputConfig;
 pub use sections::{
     AfterArchive, ArchiveConfig, GuardConfig, NotifyConfig, PathsConfig, PhotoShelterConfig,
     PreservicaConfig, Protocol, Rendition, RepublishConfig, RightsAction, RightsConfig,
@@ -59,6 +60,7 @@ pub struct Config {
     pub archive: ArchiveConfig,
     pub republish: RepublishConfig,
     pub thumbnails: ThumbnailsConfig,
+    pub output: OutputConfig,
 }
 
 impl Config {

@@ -33,6 +33,7 @@ pub(super) struct RawFile {
     pub(super) archive: RawArchive,
     pub(super) republish: RawRepublish,
     pub(super) thumbnails: RawThumbnails,
+    pub(super) output: RawOutput,
 }
 
 #[derive(Deserialize, Default)]
@@ -40,6 +41,12 @@ pub(super) struct RawFile {
 pub(super) struct RawThumbnails {
     pub(super) max_mib: Option<Spanned<u64>>,
     pub(super) on_sync: Option<Spanned<bool>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default, expecting = "a table")]
+pub(super) struct RawOutput {
+    pub(super) excel: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -244,3 +244,11 @@ impl Default for ThumbnailsConfig {
         }
     }
 }
+
+/// `[output]`: how ferry writes files for people.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OutputConfig {
+    /// CSV files (reports, `ferry search --format csv`) start with a UTF-8 byte-order mark,
+    /// for spreadsheet programs.
+    pub excel: bool,
+}

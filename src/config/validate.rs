@@ -81,6 +81,9 @@ impl<'a> Ctx<'a> {
             archive: self.archive(raw.archive)?,
             republish: self.republish(raw.republish)?,
             thumbnails: self.thumbnails(raw.thumbnails)?,
+            output: crate::config::OutputConfig {
+                excel: raw.output.excel.is_some_and(Spanned::into_inner),
+            },
         })
     }
 

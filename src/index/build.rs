@@ -170,6 +170,13 @@ pub fn document(
         all: Vec::new(),
     };
     add_ids(&mut d, row);
+    if let Some(name) = [photoshelter, preservica]
+        .into_iter()
+        .flatten()
+        .find_map(|s| s.file_name.as_deref().filter(|n| !n.trim().is_empty()))
+    {
+        d.doc.add_text(fields.file_name, name);
+    }
     add_descriptions(&mut d, &mut p);
     add_location(&mut d, &mut p);
     add_dates(&mut d, &mut p, row.id);

@@ -50,7 +50,8 @@
 //!   headline and caption, then keywords, then everything else (creator, credit, campaign,
 //!   location, rights text, references, ids, the year created).
 //! - Typos: a word of 4–7 letters also matches words one edit away (`Elis` finds Ellis), a
-//!   longer word two edits; exact matches rank above fuzzy ones. Words of three letters or
+//!   longer word two edits; exact matches rank above fuzzy ones, and near misses are ranked
+//!   among themselves like typed words (title first, then headline and caption, …). Words of three letters or
 //!   fewer, and anything with a digit, match exactly.
 //! - Phrases: `"tall ships"`; an unclosed quote runs to the end of the query.
 //! - Field filters: `creator:mary`, `creator:"mary ellis"`, `keyword:regatta`, and likewise
@@ -77,7 +78,8 @@
 //! With [`SearchRequest::facets`], exact counts over every match (not just the page) of
 //! `creator`, `keyword`, `decade` (e.g. `1960s`) and `year` of the date created, `rights`,
 //! `location` (`city, country`) and `lives_in`; each list has the largest counts first (ties by
-//! value), at most [`SearchRequest::facet_limit`] values. [`Filter::Facet`] selects one value
+//! value), at most [`SearchRequest::facet_limit`] values, except `decade` and `year`, which
+//! list those values oldest first (a timeline, which the web app draws as a histogram). [`Filter::Facet`] selects one value
 //! exactly. The counts of the whole index (no query, no filter) are kept until the index
 //! changes or the day does. Cost grows with the number of matches: see BENCHMARKS.md.
 //!
@@ -87,6 +89,7 @@
 //! created either way with undated assets last and ties by asset id.
 
 mod build;
+mod fuzzy;
 mod render;
 mod schema;
 mod search;
@@ -340,7 +343,8 @@ pub struct SearchResults {
     /// How many assets match (all pages).
     pub total: usize,
     pub hits: Vec<Hit>,
-    /// Facet name → (value, count), largest counts first; empty unless asked for.
+    /// Facet name → (value, count), largest counts first (`decade` and `year`: oldest first);
+    /// empty unless asked for.
     pub facets: BTreeMap<String, Vec<(String, u64)>>,
 }
 
@@ -351,6 +355,10 @@ pub struct Hit {
     pub photoshelter_id: Option<String>,
     pub preservica_ref: Option<String>,
     pub title: Option<String>,
+    /// The asset's file name, when a system gave one.
+    pub file_name: Option<String>,
+    /// What to call the hit: [`Hit::label`] (always set in results).
+    pub label: String,
     pub headline: Option<String>,
     pub caption: Option<String>,
     pub creator: Option<String>,
@@ -362,7 +370,10 @@ pub struct Hit {
     pub license_expiry: Option<String>,
     pub rights_status: String,
     pub model_release: Option<String>,
+    /// What the model release code means (`MR-NAP` → "model release: not applicable").
+    pub model_release_meaning: Option<String>,
     pub archive_status: Option<String>,
+    pub archive_status_meaning: Option<String>,
     /// `photoshelter`, `preservica` or `both`.
     pub lives_in: String,
     /// Whose values were indexed where the systems differ (see the module docs).

@@ -8,8 +8,8 @@ use chrono::{Datelike, Days, NaiveDate};
 use std::ops::Bound;
 use tantivy::query::doc_predicate_query::{DocPredicateQuery, FunctionPredicate};
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, ExistsQuery, FuzzyTermQuery, Occur,
-    PhraseQuery, Query, RangeQuery, TermQuery,
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, ExistsQuery, Occur, PhraseQuery, Query,
+    RangeQuery, TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::TextAnalyzer;
@@ -25,8 +25,6 @@ const BOOST_TITLE: f32 = 5.0;
 const BOOST_HEADLINE_CAPTION: f32 = 3.0;
 const BOOST_KEYWORDS: f32 = 2.0;
 const BOOST_REST: f32 = 1.0;
-/// A fuzzy match scores this constant, below any exact match of the same word.
-const BOOST_FUZZY: f32 = 0.5;
 
 /// Words left out of free text (when the query has other words): they match nearly every
 /// caption and would make an all-words search miss good hits.
@@ -483,6 +481,9 @@ pub struct Compiler<'a> {
     pub fields: &'a Fields,
     pub analyzer: TextAnalyzer,
     pub today: NaiveDate,
+    /// The index's current searcher: typed words are expanded against its term dictionary so
+    /// that near misses are ranked (`None`: near misses match unranked).
+    pub searcher: Option<tantivy::Searcher>,
 }
 
 impl Compiler<'_> {
@@ -548,26 +549,26 @@ impl Compiler<'_> {
                     0 => return Ok(None),
                     1 => {
                         let token = &tokens[0];
-                        let mut should: Vec<Box<dyn Query>> = targets
-                            .iter()
-                            .map(|&(field, boost)| boosted(term(field, token), boost))
-                            .collect();
                         let distance = fuzzy_distance(token);
-                        if !quoted && distance > 0 {
+                        if *quoted || distance == 0 {
+                            let should: Vec<Box<dyn Query>> = targets
+                                .iter()
+                                .map(|&(field, boost)| boosted(term(field, token), boost))
+                                .collect();
+                            Box::new(BooleanQuery::union(should))
+                        } else {
                             let fuzzy_field = match target {
                                 TextTarget::Free => f.all,
                                 _ => targets[0].0,
                             };
-                            should.push(boosted(
-                                Box::new(FuzzyTermQuery::new(
-                                    Term::from_field_text(fuzzy_field, token),
-                                    distance,
-                                    true,
-                                )),
-                                BOOST_FUZZY,
-                            ));
+                            super::fuzzy::word_query(
+                                self.searcher.as_ref(),
+                                &targets,
+                                fuzzy_field,
+                                token,
+                                distance,
+                            )
                         }
-                        Box::new(BooleanQuery::union(should))
                     }
                     _ => {
                         let should: Vec<Box<dyn Query>> = targets

@@ -1,20 +1,22 @@
 //! Search results for people (a table) and for spreadsheets (CSV). JSON is `serde_json` over
 //! [`SearchResults`] directly.
 //!
-//! CSV follows RFC 4180 (CRLF line ends, cells with a comma, quote or line break quoted, quotes
-//! doubled). A cell starting with `=`, `+`, `-`, `@`, tab or carriage return gets a leading `'`
-//! so a spreadsheet shows it as text rather than running it as a formula: captions come from
-//! outside and must not become commands in an editor's spreadsheet.
+//! CSV is written by `crate::csv_out` (RFC 4180, sets joined with `; `, the formula guard, an
+//! optional byte-order mark): captions come from outside and must not become commands in an
+//! editor's spreadsheet.
 
 use super::{Hit, SearchResults};
+use crate::csv_out::{CsvStyle, CsvTable, join_set};
 
-const CSV_COLUMNS: [&str; 18] = [
+const CSV_COLUMNS: [&str; 22] = [
     "asset_id",
     "photoshelter_id",
     "preservica_ref",
     "lives_in",
     "authoritative",
+    "label",
     "title",
+    "file_name",
     "headline",
     "caption",
     "creator",
@@ -25,26 +27,29 @@ const CSV_COLUMNS: [&str; 18] = [
     "license_expiry",
     "rights_status",
     "model_release",
+    "model_release_meaning",
     "archive_status",
+    "archive_status_meaning",
     "score",
 ];
 
-/// The hits as CSV: a header row, then one row per hit (keywords joined with "; ").
-pub fn format_csv(results: &SearchResults) -> String {
-    let mut out = String::with_capacity(128 + results.hits.len() * 256);
-    out.push_str(&CSV_COLUMNS.join(","));
-    out.push_str("\r\n");
+/// The hits as CSV: a header row, then one row per hit; keywords are one cell joined the way
+/// every ferry CSV joins a set (`crate::csv_out`), and enum codes have their meaning beside them.
+pub fn format_csv(results: &SearchResults, style: CsvStyle) -> String {
+    let mut table = CsvTable::new(&CSV_COLUMNS, style);
     for hit in &results.hits {
-        let keywords = hit.keywords.join("; ");
+        let keywords = join_set(&hit.keywords);
         let asset_id = hit.asset_id.to_string();
         let score = format!("{:.3}", hit.score);
-        let cells: [&str; 18] = [
-            &asset_id,
+        table.row([
+            asset_id.as_str(),
             opt(&hit.photoshelter_id),
             opt(&hit.preservica_ref),
             &hit.lives_in,
             &hit.authoritative,
+            &hit.label,
             opt(&hit.title),
+            opt(&hit.file_name),
             opt(&hit.headline),
             opt(&hit.caption),
             opt(&hit.creator),
@@ -55,12 +60,13 @@ pub fn format_csv(results: &SearchResults) -> String {
             opt(&hit.license_expiry),
             &hit.rights_status,
             opt(&hit.model_release),
+            opt(&hit.model_release_meaning),
             opt(&hit.archive_status),
+            opt(&hit.archive_status_meaning),
             &score,
-        ];
-        crate::report::render::push_csv_row(&mut out, &cells);
+        ]);
     }
-    out
+    table.finish()
 }
 
 fn opt(v: &Option<String>) -> &str {
@@ -116,6 +122,7 @@ fn row(hit: &Hit) -> [String; 7] {
     let title = hit
         .title
         .as_deref()
+        .or(hit.file_name.as_deref())
         .or(hit.headline.as_deref())
         .or(hit.caption.as_deref())
         .unwrap_or("");
@@ -176,6 +183,8 @@ mod tests {
             photoshelter_id: Some("I0001".into()),
             preservica_ref: None,
             title: Some(title.into()),
+            file_name: None,
+            label: title.into(),
             headline: None,
             caption: Some("a \"quoted\", caption\nwith a line".into()),
             creator: Some("Mary Ellis".into()),
@@ -185,8 +194,10 @@ mod tests {
             date_created: Some("1962-07-14".into()),
             license_expiry: None,
             rights_status: "unknown".into(),
-            model_release: None,
+            model_release: Some("MR-NAP".into()),
+            model_release_meaning: Some("model release: not applicable".into()),
             archive_status: None,
+            archive_status_meaning: None,
             lives_in: "photoshelter".into(),
             authoritative: "photoshelter".into(),
             score: 1.5,
@@ -200,7 +211,7 @@ mod tests {
             hits: vec![hit("=HYPERLINK(\"http://x\")")],
             facets: BTreeMap::new(),
         };
-        let csv = format_csv(&results);
+        let csv = format_csv(&results, CsvStyle::default());
         let line = csv.lines().nth(1).unwrap();
         assert!(
             line.contains(",\"'=HYPERLINK(\"\"http://x\"\")\","),

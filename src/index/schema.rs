@@ -11,7 +11,7 @@ use tantivy::tokenizer::{
 
 /// Bumped whenever the schema, the analyser or what goes into a field changes: an index with
 /// another version is refused with a message to rebuild it.
-pub const SCHEMA_VERSION: &str = "ferry-index-2";
+pub const SCHEMA_VERSION: &str = "ferry-index-3";
 
 /// The analyser every text field uses: words split on anything that is not a letter or digit,
 /// lower-cased and folded to ASCII ("Café" finds "cafe"), very long tokens dropped. No stemming:
@@ -75,6 +75,9 @@ pub struct Fields {
     pub date_created_shown: Field,
     pub license_expiry_shown: Field,
     pub location_shown: Field,
+    /// The asset's file name (PhotoShelter's, else Preservica's): what a hit without a title
+    /// is called.
+    pub file_name: Field,
     pub indexed_on: Field,
 }
 
@@ -142,6 +145,7 @@ pub fn build_schema() -> (Schema, Fields) {
         date_created_shown: b.add_text_field("date_created_shown", shown.clone()),
         license_expiry_shown: b.add_text_field("license_expiry_shown", shown.clone()),
         location_shown: b.add_text_field("location_shown", shown.clone()),
+        file_name: b.add_text_field("file_name", shown.clone()),
         indexed_on: b.add_text_field("indexed_on", shown),
     };
     (b.build(), fields)

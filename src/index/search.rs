@@ -37,13 +37,14 @@ pub fn run(index: &SearchIndex, request: &SearchRequest) -> Result<SearchResults
         .tokenizers()
         .get(schema::ANALYZER)
         .unwrap_or_else(schema::analyzer);
+    let searcher = index.reader.searcher();
     let mut compiler = Compiler {
         fields,
         analyzer,
         today: request.today,
+        searcher: Some(searcher.clone()),
     };
     let (query, matches_all) = query::build(&mut compiler, &clauses, &request.filters)?;
-    let searcher = index.reader.searcher();
     let error = index.tantivy_error("search failed");
 
     // The page of hits and the total in one scored pass; the facet counts (when asked for)
@@ -111,13 +112,16 @@ pub fn run(index: &SearchIndex, request: &SearchRequest) -> Result<SearchResults
     let mut facets = BTreeMap::new();
     for (name, mut values) in all.into_iter().flatten() {
         values.truncate(request.facet_limit);
+        if CHRONOLOGICAL_FACETS.contains(&name.as_str()) {
+            values.sort_by_key(|(value, _)| chronological_key(value));
+        }
         facets.insert(name, values);
     }
 
     let mut hits = Vec::with_capacity(addresses.len());
     for (score, address) in addresses {
         let doc: TantivyDocument = searcher.doc(address).map_err(&error)?;
-        hits.push(hit(fields, &doc, score, request.today));
+        hits.push(hit(fields, &index.mapping, &doc, score, request.today));
     }
     Ok(SearchResults {
         total,
@@ -196,13 +200,48 @@ pub struct FacetCache {
     counts: BTreeMap<String, Vec<(String, u64)>>,
 }
 
+/// Facets listed oldest first (the values kept are still those with the largest counts).
+const CHRONOLOGICAL_FACETS: [&str; 2] = ["decade", "year"];
+
+/// `1962` and `1960s` by their number (a year before 1000 sorts before 1962), then as text.
+fn chronological_key(value: &str) -> (i64, String) {
+    let digits: String = value.chars().take_while(|c| c.is_ascii_digit()).collect();
+    (digits.parse().unwrap_or(i64::MAX), value.to_string())
+}
+
 /// Largest counts first, then by value.
 fn top(mut values: Vec<(String, u64)>) -> Vec<(String, u64)> {
     values.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     values
 }
 
-fn hit(f: &Fields, doc: &TantivyDocument, score: Score, today: NaiveDate) -> Hit {
+impl Hit {
+    /// What to call the asset: its title, else its file name, else its headline, else either
+    /// system's id, else `asset <id>`. Never empty.
+    pub fn label_for(
+        asset_id: i64,
+        title: Option<&str>,
+        file_name: Option<&str>,
+        headline: Option<&str>,
+        ids: [Option<&str>; 2],
+    ) -> String {
+        [title, file_name, headline, ids[0], ids[1]]
+            .into_iter()
+            .flatten()
+            .map(str::trim)
+            .find(|s| !s.is_empty())
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("asset {asset_id}"))
+    }
+}
+
+fn hit(
+    f: &Fields,
+    mapping: &crate::mapping::Mapping,
+    doc: &TantivyDocument,
+    score: Score,
+    today: NaiveDate,
+) -> Hit {
     let text = |field| {
         doc.get_first(field)
             .and_then(|v| v.as_str().map(str::to_string))
@@ -219,7 +258,7 @@ fn hit(f: &Fields, doc: &TantivyDocument, score: Score, today: NaiveDate) -> Hit
         .get_first(f.rights_base)
         .and_then(|v| v.as_u64())
         .unwrap_or_default();
-    Hit {
+    let mut hit = Hit {
         asset_id: doc
             .get_first(f.asset_id)
             .and_then(|v| v.as_i64())
@@ -227,6 +266,8 @@ fn hit(f: &Fields, doc: &TantivyDocument, score: Score, today: NaiveDate) -> Hit
         photoshelter_id: text(f.photoshelter_id),
         preservica_ref: text(f.preservica_ref),
         title: text(f.title),
+        file_name: text(f.file_name),
+        label: String::new(),
         headline: text(f.headline),
         caption: text(f.caption),
         creator: text(f.creator),
@@ -240,11 +281,28 @@ fn hit(f: &Fields, doc: &TantivyDocument, score: Score, today: NaiveDate) -> Hit
         license_expiry,
         rights_status: rights_status(expiry_day, base, today).name().to_string(),
         model_release: text(f.model_release),
+        model_release_meaning: None,
         archive_status: text(f.archive_status),
+        archive_status_meaning: None,
         lives_in: text(f.lives_in).unwrap_or_default(),
         authoritative: text(f.authoritative).unwrap_or_default(),
         score,
-    }
+    };
+    hit.model_release_meaning =
+        (hit.model_release.as_deref()).and_then(|code| mapping.label_of("model_release", code));
+    hit.archive_status_meaning =
+        (hit.archive_status.as_deref()).and_then(|code| mapping.label_of("archive_status", code));
+    hit.label = Hit::label_for(
+        hit.asset_id,
+        hit.title.as_deref(),
+        hit.file_name.as_deref(),
+        hit.headline.as_deref(),
+        [
+            hit.photoshelter_id.as_deref(),
+            hit.preservica_ref.as_deref(),
+        ],
+    );
+    hit
 }
 
 /// The rights status of an asset on `today` (the rules in the module docs of `index`).

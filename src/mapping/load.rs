@@ -72,6 +72,8 @@ struct RawField {
     kind: Spanned<String>,
     rule: Spanned<String>,
     values: Option<Spanned<Vec<String>>>,
+    /// For enum fields: what each code means, for people (`"MR-NAP" = "…"`).
+    labels: Option<Spanned<BTreeMap<String, String>>>,
     photoshelter: Option<Spanned<RawPhotoShelter>>,
     preservica: Option<Spanned<RawPreservica>>,
 }
@@ -339,6 +341,7 @@ impl Validator<'_> {
             );
         }
         let values = self.values(&name, raw.values.as_ref(), kind, line);
+        let labels = self.labels(&name, raw.labels.as_ref(), &values);
         let photoshelter = raw
             .photoshelter
             .map(|loc| self.photoshelter_location(&name, loc, kind));
@@ -360,6 +363,7 @@ impl Validator<'_> {
             kind,
             rule,
             values,
+            labels,
             photoshelter: photoshelter.flatten(),
             preservica: preservica.flatten(),
             line,
@@ -381,6 +385,37 @@ impl Validator<'_> {
                 format!("field name '{name}' must be lowercase letters, digits and _, starting with a letter"),
             );
         }
+    }
+
+    /// An enum field's meanings of its codes: each key must be one of its `values` (so a typo
+    /// cannot label nothing), and `labels` without `values` is a mistake.
+    fn labels(
+        &mut self,
+        name: &str,
+        raw: Option<&Spanned<BTreeMap<String, String>>>,
+        values: &[String],
+    ) -> BTreeMap<String, String> {
+        let Some(raw) = raw else {
+            return BTreeMap::new();
+        };
+        let l = self.line(raw);
+        if values.is_empty() {
+            self.problem(
+                l,
+                format!("field '{name}': labels is only for enum fields with values"),
+            );
+            return BTreeMap::new();
+        }
+        for code in raw.get_ref().keys().filter(|c| !values.contains(c)) {
+            self.problem(
+                l,
+                format!(
+                    "field '{name}': labels names '{code}', which is not one of its values ({})",
+                    values.join(", ")
+                ),
+            );
+        }
+        raw.get_ref().clone()
     }
 
     /// An enum field's closed vocabulary; `values` on any other kind is a mistake.

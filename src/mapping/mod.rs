@@ -7,6 +7,7 @@
 //! canonical records and canonical changes back to what each system must be sent.
 
 mod load;
+mod meanings;
 pub mod names;
 pub mod photoshelter;
 pub mod preservica;
@@ -140,6 +141,9 @@ pub struct FieldSpec {
     pub rule: Rule,
     /// Closed vocabulary of an `enum` field, most restrictive first.
     pub values: Vec<String>,
+    /// What codes of an `enum` field mean, as the mapping file says (`labels`); see
+    /// [`Mapping::label_of`] for the built-in ones.
+    pub labels: std::collections::BTreeMap<String, String>,
     pub photoshelter: Option<Location<PhotoShelterPlace>>,
     pub preservica: Option<Location<PreservicaPlace>>,
     pub line: usize,
@@ -218,6 +222,17 @@ impl Mapping {
 
     pub fn field(&self, name: &str) -> Option<&FieldSpec> {
         self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// What `code` of the enum field `field` means, for people: the mapping file's `labels`,
+    /// else ferry's built-in meaning of the code (PLUS release codes, archive status); `None`
+    /// for a field that is not an enum or a code without a known meaning.
+    pub fn label_of(&self, field: &str, code: &str) -> Option<String> {
+        let spec = self.field(field).filter(|s| s.kind == FieldKind::Enum)?;
+        spec.labels
+            .get(code)
+            .cloned()
+            .or_else(|| meanings::built_in(code).map(str::to_string))
     }
 
     pub fn fragment(&self, name: &str) -> Option<&FragmentDef> {

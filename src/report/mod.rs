@@ -14,10 +14,11 @@ pub use describe::{describe_stored, describe_sync};
 use crate::http::RequestCounts;
 use crate::store::{FieldOutcome, RunStatus};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 /// Version of the JSON schema below; bumped on any incompatible change.
-pub const REPORT_SCHEMA_VERSION: u32 = 1;
+pub const REPORT_SCHEMA_VERSION: u32 = 2;
 
 /// Everything a run found and did.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -101,9 +102,14 @@ pub struct FieldRow {
     pub field: String,
     /// `text`, `date`, `set`, `enum`, `bool`: text fields get a word diff in HTML.
     pub kind: String,
+    /// Values in their stored form: a set's is its canonical JSON array (written to JSON as an
+    /// array, to CSV joined with `; `, to HTML joined with `, `).
+    #[serde(deserialize_with = "value_or_set")]
     pub photoshelter_value: Option<String>,
+    #[serde(deserialize_with = "value_or_set")]
     pub preservica_value: Option<String>,
     pub has_baseline: bool,
+    #[serde(deserialize_with = "value_or_set")]
     pub baseline_value: Option<String>,
     /// `in_sync`, `push_to_preservica`, `push_to_photoshelter`, `conflict_resolved`,
     /// `queued_for_review`, `skipped`.
@@ -111,10 +117,50 @@ pub struct FieldRow {
     pub rule: String,
     pub reason: String,
     /// The value both systems are to hold, where one was decided.
+    #[serde(deserialize_with = "value_or_set")]
     pub decided_value: Option<String>,
     /// What happened to the writes: `planned` (dry run or guard), `done`, `stale`, `failed`,
     /// or empty when nothing was to be written.
     pub write_state: String,
+}
+
+impl FieldRow {
+    /// A value of this row for people: a set's members joined with `, `, any other as stored.
+    pub fn shown<'v>(&self, value: &'v Option<String>) -> Option<Cow<'v, str>> {
+        let v = value.as_deref()?;
+        if self.kind == "set"
+            && let Ok(members) = serde_json::from_str::<Vec<String>>(v)
+        {
+            return Some(Cow::Owned(members.join(", ")));
+        }
+        Some(Cow::Borrowed(v))
+    }
+}
+
+/// The four value keys of a field row, which JSON writes as arrays for sets.
+pub(crate) const VALUE_KEYS: [&str; 4] = [
+    "photoshelter_value",
+    "preservica_value",
+    "baseline_value",
+    "decided_value",
+];
+
+/// Reads a field row's value: a string (any kind; version 1 wrote sets so too) or an array
+/// of strings (a set, from version 2 on), kept in the stored form (the canonical JSON array).
+fn value_or_set<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Value {
+        Text(String),
+        Set(std::collections::BTreeSet<String>),
+    }
+    Ok(match Option::<Value>::deserialize(d)? {
+        None => None,
+        Some(Value::Text(s)) => Some(s),
+        Some(Value::Set(items)) => {
+            Some(serde_json::to_string(&items).map_err(serde::de::Error::custom)?)
+        }
+    })
 }
 
 /// A rights or expiry problem found on an asset.
@@ -125,10 +171,14 @@ pub struct RightsProblem {
     pub photoshelter_id: Option<String>,
     pub preservica_ref: Option<String>,
     pub label: String,
-    /// `expired_licence_visible`, `expiry_differs`, `model_release_missing`,
-    /// `expiring_soon`.
+    /// `expired_licence`, `expiry_differs`, `expiring_soon`, `restricted`.
     pub kind: String,
     pub detail: String,
+    /// The licence expiry the run settled on (`YYYY-MM-DD`), where there is one.
+    pub expires_on: Option<String>,
+    /// The expiry date each system holds, where it holds one.
+    pub photoshelter_expiry: Option<String>,
+    pub preservica_expiry: Option<String>,
 }
 
 /// Something that failed, with where.

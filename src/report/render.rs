@@ -23,24 +23,18 @@
 //!
 //! # CSV
 //!
-//! UTF-8 (no byte-order mark), records separated by CRLF, a header row then one row per
-//! [`FieldRow`], columns in this order:
+//! Written by `crate::csv_out` (see there: RFC 4180 quoting, CRLF, the formula-injection
+//! guard, sets as one cell joined with `; `, the optional byte-order mark): a header row then
+//! one row per [`FieldRow`](super::FieldRow), columns in this order:
 //!
 //! `run_id, asset_id, photoshelter_id, preservica_ref, label, field, kind, photoshelter_value,
 //! preservica_value, has_baseline, baseline_value, outcome, rule, reason, decided_value,
 //! write_state`
 //!
-//! Quoting follows RFC 4180: a cell containing `,`, `"`, CR or LF is put in double quotes and
-//! its inner `"` are doubled. A missing value (`None`) is an empty cell; `has_baseline` is
-//! `true` or `false`.
+//! A missing value (`None`) is an empty cell; `has_baseline` is `true` or `false`. Tools that
+//! need values byte for byte should read the JSON, which is never altered.
 //!
-//! **Formula injection guard.** A cell whose text begins with `=`, `+`, `-`, `@`, a tab or a
-//! carriage return gets a leading `'`, so that a spreadsheet shows it as text instead of
-//! evaluating it (a caption of `=cmd|' /C calc'!A0` must not run anything when someone opens
-//! the CSV). The prefix is therefore not part of the value: a cell `'-5` in the CSV holds the
-//! value `-5`. Tools that need values byte for byte should read the JSON, which is never altered.
-//!
-//! # JSON schema (version 1)
+//! # JSON schema (version 2)
 //!
 //! [`to_json`] writes the [`RunReport`] as one pretty-printed JSON object. Every key below is
 //! always present, in this order; a missing optional value is `null`, never an absent key.
@@ -76,10 +70,13 @@
 //! fields in sync whose agreed value (baseline) is new this run. Fields found equal and
 //! already agreed are only counted (`in_sync`). Each object of `fields` has: `asset_id` (integer, ferry's id), `photoshelter_id` and
 //! `preservica_ref` (string or null), `label` (string), `field` (string, the canonical field
-//! name), `kind`, `photoshelter_value`, `preservica_value` (string or null), `has_baseline`
+//! name), `kind`, `photoshelter_value`, `preservica_value` (null when absent), `has_baseline`
 //! (bool: false when the two systems never agreed on this field before), `baseline_value`
-//! (string or null), `outcome`, `rule` and `reason` (strings: the rule applied and a one-line
-//! why), `decided_value` (string or null: the value both systems are to hold) and `write_state`.
+//! (null when absent), `outcome`, `rule` and `reason` (strings: the rule applied and a one-line
+//! why), `decided_value` (null when absent: the value both systems are to hold) and `write_state`.
+//! A value is a string, except for a field of kind `set`, whose values are arrays of strings
+//! (version 1 wrote them as one string; [`RunReport::from_json`](super::RunReport::from_json)
+//! reads both).
 //!
 //! - `kind`: `text`, `date`, `set`, `enum`, `bool`.
 //! - `outcome`: `in_sync` (both equal), `push_to_preservica` (PhotoShelter changed),
@@ -91,9 +88,12 @@
 //!   `failed`, or the empty string when there was nothing to write.
 //!
 //! Each object of `rights` has `asset_id`, `photoshelter_id`, `preservica_ref`, `label`,
-//! `kind` and `detail`, where `kind` is one of `expired_licence_visible` (licence expired but
-//! the asset is still visible), `expiry_differs` (the two systems hold different expiry dates),
-//! `model_release_missing` (a release is required and none is recorded), `expiring_soon`.
+//! `kind`, `detail` (one line for people) and the dates as their own fields (`YYYY-MM-DD` or
+//! null): `expires_on` (the licence expiry the run settled on), `photoshelter_expiry` and
+//! `preservica_expiry` (what each system holds). `kind` is one of `expired_licence` (the licence
+//! has expired; the asset may still be published), `expiry_differs` (the two systems hold
+//! different expiry dates), `expiring_soon`, `restricted` (the rights policy restricted the
+//! asset; `detail` says why and what was done).
 //!
 //! Each object of `failures` has `asset_id` (integer or null), `system`, `item` and `error`
 //! (strings). Each object of `transfers` has `kind`, `source`, `target` (string or null),
@@ -108,12 +108,14 @@
 
 use std::borrow::Cow;
 
-use super::{FieldRow, REPORT_SCHEMA_VERSION, RunReport, Summary};
+use super::{REPORT_SCHEMA_VERSION, RunReport};
 
+mod csv;
 mod files;
 mod html;
 
-pub use files::{ReportPaths, ReportWriteError, write_all};
+pub use csv::{CSV_COLUMNS, to_csv, to_csv_with};
+pub use files::{ReportPaths, ReportWriteError, write_all, write_all_with};
 pub use html::{to_app_html, to_html};
 
 /// The report as pretty-printed JSON (the schema in the module docs), ending in a newline.
@@ -127,101 +129,34 @@ pub fn to_json(report: &RunReport) -> String {
         Cow::Owned(fixed)
     };
     // Plain structs with string keys: serialising cannot fail (non-finite floats become null).
-    let mut json = serde_json::to_string_pretty(report.as_ref()).expect("a report serialises");
+    let mut value = serde_json::to_value(report.as_ref()).expect("a report serialises");
+    sets_as_arrays(&mut value);
+    let mut json = serde_json::to_string_pretty(&value).expect("a JSON value serialises");
     json.push('\n');
     json
 }
 
-/// The CSV columns, in order.
-pub const CSV_COLUMNS: [&str; 16] = [
-    "run_id",
-    "asset_id",
-    "photoshelter_id",
-    "preservica_ref",
-    "label",
-    "field",
-    "kind",
-    "photoshelter_value",
-    "preservica_value",
-    "has_baseline",
-    "baseline_value",
-    "outcome",
-    "rule",
-    "reason",
-    "decided_value",
-    "write_state",
-];
-
-/// The field decisions as CSV: a header row then one row per [`FieldRow`] (see the module docs
-/// for quoting and the formula-injection guard).
-pub fn to_csv(report: &RunReport) -> String {
-    let mut out = String::with_capacity(256 + report.fields.len() * 256);
-    out.push_str(&CSV_COLUMNS.join(","));
-    out.push_str("\r\n");
-    let run_id = report.run_id.to_string();
-    for row in &report.fields {
-        let asset_id = row.asset_id.to_string();
-        let cells: [&str; 16] = [
-            &run_id,
-            &asset_id,
-            opt(&row.photoshelter_id),
-            opt(&row.preservica_ref),
-            &row.label,
-            &row.field,
-            &row.kind,
-            opt(&row.photoshelter_value),
-            opt(&row.preservica_value),
-            if row.has_baseline { "true" } else { "false" },
-            opt(&row.baseline_value),
-            row.outcome.as_str(),
-            &row.rule,
-            &row.reason,
-            opt(&row.decided_value),
-            &row.write_state,
-        ];
-        push_csv_row(&mut out, &cells);
-    }
-    out
-}
-
-/// Appends one CSV row (RFC 4180 quoting, formula cells neutralised, CRLF), the form every
-/// CSV ferry writes shares.
-pub fn push_csv_row(out: &mut String, cells: &[&str]) {
-    for (i, cell) in cells.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
+/// Turns the values of `set` field rows from their stored form (a JSON array in a string)
+/// into arrays, as the schema says.
+fn sets_as_arrays(report: &mut serde_json::Value) {
+    let Some(rows) = report.get_mut("fields").and_then(|f| f.as_array_mut()) else {
+        return;
+    };
+    for row in rows {
+        if row.get("kind").and_then(|k| k.as_str()) != Some("set") {
+            continue;
         }
-        push_csv_cell(out, cell);
-    }
-    out.push_str("\r\n");
-}
-
-fn opt(v: &Option<String>) -> &str {
-    v.as_deref().unwrap_or("")
-}
-
-fn push_csv_cell(out: &mut String, cell: &str) {
-    let guard = matches!(
-        cell.chars().next(),
-        Some('=' | '+' | '-' | '@' | '\t' | '\r')
-    );
-    let quote = cell.contains([',', '"', '\r', '\n']);
-    if quote {
-        out.push('"');
-    }
-    if guard {
-        out.push('\'');
-    }
-    if quote {
-        for c in cell.chars() {
-            if c == '"' {
-                out.push('"');
+        for key in super::VALUE_KEYS {
+            let Some(slot) = row.get_mut(key) else {
+                continue;
+            };
+            if let Some(members) = slot
+                .as_str()
+                .and_then(|s| serde_json::from_str::<Vec<String>>(s).ok())
+            {
+                *slot = serde_json::Value::from(members);
             }
-            out.push(c);
         }
-        out.push('"');
-    } else {
-        out.push_str(cell);
     }
 }
 

@@ -8,6 +8,7 @@
 //! | `/assets/{id}` | both systems' values per field, who wins, last decision and reason, writes, field history; an id a pairing retired redirects (308) to the pair's |
 //! | `/assets/{id}/thumb/small`, `/assets/{id}/thumb/medium` | the asset's thumbnail (JPEG, from the cache, made on first view; a "no picture" card when there is none) |
 //! | `/runs`, `/runs/{id}` | runs; a run's stored HTML drift report (`/runs/{id}/json`, `/runs/{id}/csv`) |
+//! | `/rights` | charts: assets by rights status, licences expiring per month; bars open the matching search |
 //! | `/conflicts`, `POST /conflicts/{id}` | open conflicts and deciding one (the next sync writes it) |
 //! | `/login?token=` | sets the session cookie when an access token is configured |
 //! | `/api/search`, `/api/assets/{id}`, `/api/runs` | JSON |
@@ -24,6 +25,8 @@
 
 mod api;
 mod auth;
+mod charts;
+mod figures;
 mod html;
 mod metrics;
 mod moved;
@@ -250,6 +253,7 @@ fn router(state: Shared) -> Router {
         .route("/", get(pages::search))
         .merge(assets)
         .route("/runs", get(pages::runs))
+        .route("/rights", get(pages::rights))
         .route("/runs/{id}", get(pages::run_report))
         .route("/runs/{id}/{format}", get(pages::run_report_data))
         .route("/conflicts", get(pages::conflicts))

@@ -3,7 +3,7 @@
 use super::html::{self, Chrome, Nav, render, status_tone, value_text};
 use super::view::{self, ConflictView, RunView};
 use super::{AppState, PageError, Shared, WebError, parse_id, with_store};
-use crate::html::{Layout, Markup};
+use crate::html::Layout;
 use crate::mapping::Mapping;
 use crate::model::FieldKind;
 use crate::report::RunReport;
@@ -17,9 +17,11 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 mod asset;
+mod rights;
 mod search;
 
 pub use asset::asset;
+pub use rights::rights;
 pub use search::search;
 
 /// The banner and counts every page shows.
@@ -36,8 +38,9 @@ fn chrome(store: &Store) -> Result<Chrome, WebError> {
 #[template(path = "runs.html")]
 struct RunsPage<'a> {
     layout: Layout,
-    /// Slot: a chart of the runs over time.
-    chart: Option<Markup>,
+    /// Drift, corrections, conflicts and failures per run over time: SVG made by
+    /// `server::charts`, which escapes its own text.
+    chart: Option<String>,
     runs: Vec<RunRow<'a>>,
 }
 
@@ -78,9 +81,10 @@ pub async fn runs(State(state): State<Shared>) -> Result<Html<String>, PageError
         Ok((chrome(store)?, runs))
     })
     .await?;
+    let chart = (!runs.is_empty()).then(|| super::figures::runs_charts(&runs));
     Ok(render(&RunsPage {
         layout: Layout::app("Runs", Nav::Runs, &chrome),
-        chart: None,
+        chart,
         runs: runs.iter().map(run_row).collect(),
     }))
 }
@@ -236,6 +240,8 @@ struct Card<'a> {
     c: &'a ConflictView,
     photoshelter: Option<String>,
     preservica: Option<String>,
+    /// What each side's enum code means (`MR-NAP` → "model release: not applicable").
+    meanings: [Option<&'a str>; 2],
     input: ValueInput,
     /// Why the last decision on it was refused; `name` and `note` then refill the form.
     refused: Option<&'a str>,
@@ -245,8 +251,8 @@ struct Card<'a> {
 
 /// How a person gives the value both systems should hold.
 enum ValueInput {
-    /// One of the values the field may take.
-    Choose(Vec<String>),
+    /// One of the values the field may take: (value, what is shown for it).
+    Choose(Vec<(String, String)>),
     Type {
         placeholder: &'static str,
         prefill: String,
@@ -268,8 +274,23 @@ fn decided_row(d: &DecidedConflict) -> DecidedRow<'_> {
 
 fn card<'a>(c: &'a ConflictView, refused: Option<&'a Refusal>) -> Card<'a> {
     let input = match c.kind {
-        Some(FieldKind::Enum) if !c.values.is_empty() => ValueInput::Choose(c.values.clone()),
-        Some(FieldKind::Bool) => ValueInput::Choose(vec!["true".into(), "false".into()]),
+        Some(FieldKind::Enum) if !c.values.is_empty() => ValueInput::Choose(
+            c.values
+                .iter()
+                .map(|v| {
+                    let shown = match c.meanings.get(v) {
+                        Some(m) => format!("{v} ({m})"),
+                        None => v.clone(),
+                    };
+                    (v.clone(), shown)
+                })
+                .collect(),
+        ),
+        Some(FieldKind::Bool) => ValueInput::Choose(
+            ["true", "false"]
+                .map(|v| (v.to_string(), v.to_string()))
+                .to_vec(),
+        ),
         Some(FieldKind::Date) => ValueInput::Type {
             placeholder: "YYYY-MM-DD",
             prefill: String::new(),
@@ -286,6 +307,8 @@ fn card<'a>(c: &'a ConflictView, refused: Option<&'a Refusal>) -> Card<'a> {
     Card {
         photoshelter: value_text(c.kind, c.photoshelter_value.as_deref()),
         preservica: value_text(c.kind, c.preservica_value.as_deref()),
+        meanings: [&c.photoshelter_value, &c.preservica_value]
+            .map(|v| v.as_ref().and_then(|v| c.meanings.get(v)).map(String::as_str)),
         input,
         refused: refused.map(|r| r.message.as_str()),
         name: refused.map(|r| r.form.name.as_str()).unwrap_or(""),

@@ -96,7 +96,7 @@ pub struct HitView {
     pub asset_id: i64,
     /// The asset page.
     pub url: String,
-    /// The title, else the headline, else an id: never empty.
+    /// The title, else the file name, else the headline, else an id: never empty.
     pub title: String,
     pub headline: Option<String>,
     pub caption: Option<String>,
@@ -106,6 +106,9 @@ pub struct HitView {
     pub date_created: Option<String>,
     pub license_expiry: Option<String>,
     pub rights_status: String,
+    /// The model release code and what it means.
+    pub model_release: Option<String>,
+    pub model_release_meaning: Option<String>,
     /// `photoshelter`, `preservica` or `both`.
     pub lives_in: String,
     /// Whose values were indexed where the two systems differ.
@@ -153,7 +156,7 @@ pub async fn run(state: &Shared, params: &SearchParams) -> Result<SearchOutcome,
         .map_err(|e| WebError::Internal(format!("the search worker failed: {e}")))?
 }
 
-fn index_error(e: IndexError) -> WebError {
+pub(super) fn index_error(e: IndexError) -> WebError {
     match e {
         IndexError::Query(q) => WebError::BadRequest(q.to_string()),
         other => {
@@ -164,7 +167,7 @@ fn index_error(e: IndexError) -> WebError {
 }
 
 /// The shared index, opening it on first use.
-fn index_of(state: &AppState) -> Result<SharedIndex, WebError> {
+pub(super) fn index_of(state: &AppState) -> Result<SharedIndex, WebError> {
     let mut slot = state
         .index
         .lock()
@@ -201,13 +204,7 @@ fn run_blocking(state: &AppState, params: &SearchParams) -> Result<SearchOutcome
         .into_iter()
         .map(|h| HitView {
             url: format!("/assets/{}", h.asset_id),
-            title: h
-                .title
-                .clone()
-                .or_else(|| h.headline.clone())
-                .or_else(|| h.photoshelter_id.clone())
-                .or_else(|| h.preservica_ref.clone())
-                .unwrap_or_else(|| format!("asset {}", h.asset_id)),
+            title: h.label.clone(),
             asset_id: h.asset_id,
             headline: h.headline,
             caption: h.caption,
@@ -217,6 +214,8 @@ fn run_blocking(state: &AppState, params: &SearchParams) -> Result<SearchOutcome
             date_created: h.date_created,
             license_expiry: h.license_expiry,
             rights_status: h.rights_status,
+            model_release: h.model_release,
+            model_release_meaning: h.model_release_meaning,
             lives_in: h.lives_in,
             authoritative: h.authoritative,
             photoshelter_id: h.photoshelter_id,

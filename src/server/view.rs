@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 #[derive(Debug, Clone, Serialize)]
 pub struct AssetView {
     pub id: i64,
-    /// A label for people: the title in either system, else the ids.
+    /// A label for people: the title in either system, else the file name, else the ids.
     pub label: String,
     pub photoshelter_id: Option<String>,
     /// The preservation reference: the asset's ref in Preservica.
@@ -70,6 +70,9 @@ pub struct FieldView {
     pub preservica_location: Option<String>,
     pub photoshelter: Option<String>,
     pub preservica: Option<String>,
+    /// What an enum code means (`MR-NAP` → "model release: not applicable"), per system.
+    pub photoshelter_meaning: Option<String>,
+    pub preservica_meaning: Option<String>,
     /// Whether the two systems hold different values now.
     pub differs: bool,
     /// `None`: never agreed yet; `Some(None)`: agreed on no value.
@@ -101,6 +104,8 @@ pub struct ConflictView {
     pub rule: Option<String>,
     /// The values an `enum` field may take, most restrictive first.
     pub values: Vec<String>,
+    /// What those values mean, where known (code → meaning).
+    pub meanings: std::collections::BTreeMap<String, String>,
     pub photoshelter_value: Option<String>,
     pub preservica_value: Option<String>,
     pub reason: String,
@@ -143,7 +148,7 @@ pub fn authority(rule: Rule) -> &'static str {
     }
 }
 
-/// A label for an asset: its title in either system, else its ids.
+/// A label for an asset: its title in either system, else its file name, else its ids.
 pub fn label_of(
     id: i64,
     ps: Option<&SnapshotDetail>,
@@ -156,8 +161,14 @@ pub fn label_of(
             .filter(|t| !t.trim().is_empty())
             .cloned()
     };
+    let file = |s: Option<&SnapshotDetail>| {
+        s.and_then(|s| s.snapshot.file_name.clone())
+            .filter(|n| !n.trim().is_empty())
+    };
     title(ps)
         .or_else(|| title(pv))
+        .or_else(|| file(ps))
+        .or_else(|| file(pv))
         .or_else(|| ps_id.map(str::to_string))
         .or_else(|| pv_ref.map(str::to_string))
         .unwrap_or_else(|| format!("asset {id}"))
@@ -251,6 +262,8 @@ pub fn asset_view(
                     .filter(|_| in_pv)
                     .map(|s| s.describe_location(System::Preservica, mapping)),
                 differs: in_ps && in_pv && ps.is_some() && pv.is_some() && ps_value != pv_value,
+                photoshelter_meaning: ps_value.as_deref().and_then(|v| mapping.label_of(&name, v)),
+                preservica_meaning: pv_value.as_deref().and_then(|v| mapping.label_of(&name, v)),
                 photoshelter: ps_value,
                 preservica: pv_value,
                 baseline,
@@ -363,6 +376,14 @@ pub fn conflict_view(item: &ReviewItem, mapping: &Mapping, label: String) -> Con
         kind: spec.map(|s| s.kind),
         rule: spec.map(|s| s.rule.name().to_string()),
         values: spec.map(|s| s.values.clone()).unwrap_or_default(),
+        meanings: spec
+            .map(|s| {
+                s.values
+                    .iter()
+                    .filter_map(|v| Some((v.clone(), mapping.label_of(&s.name, v)?)))
+                    .collect()
+            })
+            .unwrap_or_default(),
         photoshelter_value: item.photoshelter_value.clone(),
         preservica_value: item.preservica_value.clone(),
         reason: item.reason.clone(),

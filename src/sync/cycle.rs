@@ -18,7 +18,7 @@ use crate::mapping::Mapping;
 use crate::model::{FieldValue, System};
 use crate::photoshelter::client::PhotoShelterClient;
 use crate::preservica::client::PreservicaClient;
-use crate::report::render::{ReportPaths, ReportWriteError, write_all};
+use crate::report::render::{ReportPaths, ReportWriteError, write_all_with};
 use crate::report::{Failure, FieldRow, REPORT_SCHEMA_VERSION, RunReport};
 use crate::store::{AssetId, AssetRow, LockHolder, Lockout, OutboxEntry, RunId, ts};
 use crate::store::{FieldOutcome, OutboxState, RunEnding, RunKind, RunStatus, Store, StoreError};
@@ -44,6 +44,8 @@ pub struct SyncContext<'a> {
     pub concurrency_photoshelter: usize,
     pub concurrency_preservica: usize,
     pub reports_dir: PathBuf,
+    /// How the report's CSV is written (`[output] excel`).
+    pub csv: crate::csv_out::CsvStyle,
     pub clock: Clock,
     /// Where progress bars are drawn, when there is a terminal to draw them on.
     pub progress: Option<indicatif::MultiProgress>,
@@ -214,7 +216,7 @@ async fn run_begun(
     report.summary.api_calls_photoshelter =
         ctx.photoshelter.request_counts().since(&calls_before.0);
     report.summary.api_calls_preservica = ctx.preservica.request_counts().since(&calls_before.1);
-    let paths = write_all(report, &ctx.reports_dir)?;
+    let paths = write_all_with(report, &ctx.reports_dir, ctx.csv)?;
     let summary = serde_json::to_string(&report.summary).ok();
     let report_path = paths.html.display().to_string();
     let end = RunEnding {
@@ -651,6 +653,7 @@ impl Cycle<'_, '_> {
                     "{why}: {what} ({})",
                     if state.is_empty() { "planned" } else { &state }
                 ),
+                ..Default::default()
             });
         }
     }
@@ -763,7 +766,8 @@ fn fill_report(
                 s.pushed_to_preservica += 1;
             }
         }
-        let v = |x: &Option<FieldValue>| x.as_ref().map(|v| v.to_string());
+        // The stored form: a set stays one JSON array, which each report form renders.
+        let v = |x: &Option<FieldValue>| x.as_ref().map(FieldValue::to_canonical_string);
         let label = plan
             .labels
             .get(&d.asset)

@@ -413,6 +413,12 @@ fn rights_problems(
         let Some(pair) = pairs.get(&d.asset) else {
             continue;
         };
+        let day = |v: &Option<FieldValue>| match v {
+            Some(FieldValue::Date(d)) => Some(d.day().to_string()),
+            _ => None,
+        };
+        let expires_on = day(&effective(d));
+        let (ps_day, pv_day) = (day(&d.photoshelter), day(&d.preservica));
         let mut push = |kind: &str, detail: String| {
             out.push(RightsProblem {
                 asset_id: d.asset,
@@ -421,6 +427,9 @@ fn rights_problems(
                 label: label(pair),
                 kind: kind.into(),
                 detail,
+                expires_on: expires_on.clone(),
+                photoshelter_expiry: ps_day.clone(),
+                preservica_expiry: pv_day.clone(),
             })
         };
         let show =

@@ -19,7 +19,7 @@ use crate::model::{CanonicalRecord, FieldValue, System};
 use crate::photoshelter::client::{PhotoShelterClient, PhotoShelterError};
 use crate::preservica::client::{PreservicaClient, PreservicaError};
 use crate::preservica::opex::OpexError;
-use crate::report::render::{ReportPaths, ReportWriteError, write_all};
+use crate::report::render::{ReportPaths, ReportWriteError, write_all_with};
 use crate::report::{Failure, REPORT_SCHEMA_VERSION, RunReport, TransferRow};
 use crate::store::transfers::{StepRecord, TransferRecord, TransferState};
 use crate::store::{AssetId, LockHolder, Lockout, RunId, ts};
@@ -38,6 +38,8 @@ pub struct TransferContext<'a> {
     pub archive: &'a ArchiveConfig,
     pub republish: &'a RepublishConfig,
     pub reports_dir: PathBuf,
+    /// How the report's CSV is written (`[output] excel`).
+    pub csv: crate::csv_out::CsvStyle,
     /// The search index, for `republish --query`.
     pub index_dir: PathBuf,
     pub clock: Clock,
@@ -342,7 +344,7 @@ fn report_and_close(
     })
     .to_string();
     *summary_so_far = Some(summary.clone());
-    let paths = write_all(&report, &ctx.reports_dir)?;
+    let paths = write_all_with(&report, &ctx.reports_dir, ctx.csv)?;
     let report_path = paths.html.display().to_string();
     let ending = RunEnding {
         exit_code: outcome.code(),

@@ -409,3 +409,68 @@ impl Drop for Devtools {
         let _ = self.child.wait();
     }
 }
+
+/// The rights page's charts in Chromium: every bar is drawn (`rect.bar`), and clicking the
+/// "expired" bar, as a person would, opens the search listing exactly that many assets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chart_bars_render_and_a_click_runs_their_search() {
+    let Some(browser) = chromium() else {
+        return;
+    };
+    let (app, _) = crate::charts::start_grown().await;
+    let rights = app.url("/rights");
+    let dom = dump_dom(browser, &rights).await;
+    let drawn = crate::charts::bars(&dom);
+    assert_eq!(drawn.len(), 5 + 24, "every bar is in the rendered DOM");
+    let runs = dump_dom(browser, &app.url("/runs")).await;
+    assert_eq!(crate::charts::bars(&runs).len(), 8);
+    let shot = screenshot(browser, &rights, "rights").await;
+    eprintln!("screenshot: {}", shot.display());
+
+    let page_url = rights.clone();
+    let (counted, href, count_text) = tokio::task::spawn_blocking(move || {
+        let mut chrome = Devtools::launch(browser);
+        let page = chrome.open(&page_url);
+        let counted = chrome.eval(&page, "document.querySelectorAll('svg rect.bar').length");
+        let bar = "document.querySelector('svg a[href=\"/?q=rights%3Aexpired\"] rect.bar')";
+        let at = chrome.eval(
+            &page,
+            &format!(
+                "(() => {{ const r = {bar}.getBoundingClientRect(); \
+                 return [r.x + r.width / 2, r.y + r.height / 2]; }})()"
+            ),
+        );
+        let (x, y) = (at[0].as_f64().unwrap(), at[1].as_f64().unwrap());
+        for kind in ["mousePressed", "mouseReleased"] {
+            chrome.call(
+                Some(&page),
+                "Input.dispatchMouseEvent",
+                serde_json::json!({"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1}),
+            );
+        }
+        chrome.wait_for(&page, "Page.loadEventFired");
+        let href = chrome.eval(&page, "location.href");
+        let count = chrome.eval(&page, "document.getElementById('count').textContent");
+        (counted, href, count)
+    })
+    .await
+    .unwrap();
+    assert_eq!(counted, serde_json::json!(29), "rect.bar elements drawn");
+    let href = href.as_str().unwrap().to_string();
+    assert!(href.ends_with("/?q=rights%3Aexpired"), "{href}");
+    let expired = drawn
+        .iter()
+        .find(|(link, _)| link.as_deref() == Some("/?q=rights%3Aexpired"))
+        .unwrap()
+        .1;
+    let count_text = count_text.as_str().unwrap().to_string();
+    assert!(
+        count_text.starts_with(&format!("{expired} asset")),
+        "the search lists the bar's {expired}: {count_text}"
+    );
+    let listed = dump_dom(browser, &href).await;
+    assert!(
+        listed.contains("Studio portrait"),
+        "the expired asset is listed"
+    );
+}

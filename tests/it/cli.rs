@@ -321,6 +321,21 @@ fn the_demo_runs_two_cycles_and_leaves_a_store_to_look_at() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert!(v["total"].as_u64().unwrap() > 0, "{}", out.stdout);
+    // CSV for spreadsheets: a byte-order mark with --excel or [output] excel, none otherwise.
+    let csv = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut args = vec!["--config", config, "search", "regata", "--format", "csv"];
+        args.extend_from_slice(extra);
+        let out = ferry(dir.path(), &args, env);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out.stdout
+    };
+    let plain = csv(&[], &[]);
+    assert!(plain.starts_with("asset_id,"), "{plain}");
+    assert_eq!(csv(&["--excel"], &[]), format!("\u{feff}{plain}"));
+    assert_eq!(
+        csv(&[], &[("FERRY_OUTPUT_EXCEL", "true")]),
+        format!("\u{feff}{plain}")
+    );
     // Resolving a conflict is recorded for the next sync.
     let id = ferry(dir.path(), &["--config", config, "conflicts", "list"], &[])
         .stdout

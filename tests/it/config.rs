@@ -107,7 +107,7 @@ fn unknown_key_names_file_line_section_and_valid_keys() {
         error(&format!("colour = 1\n{MINIMAL}"), &Env::empty()),
         "ferry.toml:1: unknown key 'colour' at the top level; valid keys: photoshelter, \
          preservica, paths, schedule, mapping, guard, notify, server, rights, archive, republish, \
-         thumbnails"
+         thumbnails, output"
     );
 }
 
@@ -1037,6 +1037,7 @@ fn every_key_has_an_override_named_after_it_that_applies() {
         ("republish.visibility", "everyone"),
         ("guard.max_change_share", "0.5"),
         ("thumbnails.on_sync", "false"),
+        ("output.excel", "true"),
     ];
     for o in overrides {
         let expected = format!("FERRY_{}", o.key.replace('.', "_").to_ascii_uppercase());

@@ -876,6 +876,14 @@ fn facet_counts_match_the_snapshots() {
     let creators = &r.facets["creator"];
     assert_eq!(creators.len(), 3);
     assert!(creators.windows(2).all(|w| w[0].1 >= w[1].1));
+    // Decades and years are a timeline: oldest first, whatever their counts.
+    for facet in ["year", "decade"] {
+        let values = &r.facets[facet];
+        assert!(
+            values.windows(2).all(|w| w[0].0 < w[1].0),
+            "{facet} oldest first: {values:?}"
+        );
+    }
 
     // Whole-index counts are kept between searches, but not across days (rights move).
     let later = today() + Days::new(31);
@@ -1259,7 +1267,7 @@ fn results_render_as_table_csv_and_json() {
     assert!(table.starts_with("2 matching assets\n"), "{table}");
     assert!(table.contains("Harbour regatta"));
     assert!(table.contains("\ncreator:\n"));
-    let csv = ferry::index::format_csv(&r);
+    let csv = ferry::index::format_csv(&r, ferry::csv_out::CsvStyle::default());
     assert_eq!(csv.lines().count(), 3);
     assert!(csv.starts_with("asset_id,photoshelter_id,preservica_ref,"));
     let json: serde_json::Value = serde_json::to_value(&r).unwrap();
@@ -1267,4 +1275,116 @@ fn results_render_as_table_csv_and_json() {
     assert_eq!(json["hits"][0]["title"], "Harbour regatta");
     assert_eq!(json["hits"][0]["rights_status"], "ok");
     assert!(json["facets"]["creator"].is_array());
+}
+
+/// One asset of [`small_index`]: its fields and its file name.
+type SmallAsset<'a> = (&'a [(&'a str, &'a str)], Option<&'a str>);
+
+/// A small index of PhotoShelter-only assets, in this order.
+fn small_index(assets: &[SmallAsset<'_>]) -> (SearchIndex, Vec<AssetId>) {
+    let mut store = Store::open_in_memory().unwrap();
+    let run = store
+        .begin_run(ferry::store::RunKind::Sync, false, now())
+        .unwrap();
+    let names: Vec<String> = (0..assets.len()).map(|i| format!("I-small-{i}")).collect();
+    let map = store
+        .ensure_assets(System::PhotoShelter, &names, now())
+        .unwrap();
+    let ids: Vec<AssetId> = names.iter().map(|n| map[n]).collect();
+    let items: Vec<(AssetId, Snapshot)> = assets
+        .iter()
+        .zip(&ids)
+        .map(|((fields, file), id)| {
+            let fields = fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let snap = Snapshot {
+                fields,
+                modified_at: Some(now()),
+                file_name: file.map(str::to_string),
+                ..Snapshot::default()
+            };
+            (*id, snap)
+        })
+        .collect();
+    store
+        .put_snapshots(run, System::PhotoShelter, &items, now())
+        .unwrap();
+    let mut index = SearchIndex::open_in_ram().unwrap();
+    index.update_from_store(&store, None, today()).unwrap();
+    (index, ids)
+}
+
+#[test]
+fn near_misses_are_ranked_by_relevance_not_by_id_and_exact_matches_stay_first() {
+    let (index, ids) = small_index(&[
+        (
+            &[(
+                "caption",
+                "boats gather along the course before the regatta starts",
+            )],
+            None,
+        ),
+        (&[("keywords", r#"["regatta"]"#)], None),
+        (&[("title", "Regatta")], None),
+        (&[("caption", "the regata, as the poster spelt it")], None),
+    ]);
+    let r = search(&index, "regata");
+    let order: Vec<AssetId> = r.hits.iter().map(|h| h.asset_id).collect();
+    assert_eq!(order.len(), 4);
+    assert_eq!(
+        order[0], ids[3],
+        "the word itself, though in a caption, ranks first"
+    );
+    assert_eq!(order[1], ids[2], "then the near miss in a title");
+    assert!(
+        r.hits.windows(2).all(|w| w[0].score > w[1].score),
+        "near misses have scores of their own, not one constant: {:?}",
+        r.hits.iter().map(|h| h.score).collect::<Vec<_>>()
+    );
+    // A field filter ranks its near misses too.
+    let r = search(&index, "title:regata");
+    assert_eq!(r.hits[0].asset_id, ids[2]);
+}
+
+#[test]
+fn a_hit_without_a_title_is_called_by_its_file_and_codes_have_meanings() {
+    let (index, ids) = small_index(&[
+        (
+            &[
+                ("headline", "Cranes on the quay"),
+                ("model_release", "MR-NAP"),
+            ],
+            Some("IMG_0007.jpg"),
+        ),
+        (&[("title", "Quay at dusk")], Some("quay.tif")),
+        (&[("caption", "quay, no title, no file")], None),
+    ]);
+    let r = search(&index, "quay");
+    let label = |id: AssetId| {
+        r.hits
+            .iter()
+            .find(|h| h.asset_id == id)
+            .map(|h| h.label.clone())
+            .unwrap()
+    };
+    assert_eq!(label(ids[0]), "IMG_0007.jpg");
+    assert_eq!(label(ids[1]), "Quay at dusk");
+    assert_eq!(
+        label(ids[2]),
+        "I-small-2",
+        "no title or file: the system id"
+    );
+    let hit = r.hits.iter().find(|h| h.asset_id == ids[0]).unwrap();
+    assert_eq!(hit.file_name.as_deref(), Some("IMG_0007.jpg"));
+    assert_eq!(
+        hit.model_release_meaning.as_deref(),
+        Some("model release: not applicable")
+    );
+    let csv = ferry::index::format_csv(&r, ferry::csv_out::CsvStyle::default());
+    assert!(
+        csv.contains(",MR-NAP,model release: not applicable,"),
+        "{csv}"
+    );
 }

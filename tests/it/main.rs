@@ -5,6 +5,7 @@ mod helpers;
 
 mod asset_urls;
 mod browser;
+mod charts;
 mod cli;
 mod concurrent;
 mod config;

@@ -823,3 +823,58 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn enum_labels_say_what_codes_mean_and_must_name_known_values() {
+    let release = r#"[[field]]
+name = "model_release"
+kind = "enum"
+rule = "photoshelter"
+values = ["MR-NON", "MR-NAP"]
+LABELS
+photoshelter = { custom = "Model Release Status" }
+"#;
+    let with = |labels: &str| format!("{HEADER}{}", release.replace("LABELS", labels));
+    let m = Mapping::parse(
+        &with(r#"labels = { "MR-NON" = "no release on file" }"#),
+        Path::new("m.toml"),
+    )
+    .unwrap();
+    assert_eq!(
+        m.label_of("model_release", "MR-NON").as_deref(),
+        Some("no release on file"),
+        "the mapping's label wins"
+    );
+    assert_eq!(
+        m.label_of("model_release", "MR-NAP").as_deref(),
+        Some("model release: not applicable"),
+        "else ferry's built-in meaning"
+    );
+    assert_eq!(m.label_of("model_release", "MR-XYZ"), None);
+    assert_eq!(
+        default_mapping().label_of("title", "MR-NAP"),
+        None,
+        "not an enum"
+    );
+
+    let e = Mapping::parse(
+        &with(r#"labels = { "MR-UMR" = "unlimited" }"#),
+        Path::new("m.toml"),
+    )
+    .expect_err("a label of no value")
+    .to_string();
+    assert!(
+        e.starts_with("m.toml:14: field 'model_release': labels names 'MR-UMR'"),
+        "{e}"
+    );
+    let e = mapping_error(
+        r#"[[field]]
+name = "title"
+kind = "text"
+rule = "photoshelter"
+labels = { "a" = "b" }
+photoshelter = { iptc = "title" }
+"#,
+    );
+    assert!(e.contains("labels is only for enum fields"), "{e}");
+}

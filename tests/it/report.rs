@@ -89,6 +89,9 @@ fn base_report() -> RunReport {
             label: "Harbour <at> dusk".to_string(),
             kind: "expired_licence_visible".to_string(),
             detail: "licence expired 2024-12-31, still visible to everyone".to_string(),
+            expires_on: Some("2024-12-31".to_string()),
+            photoshelter_expiry: Some("2024-12-31".to_string()),
+            preservica_expiry: None,
         }],
         failures: vec![Failure {
             asset_id: None,
@@ -485,8 +488,9 @@ fn json_has_the_documented_keys() {
     sorted.sort_unstable();
     expected.sort_unstable();
     assert_eq!(sorted, expected);
-    assert_eq!(v["schema_version"], 1);
-    assert_eq!(REPORT_SCHEMA_VERSION, 1);
+    // Version 2: set values became arrays (see `sets_are_arrays_in_json_and_one_cell_in_csv`).
+    assert_eq!(v["schema_version"], 2);
+    assert_eq!(REPORT_SCHEMA_VERSION, 2);
     assert_eq!(v["run_id"], 42);
     assert_eq!(v["dry_run"], true);
     assert_eq!(v["summary"]["api_calls_photoshelter"]["throttled"], 5);
@@ -505,7 +509,77 @@ fn json_has_the_documented_keys() {
     );
     assert!(v["transfers"][0]["target"].is_null());
     assert_eq!(v["rights"][0]["kind"], "expired_licence_visible");
+    // Dates are fields of their own, not only in the prose of `detail`.
+    assert_eq!(v["rights"][0]["expires_on"], "2024-12-31");
+    assert_eq!(v["rights"][0]["photoshelter_expiry"], "2024-12-31");
+    assert!(v["rights"][0]["preservica_expiry"].is_null());
     assert!(json.contains("\n  \"run_id\": 42"), "pretty-printed");
+}
+
+#[test]
+fn sets_are_arrays_in_json_and_one_cell_in_csv() {
+    let mut r = base_report();
+    // The stored (canonical) form: members sorted.
+    let ps = r#"["a; b","harbour","x=1"]"#;
+    let pv = r#"["harbour"]"#;
+    r.fields = vec![
+        row(1, "keywords", "set", Some(ps), Some(pv)),
+        row(2, "caption", "text", Some(r#"["not","a set"]"#), None),
+    ];
+    let json = to_json(&r);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        v["fields"][0]["photoshelter_value"],
+        serde_json::json!(["a; b", "harbour", "x=1"])
+    );
+    assert_eq!(
+        v["fields"][0]["baseline_value"],
+        serde_json::json!(["harbour"])
+    );
+    assert_eq!(
+        v["fields"][1]["photoshelter_value"], r#"["not","a set"]"#,
+        "text stays text"
+    );
+    // Read back, the report is the one written (stored forms kept), and a version 1 report
+    // whose set values are strings still reads.
+    assert_eq!(RunReport::from_json(&json).unwrap(), r);
+    let v1 = json.replace("\"schema_version\": 2", "\"schema_version\": 1");
+    assert!(RunReport::from_json(&v1).is_ok());
+
+    let records = parse_csv(&to_csv(&r));
+    let col = |name: &str| CSV_COLUMNS.iter().position(|c| *c == name).unwrap();
+    assert_eq!(
+        records[1][col("photoshelter_value")],
+        "a\\; b; harbour; x=1"
+    );
+    assert_eq!(
+        ferry::csv_out::split_set(&records[1][col("photoshelter_value")]),
+        ["a; b", "harbour", "x=1"]
+    );
+    assert_eq!(records[1][col("preservica_value")], "harbour");
+    assert_eq!(records[2][col("photoshelter_value")], r#"["not","a set"]"#);
+
+    // The HTML shows a set's members, not its stored form.
+    let html = to_html(&r);
+    assert!(html.contains("a; b, harbour, x=1"), "set members shown");
+}
+
+#[test]
+fn excel_csv_starts_with_a_byte_order_mark() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut r = base_report();
+    r.fields = vec![row(1, "caption", "text", Some("Café ✓"), None)];
+    let style = ferry::csv_out::CsvStyle { excel: true };
+    let paths = ferry::report::render::write_all_with(&r, tmp.path(), style).unwrap();
+    let bytes = std::fs::read(&paths.csv).unwrap();
+    assert_eq!(bytes[..3], [0xEF, 0xBB, 0xBF]);
+    assert_eq!(
+        &bytes[3..],
+        to_csv(&r).as_bytes(),
+        "the same CSV after the mark"
+    );
+    let plain = write_all(&r, tmp.path()).unwrap();
+    assert!(!std::fs::read(&plain.csv).unwrap().starts_with(&[0xEF]));
 }
 
 #[test]

@@ -402,7 +402,8 @@ fn options(fx: &Fixture, listen: &str, token: Option<&str>) -> ServerOptions {
     }
 }
 
-async fn start_with(fx: Fixture, listen: &str, token: Option<&str>) -> App {
+/// The app over `fx`, listening on `listen`, with `token` as its access token.
+pub async fn start_with(fx: Fixture, listen: &str, token: Option<&str>) -> App {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let running = ferry::server::start(options(&fx, listen, token), async {
         let _ = rx.await;

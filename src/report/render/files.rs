@@ -1,7 +1,8 @@
 //! Writing a report's three forms to disk, each file atomically (a reader sees the previous
 //! file or the whole new one, never half of one).
 
-use super::{to_csv, to_html, to_json};
+use super::{to_csv_with, to_html, to_json};
+use crate::csv_out::CsvStyle;
 use crate::report::RunReport;
 use std::fs;
 use std::io::{self, Write as _};
@@ -32,8 +33,18 @@ pub struct ReportWriteError {
 /// Writes `run-<id>.html`, `run-<id>.json` and `run-<id>.csv` into `dir`, creating it. Each
 /// file is written to a temporary file in `dir`, flushed to disk, then renamed over its final
 /// name, so a reader sees either the previous file or the whole new one, never half of one.
-/// Reports follow the umask (people share them), unlike ferry's own files.
+/// Reports follow the umask (people share them), unlike ferry's own files. The CSV has no
+/// byte-order mark ([`write_all_with`] chooses).
 pub fn write_all(report: &RunReport, dir: &Path) -> Result<ReportPaths, ReportWriteError> {
+    write_all_with(report, dir, CsvStyle::default())
+}
+
+/// [`write_all`], with the CSV written in `csv` (`[output] excel`).
+pub fn write_all_with(
+    report: &RunReport,
+    dir: &Path,
+    csv: CsvStyle,
+) -> Result<ReportPaths, ReportWriteError> {
     let at = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ReportWriteError { path, source }
@@ -46,7 +57,7 @@ pub fn write_all(report: &RunReport, dir: &Path) -> Result<ReportPaths, ReportWr
         csv: dir.join(format!("{base}.csv")),
     };
     write_atomic(&paths.json, to_json(report).as_bytes()).map_err(at(&paths.json))?;
-    write_atomic(&paths.csv, to_csv(report).as_bytes()).map_err(at(&paths.csv))?;
+    write_atomic(&paths.csv, to_csv_with(report, csv).as_bytes()).map_err(at(&paths.csv))?;
     write_atomic(&paths.html, to_html(report).as_bytes()).map_err(at(&paths.html))?;
     #[cfg(unix)]
     {

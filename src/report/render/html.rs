@@ -3,12 +3,13 @@
 //! report inside the web app (its navigation, labels linking to asset pages, queued fields to
 //! the conflicts page). What the page shows is decided here; how, in the templates.
 
-use super::{FieldRow, REPORT_SCHEMA_VERSION, RunReport};
+use crate::report::{FieldRow, REPORT_SCHEMA_VERSION, RunReport, Summary};
 use crate::html::{Chrome, Layout, Nav};
 use crate::report::RightsProblem;
 use crate::store::{FieldOutcome, RunKind};
 use askama::Template;
 use similar::{ChangeTag, TextDiff};
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 /// Longest a single word diff may take before `similar` settles for a coarser (still complete
@@ -51,8 +52,12 @@ struct Row<'a> {
     badge: (&'static str, &'a str),
     /// Links the badge to the conflicts page (a field left for a person, inside the app).
     to_conflicts: bool,
+    /// The values for people (a set's members joined with `, `; see `FieldRow::shown`).
+    photoshelter: Option<Cow<'a, str>>,
+    preservica: Option<Cow<'a, str>>,
+    baseline: Option<Cow<'a, str>>,
     /// The decided value, when it is neither system's.
-    decided: Option<&'a str>,
+    decided: Option<Cow<'a, str>>,
     /// A text field's word diff PhotoShelter → Preservica.
     diff: Option<Vec<DiffPart>>,
 }
@@ -80,7 +85,7 @@ struct RightsGroup<'a> {
 
 struct Dated<'a> {
     p: &'a RightsProblem,
-    /// The first ISO date in the detail (the expiry it is about).
+    /// The expiry it is about (from the problem's date fields, else from its prose).
     date: Option<&'a str>,
 }
 
@@ -193,7 +198,7 @@ pub(super) fn seconds(s: f64) -> String {
 }
 
 /// The sync's counters: label, number, and whether a number above 0 asks for attention.
-fn counts(s: &super::Summary) -> Vec<(&'static str, u64, bool)> {
+fn counts(s: &Summary) -> Vec<(&'static str, u64, bool)> {
     vec![
         ("Assets in PhotoShelter", s.assets_photoshelter, false),
         ("Assets in Preservica", s.assets_preservica, false),
@@ -243,9 +248,13 @@ fn groups<'a>(
 }
 
 fn row(f: &FieldRow, linked: bool, diff_deadline: Option<Instant>) -> Row<'_> {
-    let decided = f.decided_value.as_deref().filter(|d| {
-        f.photoshelter_value.as_deref() != Some(d) && f.preservica_value.as_deref() != Some(d)
-    });
+    let decided = f
+        .decided_value
+        .as_deref()
+        .filter(|d| {
+            f.photoshelter_value.as_deref() != Some(d) && f.preservica_value.as_deref() != Some(d)
+        })
+        .and_then(|_| f.shown(&f.decided_value));
     let diff = match (diff_deadline, &f.photoshelter_value, &f.preservica_value) {
         (Some(deadline), Some(a), Some(b)) if f.kind == "text" && a != b => {
             Some(word_diff(a, b, deadline))
@@ -255,6 +264,9 @@ fn row(f: &FieldRow, linked: bool, diff_deadline: Option<Instant>) -> Row<'_> {
     Row {
         badge: outcome_badge(f.outcome.as_str()),
         to_conflicts: linked && f.outcome == FieldOutcome::QueuedForReview,
+        photoshelter: f.shown(&f.photoshelter_value),
+        preservica: f.shown(&f.preservica_value),
+        baseline: f.shown(&f.baseline_value),
         decided,
         diff,
         f,
@@ -336,7 +348,12 @@ fn rights(problems: &[RightsProblem]) -> Vec<RightsGroup<'_>> {
         };
         groups[at].1.problems.push(Dated {
             p,
-            date: first_iso_date(&p.detail),
+            date: p
+                .expires_on
+                .as_deref()
+                .or(p.photoshelter_expiry.as_deref())
+                .or(p.preservica_expiry.as_deref())
+                .or_else(|| first_iso_date(&p.detail)),
         });
     }
     groups.sort_by_key(|(rank, g)| (*rank, g.kind));
@@ -352,7 +369,8 @@ fn rights(problems: &[RightsProblem]) -> Vec<RightsGroup<'_>> {
         .collect()
 }
 
-/// The first `YYYY-MM-DD` in `text`.
+/// The first `YYYY-MM-DD` in `text`: the date of a problem in a report of schema version 1,
+/// which kept it only in the prose.
 fn first_iso_date(text: &str) -> Option<&str> {
     let bytes = text.as_bytes();
     (0..bytes.len().saturating_sub(9)).find_map(|i| {

@@ -60,6 +60,8 @@ enum Cell<'a> {
     Value {
         value: Option<String>,
         location: Option<&'a str>,
+        /// What an enum code means (`MR-NAP` → "model release: not applicable").
+        meaning: Option<&'a str>,
     },
 }
 
@@ -176,19 +178,31 @@ fn field_row(f: &FieldView) -> FieldRow<'_> {
         kind: Option<FieldKind>,
         value: &Option<String>,
         location: &'a Option<String>,
+        meaning: &'a Option<String>,
     ) -> Cell<'a> {
         match location {
             None if kind.is_some() => Cell::NotKept,
             _ => Cell::Value {
                 value: value_text(kind, value.as_deref()),
                 location: location.as_deref(),
+                meaning: meaning.as_deref(),
             },
         }
     }
     FieldRow {
         cells: [
-            cell(f.kind, &f.photoshelter, &f.photoshelter_location),
-            cell(f.kind, &f.preservica, &f.preservica_location),
+            cell(
+                f.kind,
+                &f.photoshelter,
+                &f.photoshelter_location,
+                &f.photoshelter_meaning,
+            ),
+            cell(
+                f.kind,
+                &f.preservica,
+                &f.preservica_location,
+                &f.preservica_meaning,
+            ),
         ],
         baseline: f
             .baseline

@@ -43,6 +43,7 @@ struct Facet {
     label: String,
     name: String,
     values: Vec<FacetLink>,
+    histogram: Option<String>,
 }
 
 /// A facet value: a link to the search with its term added, or removed when active.
@@ -177,8 +178,31 @@ fn facets(params: &SearchParams, outcome: &SearchOutcome, q: &str) -> Vec<Facet>
                     }
                 })
                 .collect(),
+            histogram: histogram(params, facet, values, q),
         })
         .collect()
+}
+
+/// Decade and year get a histogram whose bars refine like the list's links (an active value's
+/// bar keeps the search as it is).
+fn histogram(
+    params: &SearchParams,
+    facet: &str,
+    values: &[(String, u64)],
+    q: &str,
+) -> Option<String> {
+    let svg = crate::server::figures::facet_histogram(facet, values, |value| {
+        let term = search::facet_term(facet, value);
+        let href = if search::has_term(q, &term) {
+            q.to_string()
+        } else if q.is_empty() {
+            term
+        } else {
+            format!("{q} {term}")
+        };
+        search_url(&href, params, 1)
+    });
+    (!svg.is_empty()).then_some(svg)
 }
 
 fn hit(hit: &HitView, can_republish: bool) -> Hit<'_> {

@@ -307,8 +307,11 @@ fn card<'a>(c: &'a ConflictView, refused: Option<&'a Refusal>) -> Card<'a> {
     Card {
         photoshelter: value_text(c.kind, c.photoshelter_value.as_deref()),
         preservica: value_text(c.kind, c.preservica_value.as_deref()),
-        meanings: [&c.photoshelter_value, &c.preservica_value]
-            .map(|v| v.as_ref().and_then(|v| c.meanings.get(v)).map(String::as_str)),
+        meanings: [&c.photoshelter_value, &c.preservica_value].map(|v| {
+            v.as_ref()
+                .and_then(|v| c.meanings.get(v))
+                .map(String::as_str)
+        }),
         input,
         refused: refused.map(|r| r.message.as_str()),
         name: refused.map(|r| r.form.name.as_str()).unwrap_or(""),

@@ -3,9 +3,9 @@
 //! report inside the web app (its navigation, labels linking to asset pages, queued fields to
 //! the conflicts page). What the page shows is decided here; how, in the templates.
 
-use crate::report::{FieldRow, REPORT_SCHEMA_VERSION, RunReport, Summary};
 use crate::html::{Chrome, Layout, Nav};
 use crate::report::RightsProblem;
+use crate::report::{FieldRow, REPORT_SCHEMA_VERSION, RunReport, Summary};
 use crate::store::{FieldOutcome, RunKind};
 use askama::Template;
 use similar::{ChangeTag, TextDiff};

@@ -59,7 +59,7 @@ pub struct Settings {
     pub csv: crate::csv_out::CsvStyle,
     pub index_dir: PathBuf,
     pub clock: Clock,
-    /// The thumbnail cache's bound, and whether a sync fills it (`ferry sync` only).
+    /// The thumbnail cache's bound, and whether a sync fills it (`ferry sync` and the nightly job).
     pub thumbnails: crate::config::ThumbnailsConfig,
 }
 

@@ -14,8 +14,8 @@ use crate::transfer::archive::{ArchiveRequest, run_archive};
 use crate::transfer::{TransferError, TransferOutcome};
 use std::sync::Arc;
 
-/// One scheduled run: sync, then (when the sync finished) the nightly archive, then the index
-/// refresh; the web app's reader follows at its next search.
+/// One scheduled run: sync, then (when the sync finished) the nightly archive, the thumbnails
+/// of changed files, then the index refresh; the web app's reader follows at its next search.
 pub async fn scheduled_sync(config: Arc<Config>, mapping: Mapping) -> JobResult {
     let setup =
         Ferry::with_mapping(&config, mapping).and_then(|ferry| Ok((ferry.open_store()?, ferry)));
@@ -33,6 +33,12 @@ pub async fn scheduled_sync(config: Arc<Config>, mapping: Mapping) -> JobResult 
     };
     if let Some(Err(e)) = &archived {
         tracing::warn!(error = %e, "the nightly archive did not run");
+    }
+    // Thumbnails of what the run read whose file changed, as `ferry sync` makes them.
+    if let Ok(out) = &synced
+        && ferry.settings.thumbnails.on_sync
+    {
+        ferry.fill_thumbnails(&store, &out.touched).await;
     }
     match synced {
         Ok(out) => finished(&ferry, &store, out, archived),

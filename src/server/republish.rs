@@ -78,21 +78,32 @@ pub async fn republish(
     })
     .await
     .map_err(|e| WebError::Internal(format!("the republish stopped: {e}")))??;
+    let planned: Vec<String> = match &ran {
+        Ok(outcome) => outcome.planned.iter().map(|p| p.source.clone()).collect(),
+        Err(_) => Vec::new(),
+    };
+    let (chrome, ids) = super::with_store(&state, move |store, _| {
+        let mut ids = std::collections::HashMap::new();
+        for reference in planned {
+            if let Some(id) = store.asset_id_of(crate::model::System::Preservica, &reference)? {
+                ids.insert(reference, id);
+            }
+        }
+        let chrome = super::html::Chrome {
+            lockout: store.lockout()?,
+            open_conflicts: store.open_conflict_count()?,
+        };
+        Ok((chrome, ids))
+    })
+    .await?;
     let (status, title, view) = match &ran {
-        Ok(outcome) => (StatusCode::OK, "Republish", outcome_view(outcome)),
+        Ok(outcome) => (StatusCode::OK, "Republish", outcome_view(outcome, &ids)),
         Err(refusals) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "Republish refused",
             RepublishView::Refused(refusals),
         ),
     };
-    let chrome = super::with_store(&state, |store, _| {
-        Ok(super::html::Chrome {
-            lockout: store.lockout()?,
-            open_conflicts: store.open_conflict_count()?,
-        })
-    })
-    .await?;
     let page = RepublishPage {
         layout: Layout::app(title, Nav::Search, &chrome),
         gallery: &gallery,
@@ -125,11 +136,17 @@ enum RepublishView<'a> {
 
 struct PlannedRow<'a> {
     p: &'a PlannedTransfer,
+    /// The small thumbnail of the picture that will be sent, when ferry knows the asset.
+    thumb: Option<String>,
     size: String,
     what: String,
 }
 
-fn outcome_view(out: &TransferOutcome) -> RepublishView<'_> {
+/// `ids`: ferry's asset id of each archive asset planned, by its ref.
+fn outcome_view<'a>(
+    out: &'a TransferOutcome,
+    ids: &std::collections::HashMap<String, i64>,
+) -> RepublishView<'a> {
     let dry = out.run_id.is_none();
     let mut lines = Vec::new();
     crate::transfer::describe(out, &mut |l| lines.push(l));
@@ -142,6 +159,9 @@ fn outcome_view(out: &TransferOutcome) -> RepublishView<'_> {
             .map(|p| PlannedRow {
                 size: p.size.map(human_bytes).unwrap_or_default(),
                 what: what_happens(p, dry),
+                thumb: ids
+                    .get(&p.source)
+                    .map(|id| format!("/assets/{id}/thumb/small")),
                 p,
             })
             .collect(),

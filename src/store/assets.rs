@@ -235,6 +235,12 @@ impl Store {
         self.pair_partner(System::Preservica, preservica_ref)
     }
 
+    /// ferry's id of the asset `system` knows as `value`.
+    pub fn asset_id_of(&self, system: System, value: &str) -> Result<Option<AssetId>, StoreError> {
+        let sql = format!("SELECT id FROM assets WHERE {} = ?1", id_column(system));
+        self.query_opt(&sql, [value], |r| r.get(0))
+    }
+
     /// The other system's id of the asset whose `known` system's id is `value`.
     fn pair_partner(&self, known: System, value: &str) -> Result<Option<String>, StoreError> {
         let sql = format!(

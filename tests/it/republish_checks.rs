@@ -91,6 +91,11 @@ async fn the_web_app_refuses_a_campaign_that_is_not_a_preset_and_previews_what_w
     );
     assert!(text.contains("Regatta 1962.tif"), "{text}");
     assert!(text.contains("would be uploaded"), "{text}");
+    // The picture that would be sent, as a thumbnail beside its row.
+    assert!(
+        text.contains("/thumb/small\" width=\"64\" height=\"48\" loading=\"lazy\" alt=\"the picture that will be sent\""),
+        "{text}"
+    );
     assert_eq!(uploads(&lab), before, "a preview uploads nothing");
     assert!(
         lab.ps

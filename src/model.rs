@@ -14,6 +14,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use unicode_normalization::UnicodeNormalization;
 
+/// A set's stored form (a JSON array written into a string) turned into the array itself,
+/// in place: how every JSON output shows a set. Any other value is left as it is.
+pub fn set_as_array(slot: &mut serde_json::Value) {
+    if let Some(members) = slot
+        .as_str()
+        .and_then(|s| serde_json::from_str::<Vec<String>>(s).ok())
+    {
+        *slot = serde_json::Value::from(members);
+    }
+}
+
 /// The kind of a canonical field, as named in the mapping file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -8,9 +8,10 @@
 //! a near miss of it ([`EXACT_BONUS`]), as before; the set of matches is the fuzzy query's
 //! (words beyond [`MAX_EXPANSIONS`] still match, unranked).
 
+use super::query::{boosted, term};
 use std::collections::BTreeSet;
-use tantivy::query::{BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Query, TermQuery};
-use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::query::{BooleanQuery, ConstScoreQuery, FuzzyTermQuery, Query};
+use tantivy::schema::Field;
 use tantivy::{Searcher, Term};
 
 /// A near miss scores this fraction of what the word itself would.
@@ -92,19 +93,4 @@ pub fn word_query(
         None => should.push(boosted(Box::new(fuzzy), FUZZY_WEIGHT)),
     }
     Box::new(BooleanQuery::union(should))
-}
-
-fn boosted(q: Box<dyn Query>, boost: f32) -> Box<dyn Query> {
-    if (boost - 1.0).abs() < f32::EPSILON {
-        q
-    } else {
-        Box::new(BoostQuery::new(q, boost))
-    }
-}
-
-fn term(field: Field, token: &str) -> Box<dyn Query> {
-    Box::new(TermQuery::new(
-        Term::from_field_text(field, token),
-        IndexRecordOption::WithFreqs,
-    ))
 }

@@ -686,7 +686,8 @@ pub fn build(
     Ok((Box::new(BooleanQuery::new(subs)), false))
 }
 
-fn boosted(q: Box<dyn Query>, boost: f32) -> Box<dyn Query> {
+/// `q` weighted by `boost` (unchanged at 1).
+pub(super) fn boosted(q: Box<dyn Query>, boost: f32) -> Box<dyn Query> {
     if (boost - 1.0).abs() < f32::EPSILON {
         q
     } else {
@@ -694,7 +695,8 @@ fn boosted(q: Box<dyn Query>, boost: f32) -> Box<dyn Query> {
     }
 }
 
-fn term(field: Field, token: &str) -> Box<dyn Query> {
+/// The documents whose `field` holds `token`.
+pub(super) fn term(field: Field, token: &str) -> Box<dyn Query> {
     Box::new(TermQuery::new(
         Term::from_field_text(field, token),
         IndexRecordOption::WithFreqs,

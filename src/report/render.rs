@@ -147,14 +147,8 @@ fn sets_as_arrays(report: &mut serde_json::Value) {
             continue;
         }
         for key in super::VALUE_KEYS {
-            let Some(slot) = row.get_mut(key) else {
-                continue;
-            };
-            if let Some(members) = slot
-                .as_str()
-                .and_then(|s| serde_json::from_str::<Vec<String>>(s).ok())
-            {
-                *slot = serde_json::Value::from(members);
+            if let Some(slot) = row.get_mut(key) {
+                crate::model::set_as_array(slot);
             }
         }
     }

@@ -19,18 +19,39 @@ pub async fn search(
     Ok(Json(search::run(&state, &params).await?))
 }
 
-/// `/api/assets/{id}`: the asset page's data.
+/// `/api/assets/{id}`: the asset page's data; a set field's values are arrays, as in every
+/// JSON ferry writes.
 pub async fn asset(
     State(state): State<Shared>,
     Path(raw): Path<String>,
-) -> Result<Json<view::AssetView>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&raw, "asset")?;
     let asset = with_store(&state, move |store, state| {
         view::asset_view(store, &state.mapping, id)?
             .ok_or_else(|| WebError::NotFound(format!("ferry knows no asset {id}")))
     })
     .await?;
-    Ok(Json(asset))
+    let mut json = serde_json::to_value(&asset)
+        .map_err(|e| WebError::Internal(format!("the asset does not serialise: {e}")))?;
+    sets_as_arrays(&mut json);
+    Ok(Json(json))
+}
+
+/// The values of set fields (each system's, the baseline, the decided one) as arrays.
+fn sets_as_arrays(asset: &mut Value) {
+    let Some(fields) = asset.get_mut("fields").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for f in fields.iter_mut().filter(|f| f["kind"] == "set") {
+        for key in ["photoshelter", "preservica", "baseline"] {
+            if let Some(slot) = f.get_mut(key) {
+                crate::model::set_as_array(slot);
+            }
+        }
+        if let Some(slot) = f.pointer_mut("/decision/winning_value") {
+            crate::model::set_as_array(slot);
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -619,6 +619,21 @@ async fn asset_page_shows_both_systems_decisions_history_and_escapes_everything(
     assert_eq!(title["differs"], true);
     assert_eq!(title["rule"], "newest");
     assert_eq!(title["decision"]["outcome"], "push_to_preservica");
+    // A set's values are arrays, as in every JSON ferry writes.
+    let keywords = json["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["field"] == "keywords")
+        .unwrap();
+    assert_eq!(
+        keywords["photoshelter"],
+        serde_json::json!(["harbour", "regatta"])
+    );
+    assert_eq!(
+        keywords["preservica"],
+        serde_json::json!(["harbour", "regatta"])
+    );
     assert_eq!(json["history"][0]["old_value"], "Boats in harbor");
     assert_eq!(json["history"][0]["new_value"], HOSTILE_CAPTION);
 

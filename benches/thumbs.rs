@@ -25,7 +25,7 @@ use ferry::photoshelter::client::PhotoShelterClient;
 use ferry::preservica::client::PreservicaClient;
 use ferry::store::Store;
 use ferry::sync::{SyncOptions, run_sync};
-use ferry::thumbs::{ThumbCache, fill, render};
+use ferry::media::{ThumbCache, fill, render};
 use ferry::world::{WorldOptions, start_world};
 use std::time::{Duration, Instant};
 

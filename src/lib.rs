@@ -49,7 +49,7 @@ pub mod server;
 pub mod status;
 pub mod store;
 pub mod sync;
-pub mod thumbs;
+pub mod media;
 pub mod transfer;
 pub mod world;
 pub mod xml;

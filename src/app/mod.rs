@@ -260,8 +260,8 @@ impl Ferry {
         &self,
         store: &Store,
         touched: &[i64],
-    ) -> crate::thumbs::fill::Filled {
-        use crate::thumbs::{ThumbCache, fill};
+    ) -> crate::media::fill::Filled {
+        use crate::media::{ThumbCache, fill};
         let max = self.settings.thumbnails.max_mib.saturating_mul(1024 * 1024);
         let cache = match ThumbCache::beside_store(&self.store_path, max) {
             Ok(c) => c,

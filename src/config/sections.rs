@@ -226,7 +226,7 @@ pub struct GuardConfig {
     pub min_assets: u64,
 }
 
-/// `[thumbnails]`: the thumbnail cache beside the store (see `crate::thumbs`).
+/// `[thumbnails]`: the thumbnail cache beside the store (see `crate::media`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThumbnailsConfig {
     /// Bound of the cache in MiB; the least recently used thumbnails go first.
@@ -239,7 +239,7 @@ pub struct ThumbnailsConfig {
 impl Default for ThumbnailsConfig {
     fn default() -> Self {
         ThumbnailsConfig {
-            max_mib: crate::thumbs::DEFAULT_MAX_MIB,
+            max_mib: crate::media::DEFAULT_MAX_MIB,
             on_sync: true,
         }
     }

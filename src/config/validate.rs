@@ -355,7 +355,7 @@ impl<'a> Ctx<'a> {
 
     fn thumbnails(&self, raw: super::raw::RawThumbnails) -> Result<ThumbnailsConfig, ConfigError> {
         let max_mib = match raw.max_mib {
-            None => crate::thumbs::DEFAULT_MAX_MIB,
+            None => crate::media::DEFAULT_MAX_MIB,
             Some(v) if *v.get_ref() >= 1 => v.into_inner(),
             Some(v) => {
                 return Err(self.invalid(

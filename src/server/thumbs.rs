@@ -5,8 +5,8 @@
 //! never shows a broken image. An unknown asset is 404.
 
 use super::{PageError, Shared, WebError, parse_id, with_store};
-use crate::thumbs::fill::{self, Sources};
-use crate::thumbs::{FileIdentity, ThumbCache, ThumbSize, render};
+use crate::media::fill::{self, Sources};
+use crate::media::{FileIdentity, ThumbCache, ThumbSize, render};
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};

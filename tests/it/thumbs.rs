@@ -339,11 +339,11 @@ async fn a_sync_makes_the_thumbnails_of_what_it_read_unless_told_not_to() {
         out.stderr
     );
     let store = ferry::store::Store::open(&filled.path().join("ferry.db")).unwrap();
-    let cache = ferry::thumbs::ThumbCache::open(&filled.path().join("thumbs"), 64 << 20).unwrap();
+    let cache = ferry::media::ThumbCache::open(&filled.path().join("thumbs"), 64 << 20).unwrap();
     let assets = store.assets().unwrap();
     assert!(assets.len() >= 7);
     for a in &assets {
-        let file = ferry::thumbs::fill::identity(&store, a.id).unwrap();
+        let file = ferry::media::fill::identity(&store, a.id).unwrap();
         assert!(
             cache.has(a.id, &file),
             "asset {a:?} has no thumbnails after the sync"

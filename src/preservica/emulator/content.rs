@@ -8,7 +8,7 @@
 
 use super::{Data, Entity, PreservicaEmulator, bytes_response, lock, not_found};
 use crate::preservica::wire::{EntityKind, ThumbnailSize};
-use crate::thumbs::render;
+use crate::media::render;
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 

@@ -91,12 +91,12 @@ pub async fn asset(
     let (chrome, mut asset, cached) = with_store(&state, move |store, state| {
         let asset = view::asset_view(store, &state.mapping, id)?
             .ok_or_else(|| WebError::NotFound(format!("ferry knows no asset {id}")))?;
-        let file = crate::thumbs::fill::identity(store, id)?;
+        let file = crate::media::fill::identity(store, id)?;
         let cached = state
             .thumbs
             .cache
             .as_ref()
-            .is_some_and(|c| c.path(id, &file, crate::thumbs::ThumbSize::Medium).exists());
+            .is_some_and(|c| c.path(id, &file, crate::media::ThumbSize::Medium).exists());
         Ok((chrome(store)?, asset, cached))
     })
     .await?;

@@ -21,11 +21,11 @@
 use ferry::app::{Parts, Settings};
 use ferry::emulate::pictures::{Picture, PictureFormat, PictureSize};
 use ferry::mapping::Mapping;
+use ferry::media::{ThumbCache, fill, render};
 use ferry::photoshelter::client::PhotoShelterClient;
 use ferry::preservica::client::PreservicaClient;
 use ferry::store::Store;
 use ferry::sync::{SyncOptions, run_sync};
-use ferry::media::{ThumbCache, fill, render};
 use ferry::world::{WorldOptions, start_world};
 use std::time::{Duration, Instant};
 

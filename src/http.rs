@@ -45,7 +45,7 @@ mod paging;
 
 use attempt::{Attempt, ReadFailure, location, reply, retry_after};
 
-pub use kinds::{KindCounts, RequestKind, counted_as};
+pub use kinds::{ConcurrencyRange, KindCounts, RequestCounts, RequestKind, counted_as};
 pub use limit::{AdaptiveLimit, Class, Limiter, Outcome};
 pub use paging::{ListingError, PageBound};
 
@@ -369,56 +369,6 @@ pub enum HttpError {
     Listing(#[from] ListingError),
     #[error("cannot set up the HTTP client: {0}")]
     Setup(String),
-}
-
-/// Counts of what this client sent, for reports and benchmarks.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
-pub struct RequestCounts {
-    /// Every attempt that went on the wire, retries included.
-    pub requests: u64,
-    pub retries: u64,
-    /// Answers of 429.
-    pub throttled: u64,
-    /// Answers of 5xx.
-    pub server_errors: u64,
-    /// The range the limit on requests in flight moved in (absent in reports of older runs).
-    pub concurrency: Option<ConcurrencyRange>,
-    /// Every attempt again, by what it was for.
-    pub by_kind: KindCounts,
-}
-
-/// The lowest and highest the limit on requests in flight was, below its ceiling.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ConcurrencyRange {
-    pub low: usize,
-    pub high: usize,
-    pub ceiling: usize,
-}
-
-impl fmt::Display for ConcurrencyRange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.low == self.high {
-            write!(f, "{} (ceiling {})", self.low, self.ceiling)
-        } else {
-            write!(f, "{}–{} (ceiling {})", self.low, self.high, self.ceiling)
-        }
-    }
-}
-
-impl RequestCounts {
-    /// What was sent after `earlier` was taken: the counts of one run on a shared client.
-    /// The concurrency range is this one's (the client's range is reset when a run starts).
-    pub fn since(&self, earlier: &RequestCounts) -> RequestCounts {
-        RequestCounts {
-            requests: self.requests.saturating_sub(earlier.requests),
-            retries: self.retries.saturating_sub(earlier.retries),
-            throttled: self.throttled.saturating_sub(earlier.throttled),
-            server_errors: self.server_errors.saturating_sub(earlier.server_errors),
-            concurrency: self.concurrency,
-            by_kind: self.by_kind.since(&earlier.by_kind),
-        }
-    }
 }
 
 #[derive(Debug, Default)]

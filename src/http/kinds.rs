@@ -1,5 +1,6 @@
-//! What each request was for, so a run's report and `/metrics` account for every request by
-//! kind, and benchmarks can state the cost per asset of a pull and of a correction.
+//! What a client sent, for reports, `/metrics` and benchmarks: every request, by what it was
+//! for, and the range its limit on requests in flight moved in. The kinds let benchmarks state
+//! the cost per asset of a pull and of a correction.
 //!
 //! Most kinds follow from the request itself (a login, a listing page, a write, a streamed
 //! file). The two that do not — reading a record again just before writing it, and reading it
@@ -7,6 +8,7 @@
 //! GET in that scope counts as that kind. A write is a write (or an upload) in any scope.
 
 use serde::{Deserialize, Serialize};
+use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -145,6 +147,56 @@ impl KindCounters {
 
     pub(super) fn snapshot(&self) -> KindCounts {
         KindCounts::from_fn(|k| self.0[k.index()].load(Ordering::Relaxed))
+    }
+}
+
+/// Counts of what this client sent, for reports and benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RequestCounts {
+    /// Every attempt that went on the wire, retries included.
+    pub requests: u64,
+    pub retries: u64,
+    /// Answers of 429.
+    pub throttled: u64,
+    /// Answers of 5xx.
+    pub server_errors: u64,
+    /// The range the limit on requests in flight moved in (absent in reports of older runs).
+    pub concurrency: Option<ConcurrencyRange>,
+    /// Every attempt again, by what it was for.
+    pub by_kind: KindCounts,
+}
+
+/// The lowest and highest the limit on requests in flight was, below its ceiling.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConcurrencyRange {
+    pub low: usize,
+    pub high: usize,
+    pub ceiling: usize,
+}
+
+impl fmt::Display for ConcurrencyRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.low == self.high {
+            write!(f, "{} (ceiling {})", self.low, self.ceiling)
+        } else {
+            write!(f, "{}–{} (ceiling {})", self.low, self.high, self.ceiling)
+        }
+    }
+}
+
+impl RequestCounts {
+    /// What was sent after `earlier` was taken: the counts of one run on a shared client.
+    /// The concurrency range is this one's (the client's range is reset when a run starts).
+    pub fn since(&self, earlier: &RequestCounts) -> RequestCounts {
+        RequestCounts {
+            requests: self.requests.saturating_sub(earlier.requests),
+            retries: self.retries.saturating_sub(earlier.retries),
+            throttled: self.throttled.saturating_sub(earlier.throttled),
+            server_errors: self.server_errors.saturating_sub(earlier.server_errors),
+            concurrency: self.concurrency,
+            by_kind: self.by_kind.since(&earlier.by_kind),
+        }
     }
 }
 

@@ -7,8 +7,8 @@
 //! large 800 px on the longest side, never enlarged.
 
 use super::{Data, Entity, PreservicaEmulator, bytes_response, lock, not_found};
-use crate::preservica::wire::{EntityKind, ThumbnailSize};
 use crate::media::render;
+use crate::preservica::wire::{EntityKind, ThumbnailSize};
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 

@@ -29,9 +29,11 @@ use tokio::sync::Notify;
 /// Where the limit starts: below most ceilings so a throttling server is not hit with the
 /// ceiling at once, and slow start reaches a fast server's ceiling within a few round trips.
 const INITIAL: usize = 4;
-/// The smoothed latency must exceed the minimum by this much (besides doubling) to count as a
-/// rise: on loopback or a LAN, a few milliseconds of jitter is doubling, not congestion.
-pub const LATENCY_SLACK: Duration = Duration::from_millis(15);
+/// An answer must be this much slower than its minimum (besides the smoothed ratio passing
+/// two) to count as a rise: on loopback or a LAN, and on a client machine busy with other
+/// work, tens of milliseconds of jitter are doubling, not congestion; a server a WAN away
+/// that doubles its latency passes this anyway.
+pub const LATENCY_SLACK: Duration = Duration::from_millis(50);
 /// Every this many samples the minimum latencies are let up by a quarter, so a server that
 /// became slower for good is not read as congested forever.
 const MIN_RTT_WINDOW: u64 = 1_000;

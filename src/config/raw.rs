@@ -34,6 +34,17 @@ pub(super) struct RawFile {
     pub(super) republish: RawRepublish,
     pub(super) thumbnails: RawThumbnails,
     pub(super) output: RawOutput,
+    pub(super) live: RawLive,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default, expecting = "a table")]
+pub(super) struct RawLive {
+    pub(super) enabled: Option<Spanned<bool>>,
+    pub(super) public_url: Option<Spanned<String>>,
+    pub(super) photoshelter_poll_secs: Option<Spanned<u64>>,
+    pub(super) webhook_secret_file: Option<Spanned<PathBuf>>,
+    pub(super) webhook_secret: Option<Spanned<IgnoredAny>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -172,7 +183,13 @@ pub(super) struct RawGuard {
 }
 
 /// The inline secret keys, left out of the valid keys an unknown-key error lists.
-const INLINE_SECRET_KEYS: &[&str] = &["api_key", "api_key_v3", "password", "oauth_token"];
+const INLINE_SECRET_KEYS: &[&str] = &[
+    "api_key",
+    "api_key_v3",
+    "password",
+    "oauth_token",
+    "webhook_secret",
+];
 
 /// The line `offset` falls on, counted from 1.
 pub(super) fn line_of(text: &str, offset: usize) -> usize {

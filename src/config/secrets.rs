@@ -122,6 +122,10 @@ pub static ENV_SECRETS: &[EnvSecret] = &[
         var: "FERRY_SERVER_ACCESS_TOKEN",
         key: "server.access_token",
     },
+    EnvSecret {
+        var: "FERRY_LIVE_WEBHOOK_SECRET",
+        key: "live.webhook_secret",
+    },
 ];
 
 /// The other `FERRY_` variables ferry reads (outside this module).

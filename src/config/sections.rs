@@ -216,6 +216,45 @@ pub struct ServerConfig {
     pub access_token: Option<Secret>,
 }
 
+/// `[live]`: the live mode of `ferry serve` (off by default): Preservica webhooks and the
+/// PhotoShelter change poll keep paired assets within minutes of each other between nightly
+/// runs. Checked as a whole: enabled needs `public_url` and the webhook secret.
+#[derive(Debug, Clone)]
+pub struct LiveConfig {
+    pub enabled: bool,
+    /// Where Preservica reaches ferry (scheme and host, perhaps a path prefix; no trailing
+    /// slash): the webhook endpoint is `<public_url>/webhooks/preservica`.
+    pub public_url: Option<String>,
+    /// How often PhotoShelter is asked what changed (and Preservica too while its webhooks are
+    /// unavailable).
+    pub photoshelter_poll_secs: u64,
+    /// The shared secret Preservica signs its deliveries with.
+    pub webhook_secret: Option<Secret>,
+}
+
+impl LiveConfig {
+    /// The path of the webhook endpoint under `public_url`.
+    pub const WEBHOOK_PATH: &'static str = "/webhooks/preservica";
+
+    /// `<public_url>/webhooks/preservica`, when a public URL is configured.
+    pub fn webhook_url(&self) -> Option<String> {
+        self.public_url
+            .as_ref()
+            .map(|u| format!("{u}{}", Self::WEBHOOK_PATH))
+    }
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            enabled: false,
+            public_url: None,
+            photoshelter_poll_secs: 120,
+            webhook_secret: None,
+        }
+    }
+}
+
 /// `[guard]`: the mass-change guard (DESIGN.md, safety invariant 6).
 #[derive(Debug, Clone)]
 pub struct GuardConfig {

@@ -84,6 +84,7 @@ impl<'a> Ctx<'a> {
             output: crate::config::OutputConfig {
                 excel: raw.output.excel.is_some_and(Spanned::into_inner),
             },
+            live: self.live(raw.live, env)?,
         })
     }
 

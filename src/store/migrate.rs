@@ -11,7 +11,7 @@ use super::StoreError;
 
 /// Every migration, in order: (schema version it leads to, file name, SQL). A unit test checks
 /// this list against the `migrations/` directory, so a new file cannot be forgotten here.
-pub(super) const MIGRATIONS: [(u32, &str, &str); 4] = [
+pub(super) const MIGRATIONS: [(u32, &str, &str); 5] = [
     (
         1,
         "0001_init.sql",
@@ -31,6 +31,11 @@ pub(super) const MIGRATIONS: [(u32, &str, &str); 4] = [
         4,
         "0004_asset_aliases.sql",
         include_str!("../../migrations/0004_asset_aliases.sql"),
+    ),
+    (
+        5,
+        "0005_live_runs.sql",
+        include_str!("../../migrations/0005_live_runs.sql"),
     ),
 ];
 

@@ -41,9 +41,9 @@ pub struct RunEnding<'a> {
     pub error: Option<&'a str>,
 }
 
-const RUN_COLUMNS: &str = "id, kind, status, started_at, finished_at, dry_run, exit_code, error, report_path, summary_json";
+pub(super) const RUN_COLUMNS: &str = "id, kind, status, started_at, finished_at, dry_run, exit_code, error, report_path, summary_json";
 
-fn run_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Run> {
+pub(super) fn run_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Run> {
     let summary: Option<String> = r.get(9)?;
     Ok(from_columns!(r, Run {
         id, kind, status, started_at, finished_at, dry_run, exit_code, error, report_path,
@@ -135,13 +135,14 @@ impl Store {
         )
     }
 
-    /// The latest finished run that was not a dry run.
+    /// The latest finished run that was not a dry run nor a live one (live runs come every few
+    /// minutes; "the last run" of health and metrics is the last command or nightly run).
     pub fn last_real_run(&self) -> Result<Option<Run>, StoreError> {
         self.query_opt(
             &format!(
-                "SELECT {RUN_COLUMNS} FROM runs WHERE finished_at IS NOT NULL AND dry_run = 0 ORDER BY id DESC LIMIT 1"
+                "SELECT {RUN_COLUMNS} FROM runs WHERE finished_at IS NOT NULL AND dry_run = 0 AND kind <> ?1 ORDER BY id DESC LIMIT 1"
             ),
-            [],
+            [RunKind::Live],
             run_of,
         )
     }

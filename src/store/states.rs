@@ -135,6 +135,8 @@ stored_by_name! {
         Sync = "sync",
         Archive = "archive",
         Republish = "republish",
+        /// A small cycle of `ferry serve`'s live mode over what changed since the last one.
+        Live = "live",
     }
 }
 

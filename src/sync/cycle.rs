@@ -6,6 +6,9 @@
 //! nothing but the run record (DESIGN invariant 5).
 
 mod pulled;
+mod scoped;
+
+pub use scoped::{Scope, run_scoped};
 
 use super::engine::{EnginePlan, EngineRun, plan_all_pairs};
 use super::execute::execute;
@@ -89,6 +92,9 @@ pub struct SyncOutcome {
     /// Assets this run read or wrote (empty for a dry run): what the search index must
     /// refresh.
     pub touched: Vec<AssetId>,
+    /// A scoped (live) run's ids that named no pair, left for the nightly pairing (also
+    /// recorded in the store's `live_events`); empty for other runs.
+    pub left_for_nightly: Vec<(System, String)>,
 }
 
 /// Runs one sync cycle.
@@ -97,12 +103,22 @@ pub async fn run_sync(
     ctx: &SyncContext<'_>,
     opts: &SyncOptions,
 ) -> Result<SyncOutcome, SyncError> {
+    run_with_lock(store, ctx, opts, None).await
+}
+
+/// A run (of everything, or of a live run's `scope`) under the run lock.
+async fn run_with_lock(
+    store: &mut Store,
+    ctx: &SyncContext<'_>,
+    opts: &SyncOptions,
+    scope: Option<&Scope>,
+) -> Result<SyncOutcome, SyncError> {
     let pid = std::process::id() as i64;
     let ttl = chrono::Duration::hours(LOCK_TTL_HOURS);
     if let Err(holder) = super::lock::acquire(store, ctx.clock.now(), ttl)? {
         return Err(SyncError::Locked(holder));
     }
-    let result = run_locked(store, ctx, opts).await;
+    let result = run_locked(store, ctx, opts, scope).await;
     store.release_lock(pid)?;
     result
 }
@@ -111,6 +127,7 @@ async fn run_locked(
     store: &mut Store,
     ctx: &SyncContext<'_>,
     opts: &SyncOptions,
+    scope: Option<&Scope>,
 ) -> Result<SyncOutcome, SyncError> {
     let started = ctx.clock.now();
     if let Some(lockout) = store.lockout()? {
@@ -126,7 +143,12 @@ async fn run_locked(
         }
     }
     store.close_interrupted_runs(started)?;
-    let run = store.begin_run(RunKind::Sync, opts.dry_run, started)?;
+    let kind = if scope.is_some() {
+        RunKind::Live
+    } else {
+        RunKind::Sync
+    };
+    let run = store.begin_run(kind, opts.dry_run, started)?;
     let mut report = RunReport {
         schema_version: REPORT_SCHEMA_VERSION,
         run_id: run,
@@ -134,7 +156,7 @@ async fn run_locked(
         dry_run: opts.dry_run,
         ..RunReport::default()
     };
-    let result = run_begun(store, ctx, opts, (run, started), &mut report).await;
+    let result = run_begun(store, ctx, (opts, scope), (run, started), &mut report).await;
     if let Err(e) = &result {
         // Whatever failed after the run began (the report, the store, the lockout record),
         // the run is closed as failed with what it got to, not left `running` until the
@@ -160,7 +182,7 @@ async fn run_locked(
 async fn run_begun(
     store: &mut Store,
     ctx: &SyncContext<'_>,
-    opts: &SyncOptions,
+    (opts, scope): (&SyncOptions, Option<&Scope>),
     (run, started): (RunId, DateTime<Utc>),
     report: &mut RunReport,
 ) -> Result<SyncOutcome, SyncError> {
@@ -168,7 +190,7 @@ async fn run_begun(
         ctx.photoshelter.start_counting(),
         ctx.preservica.start_counting(),
     );
-    let span = tracing::info_span!("sync", run, dry_run = opts.dry_run);
+    let span = tracing::info_span!("sync", run, dry_run = opts.dry_run, live = scope.is_some());
     let mut scratch = if opts.dry_run {
         Some(store.copy_in_memory()?)
     } else {
@@ -177,11 +199,19 @@ async fn run_begun(
     let work: &mut Store = scratch.as_mut().unwrap_or(store);
     let clock = std::time::Instant::now();
     let mut touched = Vec::new();
-    let result = tracing::Instrument::instrument(
-        cycle(work, ctx, opts, run, started, report, &mut touched),
-        span,
-    )
-    .await;
+    let mut left_for_nightly = Vec::new();
+    let cycle = Cycle {
+        store: work,
+        ctx,
+        opts,
+        run,
+        started,
+        report,
+        touched: &mut touched,
+        scope: scope.map(|s| (s, &mut left_for_nightly)),
+        only: None,
+    };
+    let result = tracing::Instrument::instrument(cycle.run(), span).await;
     drop(scratch);
     let (status, outcome, error) = match result {
         Ok(outcome) => {
@@ -238,6 +268,7 @@ async fn run_begun(
         report: std::mem::take(report),
         paths,
         touched,
+        left_for_nightly,
     })
 }
 
@@ -286,6 +317,10 @@ struct Cycle<'a, 'c> {
     started: DateTime<Utc>,
     report: &'a mut RunReport,
     touched: &'a mut Vec<AssetId>,
+    /// A live run's scope, and where it puts the ids that name no pair.
+    scope: Option<(&'a Scope, &'a mut Vec<(System, String)>)>,
+    /// The assets a scoped run reconciles (set by its pull).
+    only: Option<HashSet<AssetId>>,
 }
 
 /// Both systems' pulls with, for each, system id → asset id once stored.
@@ -296,33 +331,15 @@ struct Pulls {
     pv_ids: HashMap<String, AssetId>,
 }
 
-async fn cycle(
-    store: &mut Store,
-    ctx: &SyncContext<'_>,
-    opts: &SyncOptions,
-    run: RunId,
-    started: DateTime<Utc>,
-    report: &mut RunReport,
-    touched: &mut Vec<AssetId>,
-) -> Result<Outcome, CycleStop> {
-    Cycle {
-        store,
-        ctx,
-        opts,
-        run,
-        started,
-        report,
-        touched,
-    }
-    .run()
-    .await
-}
-
 impl Cycle<'_, '_> {
-    async fn run(&mut self) -> Result<Outcome, CycleStop> {
+    async fn run(mut self) -> Result<Outcome, CycleStop> {
         let assets = self.store.assets()?;
         self.finish_left_writes(&assets).await?;
-        let (ps, pv) = self.pull(&assets).await?;
+        let (ps, pv) = if self.scope.is_some() {
+            self.pull_scope(&assets).await?
+        } else {
+            self.pull(&assets).await?
+        };
         let now = self.ctx.clock.now();
         let pulls = self.store_pulls(ps, pv, now)?;
         let assets = self.pair(&pulls, now)?;
@@ -435,6 +452,16 @@ impl Cycle<'_, '_> {
         let ps_ids = store_pull(self.store, self.run, &ps, now)?;
         let pv_ids = store_pull(self.store, self.run, &pv, now)?;
         self.touched.extend(ps_ids.values().chain(pv_ids.values()));
+        // A live run read a few records, not what changed since the cursors: they stay where
+        // the last full or incremental pull left them.
+        if self.scope.is_some() {
+            return Ok(Pulls {
+                ps,
+                pv,
+                ps_ids,
+                pv_ids,
+            });
+        }
         self.store
             .set_cursor(System::PhotoShelter, &ts(ps.next_cursor), now)?;
         self.store
@@ -533,6 +560,7 @@ impl Cycle<'_, '_> {
                 rights: &ctx.rights,
                 expiring_days: ctx.expiring_days,
                 compare_settled: self.opts.full,
+                only: self.only.as_ref(),
             },
         )?;
         self.report.summary.pairs = plan.all_pairs() as u64;

@@ -39,6 +39,9 @@ pub struct EngineRun<'a> {
     pub expiring_days: u32,
     /// Compare every pair, settled or not (`ferry sync --full`).
     pub compare_settled: bool,
+    /// Reconcile only these assets (a live run: the pairs whose records it pulled); `None`:
+    /// every pair not left alone as settled. Pairs outside are neither reconciled nor counted.
+    pub only: Option<&'a HashSet<AssetId>>,
 }
 
 /// What reconciling every pair found.
@@ -192,7 +195,7 @@ fn reconcile_page(
             .into_iter()
             .flatten()
             .any(|id| run.skip.contains(id));
-        if skipped {
+        if skipped || run.only.is_some_and(|only| !only.contains(&a.id)) {
             continue;
         }
         out.pairs += 1;

@@ -12,4 +12,4 @@ pub mod pull;
 pub mod push;
 pub mod reconcile;
 
-pub use cycle::{SyncContext, SyncError, SyncOptions, SyncOutcome, run_sync};
+pub use cycle::{Scope, SyncContext, SyncError, SyncOptions, SyncOutcome, run_scoped, run_sync};

@@ -137,7 +137,44 @@ pub async fn pull_preservica(
     .map(|e| e.reference)
     .collect();
     let listed = refs.len();
-    let bar = bar(progress, System::Preservica, listed);
+    let results = read_preservica_refs(client, mapping, refs, paired, concurrency, progress).await;
+    Ok(split(
+        System::Preservica,
+        cursor.is_none(),
+        listed,
+        results,
+        started,
+        clock,
+    ))
+}
+
+/// Reads exactly `refs` (no listing): what a live run pulls, the records a webhook or a poll
+/// named. A ref that cannot be read is a failure of this run, as in any pull.
+pub async fn pull_preservica_refs(
+    client: &PreservicaClient,
+    mapping: &Mapping,
+    refs: Vec<String>,
+    paired: &HashSet<String>,
+    concurrency: usize,
+    started: DateTime<Utc>,
+) -> PullResult {
+    let clock = std::time::Instant::now();
+    let listed = refs.len();
+    let results = read_preservica_refs(client, mapping, refs, paired, concurrency, None).await;
+    split(System::Preservica, false, listed, results, started, clock)
+}
+
+/// Reads each asset of `refs` with its folder's title (and, when not paired yet, what can
+/// pair it).
+async fn read_preservica_refs(
+    client: &PreservicaClient,
+    mapping: &Mapping,
+    refs: Vec<String>,
+    paired: &HashSet<String>,
+    concurrency: usize,
+    progress: Option<&indicatif::MultiProgress>,
+) -> Vec<(String, Result<Pulled, String>)> {
+    let bar = bar(progress, System::Preservica, refs.len());
     // Folder titles, read once per folder however many assets it holds.
     let folders: tokio::sync::Mutex<HashMap<String, Option<String>>> = Default::default();
     let folders = &folders;
@@ -208,14 +245,7 @@ pub async fn pull_preservica(
         .collect()
         .await;
     bar.finish_and_clear();
-    Ok(split(
-        System::Preservica,
-        cursor.is_none(),
-        listed,
-        results,
-        started,
-        clock,
-    ))
+    results
 }
 
 /// Pulls PhotoShelter: every media item (`cursor` None) or those modified since `cursor`.
@@ -265,11 +295,45 @@ pub async fn pull_photoshelter(
         }
     };
     let listed = ids.len();
-    let bar = bar(progress, System::PhotoShelter, listed);
+    let results = read_media(client, mapping, ids, &galleries, concurrency, progress).await;
+    Ok(split(
+        System::PhotoShelter,
+        cursor.is_none(),
+        listed,
+        results,
+        next_cursor,
+        clock,
+    ))
+}
+
+/// Reads exactly the media `ids` (no listing): what a live run pulls, the media the change
+/// poll found. A media item that cannot be read is a failure of this run, as in any pull.
+pub async fn pull_photoshelter_ids(
+    client: &PhotoShelterClient,
+    mapping: &Mapping,
+    ids: Vec<String>,
+    concurrency: usize,
+    started: DateTime<Utc>,
+) -> PullResult {
+    let clock = std::time::Instant::now();
+    let listed = ids.len();
+    let results = read_media(client, mapping, ids, &HashMap::new(), concurrency, None).await;
+    split(System::PhotoShelter, false, listed, results, started, clock)
+}
+
+/// Reads each media item of `ids`, with the galleries a full listing found holding it.
+async fn read_media(
+    client: &PhotoShelterClient,
+    mapping: &Mapping,
+    ids: Vec<String>,
+    galleries: &HashMap<String, Vec<String>>,
+    concurrency: usize,
+    progress: Option<&indicatif::MultiProgress>,
+) -> Vec<(String, Result<Pulled, String>)> {
+    let bar = bar(progress, System::PhotoShelter, ids.len());
     let reference = mapping
         .field("preservation_reference")
         .map(|f| f.name.clone());
-    let galleries = &galleries;
     let results: Vec<(String, Result<Pulled, String>)> = futures_util::stream::iter(ids)
         .map(|id| {
             let reference = reference.clone();
@@ -304,14 +368,7 @@ pub async fn pull_photoshelter(
         .collect()
         .await;
     bar.finish_and_clear();
-    Ok(split(
-        System::PhotoShelter,
-        cursor.is_none(),
-        listed,
-        results,
-        next_cursor,
-        clock,
-    ))
+    results
 }
 
 /// Gallery id → name; a gallery whose name cannot be read is left out (its id stands in).

@@ -35,6 +35,7 @@ pub mod html;
 pub mod http;
 pub mod ids;
 pub mod index;
+pub mod live;
 pub mod logging;
 pub mod mapping;
 pub mod media;

@@ -183,6 +183,7 @@ async fn search_page(loads: usize) {
             index: None,
             republisher: None,
             thumbnails: Default::default(),
+            live: None,
         },
         async {
             let _ = rx.await;

@@ -40,6 +40,7 @@ pub async fn serve_demo(
         index: None,
         republisher: crate::app::Republisher::from_config(&config),
         thumbnails: config.thumbnails.clone(),
+        live: None,
     };
     let running =
         match crate::server::start(options(config.server.listen), stopped(stop_rx.clone())).await {

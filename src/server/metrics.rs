@@ -17,6 +17,7 @@
 //! | `ferry_api_requests_total{system}` | counter | requests to each system over all runs' summaries |
 //! | `ferry_open_conflicts` | gauge | conflicts waiting for a person |
 //! | `ferry_lockout` | gauge | 1 while runs are locked out |
+//! | `ferry_live_*` | counter, histogram | live mode only: webhook events received, deliveries refused and replayed, events applied, corrections, and `ferry_live_lag_seconds` from an edit to its correction (see `crate::live::metrics`) |
 //!
 //! The numbers come from the store (runs and their summaries, the outbox, the review queue),
 //! so they survive restarts and are the same whichever process ran the sync. Dry runs change
@@ -53,7 +54,11 @@ pub async fn metrics(State(state): State<Shared>) -> Response {
         )
             .into_response(),
         Ok((totals, last, locked_out)) => {
-            let mut resp = render(&totals, last.as_ref(), locked_out).into_response();
+            let mut text = render(&totals, last.as_ref(), locked_out);
+            if let Some(live) = &state.live {
+                live.metrics().render(&mut text);
+            }
+            let mut resp = text.into_response();
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

@@ -14,6 +14,7 @@
 //! | `/api/search`, `/api/assets/{id}`, `/api/runs` | JSON |
 //! | `/healthz` | JSON; 503 while runs are locked out |
 //! | `/metrics` | Prometheus text format |
+//! | `POST /webhooks/preservica` | Preservica's webhook challenge and deliveries for the live mode (signed; outside the login; 404 unless live mode is on) |
 //!
 //! Security (see `auth.rs`): loopback by default; any other address needs an access token,
 //! and then every request must carry it. Forms carry a per-process token and state-changing
@@ -37,6 +38,7 @@ mod search;
 pub mod service;
 mod thumbs;
 mod view;
+mod webhooks;
 
 use crate::config::Secret;
 use crate::mapping::Mapping;
@@ -79,6 +81,9 @@ pub struct ServerOptions {
     pub republisher: Option<Republisher>,
     /// The thumbnail cache's bound (`[thumbnails]`).
     pub thumbnails: crate::config::ThumbnailsConfig,
+    /// The live mode's queue and counters (`[live] enabled`): the webhook route feeds it and
+    /// `/metrics` reads it; `None`: the webhook route does not exist.
+    pub live: Option<crate::live::LiveHandle>,
 }
 
 /// Why the web app could not start or stopped.
@@ -170,6 +175,7 @@ pub async fn start(
         thumbs: thumbs::ThumbState::open(&options.store_path, options.thumbnails.max_mib),
         store_path: options.store_path,
         republisher: options.republisher,
+        live: options.live,
     });
     let app = router(state);
     let task = tokio::spawn(async move {
@@ -234,6 +240,7 @@ struct AppState {
     republisher: Option<Republisher>,
     /// The thumbnail cache beside the store, and what fills it on first view.
     thumbs: thumbs::ThumbState,
+    live: Option<crate::live::LiveHandle>,
 }
 
 type Shared = Arc<AppState>;
@@ -270,6 +277,8 @@ fn router(state: Shared) -> Router {
             state.clone(),
             auth::guard,
         ))
+        // After the guard: Preservica cannot log in; the signature authenticates it.
+        .merge(webhooks::routes())
         .layer(axum::middleware::from_fn(auth::security_headers))
         .with_state(state)
 }

@@ -42,6 +42,8 @@ struct RunsPage<'a> {
     /// `server::charts`, which escapes its own text.
     chart: Option<String>,
     runs: Vec<RunRow<'a>>,
+    /// Live runs of the last 24 hours, counted per hour (one row each would drown the list).
+    live_hours: Vec<crate::store::LiveHour>,
 }
 
 struct RunRow<'a> {
@@ -72,13 +74,15 @@ fn run_row(r: &RunView) -> RunRow<'_> {
 
 /// `/runs`: the latest runs.
 pub async fn runs(State(state): State<Shared>) -> Result<Html<String>, PageError> {
-    let (chrome, runs) = with_store(&state, |store, state| {
+    let (chrome, runs, live_hours) = with_store(&state, |store, state| {
         let runs: Vec<RunView> = store
-            .run_details(200)?
+            .runs_except_live(200)?
             .into_iter()
             .map(|d| view::run_view(d, &state.reports_dir))
             .collect();
-        Ok((chrome(store)?, runs))
+        let day_ago = chrono::Utc::now() - chrono::Duration::hours(24);
+        let live_hours = store.live_runs_per_hour(day_ago)?;
+        Ok((chrome(store)?, runs, live_hours))
     })
     .await?;
     let chart = (!runs.is_empty()).then(|| super::figures::runs_charts(&runs));
@@ -86,6 +90,7 @@ pub async fn runs(State(state): State<Shared>) -> Result<Html<String>, PageError
         layout: Layout::app("Runs", Nav::Runs, &chrome),
         chart,
         runs: runs.iter().map(run_row).collect(),
+        live_hours,
     }))
 }
 

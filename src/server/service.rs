@@ -1,5 +1,6 @@
-//! `ferry serve`: the web app over the config's store, index and reports, and (unless asked
-//! not to) the nightly job on its schedule, until SIGINT or SIGTERM.
+//! `ferry serve`: the web app over the config's store, index and reports, (unless asked not
+//! to) the nightly job on its schedule, and with `[live] enabled` the live mode beside it
+//! (they share the run lock, so their runs never overlap), until SIGINT or SIGTERM.
 
 use super::{Republisher, ServerOptions, SharedIndex};
 use crate::config::Config;
@@ -23,6 +24,8 @@ pub enum ServeError {
     Schedule(String),
     #[error("{0}")]
     Server(#[source] super::ServerError),
+    #[error("live mode: {0}")]
+    Live(String),
 }
 
 /// Runs the web app (and the nightly job unless `no_schedule`) until a stop signal; `say`
@@ -53,6 +56,7 @@ pub async fn serve(
         let _ = signal_tx.send(signal);
         let _ = stop_tx.send(true);
     });
+    let live = live_mode(&config, &mapping)?;
     let options = ServerOptions {
         listen: config.server.listen,
         access_token: config.server.access_token.clone(),
@@ -63,17 +67,60 @@ pub async fn serve(
         index: Some(index),
         republisher: Republisher::from_config(&config),
         thumbnails: config.thumbnails.clone(),
+        live: live.as_ref().map(|(_, handle)| handle.clone()),
     };
     let running = super::start(options, stopped(stop_rx.clone()))
         .await
         .map_err(ServeError::Server)?;
     say(format!("ferry web app: {}", running.url()));
+    let live = live.map(|(ferry, handle)| {
+        say(format!(
+            "live mode: webhooks at {}, PhotoShelter polled every {} s",
+            config.live.webhook_url().unwrap_or_default(),
+            config.live.photoshelter_poll_secs
+        ));
+        // As the nightly job: a sync future is not Send, so the loop runs on a thread of its
+        // own, driven by this runtime.
+        let (rt, live, stop) = (
+            tokio::runtime::Handle::current(),
+            config.live.clone(),
+            stop_rx.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            rt.block_on(crate::live::service::serve_live(
+                ferry,
+                handle,
+                live,
+                stopped(stop),
+            ))
+        })
+    });
     let service = (!no_schedule).then(|| nightly_service(config, mapping, schedule, stop_rx, say));
     running.wait().await.map_err(ServeError::Server)?;
     if let Some(service) = service {
         let _ = service.await;
     }
+    if let Some(live) = live {
+        let _ = live.await;
+    }
     Ok(signal_rx.await.unwrap_or("a stop request"))
+}
+
+/// With `[live] enabled`: the clients the live loop uses and the handle it shares with the
+/// web app.
+fn live_mode(
+    config: &Config,
+    mapping: &Mapping,
+) -> Result<Option<(crate::app::Ferry, crate::live::LiveHandle)>, ServeError> {
+    if !config.live.enabled {
+        return Ok(None);
+    }
+    let secret = config.live.webhook_secret.clone().ok_or_else(|| {
+        ServeError::Live("no webhook secret (FERRY_LIVE_WEBHOOK_SECRET or live.webhook_secret_file)".into())
+    })?;
+    let ferry = crate::app::Ferry::with_mapping(config, mapping.clone())
+        .map_err(|e| ServeError::Live(format!("{e:#}")))?;
+    Ok(Some((ferry, crate::live::LiveHandle::new(secret))))
 }
 
 async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {

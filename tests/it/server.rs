@@ -399,6 +399,7 @@ fn options(fx: &Fixture, listen: &str, token: Option<&str>) -> ServerOptions {
         index: None,
         republisher: None,
         thumbnails: Default::default(),
+        live: None,
     }
 }
 

@@ -191,6 +191,7 @@ pub(crate) fn with_app<T>(dir: &Path, f: impl AsyncFnOnce(String, reqwest::Clien
                 index: None,
                 republisher: None,
                 thumbnails: Default::default(),
+                live: None,
             },
             async {
                 let _ = rx.await;

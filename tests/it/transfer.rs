@@ -1380,6 +1380,7 @@ pub(crate) async fn web_app(
                 republish: RepublishConfig::default(),
             }),
             thumbnails: Default::default(),
+            live: None,
         },
         async {
             let _ = rx.await;

@@ -51,38 +51,10 @@ impl Cycle<'_, '_> {
         let Some((scope, left)) = self.scope.as_mut() else {
             return Err(CycleStop::Fatal("a scoped pull without a scope".into()));
         };
-        let scope: &super::Scope = scope;
-        let paired = |system: System| -> HashMap<&str, AssetId> {
-            assets
-                .iter()
-                .filter(|a| a.paired_by.is_some())
-                .filter_map(|a| {
-                    let id = match system {
-                        System::PhotoShelter => a.photoshelter_id.as_deref(),
-                        System::Preservica => a.preservica_ref.as_deref(),
-                    };
-                    id.map(|id| (id, a.id))
-                })
-                .collect()
-        };
-        let (ps_pairs, pv_pairs) = (paired(System::PhotoShelter), paired(System::Preservica));
-        let mut only = HashSet::new();
-        let mut split = |ids: &BTreeSet<String>, pairs: &HashMap<&str, AssetId>, system| {
-            let mut read = Vec::new();
-            for id in ids {
-                match pairs.get(id.as_str()) {
-                    Some(asset) => {
-                        only.insert(*asset);
-                        read.push(id.clone());
-                    }
-                    None => left.push((system, id.clone())),
-                }
-            }
-            read
-        };
-        let ps_ids = split(&scope.photoshelter, &ps_pairs, System::PhotoShelter);
-        let pv_refs = split(&scope.preservica, &pv_pairs, System::Preservica);
-        let events: Vec<(System, String, String)> = left
+        let split = partition(scope, assets);
+        left.extend(split.left.iter().cloned());
+        let events: Vec<(System, String, String)> = split
+            .left
             .iter()
             .map(|(system, id)| (*system, id.clone(), NOT_PAIRED.to_string()))
             .collect();
@@ -94,9 +66,9 @@ impl Cycle<'_, '_> {
             self.store
                 .record_live_events(self.run, &events, self.ctx.clock.now())?;
         }
-        self.only = Some(only);
+        self.only = Some(split.only);
+        let (ps_ids, pv_refs, paired_refs) = (split.photoshelter, split.preservica, split.paired_refs);
         let ctx = self.ctx;
-        let paired_refs: HashSet<String> = pv_pairs.keys().map(|r| r.to_string()).collect();
         let (ps, pv) = tokio::join!(
             pull_photoshelter_ids(
                 ctx.photoshelter,
@@ -128,4 +100,53 @@ impl Cycle<'_, '_> {
         }
         Ok((ps, pv))
     }
+}
+
+/// A scope split by what the store knows: the ids to read, the assets they belong to, and
+/// the ids that are not one side of a pair.
+struct Partition {
+    photoshelter: Vec<String>,
+    preservica: Vec<String>,
+    only: HashSet<AssetId>,
+    left: Vec<(System, String)>,
+    /// Every paired Preservica ref (their identifiers need not be read).
+    paired_refs: HashSet<String>,
+}
+
+fn partition(scope: &Scope, assets: &[AssetRow]) -> Partition {
+    let mut ps_pairs: HashMap<&str, AssetId> = HashMap::new();
+    let mut pv_pairs: HashMap<&str, AssetId> = HashMap::new();
+    for a in assets.iter().filter(|a| a.paired_by.is_some()) {
+        if let Some(id) = a.photoshelter_id.as_deref() {
+            ps_pairs.insert(id, a.id);
+        }
+        if let Some(r) = a.preservica_ref.as_deref() {
+            pv_pairs.insert(r, a.id);
+        }
+    }
+    let mut out = Partition {
+        photoshelter: Vec::new(),
+        preservica: Vec::new(),
+        only: HashSet::new(),
+        left: Vec::new(),
+        paired_refs: pv_pairs.keys().map(|r| r.to_string()).collect(),
+    };
+    for (system, ids, pairs) in [
+        (System::PhotoShelter, &scope.photoshelter, &ps_pairs),
+        (System::Preservica, &scope.preservica, &pv_pairs),
+    ] {
+        for id in ids {
+            match pairs.get(id.as_str()) {
+                Some(asset) => {
+                    out.only.insert(*asset);
+                    match system {
+                        System::PhotoShelter => out.photoshelter.push(id.clone()),
+                        System::Preservica => out.preservica.push(id.clone()),
+                    }
+                }
+                None => out.left.push((system, id.clone())),
+            }
+        }
+    }
+    out
 }

@@ -77,7 +77,14 @@ pub async fn live_once(ferry: &Ferry, handle: &LiveHandle) -> LiveStep {
         Err(e) => {
             // The run did not start (lock, lockout) or could not record itself: nothing was
             // read, so the ids wait for the next try.
-            let why = e.to_string();
+            let why = match &e {
+                // Said the same way at each try, so the loop logs it once.
+                SyncError::Locked(h) => format!(
+                    "another ferry run holds the lock (pid {} on {})",
+                    h.owner_pid, h.host
+                ),
+                other => other.to_string(),
+            };
             if !matches!(e, SyncError::Locked(_) | SyncError::LockedOut(_)) {
                 tracing::error!(error = %why, "live run failed; its changes wait for the next try");
             }

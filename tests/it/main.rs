@@ -13,6 +13,7 @@ mod decide;
 mod demo_serve;
 mod hostile;
 mod index;
+mod live;
 mod mapping;
 mod model;
 mod opex;

@@ -36,13 +36,13 @@ pub use env::{ENV_OTHER, ENV_OVERRIDES, Env, EnvOverride, env_overrides};
 pub use error::{ConfigError, Location};
 pub use init::{INIT_TEMPLATE, write_init};
 pub use secrets::{ENV_SECRETS, EnvSecret, Secret};
+pub use sections::LiveConfig;
 pub use sections::OutputConfig;
 pub use sections::{
     AfterArchive, ArchiveConfig, GuardConfig, NotifyConfig, PathsConfig, PhotoShelterConfig,
     PreservicaConfig, Protocol, Rendition, RepublishConfig, RightsAction, RightsConfig,
     ScheduleConfig, ServerConfig, ThumbnailsConfig,
 };
-pub use sections::LiveConfig;
 
 /// The whole configuration, as loaded by [`Config::load`].
 #[derive(Debug, Clone)]

@@ -149,7 +149,11 @@ mod tests {
         assert_eq!(lag.count, 4);
         assert_eq!(lag.cumulative[0], (1.0, 2));
         assert_eq!(lag.cumulative[1], (2.0, 3));
-        assert_eq!(lag.cumulative.last().unwrap().1, 3, "4000 s is above every bucket");
+        assert_eq!(
+            lag.cumulative.last().unwrap().1,
+            3,
+            "4000 s is above every bucket"
+        );
         let mut text = String::new();
         m.render(&mut text);
         assert!(text.contains("ferry_live_lag_seconds_bucket{le=\"+Inf\"} 4"));

@@ -118,7 +118,12 @@ impl LiveHandle {
         let assets: Vec<&wire::EntityEvent> = delivery
             .events
             .iter()
-            .filter(|e| matches!(e.kind, None | Some(crate::preservica::wire::EntityKind::Asset)))
+            .filter(|e| {
+                matches!(
+                    e.kind,
+                    None | Some(crate::preservica::wire::EntityKind::Asset)
+                )
+            })
             .collect();
         for e in &assets {
             queue.push(System::Preservica, &e.entity_ref, edited);

@@ -105,9 +105,7 @@ fn account(m: &LiveMetrics, taken: &Taken, out: &SyncOutcome, now: DateTime<Utc>
     for row in out.report.fields.iter().filter(|r| r.write_state == "done") {
         LiveMetrics::add(&m.corrections, 1);
         let edited = [
-            row.preservica_ref
-                .clone()
-                .map(|r| (System::Preservica, r)),
+            row.preservica_ref.clone().map(|r| (System::Preservica, r)),
             row.photoshelter_id
                 .clone()
                 .map(|i| (System::PhotoShelter, i)),
@@ -151,9 +149,18 @@ impl Cursors {
 
 /// Asks PhotoShelter (and Preservica when `preservica`) what changed since the cursors and
 /// queues it; a cursor moves only when its listing succeeded.
-pub async fn poll_once(ferry: &Ferry, handle: &LiveHandle, cursors: &mut Cursors, preservica: bool) {
+pub async fn poll_once(
+    ferry: &Ferry,
+    handle: &LiveHandle,
+    cursors: &mut Cursors,
+    preservica: bool,
+) {
     let scope = crate::photoshelter::client::Scope::Account;
-    match ferry.photoshelter.list_changed(cursors.photoshelter, &scope).await {
+    match ferry
+        .photoshelter
+        .list_changed(cursors.photoshelter, &scope)
+        .await
+    {
         Ok(listing) => {
             let now = ferry.settings.clock.now();
             handle.enqueue(
@@ -165,13 +172,19 @@ pub async fn poll_once(ferry: &Ferry, handle: &LiveHandle, cursors: &mut Cursors
             );
             cursors.photoshelter = listing.next_cursor;
         }
-        Err(e) => tracing::warn!(error = %e, "live: the PhotoShelter change poll failed; trying again at the next poll"),
+        Err(e) => {
+            tracing::warn!(error = %e, "live: the PhotoShelter change poll failed; trying again at the next poll")
+        }
     }
     if !preservica {
         return;
     }
     let started = ferry.settings.clock.now();
-    match ferry.preservica.updated_since(cursors.preservica, POLL_OVERLAP).await {
+    match ferry
+        .preservica
+        .updated_since(cursors.preservica, POLL_OVERLAP)
+        .await
+    {
         Ok(entities) => {
             handle.enqueue(
                 System::Preservica,
@@ -182,7 +195,9 @@ pub async fn poll_once(ferry: &Ferry, handle: &LiveHandle, cursors: &mut Cursors
             );
             cursors.preservica = started;
         }
-        Err(e) => tracing::warn!(error = %e, "live: the Preservica updated-since poll failed; trying again at the next poll"),
+        Err(e) => {
+            tracing::warn!(error = %e, "live: the Preservica updated-since poll failed; trying again at the next poll")
+        }
     }
 }
 
@@ -223,7 +238,11 @@ pub async fn run_live(
             }
             LiveStep::Ran(out) => {
                 waiting = None;
-                tracing::info!(run = out.run_id, exit = out.outcome.code(), "live run finished");
+                tracing::info!(
+                    run = out.run_id,
+                    exit = out.outcome.code(),
+                    "live run finished"
+                );
             }
             LiveStep::Idle => waiting = None,
         }
@@ -262,6 +281,8 @@ pub async fn serve_live(
     run_live(&ferry, &handle, opts, stop).await;
     match super::wire::remove_own(&ferry.preservica, &url).await {
         Ok(n) => tracing::info!(removed = n, "live: removed ferry's webhook subscriptions"),
-        Err(e) => tracing::warn!(error = %e, "live: could not remove ferry's webhook subscriptions; the next start removes them"),
+        Err(e) => {
+            tracing::warn!(error = %e, "live: could not remove ferry's webhook subscriptions; the next start removes them")
+        }
     }
 }

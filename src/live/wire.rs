@@ -58,8 +58,7 @@ pub fn verify_delivery(
     let mut m = mac(secret);
     m.update(DELIVERY_PREFIX);
     m.update(body);
-    m.verify_slice(&given)
-        .map_err(|_| SignatureError::Mismatch)
+    m.verify_slice(&given).map_err(|_| SignatureError::Mismatch)
 }
 
 /// One delivery as parsed.

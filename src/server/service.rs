@@ -116,7 +116,9 @@ fn live_mode(
         return Ok(None);
     }
     let secret = config.live.webhook_secret.clone().ok_or_else(|| {
-        ServeError::Live("no webhook secret (FERRY_LIVE_WEBHOOK_SECRET or live.webhook_secret_file)".into())
+        ServeError::Live(
+            "no webhook secret (FERRY_LIVE_WEBHOOK_SECRET or live.webhook_secret_file)".into(),
+        )
     })?;
     let ferry = crate::app::Ferry::with_mapping(config, mapping.clone())
         .map_err(|e| ServeError::Live(format!("{e:#}")))?;

@@ -129,9 +129,8 @@ mod tests {
             .unwrap();
         for (h, m, pushed) in [(9, 1, 1), (9, 30, 2), (10, 2, 0)] {
             let run = store.begin_run(RunKind::Live, false, t(h, m)).unwrap();
-            let summary = format!(
-                "{{\"pushed_to_photoshelter\": {pushed}, \"pushed_to_preservica\": 0}}"
-            );
+            let summary =
+                format!("{{\"pushed_to_photoshelter\": {pushed}, \"pushed_to_preservica\": 0}}");
             let end = RunEnding {
                 summary_json: Some(&summary),
                 ..Default::default()

@@ -49,9 +49,13 @@ async fn live(media: usize, faults: FaultOptions) -> Live {
     let ferry = Ferry::open(&config).unwrap();
     // The nightly run pairs the libraries first; live runs work on pairs.
     let mut store = ferry.open_store().unwrap();
-    run_sync(&mut store, &ferry.sync_context(None), &SyncOptions::default())
-        .await
-        .unwrap();
+    run_sync(
+        &mut store,
+        &ferry.sync_context(None),
+        &SyncOptions::default(),
+    )
+    .await
+    .unwrap();
     let handle = LiveHandle::new(config.live.webhook_secret.clone().unwrap());
     let server = ferry::server::start(
         ferry::server::ServerOptions {
@@ -126,15 +130,21 @@ impl Live {
     }
 
     fn ps_title(&self, media: &str) -> Option<String> {
-        self.world
-            .photoshelter
-            .record(media)
-            .and_then(|r| r.iptc.get("title").and_then(|v| v.as_str().map(str::to_owned)))
+        self.world.photoshelter.record(media).and_then(|r| {
+            r.iptc
+                .get("title")
+                .and_then(|v| v.as_str().map(str::to_owned))
+        })
     }
 
     /// Starts the live loop on a thread of its own (a sync future is not `Send`, as in
     /// `ferry serve`); the sender stops it.
-    fn start_loop(&self) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    fn start_loop(
+        &self,
+    ) -> (
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    ) {
         let ferry = Ferry::open(&self.config).unwrap();
         let handle = self.handle.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -178,7 +188,9 @@ async fn a_title_edited_in_preservica_reaches_photoshelter_within_seconds_with_o
     let (media, reference) = l.world.pairs[0].clone();
     let (stop, task) = l.start_loop();
     let pv_writes = l.pv_writes(&reference);
-    l.world.preservica.set_title(&reference, "Regatta at dawn, 1962");
+    l.world
+        .preservica
+        .set_title(&reference, "Regatta at dawn, 1962");
     let edited = Instant::now();
     assert_eq!(
         l.deliver(delivery(&[&reference], 1)).await,
@@ -195,7 +207,11 @@ async fn a_title_edited_in_preservica_reaches_photoshelter_within_seconds_with_o
     let _ = stop.send(());
     task.await.unwrap();
     assert_eq!(l.ps_writes(&media), 1, "exactly one write to PhotoShelter");
-    assert_eq!(l.pv_writes(&reference), pv_writes, "nothing written back to Preservica");
+    assert_eq!(
+        l.pv_writes(&reference),
+        pv_writes,
+        "nothing written back to Preservica"
+    );
     let store = l.store();
     let live_runs: Vec<_> = store
         .runs(50)
@@ -205,7 +221,10 @@ async fn a_title_edited_in_preservica_reaches_photoshelter_within_seconds_with_o
         .collect();
     assert!(!live_runs.is_empty());
     let m = l.handle.metrics();
-    assert_eq!(m.events_received.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(
+        m.events_received.load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
     assert_eq!(m.corrections.load(std::sync::atomic::Ordering::Relaxed), 1);
     assert_eq!(m.lag().count, 1, "the correction's lag is measured");
     // The web app counts them per hour and shows the counters.
@@ -218,8 +237,14 @@ async fn a_title_edited_in_preservica_reaches_photoshelter_within_seconds_with_o
         .text()
         .await
         .unwrap();
-    assert!(metrics.contains("ferry_live_events_received_total 1"), "{metrics}");
-    assert!(metrics.contains("ferry_live_lag_seconds_count 1"), "{metrics}");
+    assert!(
+        metrics.contains("ferry_live_events_received_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ferry_live_lag_seconds_count 1"),
+        "{metrics}"
+    );
     let runs_page = l
         .http
         .get(l.url.replace("/webhooks/preservica", "/runs"))
@@ -238,7 +263,11 @@ async fn a_caption_edited_in_photoshelter_reaches_preservica_after_the_next_poll
     let (media, reference) = l.world.pairs[1].clone();
     let (stop, task) = l.start_loop();
     let caption = "Boats leaving the harbour at dawn";
-    assert!(l.world.photoshelter.set_iptc(&media, "caption", Some(caption)));
+    assert!(
+        l.world
+            .photoshelter
+            .set_iptc(&media, "caption", Some(caption))
+    );
     let arrived = eventually(Duration::from_secs(10), || {
         l.world
             .preservica
@@ -250,8 +279,15 @@ async fn a_caption_edited_in_photoshelter_reaches_preservica_after_the_next_poll
     .await;
     let _ = stop.send(());
     task.await.unwrap();
-    assert!(arrived, "the caption did not reach Preservica after the poll");
-    assert_eq!(l.ps_writes(&media), 0, "nothing written back to PhotoShelter");
+    assert!(
+        arrived,
+        "the caption did not reach Preservica after the poll"
+    );
+    assert_eq!(
+        l.ps_writes(&media),
+        0,
+        "nothing written back to PhotoShelter"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -289,29 +325,57 @@ async fn a_forged_or_replayed_delivery_changes_nothing() {
     // A challenge code that would make the answer a delivery signature is refused.
     let oracle = l
         .http
-        .post(format!("{}?challengeCode=preservica-webhook-auth%7B%7D", l.url))
+        .post(format!(
+            "{}?challengeCode=preservica-webhook-auth%7B%7D",
+            l.url
+        ))
         .send()
         .await
         .unwrap();
     assert_eq!(oracle.status(), reqwest::StatusCode::BAD_REQUEST);
     assert_eq!(l.handle.queued(), 0);
-    assert!(matches!(live_once(&l.ferry, &l.handle).await, LiveStep::Idle));
-    assert_eq!(l.ps_title(&media), before, "a forged delivery changed nothing");
+    assert!(matches!(
+        live_once(&l.ferry, &l.handle).await,
+        LiveStep::Idle
+    ));
+    assert_eq!(
+        l.ps_title(&media),
+        before,
+        "a forged delivery changed nothing"
+    );
     let m = l.handle.metrics();
-    assert_eq!(m.deliveries_refused.load(std::sync::atomic::Ordering::Relaxed), 3);
+    assert_eq!(
+        m.deliveries_refused
+            .load(std::sync::atomic::Ordering::Relaxed),
+        3
+    );
 
     // The genuine delivery is applied once; delivered again, it is dropped.
     assert_eq!(l.deliver(body.clone()).await, reqwest::StatusCode::ACCEPTED);
-    assert!(matches!(live_once(&l.ferry, &l.handle).await, LiveStep::Ran(_)));
+    assert!(matches!(
+        live_once(&l.ferry, &l.handle).await,
+        LiveStep::Ran(_)
+    ));
     assert_eq!(l.ps_title(&media).as_deref(), Some("Forged title"));
     let writes = l.ps_writes(&media);
     let runs = l.store().runs(100).unwrap().len();
     assert_eq!(l.deliver(body).await, reqwest::StatusCode::OK);
     assert_eq!(l.handle.queued(), 0, "a replayed delivery queues nothing");
-    assert!(matches!(live_once(&l.ferry, &l.handle).await, LiveStep::Idle));
+    assert!(matches!(
+        live_once(&l.ferry, &l.handle).await,
+        LiveStep::Idle
+    ));
     assert_eq!(l.ps_writes(&media), writes);
-    assert_eq!(l.store().runs(100).unwrap().len(), runs, "no run for a replay");
-    assert_eq!(m.deliveries_replayed.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(
+        l.store().runs(100).unwrap().len(),
+        runs,
+        "no run for a replay"
+    );
+    assert_eq!(
+        m.deliveries_replayed
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
 
     // The challenge handshake answers with the HMAC of the code.
     let answer: serde_json::Value = l
@@ -333,7 +397,13 @@ async fn a_forged_or_replayed_delivery_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_500_events_for_200_assets_reads_each_asset_once() {
     let l = live(200, FaultOptions::default()).await;
-    let refs: Vec<String> = l.world.pairs.iter().map(|p| p.1.clone()).take(200).collect();
+    let refs: Vec<String> = l
+        .world
+        .pairs
+        .iter()
+        .map(|p| p.1.clone())
+        .take(200)
+        .collect();
     assert_eq!(refs.len(), 200);
     let log_from = l.world.preservica.log().entries().len();
     for i in 0..500 {
@@ -375,7 +445,9 @@ async fn live_and_nightly_runs_never_overlap() {
     let mut store = l.store();
     for round in 0..3 {
         for (i, (_, r)) in l.world.pairs.iter().enumerate().take(5) {
-            l.world.preservica.set_title(r, &format!("Title {round}-{i}"));
+            l.world
+                .preservica
+                .set_title(r, &format!("Title {round}-{i}"));
             l.deliver(delivery(&[r], round * 10 + i)).await;
         }
         // A nightly run while live runs have work: one waits for the other.
@@ -395,8 +467,9 @@ async fn live_and_nightly_runs_never_overlap() {
     }
     let (m, _) = l.world.pairs[0].clone();
     assert!(
-        eventually(Duration::from_secs(10), || l.ps_title(&m).as_deref() == Some("Title 2-0"))
-            .await
+        eventually(Duration::from_secs(10), || l.ps_title(&m).as_deref()
+            == Some("Title 2-0"))
+        .await
     );
     // The live loop, held up by the last nightly run, takes its queue once the lock frees.
     let caught_up = eventually(Duration::from_secs(10), || {
@@ -414,10 +487,21 @@ async fn live_and_nightly_runs_never_overlap() {
     let runs = store.runs(500).unwrap();
     let span = |r: &ferry::store::Run| {
         let t = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap();
-        (t(&r.started_at), t(r.finished_at.as_deref().expect("every run finished")))
+        (
+            t(&r.started_at),
+            t(r.finished_at.as_deref().expect("every run finished")),
+        )
     };
-    let lives: Vec<_> = runs.iter().filter(|r| r.kind == RunKind::Live).map(span).collect();
-    let nightlies: Vec<_> = runs.iter().filter(|r| r.kind == RunKind::Sync).map(span).collect();
+    let lives: Vec<_> = runs
+        .iter()
+        .filter(|r| r.kind == RunKind::Live)
+        .map(span)
+        .collect();
+    let nightlies: Vec<_> = runs
+        .iter()
+        .filter(|r| r.kind == RunKind::Sync)
+        .map(span)
+        .collect();
     assert!(
         !lives.is_empty() && nightlies.len() >= 4,
         "{} live runs, {} nightly runs",
@@ -426,7 +510,10 @@ async fn live_and_nightly_runs_never_overlap() {
     );
     for (ls, le) in &lives {
         for (ns, ne) in &nightlies {
-            assert!(le <= ns || ne <= ls, "live {ls}..{le} overlaps nightly {ns}..{ne}");
+            assert!(
+                le <= ns || ne <= ls,
+                "live {ls}..{le} overlaps nightly {ns}..{ne}"
+            );
         }
     }
 }
@@ -440,7 +527,10 @@ async fn a_live_run_killed_midway_loses_nothing() {
     let l = live(6, faults).await;
     let (media, reference) = l.world.pairs[3].clone();
     l.world.preservica.set_title(&reference, "Harbour lights");
-    assert_eq!(l.deliver(delivery(&[&reference], 1)).await, reqwest::StatusCode::ACCEPTED);
+    assert_eq!(
+        l.deliver(delivery(&[&reference], 1)).await,
+        reqwest::StatusCode::ACCEPTED
+    );
     let watcher = Store::open(&l.config.paths.store).unwrap();
     {
         let run = live_once(&l.ferry, &l.handle);
@@ -463,11 +553,21 @@ async fn a_live_run_killed_midway_loses_nothing() {
     store.release_lock(i64::from(std::process::id())).unwrap();
     // The next live run (here for another pair) finishes what the killed one planned.
     let (_, other) = l.world.pairs[4].clone();
-    assert_eq!(l.deliver(delivery(&[&other], 2)).await, reqwest::StatusCode::ACCEPTED);
-    assert!(matches!(live_once(&l.ferry, &l.handle).await, LiveStep::Ran(_)));
+    assert_eq!(
+        l.deliver(delivery(&[&other], 2)).await,
+        reqwest::StatusCode::ACCEPTED
+    );
+    assert!(matches!(
+        live_once(&l.ferry, &l.handle).await,
+        LiveStep::Ran(_)
+    ));
     assert_eq!(l.ps_title(&media).as_deref(), Some("Harbour lights"));
     assert!(store.pending_outbox().unwrap().is_empty());
-    assert_eq!(l.ps_writes(&media), 1, "the correction is written exactly once");
+    assert_eq!(
+        l.ps_writes(&media),
+        1,
+        "the correction is written exactly once"
+    );
     let runs = store.runs(10).unwrap();
     assert!(
         runs.iter()

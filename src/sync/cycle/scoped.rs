@@ -67,7 +67,8 @@ impl Cycle<'_, '_> {
                 .record_live_events(self.run, &events, self.ctx.clock.now())?;
         }
         self.only = Some(split.only);
-        let (ps_ids, pv_refs, paired_refs) = (split.photoshelter, split.preservica, split.paired_refs);
+        let (ps_ids, pv_refs, paired_refs) =
+            (split.photoshelter, split.preservica, split.paired_refs);
         let ctx = self.ctx;
         let (ps, pv) = tokio::join!(
             pull_photoshelter_ids(

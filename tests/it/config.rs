@@ -107,7 +107,7 @@ fn unknown_key_names_file_line_section_and_valid_keys() {
         error(&format!("colour = 1\n{MINIMAL}"), &Env::empty()),
         "ferry.toml:1: unknown key 'colour' at the top level; valid keys: photoshelter, \
          preservica, paths, schedule, mapping, guard, notify, server, rights, archive, republish, \
-         thumbnails, output"
+         thumbnails, output, live"
     );
 }
 
@@ -1038,6 +1038,7 @@ fn every_key_has_an_override_named_after_it_that_applies() {
         ("guard.max_change_share", "0.5"),
         ("thumbnails.on_sync", "false"),
         ("output.excel", "true"),
+        ("live.public_url", "https://ferry.example.org"),
     ];
     for o in overrides {
         let expected = format!("FERRY_{}", o.key.replace('.', "_").to_ascii_uppercase());
@@ -1047,6 +1048,15 @@ fn every_key_has_an_override_named_after_it_that_applies() {
             "template does not mention {}",
             o.var
         );
+        if o.key == "live.enabled" {
+            // Enabled alone is refused: the live mode needs its public URL and secret.
+            let e = error(MINIMAL, &Env::from_pairs([(o.var, "true")]));
+            assert!(
+                e.contains("FERRY_LIVE_ENABLED") && e.contains("live.public_url"),
+                "{e}"
+            );
+            continue;
+        }
         if o.key == "schedule.timezone" {
             // Only the default, UTC, is accepted: the override shows in what it refuses.
             let e = error(MINIMAL, &Env::from_pairs([(o.var, "Mars")]));

@@ -62,7 +62,7 @@ fn init_then_check_then_status_works_in_a_fresh_directory() {
 
     let out = ferry(dir.path(), &["--config", "site/ferry.toml", "status"], &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains("schema version  4"), "{}", out.stdout);
+    assert!(out.stdout.contains("schema version  5"), "{}", out.stdout);
     assert!(out.stdout.contains("runs            0"), "{}", out.stdout);
     assert!(dir.path().join("site/ferry.db").exists());
 }
@@ -148,7 +148,7 @@ fn a_store_from_a_newer_ferry_is_refused() {
     assert_eq!(out.code, 3);
     assert!(
         out.stderr
-            .contains("was written by a newer ferry (schema version 99; this ferry knows up to 4)"),
+            .contains("was written by a newer ferry (schema version 99; this ferry knows up to 5)"),
         "{}",
         out.stderr
     );

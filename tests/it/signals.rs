@@ -380,7 +380,7 @@ fn status_conflicts_and_doctor_answer_in_text_and_json() {
         &format!("last run        #{} sync done, exit 0", fx.run),
         "next run        ",
         "conflicts       2 open",
-        "schema version  4",
+        "schema version  5",
     ] {
         assert!(text.stdout.contains(part), "{part}\n{}", text.stdout);
     }

@@ -184,7 +184,7 @@ impl World {
             base_url: self.photoshelter.url(),
             email: o.email.clone(),
             org_id: (!o.org_id.is_empty()).then(|| o.org_id.clone()),
-            concurrency: 8,
+            concurrency: crate::config::DEFAULT_CONCURRENCY,
             adaptive: true,
             timeout_secs: 30,
             api_key: Some(Secret::new(o.api_key_v4.clone())),

@@ -35,6 +35,7 @@ pub use env::{ENV_OTHER, ENV_OVERRIDES, Env, EnvOverride, env_overrides};
 pub use error::{ConfigError, Location};
 pub use init::{INIT_TEMPLATE, write_init};
 pub use secrets::{ENV_SECRETS, EnvSecret, Secret};
+pub use tenants::{DEFAULT_CONCURRENCY, MAX_CONCURRENCY};
 pub use sections::OutputConfig;
 pub use sections::{
     AfterArchive, ArchiveConfig, GuardConfig, NotifyConfig, PathsConfig, PhotoShelterConfig,

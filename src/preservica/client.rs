@@ -586,16 +586,17 @@ impl PreservicaClient {
 
     /// Reads an asset with every fragment, ready for `mapping::preservica::read_record`.
     pub async fn read_asset(&self, reference: &str) -> Result<PreservicaRecord> {
-        Ok(self.read_asset_located(reference).await?.0)
+        Ok(self.read_asset_located(reference, None).await?.0)
     }
 
     /// [`Self::read_asset`], with the ref of the folder the asset is in (from the same
-    /// answer, so no extra request).
+    /// answer, so no extra request); only the fragments of `schemas` when given.
     pub async fn read_asset_located(
         &self,
         reference: &str,
+        schemas: Option<&BTreeSet<String>>,
     ) -> Result<(PreservicaRecord, Option<String>)> {
-        let (record, entity) = self.read_asset_for_write(reference, None).await?;
+        let (record, entity) = self.read_asset_for_write(reference, schemas).await?;
         Ok((record, entity.parent))
     }
 

@@ -141,10 +141,11 @@ pub async fn pull_preservica(
     // Folder titles, read once per folder however many assets it holds.
     let folders: tokio::sync::Mutex<HashMap<String, Option<String>>> = Default::default();
     let folders = &folders;
+    let schemas = &pv_map::mapped_schemas(mapping);
     let results: Vec<(String, Result<Pulled, String>)> = futures_util::stream::iter(refs)
         .map(|r| async move {
             let read = async {
-                let (record, parent) = client.read_asset_located(&r).await?;
+                let (record, parent) = client.read_asset_located(&r, Some(schemas)).await?;
                 let folder = match parent {
                     None => None,
                     Some(p) => {
@@ -270,12 +271,13 @@ pub async fn pull_photoshelter(
         .field("preservation_reference")
         .map(|f| f.name.clone());
     let galleries = &galleries;
+    let parts = ps_map::RecordParts::mapped(mapping);
     let results: Vec<(String, Result<Pulled, String>)> = futures_util::stream::iter(ids)
         .map(|id| {
             let reference = reference.clone();
             async move {
                 let out = client
-                    .read_record(&id)
+                    .read_parts(&id, parts)
                     .await
                     .map(|record| {
                         let mut translation = read_photoshelter(mapping, &record);

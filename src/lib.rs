@@ -51,5 +51,6 @@ pub mod status;
 pub mod store;
 pub mod sync;
 pub mod transfer;
+pub mod webhook;
 pub mod world;
 pub mod xml;

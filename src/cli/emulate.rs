@@ -213,6 +213,11 @@ pub(super) fn emulate_preservica(args: PreservicaEmulateArgs) -> Result<Outcome>
             o.seed_assets,
             o.seed_assets.div_ceil(o.seed_folder_size)
         );
+        println!(
+            "  webhooks  {}  (deliveries {} ms after a change)",
+            crate::preservica::client::SUBSCRIPTIONS_PATH,
+            o.webhooks.delay.as_millis()
+        );
         println!("Press Ctrl-C to stop.");
         tokio::signal::ctrl_c()
             .await

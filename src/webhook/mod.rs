@@ -11,5 +11,7 @@ pub mod signature;
 pub mod subscriptions;
 
 pub use delivery::{Delivery, DeliveryError, EntityEvent, delivery_id, parse_delivery};
-pub use signature::{SIGNATURE_HEADER, SignatureError, challenge_response, sign_delivery, verify_delivery};
+pub use signature::{
+    SIGNATURE_HEADER, SignatureError, challenge_response, sign_delivery, verify_delivery,
+};
 pub use subscriptions::{LIVE_TRIGGERS, Renewed, Trigger, WebhookError, remove_own, renew};

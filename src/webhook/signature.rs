@@ -100,7 +100,10 @@ mod tests {
             let got = challenge_response(secret, code);
             assert_eq!(got, rfc2104(secret, code.as_bytes()));
             assert_eq!(got.len(), 64);
-            assert!(got.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()));
+            assert!(
+                got.bytes()
+                    .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+            );
         }
     }
 
@@ -127,24 +130,45 @@ mod tests {
         let sig = rfc2104(b"k", &[&b"preservica-webhook-auth"[..], body].concat());
         assert_eq!(verify_delivery(b"k", body, Some(&sig)), Ok(()));
         let upper = sig.to_ascii_uppercase();
-        assert_eq!(verify_delivery(b"k", body, Some(&format!(" {upper} "))), Ok(()));
+        assert_eq!(
+            verify_delivery(b"k", body, Some(&format!(" {upper} "))),
+            Ok(())
+        );
     }
 
     #[test]
     fn verification_refuses_missing_malformed_and_wrong_signatures() {
         let body = b"{\"a\":1}";
         let good = sign_delivery(b"k", body);
-        assert_eq!(verify_delivery(b"k", body, None), Err(SignatureError::Missing));
-        assert_eq!(verify_delivery(b"k", body, Some("  ")), Err(SignatureError::Missing));
-        assert_eq!(verify_delivery(b"k", body, Some("zz")), Err(SignatureError::NotHex));
+        assert_eq!(
+            verify_delivery(b"k", body, None),
+            Err(SignatureError::Missing)
+        );
+        assert_eq!(
+            verify_delivery(b"k", body, Some("  ")),
+            Err(SignatureError::Missing)
+        );
+        assert_eq!(
+            verify_delivery(b"k", body, Some("zz")),
+            Err(SignatureError::NotHex)
+        );
         let not_hex = format!("{}g", &good[..63]);
-        assert_eq!(verify_delivery(b"k", body, Some(&not_hex)), Err(SignatureError::NotHex));
+        assert_eq!(
+            verify_delivery(b"k", body, Some(&not_hex)),
+            Err(SignatureError::NotHex)
+        );
         assert_eq!(
             verify_delivery(b"k", body, Some(&format!("{good}00"))),
             Err(SignatureError::NotHex)
         );
-        assert_eq!(verify_delivery(b"other", body, Some(&good)), Err(SignatureError::Mismatch));
-        assert_eq!(verify_delivery(b"k", b"{\"a\":2}", Some(&good)), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify_delivery(b"other", body, Some(&good)),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify_delivery(b"k", b"{\"a\":2}", Some(&good)),
+            Err(SignatureError::Mismatch)
+        );
         // Signed without the prefix: what a receiver that forgot it would compute.
         let unprefixed = rfc2104(b"k", body);
         assert_eq!(

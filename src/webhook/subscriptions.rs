@@ -207,8 +207,17 @@ mod tests {
 
     #[test]
     fn urls_match_despite_a_trailing_slash_or_the_hosts_case() {
-        assert!(same_url("https://Ferry.example/webhooks/preservica/", "https://ferry.example/webhooks/preservica"));
-        assert!(!same_url("https://ferry.example/webhooks/preservica", "https://ferry.example/webhooks/other"));
-        assert!(!same_url("https://ferry.example:8443/webhooks/preservica", "https://ferry.example/webhooks/preservica"));
+        assert!(same_url(
+            "https://Ferry.example/webhooks/preservica/",
+            "https://ferry.example/webhooks/preservica"
+        ));
+        assert!(!same_url(
+            "https://ferry.example/webhooks/preservica",
+            "https://ferry.example/webhooks/other"
+        ));
+        assert!(!same_url(
+            "https://ferry.example:8443/webhooks/preservica",
+            "https://ferry.example/webhooks/preservica"
+        ));
     }
 }

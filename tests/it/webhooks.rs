@@ -11,7 +11,9 @@ use ferry::config::Secret;
 use ferry::http::HttpOptions;
 use ferry::mapping::preservica::PreservicaWrite;
 use ferry::preservica::client::{Connection, PreservicaClient};
-use ferry::preservica::emulator::{self, EmulatorOptions, PreservicaEmulator, RefStyle, WebhookOptions};
+use ferry::preservica::emulator::{
+    self, EmulatorOptions, PreservicaEmulator, RefStyle, WebhookOptions,
+};
 use ferry::preservica::wire::{EntityKind, Version};
 use ferry::webhook::{self, LIVE_TRIGGERS, Trigger, WebhookError};
 use std::collections::{BTreeMap, HashMap};
@@ -48,19 +50,20 @@ async fn hook(
         .get(webhook::SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    r.got.lock().unwrap().push((uri.path().to_string(), sig, body));
+    r.got
+        .lock()
+        .unwrap()
+        .push((uri.path().to_string(), sig, body));
     StatusCode::OK.into_response()
 }
 
 /// A receiver on a free loopback port: its base URL and what it got.
 async fn receiver(wrong: bool) -> (String, Got) {
     let got = Got::default();
-    let app = Router::new()
-        .fallback(hook)
-        .with_state(Receiver {
-            got: got.clone(),
-            wrong,
-        });
+    let app = Router::new().fallback(hook).with_state(Receiver {
+        got: got.clone(),
+        wrong,
+    });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -116,7 +119,11 @@ fn verified(got: &Got) -> Vec<(String, webhook::Delivery, Bytes)> {
         .map(|(path, sig, body)| {
             webhook::verify_delivery(SECRET.as_bytes(), body, sig.as_deref())
                 .expect("every delivery is signed with the subscription's secret");
-            (path.clone(), webhook::parse_delivery(body).unwrap(), body.clone())
+            (
+                path.clone(),
+                webhook::parse_delivery(body).unwrap(),
+                body.clone(),
+            )
         })
         .collect()
 }
@@ -138,14 +145,20 @@ async fn edits_by_api_and_by_an_archivist_are_delivered_signed_and_after_the_ans
     let url = format!("{base}/webhooks/preservica");
     let c = client(&emu);
     let secret = Secret::new(SECRET);
-    let indexed = c.subscribe(&url, Trigger::FullTextIndexed, &secret).await.unwrap();
+    let indexed = c
+        .subscribe(&url, Trigger::FullTextIndexed, &secret)
+        .await
+        .unwrap();
     let security = c
         .subscribe(&url, Trigger::ChangedSecurityDescriptor, &secret)
         .await
         .unwrap();
     assert!(indexed.is_some() && security.is_some() && indexed != security);
     assert_eq!(emu.webhook_subscriptions().len(), 2);
-    assert!(got.lock().unwrap().is_empty(), "the challenge is no delivery");
+    assert!(
+        got.lock().unwrap().is_empty(),
+        "the challenge is no delivery"
+    );
 
     let refs = emu.asset_refs();
     let write = PreservicaWrite {
@@ -168,8 +181,14 @@ async fn edits_by_api_and_by_an_archivist_are_delivered_signed_and_after_the_ans
 
     got.lock().unwrap().clear();
     emu.set_title(&refs[1], "Edited by an archivist");
-    emu.set_fragment(&refs[2], "http://example.org/ns", "<x xmlns=\"http://example.org/ns\"/>");
-    c.set_security_tag(EntityKind::Asset, &refs[0], "closed").await.unwrap();
+    emu.set_fragment(
+        &refs[2],
+        "http://example.org/ns",
+        "<x xmlns=\"http://example.org/ns\"/>",
+    );
+    c.set_security_tag(EntityKind::Asset, &refs[0], "closed")
+        .await
+        .unwrap();
     assert!(emu.webhooks_drained(DRAIN).await);
     let admin = verified(&got);
     let by = |trigger: &str, r: &str| {
@@ -181,7 +200,11 @@ async fn edits_by_api_and_by_an_archivist_are_delivered_signed_and_after_the_ans
     assert_eq!(by("FULL_TEXT_INDEXED", &refs[1]), 1);
     assert_eq!(by("FULL_TEXT_INDEXED", &refs[2]), 1);
     assert_eq!(by("CHANGED_SECURITY_DESCRIPTOR", &refs[0]), 1);
-    assert_eq!(by("FULL_TEXT_INDEXED", &refs[0]), 0, "a tag change is no re-index");
+    assert_eq!(
+        by("FULL_TEXT_INDEXED", &refs[0]),
+        0,
+        "a tag change is no re-index"
+    );
     let sec = admin
         .iter()
         .find(|(_, d, _)| d.trigger.as_deref() == Some("CHANGED_SECURITY_DESCRIPTOR"))
@@ -203,24 +226,46 @@ async fn a_subscriber_failing_the_challenge_is_not_subscribed() {
     let (base, _got) = receiver(true).await;
     let c = client(&emu);
     let e = c
-        .subscribe(&format!("{base}/hook"), Trigger::Moved, &Secret::new(SECRET))
+        .subscribe(
+            &format!("{base}/hook"),
+            Trigger::Moved,
+            &Secret::new(SECRET),
+        )
         .await
         .unwrap_err();
     let msg = e.to_string();
-    assert!(matches!(e, WebhookError::Refused { trigger: Trigger::Moved, .. }), "{msg}");
+    assert!(
+        matches!(
+            e,
+            WebhookError::Refused {
+                trigger: Trigger::Moved,
+                ..
+            }
+        ),
+        "{msg}"
+    );
     assert!(msg.contains("challenge"), "{msg}");
     assert!(!msg.contains(SECRET), "{msg}");
     assert!(emu.webhook_subscriptions().is_empty());
     // Nobody listening at all fails the same way.
     let e = c
-        .subscribe("http://127.0.0.1:9/hook", Trigger::Moved, &Secret::new(SECRET))
+        .subscribe(
+            "http://127.0.0.1:9/hook",
+            Trigger::Moved,
+            &Secret::new(SECRET),
+        )
         .await
         .unwrap_err();
     assert!(matches!(e, WebhookError::Refused { .. }), "{e}");
     // renew with every trigger refused is an error, naming why.
-    let e = webhook::renew(&c, &format!("{base}/hook"), &Secret::new(SECRET), LIVE_TRIGGERS)
-        .await
-        .unwrap_err();
+    let e = webhook::renew(
+        &c,
+        &format!("{base}/hook"),
+        &Secret::new(SECRET),
+        LIVE_TRIGGERS,
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(e, WebhookError::NothingSubscribed(_)), "{e}");
     assert!(e.to_string().contains("FULL_TEXT_INDEXED"), "{e}");
 }
@@ -237,12 +282,19 @@ async fn renew_and_remove_touch_only_subscriptions_of_our_url() {
         let (ours, theirs) = (format!("{base}/ours"), format!("{base}/theirs"));
         let secret = Secret::new(SECRET);
         // Someone else's subscription, made by another client.
-        client(&emu).subscribe(&theirs, Trigger::Moved, &secret).await.unwrap();
+        client(&emu)
+            .subscribe(&theirs, Trigger::Moved, &secret)
+            .await
+            .unwrap();
         let c = client(&emu);
         // Left over from an earlier run of this process (a crash before shutdown).
         c.subscribe(&ours, Trigger::Moved, &secret).await.unwrap();
-        c.subscribe(&ours, Trigger::FullTextIndexed, &secret).await.unwrap();
-        let renewed = webhook::renew(&c, &ours, &secret, LIVE_TRIGGERS).await.unwrap();
+        c.subscribe(&ours, Trigger::FullTextIndexed, &secret)
+            .await
+            .unwrap();
+        let renewed = webhook::renew(&c, &ours, &secret, LIVE_TRIGGERS)
+            .await
+            .unwrap();
         assert_eq!(renewed.removed, 2, "list_urls {list_urls}");
         assert_eq!(renewed.subscribed.len(), LIVE_TRIGGERS.len());
         assert!(renewed.refused.is_empty());
@@ -263,7 +315,10 @@ async fn renew_and_remove_touch_only_subscriptions_of_our_url() {
         let left = emu.webhook_subscriptions();
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].1, theirs);
-        assert!(!c.unsubscribe("no-such-subscription").await.unwrap(), "404 is already gone");
+        assert!(
+            !c.unsubscribe("no-such-subscription").await.unwrap(),
+            "404 is already gone"
+        );
     }
 }
 
@@ -277,7 +332,11 @@ async fn delivered_per_asset(options: WebhookOptions, n: usize) -> BTreeMap<Stri
     .await;
     let (base, got) = receiver(false).await;
     client(&emu)
-        .subscribe(&format!("{base}/hook"), Trigger::FullTextIndexed, &Secret::new(SECRET))
+        .subscribe(
+            &format!("{base}/hook"),
+            Trigger::FullTextIndexed,
+            &Secret::new(SECRET),
+        )
         .await
         .unwrap();
     let refs = emu.asset_refs();
@@ -288,7 +347,9 @@ async fn delivered_per_asset(options: WebhookOptions, n: usize) -> BTreeMap<Stri
     let mut per: BTreeMap<String, Vec<Bytes>> = BTreeMap::new();
     for (_, d, body) in verified(&got) {
         assert_eq!(d.events.len(), 1);
-        per.entry(d.events[0].entity_ref.clone()).or_default().push(body);
+        per.entry(d.events[0].entity_ref.clone())
+            .or_default()
+            .push(body);
     }
     assert_eq!(per.len(), refs.len(), "every edited asset was delivered");
     for bodies in per.values() {
@@ -317,13 +378,22 @@ async fn the_duplicate_option_repeats_identical_deliveries_deterministically() {
         seed: 7,
         ..quick()
     };
-    let first: Vec<usize> = delivered_per_asset(half(), 12).await.into_values().collect();
-    let second: Vec<usize> = delivered_per_asset(half(), 12).await.into_values().collect();
+    let first: Vec<usize> = delivered_per_asset(half(), 12)
+        .await
+        .into_values()
+        .collect();
+    let second: Vec<usize> = delivered_per_asset(half(), 12)
+        .await
+        .into_values()
+        .collect();
     let mut first_sorted = first.clone();
     first_sorted.sort();
     let mut second_sorted = second;
     second_sorted.sort();
-    assert_eq!(first_sorted, second_sorted, "the same seed gives the same duplicates");
+    assert_eq!(
+        first_sorted, second_sorted,
+        "the same seed gives the same duplicates"
+    );
     assert!(first.contains(&1) && first.contains(&2), "{first:?}");
 }
 
@@ -336,7 +406,11 @@ async fn refs_written_as_urls_read_back_as_the_bare_ref() {
     .await;
     let (base, got) = receiver(false).await;
     client(&emu)
-        .subscribe(&format!("{base}/hook"), Trigger::FullTextIndexed, &Secret::new(SECRET))
+        .subscribe(
+            &format!("{base}/hook"),
+            Trigger::FullTextIndexed,
+            &Secret::new(SECRET),
+        )
         .await
         .unwrap();
     let r = emu.asset_refs()[0].clone();
@@ -364,10 +438,19 @@ async fn doctor_says_which_role_is_missing_or_that_the_server_has_no_webhooks() 
     .await;
     let line = check_webhooks(&client(&reader)).await;
     assert_eq!(line.status, Status::Fail);
-    assert!(line.detail.contains("ConfigManager or Manager role"), "{}", line.detail);
-    let e = webhook::renew(&client(&reader), "http://127.0.0.1:9/x", &Secret::new(SECRET), LIVE_TRIGGERS)
-        .await
-        .unwrap_err();
+    assert!(
+        line.detail.contains("ConfigManager or Manager role"),
+        "{}",
+        line.detail
+    );
+    let e = webhook::renew(
+        &client(&reader),
+        "http://127.0.0.1:9/x",
+        &Secret::new(SECRET),
+        LIVE_TRIGGERS,
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(e, WebhookError::RoleMissing { .. }), "{e}");
 
     let old = emulator_with(EmulatorOptions {

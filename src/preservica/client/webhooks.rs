@@ -143,10 +143,7 @@ impl PreservicaClient {
 
     /// Removes a subscription. `false` when it was already gone (404).
     pub async fn unsubscribe(&self, id: &str) -> std::result::Result<bool, WebhookError> {
-        let endpoint = self.url(&format!(
-            "{SUBSCRIPTIONS_PATH}/{}",
-            crate::ids::segment(id)
-        ));
+        let endpoint = self.url(&format!("{SUBSCRIPTIONS_PATH}/{}", crate::ids::segment(id)));
         let gone = match self.call(Method::DELETE, &endpoint, None, &[]).await {
             Ok(_) => true,
             Err(PreservicaError::NotFound { .. }) => false,

@@ -322,7 +322,11 @@ pub async fn start(
     };
     seed::seed(&mut data, &options);
     // After seeding: the seeded library is there before anyone could subscribe.
-    let hub = webhooks::Hub::start(options.webhooks.clone(), &options.tenant, options.clock.clone());
+    let hub = webhooks::Hub::start(
+        options.webhooks.clone(),
+        &options.tenant,
+        options.clock.clone(),
+    );
     data.webhooks = Some(hub.clone());
     let faults = Faults::new(options.faults.clone());
     let shared = Arc::new(Shared {

@@ -31,6 +31,8 @@ struct Receiver {
     got: Got,
     /// Answer challenges with a wrong response.
     wrong: bool,
+    /// Answer deliveries 500 (challenges still right).
+    failing: bool,
 }
 
 async fn hook(
@@ -54,15 +56,23 @@ async fn hook(
         .lock()
         .unwrap()
         .push((uri.path().to_string(), sig, body));
+    if r.failing {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
     StatusCode::OK.into_response()
 }
 
 /// A receiver on a free loopback port: its base URL and what it got.
 async fn receiver(wrong: bool) -> (String, Got) {
+    receiver_with(wrong, false).await
+}
+
+async fn receiver_with(wrong: bool, failing: bool) -> (String, Got) {
     let got = Got::default();
     let app = Router::new().fallback(hook).with_state(Receiver {
         got: got.clone(),
         wrong,
+        failing,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -461,4 +471,31 @@ async fn doctor_says_which_role_is_missing_or_that_the_server_has_no_webhooks() 
     let line = check_webhooks(&client(&old)).await;
     assert_eq!(line.status, Status::Fail);
     assert!(line.detail.contains("no webhook API"), "{}", line.detail);
+}
+
+#[tokio::test]
+async fn a_failing_subscriber_gets_a_bounded_number_of_attempts() {
+    let emu = emulator(WebhookOptions {
+        attempts: 3,
+        ..quick()
+    })
+    .await;
+    let (base, got) = receiver_with(false, true).await;
+    client(&emu)
+        .subscribe(
+            &format!("{base}/hook"),
+            Trigger::FullTextIndexed,
+            &Secret::new(SECRET),
+        )
+        .await
+        .unwrap();
+    let r = emu.asset_refs()[0].clone();
+    emu.set_title(&r, "x");
+    assert!(emu.webhooks_drained(DRAIN).await);
+    let record = emu.webhook_deliveries();
+    assert_eq!(record.len(), 1);
+    assert_eq!((record[0].status, record[0].attempts), (Some(500), 3));
+    let bodies: Vec<Bytes> = got.lock().unwrap().iter().map(|g| g.2.clone()).collect();
+    assert_eq!(bodies.len(), 3, "one POST per attempt");
+    assert!(bodies.iter().all(|b| *b == record[0].body));
 }

@@ -79,7 +79,10 @@ mod content;
 mod events;
 mod files;
 mod ingest;
+mod webhooks;
 mod writes;
+
+pub use webhooks::{SUBSCRIPTIONS_PATH, Subscription};
 
 /// How many times one request logs in again when its token is refused. More than once: a
 /// token can expire (or all sessions be ended) again while a request waits out throttling
@@ -196,6 +199,9 @@ pub struct PreservicaClient {
     login_lock: Mutex<()>,
     /// Refs of an unexpected shape already logged.
     odd_refs: crate::ids::OddIds,
+    /// Webhook subscriptions this client created (id → subscriber URL), so it can remove its
+    /// own even from a listing that leaves `url` out.
+    own_webhooks: std::sync::Mutex<HashMap<String, String>>,
 }
 
 impl PreservicaClient {
@@ -206,6 +212,7 @@ impl PreservicaClient {
             session: RwLock::new(Session::default()),
             login_lock: Mutex::new(()),
             odd_refs: Default::default(),
+            own_webhooks: Default::default(),
         })
     }
 

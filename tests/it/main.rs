@@ -32,3 +32,4 @@ mod sync;
 mod templates;
 mod thumbs;
 mod transfer;
+mod webhooks;

@@ -51,6 +51,10 @@ fn change(world: &World, n: usize) -> usize {
 fn print_run(prefix: &str, run: &common::Run, per: u64) {
     let s = &run.summary;
     println!("{prefix}.seconds {:.2}", run.seconds);
+    println!(
+        "{prefix}.seconds_pull photoshelter {:.2}, preservica {:.2}; push {:.2}; cycle {:.2} (the rest: report and run record)",
+        s.seconds_pull_photoshelter, s.seconds_pull_preservica, s.seconds_push, s.seconds_total
+    );
     println!("{prefix}.pairs {}", s.pairs);
     println!("{prefix}.pairs_compared {}", s.pairs - s.pairs_unchanged);
     println!(

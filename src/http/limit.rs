@@ -48,6 +48,8 @@ const MIN_RTT_WINDOW: u64 = 1_000;
 /// a probe every few seconds).
 const PROBE_SLOWDOWN: f64 = 10.0;
 const MAX_PROBE_SLOWDOWN: f64 = 160.0;
+/// The most a minimum latency is let up to: beyond any timeout ferry uses.
+const MAX_MIN_LATENCY: Duration = Duration::from_secs(3600);
 /// Below this, latencies are too small to take a ratio of.
 const LATENCY_FLOOR: Duration = Duration::from_micros(100);
 
@@ -196,8 +198,10 @@ impl Limiter {
     fn observe(&mut self, latency: Duration, class: Class) -> bool {
         self.samples += 1;
         if self.samples.is_multiple_of(MIN_RTT_WINDOW) {
+            // Capped: a kind of request seldom sent (a login) is let up every window while
+            // no answer of its kind brings it down, and would overflow in a long run.
             for min in self.min_latency.iter_mut().flatten() {
-                *min += *min / 4;
+                *min = min.saturating_add(*min / 4).min(MAX_MIN_LATENCY);
             }
         }
         let min = self.min_latency[class.index()].get_or_insert(latency);
@@ -490,6 +494,19 @@ mod tests {
         against_a_counting_server(&mut l, 8, 50);
         // The server now takes everything: the limit passes nine and reaches the ceiling.
         answer(&mut l, 5_000, FAST);
+        assert_eq!(l.current(), 32);
+    }
+
+    #[test]
+    fn a_long_run_with_a_kind_of_request_seldom_sent_keeps_its_minimum_in_bounds() {
+        // One login, then a million record reads: the login's minimum is let up every
+        // window with no login to bring it down, and must neither overflow nor stop a
+        // later login from being judged.
+        let mut l = Limiter::new(32, true);
+        l.record(l.epoch(), Outcome::Answered(FAST, Class::Login), 1);
+        answer(&mut l, 1_000_000, FAST);
+        assert_eq!(l.current(), 32);
+        l.record(l.epoch(), Outcome::Answered(FAST, Class::Login), 32);
         assert_eq!(l.current(), 32);
     }
 

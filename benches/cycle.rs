@@ -1,126 +1,31 @@
 //! The remote cycle: both emulators on loopback, every answer delayed by a fixed latency (20 ms
-//! by default, as from a SaaS tenant across a continent), a library mirrored in both systems.
+//! by default, as from a SaaS tenant across a continent), a library mirrored in both systems,
+//! ferry at `ferry.toml`'s default pace (the adaptive limit under a ceiling of 32).
 //!
 //! ```text
 //! cargo bench --bench cycle                                   # 1,000 pairs (seconds)
-//! FERRY_BENCH_ASSETS=100000 cargo bench --bench cycle         # 100k pairs (by hand)
-//! FERRY_BENCH_SCALING=1 cargo bench --bench cycle             # also concurrency 1..16
+//! FERRY_BENCH_ASSETS=100000 FERRY_BENCH_CONCURRENCY=64 cargo bench --bench cycle
+//! FERRY_BENCH_SCALING=1 cargo bench --bench cycle             # also the pace table
 //! ```
 //!
 //! Runs a full first cycle, changes 1% of the assets (half in each system, as people would,
-//! straight in the emulators), runs the nightly incremental cycle, and prints wall time,
-//! requests per system and requests per changed asset. With `FERRY_BENCH_SCALING=1` it also
-//! runs the full cycle on `FERRY_BENCH_SCALING_ASSETS` pairs (default 300) at concurrency 1, 2,
-//! 4, 8 and 16. One figure per line. A benchmark, not a test: nothing is asserted.
+//! straight in the emulators), runs the nightly incremental cycle, and prints wall time and
+//! ferry's own request counts by kind, per asset for the full pull and per changed asset for
+//! the incremental. `FERRY_BENCH_CONCURRENCY` sets the ceiling, `FERRY_BENCH_FIXED=1` keeps
+//! the limit fixed at it, `FERRY_BENCH_MAX_IN_FLIGHT=N` gives both servers a limit.
+//!
+//! With `FERRY_BENCH_SCALING=1` it then runs full first cycles of `FERRY_BENCH_SCALING_ASSETS`
+//! pairs (default 300), each on a fresh world: with both servers limited to
+//! `FERRY_BENCH_SCALING_LIMIT` requests in flight (default 8), at fixed concurrencies around
+//! the limit and adaptive; and without a limit, fixed and adaptive at ceilings 32 and 64. One
+//! figure per line. A benchmark, not a test: nothing is asserted.
 
-use ferry::app::{Parts, Settings};
-use ferry::emulate::FaultOptions;
-use ferry::mapping::Mapping;
-use ferry::photoshelter::client::PhotoShelterClient;
-use ferry::preservica::client::PreservicaClient;
+mod common;
+
+use common::{Pace, Server, about_assets, env_usize, print_counts, sync_once};
 use ferry::store::Store;
-use ferry::sync::{SyncOptions, run_sync};
-use ferry::world::{World, WorldOptions, start_world};
+use ferry::world::World;
 use std::time::{Duration, Instant};
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-async fn world(pairs: usize, latency: Duration, mapping: &Mapping) -> World {
-    let w = start_world(
-        &WorldOptions {
-            media: pairs,
-            seed: 7,
-            faults: FaultOptions {
-                latency,
-                // Logins stay fast, so the figures are about the data calls.
-                exempt_prefixes: vec![
-                    "/api/accesstoken".into(),
-                    "/psapi/v4.0/authenticate".into(),
-                    "/psapi/v3/mem/authenticate".into(),
-                ],
-                ..FaultOptions::default()
-            },
-            mirror_documents: true,
-            ..WorldOptions::default()
-        },
-        mapping,
-    )
-    .await
-    .expect("the emulators start");
-    // Everything was last touched two days ago, as in a library synced every night: the
-    // incremental listing's overlap window then holds only tonight's changes.
-    let before = chrono::Utc::now() - chrono::Duration::days(2);
-    for (media, reference) in &w.pairs {
-        w.photoshelter.set_modified_at(media, before);
-        w.preservica.set_modified(reference, before);
-    }
-    w
-}
-
-struct Cycle {
-    seconds: f64,
-    photoshelter: u64,
-    preservica: u64,
-    pairs: u64,
-    /// Pairs compared (the rest were settled and left alone).
-    compared: u64,
-    pushed: u64,
-}
-
-async fn cycle(
-    world: &World,
-    mapping: &Mapping,
-    store: &mut Store,
-    reports: &std::path::Path,
-    concurrency: usize,
-    full: bool,
-) -> Cycle {
-    let mut ps_config = world.photoshelter_config();
-    ps_config.concurrency = concurrency;
-    let mut pv_conn = world.preservica_connection();
-    pv_conn.http.concurrency = concurrency;
-    let ps = PhotoShelterClient::new(&ps_config).unwrap();
-    let pv = PreservicaClient::new(pv_conn).unwrap();
-    let settings = Settings {
-        max_change_share: 1.0,
-        min_assets: u64::MAX,
-        concurrency_photoshelter: concurrency,
-        concurrency_preservica: concurrency,
-        reports_dir: reports.to_path_buf(),
-        ..Settings::default()
-    };
-    let parts = Parts {
-        mapping,
-        photoshelter: &ps,
-        preservica: &pv,
-    };
-    let ctx = parts.sync_context(&settings, None);
-    let started = Instant::now();
-    let out = run_sync(
-        store,
-        &ctx,
-        &SyncOptions {
-            full,
-            ..SyncOptions::default()
-        },
-    )
-    .await
-    .expect("the cycle runs");
-    let s = &out.report.summary;
-    Cycle {
-        seconds: started.elapsed().as_secs_f64(),
-        photoshelter: s.api_calls_photoshelter.requests,
-        preservica: s.api_calls_preservica.requests,
-        pairs: s.pairs,
-        compared: s.pairs - s.pairs_unchanged,
-        pushed: s.pushed_to_photoshelter + s.pushed_to_preservica,
-    }
-}
 
 /// Changes `n` assets, half a caption in PhotoShelter, half a title in Preservica.
 fn change(world: &World, n: usize) -> usize {
@@ -143,99 +48,140 @@ fn change(world: &World, n: usize) -> usize {
     changed
 }
 
+fn print_run(prefix: &str, run: &common::Run, per: u64) {
+    let s = &run.summary;
+    println!("{prefix}.seconds {:.2}", run.seconds);
+    println!(
+        "{prefix}.seconds_pull photoshelter {:.2}, preservica {:.2}; push {:.2}; cycle {:.2} (the rest: report and run record)",
+        s.seconds_pull_photoshelter, s.seconds_pull_preservica, s.seconds_push, s.seconds_total
+    );
+    println!("{prefix}.pairs {}", s.pairs);
+    println!("{prefix}.pairs_compared {}", s.pairs - s.pairs_unchanged);
+    println!(
+        "{prefix}.pushed {}",
+        s.pushed_to_photoshelter + s.pushed_to_preservica
+    );
+    println!("{prefix}.failures {}", s.failures);
+    print_counts(prefix, "photoshelter", &s.api_calls_photoshelter, Some(per));
+    print_counts(prefix, "preservica", &s.api_calls_preservica, Some(per));
+    let about =
+        about_assets(&s.api_calls_photoshelter) + about_assets(&s.api_calls_preservica);
+    println!(
+        "{prefix}.requests_per_asset_beyond_listing_and_login {:.2}",
+        about as f64 / per.max(1) as f64
+    );
+}
+
 fn main() {
     let pairs = env_usize("FERRY_BENCH_ASSETS", 1_000);
-    let latency = Duration::from_millis(env_usize("FERRY_BENCH_LATENCY_MS", 20) as u64);
-    let concurrency = env_usize("FERRY_BENCH_CONCURRENCY", 16);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mapping = Mapping::parse(
-        Mapping::default_text(),
-        std::path::Path::new("mapping.toml"),
-    )
-    .expect("the default mapping loads");
-    rt.block_on(async {
+    let server = Server {
+        latency: Duration::from_millis(env_usize("FERRY_BENCH_LATENCY_MS", 20) as u64),
+        max_in_flight: std::env::var("FERRY_BENCH_MAX_IN_FLIGHT")
+            .ok()
+            .and_then(|v| v.parse().ok()),
+    };
+    let pace = Pace {
+        concurrency: env_usize("FERRY_BENCH_CONCURRENCY", ferry::config::DEFAULT_CONCURRENCY),
+        adaptive: std::env::var("FERRY_BENCH_FIXED").is_err(),
+    };
+    let mapping = common::default_mapping();
+    common::runtime().block_on(async {
         let seeding = Instant::now();
-        let world = world(pairs, latency, &mapping).await;
+        let world = common::world(pairs, server, &mapping).await;
         println!("cycle.pairs {}", world.pairs.len());
-        println!("cycle.latency_ms {}", latency.as_millis());
-        println!("cycle.concurrency {concurrency}");
+        println!("cycle.latency_ms {}", server.latency.as_millis());
+        println!("cycle.max_in_flight {:?}", server.max_in_flight);
+        println!("cycle.pace {}", pace.label());
         println!("cycle.seed_s {:.1}", seeding.elapsed().as_secs_f64());
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("ferry.db")).unwrap();
         let reports = dir.path().join("reports");
 
-        let full = cycle(&world, &mapping, &mut store, &reports, concurrency, true).await;
-        println!("cycle.full_s {:.2}", full.seconds);
-        println!("cycle.full_requests_photoshelter {}", full.photoshelter);
-        println!("cycle.full_requests_preservica {}", full.preservica);
-        println!("cycle.full_pairs {}", full.pairs);
+        let full = sync_once(&world, &mapping, &mut store, &reports, pace, true).await;
+        print_run("cycle.full", &full, world.pairs.len() as u64);
 
         let changed = change(&world, (world.pairs.len() / 100).max(1));
+        println!("cycle.incremental.changed_assets {changed}");
         world.photoshelter.log().clear();
         world.preservica.log().clear();
-        let nightly = cycle(&world, &mapping, &mut store, &reports, concurrency, false).await;
-        // Requests about one asset (its path names a media item or an information object)
-        // against the rest: listing pages, logins, the version check.
-        let about_an_asset = |r: &ferry::emulate::LoggedRequest| {
-            r.path.contains("/media/")
-                || r.path.contains("/mem/image/")
-                || r.path.contains("/information-objects/")
-        };
-        let entries: Vec<_> = world
-            .photoshelter
-            .log()
-            .entries()
-            .into_iter()
-            .chain(world.preservica.log().entries())
-            .collect();
-        let per_asset = entries.iter().filter(|r| about_an_asset(r)).count();
-        let requests = nightly.photoshelter + nightly.preservica;
-        println!("cycle.incremental_changed_assets {changed}");
-        println!("cycle.incremental_s {:.2}", nightly.seconds);
-        println!(
-            "cycle.incremental_requests_photoshelter {}",
-            nightly.photoshelter
-        );
-        println!(
-            "cycle.incremental_requests_preservica {}",
-            nightly.preservica
-        );
-        println!(
-            "cycle.incremental_requests_per_changed_asset {:.2}",
-            requests as f64 / changed as f64
-        );
-        println!(
-            "cycle.incremental_requests_listing_and_login {}",
-            entries.len() - per_asset
-        );
-        println!(
-            "cycle.incremental_requests_per_changed_asset_beyond_listing {:.2}",
-            per_asset as f64 / changed as f64
-        );
-        println!("cycle.incremental_pairs_compared {}", nightly.compared);
-        println!("cycle.incremental_pushed {}", nightly.pushed);
+        let nightly = sync_once(&world, &mapping, &mut store, &reports, pace, false).await;
+        print_run("cycle.incremental", &nightly, changed as u64);
+        // Every request of the incremental cycle, to read what a correction costs.
+        if std::env::var("FERRY_BENCH_LOG").is_ok() {
+            for (system, log) in [
+                ("photoshelter", world.photoshelter.log()),
+                ("preservica", world.preservica.log()),
+            ] {
+                for r in log.entries() {
+                    println!("cycle.incremental.log.{system} {} {} {}", r.method, r.path, r.status);
+                }
+            }
+        }
         world.stop().await;
 
         if std::env::var("FERRY_BENCH_SCALING").is_ok() {
-            let n = env_usize("FERRY_BENCH_SCALING_ASSETS", 300);
-            for c in [1, 2, 4, 8, 16] {
-                let world = world_for_scaling(n, latency, &mapping).await;
-                let dir = tempfile::tempdir().unwrap();
-                let mut store = Store::open(&dir.path().join("ferry.db")).unwrap();
-                let r = cycle(&world, &mapping, &mut store, &dir.path().join("r"), c, true).await;
-                println!(
-                    "cycle.scaling_pairs_{n}_concurrency_{c}_full_s {:.2}",
-                    r.seconds
-                );
-                world.stop().await;
-            }
+            scaling(&mapping, server.latency).await;
         }
     });
 }
 
-async fn world_for_scaling(n: usize, latency: Duration, mapping: &Mapping) -> World {
-    world(n, latency, mapping).await
+/// Full first cycles at several paces, against a limited server and an unlimited one.
+async fn scaling(mapping: &ferry::mapping::Mapping, latency: Duration) {
+    let n = env_usize("FERRY_BENCH_SCALING_ASSETS", 300);
+    let limit = env_usize("FERRY_BENCH_SCALING_LIMIT", 8);
+    let fixed = |concurrency| Pace {
+        concurrency,
+        adaptive: false,
+    };
+    let limited = Server {
+        latency,
+        max_in_flight: Some(limit),
+    };
+    let unlimited = Server {
+        latency,
+        max_in_flight: None,
+    };
+    let mut runs: Vec<(Server, Pace)> = [2, 4, 6, 8, 12, 16]
+        .into_iter()
+        .map(|c| (limited, fixed(c)))
+        .collect();
+    runs.push((limited, Pace::default_config()));
+    if std::env::var("FERRY_BENCH_SCALING").as_deref() == Ok("limited") {
+        runs.retain(|(s, p)| s.max_in_flight.is_some() && (p.adaptive || p.concurrency == 8));
+    }
+    runs.extend([8, 16, 32, 64].into_iter().map(|c| (unlimited, fixed(c))));
+    runs.push((unlimited, Pace::default_config()));
+    runs.push((
+        unlimited,
+        Pace {
+            concurrency: ferry::config::MAX_CONCURRENCY,
+            adaptive: true,
+        },
+    ));
+    for (server, pace) in runs {
+        let run = common::first_sync(n, server, mapping, pace).await;
+        let s = &run.summary;
+        let prefix = match server.max_in_flight {
+            Some(l) => format!("cycle.scaling.pairs_{n}.limit_{l}.{}", pace.label()),
+            None => format!("cycle.scaling.pairs_{n}.unlimited.{}", pace.label()),
+        };
+        println!("{prefix}.seconds {:.2}", run.seconds);
+        println!(
+            "{prefix}.seconds_pull photoshelter {:.2}, preservica {:.2}",
+            s.seconds_pull_photoshelter, s.seconds_pull_preservica
+        );
+        println!(
+            "{prefix}.throttled {}",
+            s.api_calls_photoshelter.throttled + s.api_calls_preservica.throttled
+        );
+        println!("{prefix}.failures {}", s.failures);
+        for (system, c) in [
+            ("photoshelter", &s.api_calls_photoshelter),
+            ("preservica", &s.api_calls_preservica),
+        ] {
+            if let Some(range) = &c.concurrency {
+                println!("{prefix}.{system}.in_flight {range}");
+            }
+        }
+    }
 }

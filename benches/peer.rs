@@ -1,139 +1,123 @@
-//! Peer comparison: reading every archive asset's metadata with ferry's Preservica pull and
-//! with a straightforward pyPreservica script, against the same emulator with the same added
-//! latency.
+//! Peer comparison: a full first sync of both systems by ferry against a straightforward
+//! pyPreservica script reading Preservica alone, side by side in one run, each against a fresh
+//! copy of the same mirrored library with the same added latency.
 //!
 //! ```text
 //! pip install 'pyPreservica==4.2.2'
-//! cargo bench --bench peer                               # 300 assets, 20 ms (seconds)
-//! FERRY_BENCH_ASSETS=5000 cargo bench --bench peer       # by hand
-//! FERRY_BENCH_CONCURRENCY=8 cargo bench --bench peer     # ferry's default concurrency
+//! cargo bench --bench peer                               # 300 pairs, 20 ms (about 30 s)
+//! FERRY_BENCH_ASSETS=1000 cargo bench --bench peer       # by hand
 //! ```
 //!
 //! The script (`benches/peer/pypreservica_pull.py`) is what an archivist would write: list
 //! the updated entities, then for each asset read the entity and each of its metadata
-//! fragments, one call after another. ferry lists the folders and reads each asset and its
-//! fragments `FERRY_BENCH_CONCURRENCY` at a time (default 16; `preservica.concurrency` in
-//! ferry.toml, whose default is 8). Prints both times and their
-//! ratio, one figure per line. A benchmark, not a test: nothing is asserted.
+//! fragments, one call after another. ferry runs `ferry sync`'s whole first cycle (both
+//! listings, every record of both systems, pairing, reconcile, plan, push) at `ferry.toml`'s
+//! default pace (the adaptive limit under a ceiling of 32), then again with the ceiling at 64.
+//! Prints the times and the ratios, one figure per line. A benchmark, not a test: nothing is
+//! asserted.
 
-use ferry::emulate::FaultOptions;
-use ferry::mapping::Mapping;
-use ferry::preservica::client::{Connection, PreservicaClient};
-use ferry::preservica::emulator::{self as pv_emu, EmulatorOptions};
-use std::collections::HashSet;
-use std::time::{Duration, Instant};
+mod common;
+
+use common::{Pace, Server, env_usize};
+use std::time::Duration;
 
 fn main() {
-    let n: usize = std::env::var("FERRY_BENCH_ASSETS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(300);
-    let latency_ms: u64 = std::env::var("FERRY_BENCH_LATENCY_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
-    let concurrency: usize = std::env::var("FERRY_BENCH_CONCURRENCY")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(16);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mapping = Mapping::parse(
-        Mapping::default_text(),
-        std::path::Path::new("mapping.toml"),
-    )
-    .expect("the default mapping loads");
-    rt.block_on(async {
-        let emu = pv_emu::start(
-            EmulatorOptions {
-                seed_assets: n,
-                faults: FaultOptions {
-                    latency: Duration::from_millis(latency_ms),
-                    exempt_prefixes: vec!["/api/accesstoken".into()],
-                    ..FaultOptions::default()
-                },
-                ..EmulatorOptions::default()
-            },
-            "127.0.0.1:0".parse().unwrap(),
-        )
-        .await
-        .expect("the emulator starts");
-        println!("peer.assets {n}");
-        println!("peer.latency_ms {latency_ms}");
-        println!("peer.ferry_concurrency {concurrency}");
-        let o = emu.options().clone();
-        let conn = Connection {
-            base_url: emu.url(),
-            username: o.username.clone(),
-            password: ferry::config::Secret::new(o.password.clone()),
-            tenant: Some(o.tenant.clone()),
-            http: ferry::http::HttpOptions {
-                concurrency,
-                ..ferry::http::HttpOptions::default()
-            },
-            single_put_limit: ferry::preservica::wire::SINGLE_PUT_LIMIT,
-            part_size: ferry::preservica::wire::MULTIPART_PART_SIZE,
+    let n = env_usize("FERRY_BENCH_ASSETS", 300);
+    let server = Server {
+        latency: Duration::from_millis(env_usize("FERRY_BENCH_LATENCY_MS", 20) as u64),
+        max_in_flight: None,
+    };
+    let mapping = common::default_mapping();
+    common::runtime().block_on(async {
+        println!("peer.pairs {n}");
+        println!("peer.latency_ms {}", server.latency.as_millis());
+        // FERRY_BENCH_NO_PEER=1 times ferry alone (while tuning it).
+        let peer_s = match std::env::var("FERRY_BENCH_NO_PEER") {
+            Ok(_) => None,
+            Err(_) => pypreservica(n, server, &mapping).await,
         };
-        let client = PreservicaClient::new(conn).unwrap();
-        // Already paired: ferry reads what the script reads (entity and fragments), not the
-        // identifiers and fixities it reads to pair a new asset.
-        let paired: HashSet<String> = emu.asset_refs().into_iter().collect();
-        let started = Instant::now();
-        let pulled = ferry::sync::pull::pull_preservica(
-            &client,
-            &mapping,
-            None,
-            &paired,
-            concurrency,
-            chrono::Utc::now(),
-            None,
-        )
-        .await
-        .expect("ferry pulls");
-        let ferry_s = started.elapsed().as_secs_f64();
-        println!("peer.ferry_assets {}", pulled.records.len());
-        println!("peer.ferry_s {ferry_s:.2}");
-        println!("peer.ferry_requests {}", client.request_counts().requests);
-
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/benches/peer/pypreservica_pull.py"
-        );
-        let server = emu.server();
-        let out = tokio::task::spawn_blocking(move || {
-            std::process::Command::new("python3")
-                .arg(script)
-                .env("PEER_SERVER", server)
-                .env("PEER_USERNAME", &o.username)
-                .env("PEER_PASSWORD", &o.password)
-                .env("PEER_TENANT", &o.tenant)
-                .output()
-        })
-        .await
-        .unwrap();
-        match out {
-            Ok(out) if out.status.success() => {
-                let text = String::from_utf8_lossy(&out.stdout);
-                print!("{text}");
-                let peer_s = text
-                    .lines()
-                    .find_map(|l| l.strip_prefix("peer.pypreservica_s "))
-                    .and_then(|v| v.trim().parse::<f64>().ok());
-                if let Some(p) = peer_s {
-                    println!("peer.ratio_pypreservica_over_ferry {:.1}", p / ferry_s);
+        let paces = [
+            Pace::default_config(),
+            Pace {
+                concurrency: ferry::config::MAX_CONCURRENCY,
+                adaptive: true,
+            },
+        ];
+        for pace in paces {
+            let run = common::first_sync(n, server, &mapping, pace).await;
+            let s = &run.summary;
+            let label = pace.label();
+            println!("peer.ferry_{label}.seconds {:.2}", run.seconds);
+            println!("peer.ferry_{label}.pairs {}", s.pairs);
+            println!(
+                "peer.ferry_{label}.seconds_pull photoshelter {:.2}, preservica {:.2}; push {:.2}; run {:.2}",
+                s.seconds_pull_photoshelter, s.seconds_pull_preservica, s.seconds_push, s.seconds_total
+            );
+            println!("peer.ferry_{label}.failures {}", s.failures);
+            println!(
+                "peer.ferry_{label}.requests {}",
+                s.api_calls_photoshelter.requests + s.api_calls_preservica.requests
+            );
+            for (system, c) in [
+                ("photoshelter", &s.api_calls_photoshelter),
+                ("preservica", &s.api_calls_preservica),
+            ] {
+                if let Some(range) = &c.concurrency {
+                    println!("peer.ferry_{label}.{system}.in_flight {range}");
                 }
             }
-            Ok(out) => println!(
+            if let Some(p) = peer_s {
+                println!(
+                    "peer.ferry_{label}.ratio_pypreservica_over_ferry {:.1}",
+                    p / run.seconds
+                );
+            }
+        }
+    });
+}
+
+/// The script's time on a fresh world, or `None` (said why) when it cannot run.
+async fn pypreservica(n: usize, server: Server, mapping: &ferry::mapping::Mapping) -> Option<f64> {
+    let world = common::world(n, server, mapping).await;
+    let o = world.preservica.options().clone();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/benches/peer/pypreservica_pull.py"
+    );
+    let host = world.preservica.server();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg(script)
+            .env("PEER_SERVER", host)
+            .env("PEER_USERNAME", &o.username)
+            .env("PEER_PASSWORD", &o.password)
+            .env("PEER_TENANT", &o.tenant)
+            .output()
+    })
+    .await
+    .unwrap();
+    world.stop().await;
+    match out {
+        Ok(out) if out.status.success() => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            print!("{text}");
+            text.lines()
+                .find_map(|l| l.strip_prefix("peer.pypreservica_s "))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        }
+        Ok(out) => {
+            println!(
                 "peer.pypreservica unavailable: {}",
                 String::from_utf8_lossy(&out.stderr)
                     .lines()
                     .last()
                     .unwrap_or("the script failed")
-            ),
-            Err(e) => println!("peer.pypreservica unavailable: python3: {e}"),
+            );
+            None
         }
-        emu.stop().await;
-    });
+        Err(e) => {
+            println!("peer.pypreservica unavailable: python3: {e}");
+            None
+        }
+    }
 }

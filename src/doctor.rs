@@ -18,6 +18,7 @@ use std::time::Duration;
 
 pub mod custom;
 pub mod local;
+pub mod webhooks;
 
 /// How one check ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -357,17 +358,25 @@ async fn check_license_places(c: &mut Checks, client: &PhotoShelterClient, probe
 
 /// Checks the Preservica tenant.
 pub async fn check_preservica(cfg: &PreservicaConfig) -> Vec<Check> {
+    check_preservica_with(cfg, false).await
+}
+
+/// Checks the Preservica tenant, and with `webhooks` (live sync enabled) its webhook API.
+pub async fn check_preservica_with(cfg: &PreservicaConfig, webhooks: bool) -> Vec<Check> {
     let mut c = Checks {
         system: System::Preservica,
         list: Vec::new(),
     };
-    let rest = [
+    let mut rest = vec![
         "login",
         "API version",
         "roles",
         "read access",
         "write probe",
     ];
+    if webhooks {
+        rest.push(webhooks::NAME);
+    }
     let base = format!("{}://{}", cfg.protocol.scheme(), cfg.server);
     let Some(transport) = transport(&mut c, &base, cfg.allow_insecure_http) else {
         c.skip_rest(&["reachable"], "plain HTTP refused; nothing was sent");
@@ -413,7 +422,15 @@ pub async fn check_preservica(cfg: &PreservicaConfig) -> Vec<Check> {
         Err(e) => c.add("read access", Status::Fail, e.to_string()),
     }
     check_preservica_write(&mut c, &client, cfg.probe_asset.as_deref()).await;
+    if webhooks {
+        c.list.push(webhooks::check_webhooks(&client).await);
+    }
     c.list
+}
+
+/// Whether `ferry doctor` checks the webhook API: when live sync is enabled.
+fn live_enabled(config: &crate::config::Config) -> bool {
+    config.live.enabled
 }
 
 /// Whether ferry supports the API version, and whether the user's roles may write.
@@ -531,7 +548,7 @@ pub fn to_json(checks: &[Check], local: &[local::LocalCheck]) -> serde_json::Val
 pub async fn check_all(config: &crate::config::Config) -> (Vec<Check>, Vec<local::LocalCheck>) {
     let (ps, pv) = tokio::join!(
         check_photoshelter(&config.photoshelter),
-        check_preservica(&config.preservica)
+        check_preservica_with(&config.preservica, live_enabled(config))
     );
     let mut checks: Vec<_> = ps.into_iter().chain(pv).collect();
     let photoshelter_ready = checks

@@ -17,7 +17,8 @@
 //!   is the only module that writes SQL, [`sync`] runs a cycle, [`transfer`] archives and
 //!   republishes, [`index`] is the search index, [`report`] the drift report.
 //! - The edges: [`photoshelter`] and [`preservica`] (clients, wire shapes, emulators),
-//!   [`http`] (the shared HTTP layer), [`server`] (the web app and `ferry serve`; it depends on
+//!   [`http`] (the shared HTTP layer), [`webhook`] (Preservica webhooks on the wire:
+//!   signatures, deliveries, subscriptions), [`server`] (the web app and `ferry serve`; it depends on
 //!   [`app`], never the reverse), [`schedule`], [`notify`], [`doctor`], [`status`].
 //! - [`world`]: both emulators with a paired library, which `ferry demo` ([`demo`]), the
 //!   integration tests and the benchmarks start from.
@@ -52,5 +53,6 @@ pub mod status;
 pub mod store;
 pub mod sync;
 pub mod transfer;
+pub mod webhook;
 pub mod world;
 pub mod xml;

@@ -38,6 +38,8 @@ pub struct WorldOptions {
     pub mirror_documents: bool,
     /// How large the seeded pictures are (see [`crate::emulate::pictures`]).
     pub picture_size: PictureSize,
+    /// How the Preservica emulator delivers webhooks (delay, duplicates, variants).
+    pub preservica_webhooks: pv_emu::WebhookOptions,
 }
 
 impl Default for WorldOptions {
@@ -48,6 +50,7 @@ impl Default for WorldOptions {
             faults: FaultOptions::default(),
             mirror_documents: true,
             picture_size: PictureSize::default(),
+            preservica_webhooks: pv_emu::WebhookOptions::default(),
         }
     }
 }
@@ -78,6 +81,7 @@ pub async fn start_world(options: &WorldOptions, mapping: &Mapping) -> std::io::
             seed: options.seed,
             faults: options.faults.clone(),
             picture_size: options.picture_size,
+            webhooks: options.preservica_webhooks.clone(),
             ..pv_emu::EmulatorOptions::default()
         },
         loopback(),
@@ -184,7 +188,7 @@ impl World {
             base_url: self.photoshelter.url(),
             email: o.email.clone(),
             org_id: (!o.org_id.is_empty()).then(|| o.org_id.clone()),
-            concurrency: 8,
+            concurrency: crate::config::DEFAULT_CONCURRENCY,
             adaptive: true,
             timeout_secs: 30,
             api_key: Some(Secret::new(o.api_key_v4.clone())),

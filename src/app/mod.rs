@@ -74,8 +74,8 @@ impl Default for Settings {
         Settings {
             max_change_share: 0.10,
             min_assets: 50,
-            concurrency_photoshelter: 8,
-            concurrency_preservica: 8,
+            concurrency_photoshelter: crate::config::DEFAULT_CONCURRENCY,
+            concurrency_preservica: crate::config::DEFAULT_CONCURRENCY,
             expiring_days: 30,
             rights: RightsConfig::default(),
             archive: ArchiveConfig::default(),

@@ -7,7 +7,8 @@ use clap::Subcommand;
 
 #[derive(Subcommand)]
 pub(super) enum EmulateCommand {
-    /// A local Preservica (Entity API, S3 upload with OPEX ingest, process monitor)
+    /// A local Preservica (Entity API, S3 upload with OPEX ingest, process monitor, webhook
+    /// subscriptions with signed deliveries)
     Preservica(PreservicaEmulateArgs),
     /// A local PhotoShelter (psapi v4.0 and v3: media, IPTC, galleries, upload, download)
     Photoshelter(PhotoShelterEmulateArgs),
@@ -48,6 +49,48 @@ pub(super) struct PreservicaEmulateArgs {
     token_seconds: u64,
     #[command(flatten)]
     faults: FaultArgs,
+    #[command(flatten)]
+    webhooks: WebhookArgs,
+}
+
+/// How webhook deliveries behave (subscriptions at /api/webhook/subscriptions).
+#[derive(clap::Args)]
+pub(super) struct WebhookArgs {
+    /// Milliseconds between an entity's change and its webhook deliveries
+    #[arg(long, default_value_t = 100)]
+    webhook_delay_ms: u64,
+    /// Share of webhook deliveries sent twice, byte for byte (0 to 1)
+    #[arg(long, default_value_t = 0.0)]
+    webhook_duplicate_share: f64,
+    /// Write each delivery's entityRef as the entity's URL rather than the bare ref
+    #[arg(long)]
+    webhook_ref_as_url: bool,
+    /// List subscriptions without their url (the contract allows either)
+    #[arg(long)]
+    webhook_list_without_url: bool,
+}
+
+impl WebhookArgs {
+    fn options(&self, seed: u64) -> Result<crate::preservica::emulator::WebhookOptions> {
+        use crate::preservica::emulator::{RefStyle, WebhookOptions};
+        let share = self.webhook_duplicate_share;
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&share),
+            "--webhook-duplicate-share takes a share from 0 to 1, got {share}"
+        );
+        Ok(WebhookOptions {
+            delay: std::time::Duration::from_millis(self.webhook_delay_ms),
+            duplicate_share: share,
+            seed,
+            ref_style: if self.webhook_ref_as_url {
+                RefStyle::Url
+            } else {
+                RefStyle::Bare
+            },
+            list_urls: !self.webhook_list_without_url,
+            ..WebhookOptions::default()
+        })
+    }
 }
 
 /// Fault injection, off by default.
@@ -148,6 +191,7 @@ pub(super) fn emulate_preservica(args: PreservicaEmulateArgs) -> Result<Outcome>
         seed: args.rng_seed,
         token_lifetime: std::time::Duration::from_secs(args.token_seconds),
         faults: args.faults.options()?,
+        webhooks: args.webhooks.options(args.rng_seed)?,
         ..EmulatorOptions::default()
     };
     super::runtime()?.block_on(async {
@@ -168,6 +212,11 @@ pub(super) fn emulate_preservica(args: PreservicaEmulateArgs) -> Result<Outcome>
             "  assets    {} in {} folders",
             o.seed_assets,
             o.seed_assets.div_ceil(o.seed_folder_size)
+        );
+        println!(
+            "  webhooks  {}  (deliveries {} ms after a change)",
+            crate::preservica::client::SUBSCRIPTIONS_PATH,
+            o.webhooks.delay.as_millis()
         );
         println!("Press Ctrl-C to stop.");
         tokio::signal::ctrl_c()

@@ -37,6 +37,7 @@ pub use error::{ConfigError, Location};
 pub use init::{INIT_TEMPLATE, write_init};
 pub use secrets::{ENV_SECRETS, EnvSecret, Secret};
 pub use sections::LiveConfig;
+pub use tenants::{DEFAULT_CONCURRENCY, MAX_CONCURRENCY};
 pub use sections::OutputConfig;
 pub use sections::{
     AfterArchive, ArchiveConfig, GuardConfig, NotifyConfig, PathsConfig, PhotoShelterConfig,

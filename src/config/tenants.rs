@@ -10,8 +10,9 @@ use super::{ConfigError, Env};
 use crate::http::Limits;
 
 /// The ceiling of the adaptive limit: the limit itself starts lower and finds the server's pace.
-const DEFAULT_CONCURRENCY: usize = 32;
-const MAX_CONCURRENCY: usize = 64;
+pub const DEFAULT_CONCURRENCY: usize = 32;
+/// The highest ceiling `concurrency` accepts.
+pub const MAX_CONCURRENCY: usize = 64;
 const DEFAULT_TIMEOUT_SECS: u64 = 60;
 const MAX_TIMEOUT_SECS: u64 = 3600;
 const MAX_ANSWER_MIB: u64 = 1024;

@@ -13,6 +13,12 @@
 //!   Latency is judged against the lowest seen for the same kind of request ([`Class`]: a
 //!   listing page costs a server more than a record), as a smoothed ratio: a rise is the
 //!   smoothed ratio above two, with this answer more than [`LATENCY_SLACK`] over its minimum.
+//! - **Memory of a throttle**: within one request of the level where the server last said
+//!   429, the limit grows ten times slower. A server that counts requests in flight throttles
+//!   at the same level again, and every 429 costs its request the whole `Retry-After` (at the
+//!   end of a run, the run waits for it); so another 429 at that level puts the limit just
+//!   under it rather than 30% lower, and it probes the level half as often each time. Passing
+//!   it cleanly by a whole request forgets it (the server takes more now).
 //! - **One decrease per round trip**: every permit carries the epoch it was taken in, and only
 //!   a signal from the current epoch decreases (then opens a new one). A burst of 429s from
 //!   requests sent together therefore halves the limit once, not once per request.
@@ -37,6 +43,13 @@ pub const LATENCY_SLACK: Duration = Duration::from_millis(50);
 /// Every this many samples the minimum latencies are let up by a quarter, so a server that
 /// became slower for good is not read as congested forever.
 const MIN_RTT_WINDOW: u64 = 1_000;
+/// How much slower the limit grows within a request of where the server last throttled, at
+/// first; each further 429 at that level doubles it, up to the maximum (at 20 ms a round trip,
+/// a probe every few seconds).
+const PROBE_SLOWDOWN: f64 = 10.0;
+const MAX_PROBE_SLOWDOWN: f64 = 160.0;
+/// The most a minimum latency is let up to: beyond any timeout ferry uses.
+const MAX_MIN_LATENCY: Duration = Duration::from_secs(3600);
 /// Below this, latencies are too small to take a ratio of.
 const LATENCY_FLOOR: Duration = Duration::from_micros(100);
 
@@ -89,6 +102,10 @@ pub struct Limiter {
     adaptive: bool,
     limit: f64,
     slow_start: bool,
+    /// The limit at which the server last answered 429, until passed cleanly.
+    throttled_at: Option<f64>,
+    /// How much slower the limit grows within a request of `throttled_at`.
+    probe_slowdown: f64,
     epoch: u64,
     min_latency: [Option<Duration>; Class::ALL],
     /// Latency over its class's minimum, smoothed over about ten answers.
@@ -111,6 +128,8 @@ impl Limiter {
             adaptive,
             limit: start as f64,
             slow_start: true,
+            throttled_at: None,
+            probe_slowdown: PROBE_SLOWDOWN,
             epoch: 0,
             min_latency: [None; Class::ALL],
             smoothed_ratio: 1.0,
@@ -165,7 +184,7 @@ impl Limiter {
                     self.increase();
                 }
             }
-            Outcome::Throttled => self.decrease(epoch, 0.7),
+            Outcome::Throttled => self.throttled(epoch),
             Outcome::Overloaded | Outcome::TimedOut => self.decrease(epoch, 0.5),
             Outcome::Unmeasured | Outcome::Dropped => {}
         }
@@ -179,8 +198,10 @@ impl Limiter {
     fn observe(&mut self, latency: Duration, class: Class) -> bool {
         self.samples += 1;
         if self.samples.is_multiple_of(MIN_RTT_WINDOW) {
+            // Capped: a kind of request seldom sent (a login) is let up every window while
+            // no answer of its kind brings it down, and would overflow in a long run.
             for min in self.min_latency.iter_mut().flatten() {
-                *min += *min / 4;
+                *min = min.saturating_add(*min / 4).min(MAX_MIN_LATENCY);
             }
         }
         let min = self.min_latency[class.index()].get_or_insert(latency);
@@ -195,12 +216,39 @@ impl Limiter {
     }
 
     fn increase(&mut self) {
-        let step = if self.slow_start {
+        let mut step = if self.slow_start {
             1.0
         } else {
             1.0 / self.limit.max(1.0)
         };
+        if let Some(at) = self.throttled_at {
+            if self.limit >= at + 1.0 {
+                self.throttled_at = None;
+            } else if self.limit + 1.0 >= at {
+                step /= self.probe_slowdown;
+            }
+        }
         self.limit = (self.limit + step).min(self.ceiling as f64);
+    }
+
+    /// A 429. The first at a level takes 30% off and remembers the level; another at the
+    /// same level says the server's limit is just below it: the limit settles there, and
+    /// probes the level half as often as before.
+    fn throttled(&mut self, epoch: u64) {
+        if epoch != self.epoch {
+            return;
+        }
+        let level = self.limit.floor();
+        if self.throttled_at == Some(level) {
+            self.probe_slowdown = (self.probe_slowdown * 2.0).min(MAX_PROBE_SLOWDOWN);
+            self.slow_start = false;
+            self.limit = (level - 1.0).max(1.0);
+            self.epoch += 1;
+        } else {
+            self.throttled_at = Some(level);
+            self.probe_slowdown = PROBE_SLOWDOWN;
+            self.decrease(epoch, 0.7);
+        }
     }
 
     fn decrease(&mut self, epoch: u64, factor: f64) {
@@ -402,6 +450,64 @@ mod tests {
         assert!(settled.iter().all(|n| (4..=7).contains(n)), "{settled:?}");
         let mean = settled.iter().sum::<usize>() as f64 / settled.len() as f64;
         assert!((5.0..=7.0).contains(&mean), "mean {mean}");
+    }
+
+    /// Round trips of `limit` requests against a server taking `server` at once; the limits
+    /// after each and the 429s of the last half.
+    fn against_a_counting_server(l: &mut Limiter, server: usize, trips: usize) -> (Vec<usize>, usize) {
+        let mut seen = Vec::new();
+        let mut late_429s = 0;
+        for trip in 0..trips {
+            let epoch = l.epoch();
+            let sent = l.current();
+            for i in 0..sent {
+                let outcome = if i < server {
+                    Outcome::Answered(FAST, Class::Record)
+                } else {
+                    if trip >= trips / 2 {
+                        late_429s += 1;
+                    }
+                    Outcome::Throttled
+                };
+                l.record(epoch, outcome, sent);
+            }
+            seen.push(l.current());
+        }
+        (seen, late_429s)
+    }
+
+    #[test]
+    fn after_a_429_the_limit_probes_the_level_that_was_throttled_only_now_and_then() {
+        // Without the memory, the limit would climb back over eight every third round trip
+        // and pay a Retry-After each time; with it, it stays at eight and probes nine rarely.
+        let mut l = Limiter::new(32, true);
+        let (seen, late_429s) = against_a_counting_server(&mut l, 8, 400);
+        assert!(late_429s <= 20, "{late_429s} 429s in 200 round trips");
+        let settled = &seen[200..];
+        let at_eight = settled.iter().filter(|n| **n == 8).count();
+        assert!(at_eight * 2 > settled.len(), "{settled:?}");
+    }
+
+    #[test]
+    fn a_throttle_level_passed_cleanly_is_forgotten_and_the_limit_grows_on() {
+        let mut l = Limiter::new(32, true);
+        against_a_counting_server(&mut l, 8, 50);
+        // The server now takes everything: the limit passes nine and reaches the ceiling.
+        answer(&mut l, 5_000, FAST);
+        assert_eq!(l.current(), 32);
+    }
+
+    #[test]
+    fn a_long_run_with_a_kind_of_request_seldom_sent_keeps_its_minimum_in_bounds() {
+        // One login, then a million record reads: the login's minimum is let up every
+        // window with no login to bring it down, and must neither overflow nor stop a
+        // later login from being judged.
+        let mut l = Limiter::new(32, true);
+        l.record(l.epoch(), Outcome::Answered(FAST, Class::Login), 1);
+        answer(&mut l, 1_000_000, FAST);
+        assert_eq!(l.current(), 32);
+        l.record(l.epoch(), Outcome::Answered(FAST, Class::Login), 32);
+        assert_eq!(l.current(), 32);
     }
 
     #[test]

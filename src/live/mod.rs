@@ -11,7 +11,6 @@
 //! | `queue.rs` | de-duplicated ids with their edit times; replayed deliveries |
 //! | `service.rs` | the loop: polls, live runs, lag; subscriptions on start and stop |
 //! | `metrics.rs` | counters and the lag histogram for `/metrics` |
-//! | `wire.rs` | stand-in for the webhook wire (signatures, deliveries, subscriptions) |
 //!
 //! Invariant: nothing reaches the queue from a delivery whose signature over its raw body did
 //! not verify, and a delivery is acted on once however often it is delivered.
@@ -19,9 +18,9 @@
 pub mod metrics;
 pub mod queue;
 pub mod service;
-pub mod wire;
 
 use crate::config::Secret;
+use crate::webhook::{delivery, signature};
 use crate::model::System;
 use chrono::{DateTime, Utc};
 use metrics::LiveMetrics;
@@ -64,9 +63,9 @@ pub enum Received {
 #[derive(Debug, thiserror::Error)]
 pub enum Refused {
     #[error("{0}")]
-    Signature(#[from] wire::SignatureError),
+    Signature(#[from] signature::SignatureError),
     #[error("{0}")]
-    Body(#[from] wire::DeliveryError),
+    Body(#[from] delivery::DeliveryError),
 }
 
 impl LiveHandle {
@@ -85,7 +84,7 @@ impl LiveHandle {
 
     /// The answer to a subscription's challenge code.
     pub fn challenge_response(&self, code: &str) -> String {
-        wire::challenge_response(self.0.secret.expose().as_bytes(), code)
+        signature::challenge_response(self.0.secret.expose().as_bytes(), code)
     }
 
     /// Takes in one delivery: checks its signature over the raw body, drops it if seen
@@ -97,12 +96,12 @@ impl LiveHandle {
         now: DateTime<Utc>,
     ) -> Result<Received, Refused> {
         let m = &self.0.metrics;
-        if let Err(e) = wire::verify_delivery(self.0.secret.expose().as_bytes(), body, signature) {
+        if let Err(e) = signature::verify_delivery(self.0.secret.expose().as_bytes(), body, signature) {
             LiveMetrics::add(&m.deliveries_refused, 1);
             return Err(e.into());
         }
-        let delivery = wire::parse_delivery(body)?;
-        let id = wire::delivery_id(body);
+        let delivery = delivery::parse_delivery(body)?;
+        let id = delivery::delivery_id(body);
         let mut queue = self.queue();
         if queue.seen_before(&id, std::time::Instant::now()) {
             LiveMetrics::add(&m.deliveries_replayed, 1);
@@ -115,7 +114,7 @@ impl LiveHandle {
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&Utc).min(now))
             .unwrap_or(now);
-        let assets: Vec<&wire::EntityEvent> = delivery
+        let assets: Vec<&delivery::EntityEvent> = delivery
             .events
             .iter()
             .filter(|e| {

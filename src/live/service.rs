@@ -5,6 +5,7 @@
 //! back (another run held the lock, the store could not be opened): a busy lock delays a
 //! correction, it never drops one.
 
+use crate::config::Secret;
 use super::{LiveHandle, LiveMetrics, Taken};
 use crate::app::Ferry;
 use crate::model::System;
@@ -261,10 +262,10 @@ pub async fn serve_live(
     let url = live.webhook_url().unwrap_or_default();
     let secret = live
         .webhook_secret
-        .as_ref()
-        .map(|s| s.expose().to_owned())
-        .unwrap_or_default();
-    match super::wire::renew(&ferry.preservica, &url, &secret).await {
+        .clone()
+        .unwrap_or_else(|| Secret::new(String::new()));
+    let triggers = crate::webhook::subscriptions::LIVE_TRIGGERS;
+    match crate::webhook::subscriptions::renew(&ferry.preservica, &url, &secret, triggers).await {
         Ok(renewed) => {
             tracing::info!(url = %url, subscribed = ?renewed.subscribed, refused = ?renewed.refused, "live: subscribed to Preservica's webhooks");
         }
@@ -279,7 +280,7 @@ pub async fn serve_live(
         }
     }
     run_live(&ferry, &handle, opts, stop).await;
-    match super::wire::remove_own(&ferry.preservica, &url).await {
+    match crate::webhook::subscriptions::remove_own(&ferry.preservica, &url).await {
         Ok(n) => tracing::info!(removed = n, "live: removed ferry's webhook subscriptions"),
         Err(e) => {
             tracing::warn!(error = %e, "live: could not remove ferry's webhook subscriptions; the next start removes them")

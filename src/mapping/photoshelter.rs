@@ -98,6 +98,17 @@ impl RecordParts {
         parts
     }
 
+    /// The parts a pull reads: the attributes (file facts, modification time and access
+    /// state live there) and each part a mapped field lives in. A part no field maps to is
+    /// not read at all.
+    pub fn mapped(mapping: &Mapping) -> Self {
+        let fields = mapping.fields.iter().map(|f| f.name.as_str());
+        RecordParts {
+            attributes: true,
+            ..RecordParts::holding(mapping, fields)
+        }
+    }
+
     /// The parts a write changes.
     pub fn written(write: &PhotoShelterWrite) -> Self {
         RecordParts {

@@ -120,6 +120,21 @@ pub fn schemas_holding<'a>(
     Some(schemas)
 }
 
+/// The schemas of the fragments a pull reads: those a mapped field lives in. An asset's other
+/// fragments (technical metadata, another department's schema) are not read at all.
+pub fn mapped_schemas(mapping: &Mapping) -> std::collections::BTreeSet<String> {
+    mapping
+        .fields
+        .iter()
+        .filter_map(|f| match &f.preservica.as_ref()?.place {
+            PreservicaPlace::Element { fragment, .. } => {
+                Some(mapping.fragment(fragment)?.schema.clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// Reads the mapped fields of a Preservica asset into a canonical record.
 pub fn read_record(mapping: &Mapping, record: &PreservicaRecord) -> Translation {
     let mut out = Translation {

@@ -79,7 +79,10 @@ mod content;
 mod events;
 mod files;
 mod ingest;
+mod webhooks;
 mod writes;
+
+pub use webhooks::{SUBSCRIPTIONS_PATH, Subscription};
 
 /// How many times one request logs in again when its token is refused. More than once: a
 /// token can expire (or all sessions be ended) again while a request waits out throttling
@@ -196,6 +199,9 @@ pub struct PreservicaClient {
     login_lock: Mutex<()>,
     /// Refs of an unexpected shape already logged.
     odd_refs: crate::ids::OddIds,
+    /// Webhook subscriptions this client created (id → subscriber URL), so it can remove its
+    /// own even from a listing that leaves `url` out.
+    own_webhooks: std::sync::Mutex<HashMap<String, String>>,
 }
 
 impl PreservicaClient {
@@ -206,6 +212,7 @@ impl PreservicaClient {
             session: RwLock::new(Session::default()),
             login_lock: Mutex::new(()),
             odd_refs: Default::default(),
+            own_webhooks: Default::default(),
         })
     }
 
@@ -586,16 +593,17 @@ impl PreservicaClient {
 
     /// Reads an asset with every fragment, ready for `mapping::preservica::read_record`.
     pub async fn read_asset(&self, reference: &str) -> Result<PreservicaRecord> {
-        Ok(self.read_asset_located(reference).await?.0)
+        Ok(self.read_asset_located(reference, None).await?.0)
     }
 
     /// [`Self::read_asset`], with the ref of the folder the asset is in (from the same
-    /// answer, so no extra request).
+    /// answer, so no extra request); only the fragments of `schemas` when given.
     pub async fn read_asset_located(
         &self,
         reference: &str,
+        schemas: Option<&BTreeSet<String>>,
     ) -> Result<(PreservicaRecord, Option<String>)> {
-        let (record, entity) = self.read_asset_for_write(reference, None).await?;
+        let (record, entity) = self.read_asset_for_write(reference, schemas).await?;
         Ok((record, entity.parent))
     }
 

@@ -167,33 +167,45 @@ impl Store {
         by: &str,
         now: DateTime<Utc>,
     ) -> Result<AssetId, StoreError> {
+        self.pair_all(&[(ps, pv, by)], now)?;
+        Ok(ps)
+    }
+
+    /// [`Store::pair`] for many pairs in one transaction: a first sync pairs a whole library,
+    /// and a commit per pair would cost more than reading it.
+    pub fn pair_all(
+        &mut self,
+        pairs: &[(AssetId, AssetId, &str)],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let e = self.sql_errors();
         let tx = self.tx()?;
-        let pv_ref: String = tx
-            .query_row(
-                "SELECT preservica_ref FROM assets WHERE id = ?1 AND photoshelter_id IS NULL",
-                [pv],
-                |r| r.get(0),
-            )
-            .map_err(&e)?;
-        for table in FOLLOW_THE_ASSET {
+        let at = ts(now);
+        for &(ps, pv, by) in pairs {
+            let pv_ref: String = tx
+                .query_row(
+                    "SELECT preservica_ref FROM assets WHERE id = ?1 AND photoshelter_id IS NULL",
+                    [pv],
+                    |r| r.get(0),
+                )
+                .map_err(&e)?;
+            for table in FOLLOW_THE_ASSET {
+                tx.prepare_cached(&format!(
+                    "UPDATE {table} SET asset_id = ?1 WHERE asset_id = ?2"
+                ))
+                .and_then(|mut update| update.execute([ps, pv]))
+                .map_err(&e)?;
+            }
+            aliases::retire(&tx, pv, ps, &at).map_err(&e)?;
+            tx.execute("DELETE FROM assets WHERE id = ?1", [pv])
+                .map_err(&e)?;
             tx.execute(
-                &format!("UPDATE {table} SET asset_id = ?1 WHERE asset_id = ?2"),
-                [ps, pv],
+                "UPDATE assets SET preservica_ref = ?2, paired_by = ?3, paired_at = ?4 WHERE id = ?1",
+                params![ps, pv_ref, by, at],
             )
             .map_err(&e)?;
         }
-        let at = ts(now);
-        aliases::retire(&tx, pv, ps, &at).map_err(&e)?;
-        tx.execute("DELETE FROM assets WHERE id = ?1", [pv])
-            .map_err(&e)?;
-        tx.execute(
-            "UPDATE assets SET preservica_ref = ?2, paired_by = ?3, paired_at = ?4 WHERE id = ?1",
-            params![ps, pv_ref, by, at],
-        )
-        .map_err(&e)?;
-        tx.commit().map_err(&e)?;
-        Ok(ps)
+        tx.commit().map_err(&e)
     }
 
     /// Records pairs ferry has not seen either side of yet, in one transaction: for importing

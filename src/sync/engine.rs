@@ -260,10 +260,14 @@ fn keep_news(
     let mut new_index = vec![usize::MAX; decisions.len()];
     let mut kept = Vec::new();
     for (i, d) in decisions.into_iter().enumerate() {
+        // Agreeing with the baseline is no news; nor is agreeing the first time a field is
+        // compared (no baseline yet): a first sync of a mirrored library would otherwise keep
+        // a decision, and list a report row, for every field of every pair. Agreement reached
+        // after a difference (a baseline that both systems have moved away from) is news.
         let settled = d.skipped.is_none()
             && d.resolution.is_none()
             && d.decision.outcome == DecisionOutcome::InSync
-            && d.baseline.as_ref() == Some(&d.decision.value);
+            && d.baseline.as_ref().is_none_or(|b| *b == d.decision.value);
         if settled {
             out.settled_fields += 1;
         } else {

@@ -178,10 +178,11 @@ async fn read_preservica_refs(
     // Folder titles, read once per folder however many assets it holds.
     let folders: tokio::sync::Mutex<HashMap<String, Option<String>>> = Default::default();
     let folders = &folders;
+    let schemas = &pv_map::mapped_schemas(mapping);
     let results: Vec<(String, Result<Pulled, String>)> = futures_util::stream::iter(refs)
         .map(|r| async move {
             let read = async {
-                let (record, parent) = client.read_asset_located(&r).await?;
+                let (record, parent) = client.read_asset_located(&r, Some(schemas)).await?;
                 let folder = match parent {
                     None => None,
                     Some(p) => {
@@ -334,12 +335,13 @@ async fn read_media(
     let reference = mapping
         .field("preservation_reference")
         .map(|f| f.name.clone());
+    let parts = ps_map::RecordParts::mapped(mapping);
     let results: Vec<(String, Result<Pulled, String>)> = futures_util::stream::iter(ids)
         .map(|id| {
             let reference = reference.clone();
             async move {
                 let out = client
-                    .read_record(&id)
+                    .read_parts(&id, parts)
                     .await
                     .map(|record| {
                         let mut translation = read_photoshelter(mapping, &record);

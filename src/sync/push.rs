@@ -246,7 +246,14 @@ async fn push_preservica_fields(
         return failed(entries.iter(), &e.to_string());
     }
     // Counted before the re-read, so every change after the re-read is listed after it.
-    let events_before = match client.event_count(reference).await {
+    // The events are part of the stale check and of the read-back: counted as such, not
+    // as the listing pages their paged answers look like.
+    let events_before = match counted_as(
+        RequestKind::ReReadBeforeWrite,
+        client.event_count(reference),
+    )
+    .await
+    {
         Ok(n) => n,
         Err(e) => {
             tracing::warn!(%reference, error = %e, "cannot count the asset's events; a concurrent edit would go unseen");
@@ -283,7 +290,7 @@ async fn push_preservica_fields(
     .map_err(|e| e.to_string());
     let mut written = settle(after, to_write, &write.problems);
     if let Some(start) = events_before {
-        match client.events_since(reference, start).await {
+        match counted_as(RequestKind::ReadBack, client.events_since(reference, start)).await {
             Ok(events) => mark_concurrent(
                 &mut written,
                 concurrent::preservica_evidence(&events, client.username()),

@@ -112,7 +112,7 @@ impl Live {
     }
 
     async fn deliver(&self, body: Vec<u8>) -> reqwest::StatusCode {
-        let sig = ferry::live::wire::sign_delivery(SECRET.as_bytes(), &body);
+        let sig = ferry::webhook::signature::sign_delivery(SECRET.as_bytes(), &body);
         self.post(body, Some(sig)).await
     }
 
@@ -297,7 +297,7 @@ async fn a_forged_or_replayed_delivery_changes_nothing() {
     let before = l.ps_title(&media);
     l.world.preservica.set_title(&reference, "Forged title");
     let body = delivery(&[&reference], 1);
-    let forged = ferry::live::wire::sign_delivery(b"not the secret", &body);
+    let forged = ferry::webhook::signature::sign_delivery(b"not the secret", &body);
     assert_eq!(
         l.post(body.clone(), Some(forged)).await,
         reqwest::StatusCode::UNAUTHORIZED
@@ -307,7 +307,7 @@ async fn a_forged_or_replayed_delivery_changes_nothing() {
         reqwest::StatusCode::UNAUTHORIZED
     );
     // Signed over another body: the signature covers the raw bytes.
-    let other = ferry::live::wire::sign_delivery(SECRET.as_bytes(), b"{}");
+    let other = ferry::webhook::signature::sign_delivery(SECRET.as_bytes(), b"{}");
     assert_eq!(
         l.post(body.clone(), Some(other)).await,
         reqwest::StatusCode::UNAUTHORIZED
@@ -390,7 +390,7 @@ async fn a_forged_or_replayed_delivery_changes_nothing() {
     assert_eq!(answer["challengeCode"], "abc123");
     assert_eq!(
         answer["challengeResponse"],
-        ferry::live::wire::challenge_response(SECRET.as_bytes(), "abc123")
+        ferry::webhook::signature::challenge_response(SECRET.as_bytes(), "abc123")
     );
 }
 

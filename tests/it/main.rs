@@ -33,3 +33,4 @@ mod sync;
 mod templates;
 mod thumbs;
 mod transfer;
+mod webhooks;

@@ -15,6 +15,7 @@ use ferry::world::World;
 use std::time::Duration;
 
 mod forms;
+mod reads;
 
 const DC: &str = "http://www.openarchives.org/OAI/2.0/oai_dc/";
 

@@ -128,6 +128,7 @@ impl Data {
             date: e.modified,
             user: None,
         });
+        self.announce_entity(e, Change::Created);
     }
 
     /// Records a change made through the API now: stamps `modified` and appends the event
@@ -150,6 +151,7 @@ impl Data {
                 user: user.map(str::to_string),
             });
         }
+        self.announce(reference, change);
     }
 }
 

@@ -16,6 +16,7 @@ mod ingest;
 mod links;
 mod representations;
 mod seed;
+mod webhooks;
 
 use super::wire::{self, EntityKind, EventAction, Identifier, Version};
 use crate::clock::Clock;
@@ -38,6 +39,7 @@ use std::time::{Duration, Instant};
 
 pub use archivist::{ARCHIVIST, ArchivistEdit};
 pub use seed::seed_folder_title;
+pub use webhooks::{Delivered, RefStyle, WEBHOOK_ROLES, WebhookOptions};
 
 /// The role a user needs to change anything.
 pub const WRITE_ROLES: &[&str] = &[
@@ -68,6 +70,8 @@ pub struct EmulatorOptions {
     /// Largest `max` honoured on a page.
     pub max_page: usize,
     pub faults: FaultOptions,
+    /// Webhook deliveries: delay, duplicates, retries and the contract's variants.
+    pub webhooks: WebhookOptions,
     /// Where "now" comes from for every date the emulator records or answers with:
     /// modification times, event dates, ingest start and end.
     pub clock: Clock,
@@ -92,6 +96,7 @@ impl Default for EmulatorOptions {
             picture_size: Default::default(),
             max_page: 1000,
             faults: FaultOptions::default(),
+            webhooks: WebhookOptions::default(),
             clock: Clock::system(),
         }
     }
@@ -235,6 +240,8 @@ pub(crate) struct Data {
     pub links: Vec<links::Link>,
     /// The emulator's one source of "now" (see [`EmulatorOptions::clock`]).
     pub clock: Clock,
+    /// Where changes are announced for webhook deliveries (set once seeding is done).
+    pub webhooks: Option<Arc<webhooks::Hub>>,
 }
 
 impl Data {
@@ -265,6 +272,7 @@ pub(crate) struct Shared {
     pub journal: WriteJournal<PreservicaRecord>,
     /// Edits a test makes "as a person" just before a request of ferry's is handled.
     pub edits: EditHooks<ArchivistEdit>,
+    pub webhooks: Arc<webhooks::Hub>,
 }
 
 /// An asset as a client reads it (title, description, fragments, security tag, modified).
@@ -313,12 +321,20 @@ pub async fn start(
         ..Data::default()
     };
     seed::seed(&mut data, &options);
+    // After seeding: the seeded library is there before anyone could subscribe.
+    let hub = webhooks::Hub::start(
+        options.webhooks.clone(),
+        &options.tenant,
+        options.clock.clone(),
+    );
+    data.webhooks = Some(hub.clone());
     let faults = Faults::new(options.faults.clone());
     let shared = Arc::new(Shared {
         options,
         data: Mutex::new(data),
         journal: WriteJournal::default(),
         edits: EditHooks::default(),
+        webhooks: hub.clone(),
     });
     let router = Router::new()
         .fallback(dispatch)
@@ -328,6 +344,7 @@ pub async fn start(
             emulate::fault_layer,
         ));
     let running = emulate::serve(router, addr).await?;
+    hub.set_origin(running.url());
     Ok(PreservicaEmulator {
         running,
         shared,
@@ -723,6 +740,10 @@ async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         body,
         origin: format!("http://{host}"),
     };
+    if webhooks::is_webhook_path(&call.path) {
+        // Subscribing waits on the subscriber's answer to the challenge, so these are async.
+        return webhooks::route(&shared, call).await;
+    }
     let span =
         tracing::debug_span!("preservica_emulator", method = %call.method, path = %call.path);
     let _enter = span.enter();

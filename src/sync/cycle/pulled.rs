@@ -119,15 +119,14 @@ pub(super) fn pair_new(
             })
             .collect()
     };
+    let mut pairs = Vec::new();
     for action in find_pairs(&candidates(ps, ps_ids), &candidates(pv, pv_ids)) {
         match action {
             PairAction::Pair {
                 photoshelter,
                 preservica,
                 by,
-            } => {
-                store.pair(photoshelter, preservica, by, now)?;
-            }
+            } => pairs.push((photoshelter, preservica, by)),
             PairAction::Suggest {
                 photoshelter_id,
                 preservica_ref,
@@ -137,7 +136,7 @@ pub(super) fn pair_new(
             }
         }
     }
-    Ok(())
+    store.pair_all(&pairs, now)
 }
 
 /// Pairs unpaired assets by their stored snapshots (identifier or checksum only: suggestions
@@ -177,17 +176,17 @@ pub(super) fn pair_stored(
     if ps.is_empty() || pv.is_empty() {
         return Ok(false);
     }
-    let mut paired = false;
-    for action in find_pairs(&ps, &pv) {
-        if let PairAction::Pair {
-            photoshelter,
-            preservica,
-            by,
-        } = action
-        {
-            store.pair(photoshelter, preservica, by, now)?;
-            paired = true;
-        }
-    }
-    Ok(paired)
+    let pairs: Vec<_> = find_pairs(&ps, &pv)
+        .into_iter()
+        .filter_map(|action| match action {
+            PairAction::Pair {
+                photoshelter,
+                preservica,
+                by,
+            } => Some((photoshelter, preservica, by)),
+            PairAction::Suggest { .. } => None,
+        })
+        .collect();
+    store.pair_all(&pairs, now)?;
+    Ok(!pairs.is_empty())
 }

@@ -64,8 +64,7 @@ fn print_run(prefix: &str, run: &common::Run, per: u64) {
     println!("{prefix}.failures {}", s.failures);
     print_counts(prefix, "photoshelter", &s.api_calls_photoshelter, Some(per));
     print_counts(prefix, "preservica", &s.api_calls_preservica, Some(per));
-    let about =
-        about_assets(&s.api_calls_photoshelter) + about_assets(&s.api_calls_preservica);
+    let about = about_assets(&s.api_calls_photoshelter) + about_assets(&s.api_calls_preservica);
     println!(
         "{prefix}.requests_per_asset_beyond_listing_and_login {:.2}",
         about as f64 / per.max(1) as f64
@@ -81,7 +80,10 @@ fn main() {
             .and_then(|v| v.parse().ok()),
     };
     let pace = Pace {
-        concurrency: env_usize("FERRY_BENCH_CONCURRENCY", ferry::config::DEFAULT_CONCURRENCY),
+        concurrency: env_usize(
+            "FERRY_BENCH_CONCURRENCY",
+            ferry::config::DEFAULT_CONCURRENCY,
+        ),
         adaptive: std::env::var("FERRY_BENCH_FIXED").is_err(),
     };
     let mapping = common::default_mapping();
@@ -113,7 +115,10 @@ fn main() {
                 ("preservica", world.preservica.log()),
             ] {
                 for r in log.entries() {
-                    println!("cycle.incremental.log.{system} {} {} {}", r.method, r.path, r.status);
+                    println!(
+                        "cycle.incremental.log.{system} {} {} {}",
+                        r.method, r.path, r.status
+                    );
                 }
             }
         }
@@ -146,9 +151,6 @@ async fn scaling(mapping: &ferry::mapping::Mapping, latency: Duration) {
         .map(|c| (limited, fixed(c)))
         .collect();
     runs.push((limited, Pace::default_config()));
-    if std::env::var("FERRY_BENCH_SCALING").as_deref() == Ok("limited") {
-        runs.retain(|(s, p)| s.max_in_flight.is_some() && (p.adaptive || p.concurrency == 8));
-    }
     runs.extend([8, 16, 32, 64].into_iter().map(|c| (unlimited, fixed(c))));
     runs.push((unlimited, Pace::default_config()));
     runs.push((

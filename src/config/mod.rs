@@ -37,13 +37,13 @@ pub use error::{ConfigError, Location};
 pub use init::{INIT_TEMPLATE, write_init};
 pub use secrets::{ENV_SECRETS, EnvSecret, Secret};
 pub use sections::LiveConfig;
-pub use tenants::{DEFAULT_CONCURRENCY, MAX_CONCURRENCY};
 pub use sections::OutputConfig;
 pub use sections::{
     AfterArchive, ArchiveConfig, GuardConfig, NotifyConfig, PathsConfig, PhotoShelterConfig,
     PreservicaConfig, Protocol, Rendition, RepublishConfig, RightsAction, RightsConfig,
     ScheduleConfig, ServerConfig, ThumbnailsConfig,
 };
+pub use tenants::{DEFAULT_CONCURRENCY, MAX_CONCURRENCY};
 
 /// The whole configuration, as loaded by [`Config::load`].
 #[derive(Debug, Clone)]

@@ -454,7 +454,11 @@ mod tests {
 
     /// Round trips of `limit` requests against a server taking `server` at once; the limits
     /// after each and the 429s of the last half.
-    fn against_a_counting_server(l: &mut Limiter, server: usize, trips: usize) -> (Vec<usize>, usize) {
+    fn against_a_counting_server(
+        l: &mut Limiter,
+        server: usize,
+        trips: usize,
+    ) -> (Vec<usize>, usize) {
         let mut seen = Vec::new();
         let mut late_429s = 0;
         for trip in 0..trips {

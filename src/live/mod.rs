@@ -20,8 +20,8 @@ pub mod queue;
 pub mod service;
 
 use crate::config::Secret;
-use crate::webhook::{delivery, signature};
 use crate::model::System;
+use crate::webhook::{delivery, signature};
 use chrono::{DateTime, Utc};
 use metrics::LiveMetrics;
 use queue::{Queue, Taken};
@@ -96,7 +96,9 @@ impl LiveHandle {
         now: DateTime<Utc>,
     ) -> Result<Received, Refused> {
         let m = &self.0.metrics;
-        if let Err(e) = signature::verify_delivery(self.0.secret.expose().as_bytes(), body, signature) {
+        if let Err(e) =
+            signature::verify_delivery(self.0.secret.expose().as_bytes(), body, signature)
+        {
             LiveMetrics::add(&m.deliveries_refused, 1);
             return Err(e.into());
         }

@@ -5,9 +5,9 @@
 //! back (another run held the lock, the store could not be opened): a busy lock delays a
 //! correction, it never drops one.
 
-use crate::config::Secret;
 use super::{LiveHandle, LiveMetrics, Taken};
 use crate::app::Ferry;
+use crate::config::Secret;
 use crate::model::System;
 use crate::preservica::wire::EntityKind;
 use crate::sync::{SyncError, SyncOutcome, run_scoped};

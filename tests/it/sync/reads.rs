@@ -12,7 +12,11 @@ fn mapping_without_licences() -> Mapping {
     let start = text
         .find("[[field]]\nname = \"license_expiry\"")
         .expect("the default mapping maps license_expiry");
-    let end = start + text[start + 1..].find("[[field]]").expect("a field follows") + 1;
+    let end = start
+        + text[start + 1..]
+            .find("[[field]]")
+            .expect("a field follows")
+        + 1;
     let without = format!("{}{}", &text[..start], &text[end..]);
     Mapping::parse(&without, std::path::Path::new("mapping.toml")).expect("the mapping loads")
 }
@@ -48,7 +52,10 @@ async fn a_pull_reads_no_fragment_and_no_record_part_that_no_mapped_field_lives_
         .collect();
     // The entity and its two mapped fragments (Dublin Core and ferry's own) are read; the
     // MODS fragment, which the entity lists too, is not.
-    let fragments = about_asset.iter().filter(|p| p.contains("/metadata/")).count();
+    let fragments = about_asset
+        .iter()
+        .filter(|p| p.contains("/metadata/"))
+        .count();
     assert_eq!(fragments, 2, "{about_asset:#?}");
     assert!(
         pv.read_asset(&reference)

@@ -12,6 +12,7 @@
 //! (404). Bodies are bounded ([`MAX_BODY`]).
 
 use super::Shared;
+use crate::webhook::signature::{DELIVERY_PREFIX, SIGNATURE_HEADER};
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -23,10 +24,6 @@ pub const MAX_BODY: usize = 1024 * 1024;
 
 /// The longest challenge code answered.
 const MAX_CHALLENGE: usize = 1024;
-
-/// The delivery signature's prefix: a challenge code starting with it is refused, so the
-/// challenge answer can never serve as the signature of a forged delivery.
-const DELIVERY_PREFIX: &str = "preservica-webhook-auth";
 
 /// The route, for [`super::router`].
 pub fn routes() -> axum::Router<Shared> {
@@ -50,7 +47,12 @@ async fn webhook(
             .map(|(_, v)| v.into_owned())
     });
     if let Some(code) = challenge {
-        if code.is_empty() || code.len() > MAX_CHALLENGE || code.starts_with(DELIVERY_PREFIX) {
+        // A code starting with the delivery signature's prefix is refused: its answer would
+        // be the signature of a forged delivery.
+        if code.is_empty()
+            || code.len() > MAX_CHALLENGE
+            || code.as_bytes().starts_with(DELIVERY_PREFIX)
+        {
             tracing::warn!(
                 len = code.len(),
                 "webhook: refused a challenge code ferry does not answer"
@@ -64,9 +66,7 @@ async fn webhook(
         }))
         .into_response();
     }
-    let signature = headers
-        .get("Preservica-Signature")
-        .and_then(|v| v.to_str().ok());
+    let signature = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
     match live.receive(&body, signature, chrono::Utc::now()) {
         Ok(crate::live::Received::Queued(n)) => (
             StatusCode::ACCEPTED,

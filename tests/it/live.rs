@@ -27,11 +27,20 @@ struct Live {
 }
 
 async fn live(media: usize, faults: FaultOptions) -> Live {
+    live_with(media, faults, Default::default()).await
+}
+
+async fn live_with(
+    media: usize,
+    faults: FaultOptions,
+    preservica_webhooks: ferry::preservica::emulator::WebhookOptions,
+) -> Live {
     let mapping = Mapping::load(&repo_file("mappings/default.toml")).unwrap();
     let world = ferry::world::start_world(
         &WorldOptions {
             media,
             faults,
+            preservica_webhooks,
             ..WorldOptions::default()
         },
         &mapping,
@@ -574,4 +583,66 @@ async fn a_live_run_killed_midway_loses_nothing() {
             .any(|r| r.kind == RunKind::Live && r.status == ferry::store::RunStatus::Interrupted),
         "the killed run is recorded as interrupted"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_emulators_own_signed_deliveries_reach_the_endpoint_and_carry_a_title_across() {
+    // End to end, as on a tenant: ferry subscribes at its endpoint (answering Preservica's
+    // challenge), Preservica signs a delivery when the title changes, twice for some, with
+    // the ref as a URL, and the live loop carries the title to PhotoShelter with one write.
+    let l = live_with(
+        6,
+        FaultOptions::default(),
+        ferry::preservica::emulator::WebhookOptions {
+            duplicate_share: 1.0,
+            ref_style: ferry::preservica::emulator::RefStyle::Url,
+            ..Default::default()
+        },
+    )
+    .await;
+    let secret = l.config.live.webhook_secret.clone().unwrap();
+    let triggers = ferry::webhook::subscriptions::LIVE_TRIGGERS;
+    let renewed =
+        ferry::webhook::subscriptions::renew(&l.ferry.preservica, &l.url, &secret, triggers)
+            .await
+            .expect("the emulator's challenge is answered and the triggers subscribed");
+    assert!(!renewed.subscribed.is_empty(), "{renewed:?}");
+    let (media, reference) = l.world.pairs[1].clone();
+    let (stop, task) = l.start_loop();
+    l.world
+        .preservica
+        .set_title(&reference, "Harbour lights, 1971");
+    let arrived = eventually(Duration::from_secs(15), || {
+        l.ps_title(&media).as_deref() == Some("Harbour lights, 1971")
+    })
+    .await;
+    assert!(arrived, "the title did not reach PhotoShelter within 15 s");
+    assert!(
+        l.world
+            .preservica
+            .webhooks_drained(Duration::from_secs(10))
+            .await
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let _ = stop.send(());
+    task.await.unwrap();
+    let m = l.handle.metrics();
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(load(&m.events_received) >= 1, "a delivery was taken in");
+    assert!(
+        load(&m.deliveries_replayed) >= 1,
+        "the duplicate delivery was dropped"
+    );
+    assert_eq!(
+        load(&m.deliveries_refused),
+        0,
+        "every delivery was correctly signed"
+    );
+    assert_eq!(l.ps_writes(&media), 1, "exactly one write to PhotoShelter");
+    // Ferry's own subscriptions go on shutdown; none are left behind.
+    let removed = ferry::webhook::subscriptions::remove_own(&l.ferry.preservica, &l.url)
+        .await
+        .unwrap();
+    assert_eq!(removed, renewed.subscribed.len());
+    assert!(l.world.preservica.webhook_subscriptions().is_empty());
 }

@@ -646,3 +646,90 @@ async fn the_emulators_own_signed_deliveries_reach_the_endpoint_and_carry_a_titl
     assert_eq!(removed, renewed.subscribed.len());
     assert!(l.world.preservica.webhook_subscriptions().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_ferry_serve_in_the_middle_of_a_live_run_loses_nothing() {
+    // `ferry serve` as its own process, in live mode: its subscription cannot be made (the
+    // public URL leads nowhere), so it polls Preservica. Titles edited in Preservica start a
+    // live run; serve is killed with SIGKILL once that run has planned its writes. The next
+    // run finishes them: every title arrives, each written once.
+    let mapping = Mapping::load(&repo_file("mappings/default.toml")).unwrap();
+    let world = ferry::world::start_world(
+        &WorldOptions {
+            media: 6,
+            faults: FaultOptions {
+                latency: Duration::from_millis(150),
+                exempt_prefixes: vec!["/api/accesstoken".into(), "/psapi/v4.0/authenticate".into()],
+                ..FaultOptions::default()
+            },
+            ..WorldOptions::default()
+        },
+        &mapping,
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "[server]\nlisten = \"127.0.0.1:0\"\n\n[live]\nenabled = true\n\
+                 public_url = \"http://127.0.0.1:9\"\nphotoshelter_poll_secs = 1\n\
+                 webhook_secret_file = \"secrets/live-webhook-secret\"\n";
+    let path = ferry::world::write_config(dir.path(), &world, extra).unwrap();
+    ferry::private_fs::write_private(&dir.path().join("secrets/live-webhook-secret"), SECRET)
+        .unwrap();
+    let config = Config::load(&path, &Env::empty()).unwrap();
+    let ferry = Ferry::open(&config).unwrap();
+    let mut store = ferry.open_store().unwrap();
+    let first = SyncOptions::default();
+    run_sync(&mut store, &ferry.sync_context(None), &first)
+        .await
+        .unwrap();
+
+    let mut serve = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["--config"])
+        .arg(&path)
+        .args(["serve", "--no-schedule"])
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("ferry serve starts");
+    // Edited once serve is up, so its Preservica poll is what finds them.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let edited: Vec<(String, String, String)> = world.pairs[..4]
+        .iter()
+        .enumerate()
+        .map(|(i, (m, r))| (m.clone(), r.clone(), format!("Night ferry, {}", 1950 + i)))
+        .collect();
+    for (_, reference, title) in &edited {
+        world.preservica.set_title(reference, title);
+    }
+    let planned = eventually(Duration::from_secs(30), || {
+        !store.pending_outbox().unwrap().is_empty()
+    })
+    .await;
+    serve.kill().unwrap(); // SIGKILL, in the middle of the live run
+    serve.wait().unwrap();
+    assert!(planned, "serve's live run planned no writes within 30 s");
+
+    // The next run (the nightly one here) takes the dead process's lock over and finishes.
+    let out = run_sync(&mut store, &ferry.sync_context(None), &first)
+        .await
+        .unwrap();
+    assert_eq!(out.report.summary.failures, 0);
+    assert!(store.pending_outbox().unwrap().is_empty());
+    let log = world.photoshelter.log().entries();
+    for (media, _, title) in &edited {
+        let now = world.photoshelter.record(media).and_then(|r| {
+            r.iptc
+                .get("title")
+                .and_then(|v| v.as_str().map(str::to_owned))
+        });
+        assert_eq!(now.as_deref(), Some(title.as_str()), "{media}");
+        assert_eq!(
+            writes_naming(&log, media),
+            1,
+            "{media} is written exactly once"
+        );
+    }
+    world.stop().await;
+}

@@ -341,14 +341,7 @@ async fn delivered_per_asset(options: WebhookOptions, n: usize) -> BTreeMap<Stri
     })
     .await;
     let (base, got) = receiver(false).await;
-    client(&emu)
-        .subscribe(
-            &format!("{base}/hook"),
-            Trigger::FullTextIndexed,
-            &Secret::new(SECRET),
-        )
-        .await
-        .unwrap();
+    subscribe_full_text(&emu, &base).await;
     let refs = emu.asset_refs();
     for r in &refs {
         emu.set_title(r, "again");
@@ -415,14 +408,7 @@ async fn refs_written_as_urls_read_back_as_the_bare_ref() {
     })
     .await;
     let (base, got) = receiver(false).await;
-    client(&emu)
-        .subscribe(
-            &format!("{base}/hook"),
-            Trigger::FullTextIndexed,
-            &Secret::new(SECRET),
-        )
-        .await
-        .unwrap();
+    subscribe_full_text(&emu, &base).await;
     let r = emu.asset_refs()[0].clone();
     emu.set_title(&r, "x");
     assert!(emu.webhooks_drained(DRAIN).await);
@@ -481,14 +467,7 @@ async fn a_failing_subscriber_gets_a_bounded_number_of_attempts() {
     })
     .await;
     let (base, got) = receiver_with(false, true).await;
-    client(&emu)
-        .subscribe(
-            &format!("{base}/hook"),
-            Trigger::FullTextIndexed,
-            &Secret::new(SECRET),
-        )
-        .await
-        .unwrap();
+    subscribe_full_text(&emu, &base).await;
     let r = emu.asset_refs()[0].clone();
     emu.set_title(&r, "x");
     assert!(emu.webhooks_drained(DRAIN).await);
@@ -498,4 +477,16 @@ async fn a_failing_subscriber_gets_a_bounded_number_of_attempts() {
     let bodies: Vec<Bytes> = got.lock().unwrap().iter().map(|g| g.2.clone()).collect();
     assert_eq!(bodies.len(), 3, "one POST per attempt");
     assert!(bodies.iter().all(|b| *b == record[0].body));
+}
+
+/// Subscribes `{base}/hook` to the full-text trigger (what a title change sends).
+async fn subscribe_full_text(emu: &PreservicaEmulator, base: &str) {
+    client(emu)
+        .subscribe(
+            &format!("{base}/hook"),
+            Trigger::FullTextIndexed,
+            &Secret::new(SECRET),
+        )
+        .await
+        .unwrap();
 }
